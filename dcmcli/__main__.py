@@ -1,0 +1,3 @@
+from dcmcli.cli.app import main
+
+main()

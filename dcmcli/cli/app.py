@@ -1,0 +1,77 @@
+"""The ``dcmcli`` typer app: registers the subcommands and maps click's own
+usage errors onto the shared exit-code table."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import click
+import typer
+
+from dcmcli import __version__
+from dcmcli.errors import EXIT_CODES, ExitCode
+
+EXIT_CODE_EPILOG = "Exit codes (the same for every subcommand; `dcmcli exit-codes` lists them):\n\n" + "\n\n".join(
+    f"{int(e.code):>3}  {e.name}: {e.meaning}" for e in EXIT_CODES)
+
+app = typer.Typer(
+    name="dcmcli",
+    help="DICOM command-line toolbox: DCMTK's vocabulary, consistent exit codes, JSON output.",
+    epilog=EXIT_CODE_EPILOG,
+    no_args_is_help=True,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"dcmcli {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """DICOM command-line toolbox: DCMTK's vocabulary, consistent exit codes, JSON output."""
+
+
+@app.command("exit-codes")
+def exit_codes(json_output: Annotated[bool, typer.Option("--json", help="Print JSON Lines.")] = False) -> None:
+    """List the exit codes every dcmcli command uses."""
+    import json
+
+    for e in EXIT_CODES:
+        if json_output:
+            typer.echo(json.dumps({"event": "exit-code", "code": int(e.code), "name": e.name, "meaning": e.meaning}))
+        else:
+            typer.echo(f"{int(e.code):>3}  {e.name:<22} {e.meaning}")
+
+
+# Subcommands register themselves on import (each module is thin: parse, call the core).
+from dcmcli.cli import demo, echoscu, storescp, storescu  # noqa: E402,F401
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point."""
+    args = sys.argv[1:] if argv is None else argv
+    prog = "dcmcli"
+    try:
+        rv = app(args=args, prog_name=prog, standalone_mode=False)
+    except click.exceptions.UsageError as exc:
+        cmd = exc.ctx.command_path if exc.ctx is not None else prog
+        sys.stderr.write(f"{cmd}: error: {exc.format_message()}; see '{cmd} --help'\n")
+        sys.exit(int(ExitCode.USAGE))
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        sys.stderr.write(f"{prog}: error: interrupted\n")
+        sys.exit(int(ExitCode.INTERRUPTED))
+    except click.ClickException as exc:
+        sys.stderr.write(f"{prog}: error: {exc.format_message()}\n")
+        sys.exit(int(ExitCode.USAGE))
+    sys.exit(rv if isinstance(rv, int) else 0)

@@ -1,0 +1,194 @@
+"""The options every command shares, defined once.
+
+``@dcmcli_command(app, "storescu", network="scu", default_aet="STORESCU")``
+adds the shared options to a command's signature (so typer shows identical
+flags and help everywhere) and hands the command a ``Common`` object with the
+association settings and the output already built. It also turns every
+``DcmcliError`` into one plain line on stderr and the table's exit code.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import traceback
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Annotated, Any
+
+import typer
+
+from dcmcli.errors import DcmcliError, ExitCode
+from dcmcli.net.association import AssociationSettings
+from dcmcli.net.peer import validate_ae_title
+from dcmcli.output import LOG_LEVELS, Output, Verbosity
+
+NETWORK = "Network options"
+OUTPUT = "Output options"
+
+
+class LogLevel(str, Enum):
+    fatal = "fatal"
+    error = "error"
+    warn = "warn"
+    info = "info"
+    debug = "debug"
+    trace = "trace"
+
+
+# Each shared option, written once: (name, annotation, default, groups it belongs to)
+_AET = Annotated[str | None, typer.Option("-aet", "--aetitle", metavar="AETITLE", rich_help_panel=NETWORK,
+                                          help="My AE title (calling AE title of an SCU, own title of an SCP).")]
+_AEC = Annotated[str, typer.Option("-aec", "--call", metavar="AETITLE", rich_help_panel=NETWORK,
+                                   help="The peer's (called) AE title; AET@host:port as the peer overrides it.")]
+_PDU = Annotated[int, typer.Option("-pdu", "--max-pdu", min=0, max=4294967295, metavar="BYTES", rich_help_panel=NETWORK,
+                                   help="Maximum PDU size to receive; 0 means unlimited.")]
+_TO = Annotated[float, typer.Option("-to", "--timeout", min=0, metavar="SECONDS", rich_help_panel=NETWORK,
+                                    help="Connect timeout (0: no limit).")]
+_TA = Annotated[float, typer.Option("-ta", "--acse-timeout", min=0.1, metavar="SECONDS", rich_help_panel=NETWORK,
+                                    help="Timeout for ACSE messages (association request, release).")]
+_TD = Annotated[float, typer.Option("-td", "--dimse-timeout", min=0, metavar="SECONDS", rich_help_panel=NETWORK,
+                                    help="Timeout waiting for DIMSE messages (0: no limit).")]
+_NODELAY = Annotated[bool, typer.Option("--tcp-nodelay/--no-tcp-nodelay", rich_help_panel=NETWORK,
+                                        help="Set TCP_NODELAY on every socket (avoids 40 ms stalls per message).")]
+_VERBOSE = Annotated[bool, typer.Option("-v", "--verbose", rich_help_panel=OUTPUT,
+                                        help="Verbose: the negotiation report and more detail on stderr.")]
+_DEBUG = Annotated[bool, typer.Option("-d", "--debug", rich_help_panel=OUTPUT,
+                                      help="Debug output, pynetdicom's log, and tracebacks on errors.")]
+_QUIET = Annotated[bool, typer.Option("-q", "--quiet", rich_help_panel=OUTPUT,
+                                      help="Quiet: errors only; no progress bar, no per-item lines.")]
+_LL = Annotated[LogLevel | None, typer.Option("-ll", "--log-level", rich_help_panel=OUTPUT, case_sensitive=False,
+                                              help="Log level (overrides -q/-v/-d).")]
+_JSON = Annotated[bool, typer.Option("--json", rich_help_panel=OUTPUT,
+                                     help="Print JSON Lines on stdout: one object per result or event.")]
+
+_SHARED: list[tuple[str, Any, Any, set[str]]] = [
+    ("aetitle", _AET, None, {"scu", "scp"}),
+    ("call", _AEC, "ANY-SCP", {"scu"}),
+    ("max_pdu", _PDU, 16384, {"scu", "scp"}),
+    ("timeout", _TO, 15.0, {"scu"}),
+    ("acse_timeout", _TA, 30.0, {"scu", "scp"}),
+    ("dimse_timeout", _TD, 120.0, {"scu", "scp"}),
+    ("tcp_nodelay", _NODELAY, True, {"scu", "scp"}),
+    ("verbose", _VERBOSE, False, {"scu", "scp", "local"}),
+    ("debug", _DEBUG, False, {"scu", "scp", "local"}),
+    ("quiet", _QUIET, False, {"scu", "scp", "local"}),
+    ("log_level", _LL, None, {"scu", "scp", "local"}),
+    ("json_output", _JSON, False, {"scu", "scp", "local"}),
+]
+
+
+@dataclass
+class Common:
+    command: str
+    settings: AssociationSettings
+    out: Output
+    verbosity: Verbosity
+    debug: bool
+
+
+def _verbosity(values: dict[str, Any]) -> Verbosity:
+    if values.get("log_level") is not None:
+        return LOG_LEVELS[values["log_level"].value]
+    if values.get("debug"):
+        return Verbosity.DEBUG
+    if values.get("quiet"):
+        return Verbosity.QUIET
+    if values.get("verbose"):
+        return Verbosity.VERBOSE
+    return Verbosity.NORMAL
+
+
+def _build(command: str, values: dict[str, Any], default_aet: str) -> Common:
+    verbosity = _verbosity(values)
+    out = Output(command, json_mode=bool(values.get("json_output")), verbosity=verbosity)
+    settings = AssociationSettings()
+    settings.calling_aet = validate_ae_title(values.get("aetitle") or default_aet, "AE title (-aet)")
+    if "call" in values:
+        settings.called_aet = validate_ae_title(values["call"], "called AE title (-aec)")
+    if "max_pdu" in values:
+        settings.max_pdu = int(values["max_pdu"])
+    if "timeout" in values:
+        settings.connect_timeout = values["timeout"] or None
+    if "acse_timeout" in values:
+        settings.acse_timeout = values["acse_timeout"]
+    if "dimse_timeout" in values:
+        settings.dimse_timeout = values["dimse_timeout"] or None
+    if "tcp_nodelay" in values:
+        settings.tcp_nodelay = bool(values["tcp_nodelay"])
+    return Common(command, settings, out, verbosity, verbosity >= Verbosity.DEBUG)
+
+
+def run_guarded(command: str, get_out: Callable[[], Output | None], debug: bool,
+                body: Callable[[], int | None]) -> None:
+    """Run a command body; map every outcome to one line and an exit code."""
+
+    def say(message: str) -> None:
+        (get_out() or Output(command)).error_line(message)
+
+    try:
+        code = body()
+    except DcmcliError as exc:
+        if debug:
+            traceback.print_exc()
+        say(str(exc))
+        raise typer.Exit(int(exc.exit_code)) from None
+    except KeyboardInterrupt:
+        say("interrupted")
+        raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+    except typer.Exit:
+        raise
+    except Exception as exc:  # a bug: say so plainly, trace only with -d
+        if debug:
+            traceback.print_exc()
+        say(
+            f"internal error: {type(exc).__name__}: {exc}; run with -d and report it")
+        raise typer.Exit(int(ExitCode.INTERNAL)) from None
+    raise typer.Exit(int(code or 0))
+
+
+def dcmcli_command(app: typer.Typer, name: str, *, network: str, default_aet: str = "DCMCLI",
+                   **typer_kwargs: Any) -> Callable[[Callable[..., int | None]], Callable[..., None]]:
+    """Register ``fn(common, **own_options)`` as subcommand ``name`` with the shared options."""
+    shared = [s for s in _SHARED if network in s[3]]
+
+    def decorate(fn: Callable[..., int | None]) -> Callable[..., None]:
+        sig = inspect.signature(fn)
+        hints = typing.get_type_hints(fn, include_extras=True)  # resolve in fn's own module
+        own = [p.replace(annotation=hints.get(p.name, p.annotation))
+               for p in sig.parameters.values() if p.name != "common"]
+        extra = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=d, annotation=a)
+                 for n, a, d, _ in shared]
+        names = [n for n, *_ in shared]
+
+        @functools.wraps(fn)
+        def wrapper(**kwargs: Any) -> None:
+            values = {n: kwargs.pop(n) for n in names}
+            holder: dict[str, Common] = {}
+
+            def body() -> int | None:
+                common = _build(name, values, default_aet)
+                holder["c"] = common
+                return fn(common, **kwargs)
+
+            debug = bool(values.get("debug")) or (values.get("log_level") in (LogLevel.debug, LogLevel.trace))
+            run_guarded(name, lambda: holder["c"].out if "c" in holder else None, debug, body)
+
+        params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) if p.kind == inspect.Parameter.POSITIONAL_OR_KEYWORD
+                  else p for p in own]
+        wrapper.__signature__ = sig.replace(parameters=params + extra)  # type: ignore[attr-defined]
+        annotations = {k: v for k, v in hints.items() if k != "common"}
+        annotations.update({n: a for n, a, *_ in shared})
+        wrapper.__annotations__ = annotations
+        del wrapper.__wrapped__  # typer must see the new signature, not fn's
+        app.command(name, **typer_kwargs)(wrapper)
+        return wrapper
+
+    return decorate
+
+
+WarningsAsErrors = Annotated[bool, typer.Option("--warnings-as-errors", rich_help_panel=OUTPUT,
+                                                help=f"Exit {int(ExitCode.OPERATION_WARNING)} when any operation "
+                                                     "ended with a warning status (default: exit 0).")]

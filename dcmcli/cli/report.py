@@ -1,0 +1,13 @@
+"""How commands show a negotiation report: JSON event always with --json,
+plain lines on stderr with -v."""
+
+from __future__ import annotations
+
+from dcmcli.net.association import NegotiationReport
+from dcmcli.output import Output
+
+
+def show_report(out: Output, report: NegotiationReport) -> None:
+    out.emit("association", report.as_dict(), None)
+    for line in report.lines():
+        out.info(line)

@@ -1,0 +1,138 @@
+"""dcmcli storescu: send files, directories and globs (C-STORE)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from dcmcli.cli.app import app
+from dcmcli.cli.options import Common, WarningsAsErrors, dcmcli_command
+from dcmcli.cli.report import show_report
+from dcmcli.dicomfile import MEDIA_DIRECTORY_STORAGE, FileInfo, InvalidFile, find_inputs, read_file_info
+from dcmcli.errors import ExitCode, UsageError, worst
+from dcmcli.net.association import DcmcliAE
+from dcmcli.net.peer import parse_peer
+from dcmcli.net.store import StoreOptions, StoreResult, StoreSender
+from dcmcli.net.uids import uid_name
+
+
+def _human_size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
+@dcmcli_command(app, "storescu", network="scu", default_aet="STORESCU")
+def storescu(
+    common: Common,
+    peer: Annotated[str, typer.Argument(metavar="PEER", help="Host name or address, or [AET@]host:port.")],
+    args: Annotated[list[str], typer.Argument(
+        metavar="[PORT] FILE-OR-DIR...", help="TCP port (unless PEER has :port), then files, directories, globs.")],
+    halt_on_error: Annotated[bool, typer.Option("--halt-on-error", help="Stop at the first failed file.")] = False,
+    retries: Annotated[int, typer.Option("--retries", min=0, metavar="N",
+                                         help="Re-open an association that failed or aborted, N times, with backoff.")] = 0,
+    jobs: Annotated[int, typer.Option("-j", "--jobs", min=1, max=64, metavar="N",
+                                      help="Send over N parallel associations.")] = 1,
+    no_check: Annotated[bool, typer.Option("--no-check", help="Do not walk files to detect truncation before sending.")] = False,
+    warnings_as_errors: WarningsAsErrors = False,
+) -> int:
+    """Send DICOM files to a storage SCP, each in its own transfer syntax when the peer accepts it.
+
+    Usage as in DCMTK: dcmcli storescu [options] peer port file-or-dir...
+    """
+    target, paths = parse_peer(peer, args)
+    if not paths:
+        raise UsageError("no files given", "name files, directories or globs after the peer and port")
+    out = common.out
+    candidates, problems = find_inputs(paths)
+    codes: list[ExitCode] = []
+    for arg, why in problems:
+        out.emit("skipped", {"path": arg, "reason": why}, None)
+        out.warn(f"{arg}: {why}")
+        codes.append(ExitCode.INPUT_UNREADABLE)
+
+    files: list[FileInfo] = []
+    skipped = 0
+    for cand in candidates:
+        try:
+            info = read_file_info(cand.path, check_complete=not no_check)
+        except InvalidFile as exc:
+            skipped += 1
+            out.emit("skipped", {"path": str(cand.path), "reason": str(exc)}, None)
+            out.warn(f"skipped {cand.path}: {exc}")
+            if cand.explicit:
+                codes.append(ExitCode.INVALID_INPUT)
+            continue
+        if info.sop_class_uid == MEDIA_DIRECTORY_STORAGE:
+            skipped += 1
+            out.emit("skipped", {"path": str(cand.path), "reason": "DICOMDIR (not sent)"}, None)
+            out.warn(f"skipped {cand.path}: a DICOMDIR is not sent")
+            continue
+        files.append(info)
+
+    if not files:
+        if not candidates and problems:
+            code = ExitCode.INPUT_UNREADABLE
+        elif not candidates:
+            code = ExitCode.NO_INPUT_FILES
+        else:
+            code = ExitCode.NO_VALID_INPUT
+        msg = {ExitCode.INPUT_UNREADABLE: "none of the inputs could be read",
+               ExitCode.NO_INPUT_FILES: "no input files found",
+               ExitCode.NO_VALID_INPUT: f"none of the {len(candidates)} input files is usable DICOM"}[code]
+        out.emit("summary", {"sent": 0, "failed": 0, "warned": 0, "skipped": skipped, "bytes": 0,
+                             "seconds": 0.0, "exit_code": int(code)}, None)
+        out.error_line(f"{msg}; nothing sent")
+        return int(code)
+
+    with out.progress(len(files), f"sending to {target}") as bar:
+        def on_result(r: StoreResult) -> None:
+            bar.advance()
+            sent_as = f" as {uid_name(r.sent_transfer_syntax)}" if (
+                r.sent_transfer_syntax and r.sent_transfer_syntax != r.transfer_syntax) else ""
+            if r.outcome == "sent":
+                human = f"[green]sent[/] {r.path}{sent_as}" if out.verbosity > 0 else None
+            elif r.outcome == "warning":
+                human = f"[yellow]warning[/] {r.path}{sent_as}: {r.message} ({r.status.hex if r.status else ''})"
+            elif r.outcome == "not-sent":
+                human = None  # the association error is reported once, below
+            else:
+                status = f" ({r.status.hex})" if r.status else ""
+                human = f"[red]failed[/] {r.path}: {r.message}{status}"
+            out.emit("result", r.as_dict(), human)
+
+        def on_retry(exc: Exception, attempt: int, delay: float) -> None:
+            out.emit("retry", {"attempt": attempt, "delay": delay, "error": str(exc)}, None)
+            out.warn(f"{exc}; retry {attempt} of {retries} in {delay:g} s")
+
+        sender = StoreSender(lambda: DcmcliAE(common.settings), target,
+                             StoreOptions(halt_on_error=halt_on_error, retries=retries, jobs=jobs),
+                             on_result=on_result, on_association=lambda rep: show_report(out, rep),
+                             on_retry=on_retry)
+        run = sender.send(files)
+
+    results = run.results
+    n_sent = sum(1 for r in results if r.outcome in ("sent", "warning"))
+    n_warn = sum(1 for r in results if r.outcome == "warning")
+    n_fail = sum(1 for r in results if r.outcome in ("failed", "not-sent"))
+    n_bytes = sum(r.size for r in results if r.outcome in ("sent", "warning"))
+    not_attempted = len(files) - len(results)
+    code = worst(run.exit_code(warnings_as_errors), *codes)
+    mbps = n_bytes / run.elapsed / 1e6 if run.elapsed > 0 else 0.0
+    summary = {"sent": n_sent, "warned": n_warn, "failed": n_fail, "skipped": skipped,
+               "not_attempted": not_attempted, "bytes": n_bytes, "seconds": round(run.elapsed, 3),
+               "mb_per_s": round(mbps, 2), "exit_code": int(code)}
+    human = (f"{n_sent} sent ({n_warn} with warnings), {n_fail} failed, {skipped} skipped"
+             + (f", {not_attempted} not attempted (halted)" if not_attempted else "")
+             + f"; {_human_size(n_bytes)} in {run.elapsed:.2f} s ({mbps:.1f} MB/s)")
+    out.emit("summary", summary, human if out.verbosity >= 0 else None)
+    for err in run.errors:
+        out.error_line(str(err))
+    if not run.errors and code not in (ExitCode.OK, ExitCode.OPERATION_WARNING):
+        out.error_line(f"{n_fail} of {len(files)} files failed" if n_fail else "some inputs were not usable")
+    elif code == ExitCode.OPERATION_WARNING:
+        out.error_line(f"{n_warn} files stored with warnings (--warnings-as-errors)")
+    return int(code)

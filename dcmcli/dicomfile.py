@@ -1,0 +1,206 @@
+"""Finding input files and reading what a sender needs from them, cheaply.
+
+``read_file_info`` reads the file meta and walks the data set's element
+headers (seeking over values, never decoding them) to catch files that are
+not DICOM or were cut short. It does not load pixel data.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import struct
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ImplicitVRLittleEndian
+
+MEDIA_DIRECTORY_STORAGE = "1.2.840.10008.1.3.10"
+
+# VRs with a 2-byte reserved field and a 4-byte length in explicit VR.
+_LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
+_UNDEFINED = 0xFFFFFFFF
+
+
+class InvalidFile(Exception):
+    """The file is not usable DICOM; the message says why, in plain words."""
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    path: Path
+    sop_class_uid: str
+    sop_instance_uid: str
+    transfer_syntax: str
+    size: int
+    dataset_offset: int
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "path": str(self.path),
+            "sop_class_uid": self.sop_class_uid,
+            "sop_instance_uid": self.sop_instance_uid,
+            "transfer_syntax": self.transfer_syntax,
+            "bytes": self.size,
+        }
+
+
+class _Walker:
+    def __init__(self, fp: "os.PathLike[str] | object", size: int, implicit: bool, little: bool) -> None:
+        self.fp = fp
+        self.size = size
+        self.implicit = implicit
+        self.endian = "<" if little else ">"
+
+    def _read(self, n: int) -> bytes:
+        data = self.fp.read(n)  # type: ignore[attr-defined]
+        if len(data) < n:
+            raise InvalidFile(f"truncated: the file ends at byte {self.size} inside an element header")
+        return data
+
+    def _skip(self, length: int, tag: tuple[int, int]) -> None:
+        pos = self.fp.tell()  # type: ignore[attr-defined]
+        if pos + length > self.size:
+            raise InvalidFile(
+                f"truncated: element ({tag[0]:04X},{tag[1]:04X}) needs {length} bytes "
+                f"but the file ends {self.size - pos} bytes later")
+        self.fp.seek(length, os.SEEK_CUR)  # type: ignore[attr-defined]
+
+    def _header(self) -> tuple[tuple[int, int], bytes | None, int]:
+        group, elem = struct.unpack(self.endian + "HH", self._read(4))
+        if group == 0xFFFE:  # item and delimiters never carry a VR
+            (length,) = struct.unpack(self.endian + "L", self._read(4))
+            return (group, elem), None, length
+        if self.implicit:
+            (length,) = struct.unpack(self.endian + "L", self._read(4))
+            return (group, elem), None, length
+        vr = self._read(2)
+        if vr in _LONG_VRS:
+            self._read(2)
+            (length,) = struct.unpack(self.endian + "L", self._read(4))
+        else:
+            if not (65 <= vr[0] <= 90 and 65 <= vr[1] <= 90):
+                raise InvalidFile(f"corrupt: element ({group:04X},{elem:04X}) has no valid VR")
+            (length,) = struct.unpack(self.endian + "H", self._read(2))
+        return (group, elem), vr, length
+
+    def walk_dataset(self, end_tag: tuple[int, int] | None) -> None:
+        """Walk elements until EOF (top level) or ``end_tag`` (nested)."""
+        while True:
+            if end_tag is None and self.fp.tell() >= self.size:  # type: ignore[attr-defined]
+                return
+            tag, vr, length = self._header()
+            if end_tag is not None and tag == end_tag:
+                return
+            if length == _UNDEFINED:
+                self.walk_items(tag)
+            else:
+                self._skip(length, tag)
+
+    def walk_items(self, parent: tuple[int, int]) -> None:
+        """Walk the items of an undefined-length sequence or encapsulated pixel data."""
+        while True:
+            tag, _, length = self._header()
+            if tag == (0xFFFE, 0xE0DD):
+                return
+            if tag != (0xFFFE, 0xE000):
+                raise InvalidFile(f"corrupt: unexpected ({tag[0]:04X},{tag[1]:04X}) inside "
+                                  f"({parent[0]:04X},{parent[1]:04X})")
+            if length == _UNDEFINED:
+                self.walk_dataset((0xFFFE, 0xE00D))
+            else:
+                self._skip(length, tag)
+
+
+def read_file_info(path: Path, *, check_complete: bool = True) -> FileInfo:
+    """Return what a sender needs from a DICOM Part 10 file, or raise ``InvalidFile``."""
+    from pynetdicom.dsutils import split_dataset
+
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as fp:
+            head = fp.read(132)
+    except OSError as exc:
+        raise InvalidFile(f"cannot read: {exc.strerror or exc}") from None
+    if size == 0:
+        raise InvalidFile("empty file")
+    if len(head) < 132 or head[128:132] != b"DICM":
+        raise InvalidFile("not a DICOM file (no 'DICM' prefix after the 128-byte preamble)")
+    try:
+        meta, offset = split_dataset(path)
+    except Exception as exc:  # pydicom raises several types on bad meta
+        raise InvalidFile(f"unreadable file meta information: {exc}") from None
+    missing = [kw for kw in ("MediaStorageSOPClassUID", "MediaStorageSOPInstanceUID", "TransferSyntaxUID")
+               if not meta.get(kw)]
+    if missing:
+        raise InvalidFile(f"file meta information lacks {', '.join(missing)}")
+    ts = UID(str(meta.TransferSyntaxUID))
+    if offset > size:
+        raise InvalidFile("truncated inside the file meta information")
+    if check_complete and ts != DeflatedExplicitVRLittleEndian:
+        with path.open("rb") as fp:
+            fp.seek(offset)
+            walker = _Walker(fp, size, implicit=(ts == ImplicitVRLittleEndian),
+                             little=(ts != ExplicitVRBigEndian))
+            walker.walk_dataset(None)
+    return FileInfo(path, str(meta.MediaStorageSOPClassUID), str(meta.MediaStorageSOPInstanceUID),
+                    str(ts), size, offset)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    path: Path
+    explicit: bool  # named on the command line (not found by a directory scan)
+
+
+def _has_magic(text: str) -> bool:
+    return any(ch in text for ch in "*?[")
+
+
+def find_inputs(args: Iterable[str]) -> tuple[list[Candidate], list[tuple[str, str]]]:
+    """Expand files, directories (recursively, sorted) and globs.
+
+    Returns the candidates and a list of (argument, problem) for arguments
+    that do not exist or cannot be read.
+    """
+    found: list[Candidate] = []
+    problems: list[tuple[str, str]] = []
+    seen: set[Path] = set()
+
+    def add(p: Path, explicit: bool) -> None:
+        if p not in seen:
+            seen.add(p)
+            found.append(Candidate(p, explicit))
+
+    for arg in args:
+        p = Path(arg)
+        if p.is_dir():
+            for item in _walk(p, problems):
+                add(item, False)
+        elif p.exists():
+            add(p, True)
+        elif _has_magic(arg):
+            matches = sorted(glob.glob(arg, recursive=True))
+            if not matches:
+                problems.append((arg, "no file matches this pattern"))
+            for m in matches:
+                mp = Path(m)
+                if mp.is_dir():
+                    for item in _walk(mp, problems):
+                        add(item, False)
+                else:
+                    add(mp, False)
+        else:
+            problems.append((arg, "no such file or directory"))
+    return found, problems
+
+
+def _walk(root: Path, problems: list[tuple[str, str]]) -> Iterator[Path]:
+    def onerror(exc: OSError) -> None:
+        problems.append((str(exc.filename or root), f"cannot read directory: {exc.strerror or exc}"))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=onerror):
+        dirnames.sort()
+        for name in sorted(filenames):
+            yield Path(dirpath) / name

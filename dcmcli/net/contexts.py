@@ -1,0 +1,75 @@
+"""Presentation-context planning.
+
+A sender proposes, for every SOP class in its input, one context per
+transfer syntax found in the files (so each file can go as it is) plus one
+uncompressed fallback context (so a file can still go, decompressed, to a
+peer that refuses its syntax). PS3.8 allows at most 128 contexts on one
+association; larger plans are spread over several associations, keeping all
+contexts of one SOP class together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from pynetdicom.presentation import PresentationContext, build_context
+
+from dcmcli.net.uids import UNCOMPRESSED_FALLBACK
+
+MAX_CONTEXTS = 128
+
+T = TypeVar("T")
+
+
+@dataclass
+class Batch(Generic[T]):
+    """Contexts for one association and the items it will carry."""
+
+    contexts: list[PresentationContext] = field(default_factory=list)
+    items: list[T] = field(default_factory=list)
+
+
+def contexts_for(sop_class: str, syntaxes: Iterable[str], *, fallback: bool = True) -> list[tuple[str, list[str]]]:
+    """The (abstract syntax, [transfer syntaxes]) pairs proposed for one SOP class."""
+    pairs: list[tuple[str, list[str]]] = []
+    for ts in dict.fromkeys(syntaxes):
+        pairs.append((sop_class, [ts]))
+    if fallback:
+        pairs.append((sop_class, list(UNCOMPRESSED_FALLBACK)))
+    return pairs
+
+
+def plan_batches(items: Sequence[T], key: "callable[[T], tuple[str, str]]", *,  # type: ignore[valid-type]
+                 fallback: bool = True, limit: int = MAX_CONTEXTS) -> list[Batch[T]]:
+    """Group ``items`` (anything with a (sop class, transfer syntax) ``key``) into batches."""
+    by_class: dict[str, dict[str, None]] = {}
+    members: dict[str, list[T]] = {}
+    for item in items:
+        sop, ts = key(item)
+        by_class.setdefault(sop, {})[ts] = None
+        members.setdefault(sop, []).append(item)
+    batches: list[Batch[T]] = []
+    current: Batch[T] = Batch()
+    for sop, syntaxes in by_class.items():
+        pairs = contexts_for(sop, syntaxes, fallback=fallback)
+        if len(pairs) > limit:  # pathological: more syntaxes than fit; keep the first ones
+            pairs = pairs[: limit - 1] + pairs[-1:]
+        if current.contexts and len(current.contexts) + len(pairs) > limit:
+            batches.append(current)
+            current = Batch()
+        current.contexts.extend(build_context(a, t) for a, t in pairs)
+        current.items.extend(members[sop])
+    if current.contexts:
+        batches.append(current)
+    # Keep the caller's order of items within each batch.
+    order = {id(item): n for n, item in enumerate(items)}
+    for b in batches:
+        b.items.sort(key=lambda i: order[id(i)])
+    return batches
+
+
+def chunk_pairs(pairs: Sequence[tuple[str, list[str]]], limit: int = MAX_CONTEXTS) -> list[list[PresentationContext]]:
+    """Split context pairs into lists of at most ``limit`` contexts."""
+    return [[build_context(a, t) for a, t in pairs[i:i + limit]] for i in range(0, len(pairs), limit)]

@@ -1,0 +1,170 @@
+"""Output for every command: results, log lines, progress.
+
+- Results go to stdout: rich text for people, or JSON Lines with ``--json``
+  (one object per line, each with an ``event`` key; see README).
+- Log lines (warnings, errors, ``-v`` detail) go to stderr.
+- Progress bars go to stderr, only when stderr is a TTY and not ``-q``.
+- pynetdicom's own logger is routed through ours: silent by default,
+  warnings with ``-v``, everything with ``-d``/``--log-level trace``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sys
+import threading
+from collections.abc import Iterator
+from enum import IntEnum
+from typing import IO, Any, Protocol
+
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+LOG = logging.getLogger("dcmcli")
+
+
+class Verbosity(IntEnum):
+    QUIET = -1
+    NORMAL = 0
+    VERBOSE = 1
+    DEBUG = 2
+    TRACE = 3
+
+
+LOG_LEVELS: dict[str, Verbosity] = {
+    "fatal": Verbosity.QUIET,
+    "error": Verbosity.QUIET,
+    "warn": Verbosity.NORMAL,
+    "info": Verbosity.VERBOSE,
+    "debug": Verbosity.DEBUG,
+    "trace": Verbosity.TRACE,
+}
+
+
+class ProgressTicker(Protocol):
+    def advance(self, n: int = 1) -> None: ...
+
+
+class _NoProgress:
+    def advance(self, n: int = 1) -> None:
+        return None
+
+
+class _RichProgress:
+    def __init__(self, progress: Progress, task: Any) -> None:
+        self._progress = progress
+        self._task = task
+        self._lock = threading.Lock()
+
+    def advance(self, n: int = 1) -> None:
+        with self._lock:
+            self._progress.advance(self._task, n)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if hasattr(value, "as_dict"):
+        return _jsonable(value.as_dict())
+    return str(value)
+
+
+class Output:
+    """One object a command writes everything through."""
+
+    def __init__(self, command: str, *, json_mode: bool = False, verbosity: Verbosity = Verbosity.NORMAL,
+                 stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> None:
+        self.command = command
+        self.json_mode = json_mode
+        self.verbosity = verbosity
+        self._stdout = stdout or sys.stdout
+        self._stderr = stderr or sys.stderr
+        self._lock = threading.Lock()
+        self.console = Console(file=self._stdout, highlight=False, soft_wrap=True)
+        self.err_console = Console(file=self._stderr, highlight=False, soft_wrap=True)
+        self._configure_logging()
+
+    # -- logging -----------------------------------------------------------
+    def _configure_logging(self) -> None:
+        level = {
+            Verbosity.QUIET: logging.ERROR,
+            Verbosity.NORMAL: logging.WARNING,
+            Verbosity.VERBOSE: logging.INFO,
+            Verbosity.DEBUG: logging.DEBUG,
+            Verbosity.TRACE: logging.DEBUG,
+        }[self.verbosity]
+        handler: logging.Handler
+        if self.err_console.is_terminal:
+            handler = RichHandler(console=self.err_console, show_time=False, show_path=False,
+                                  rich_tracebacks=self.verbosity >= Verbosity.DEBUG)
+            handler.setFormatter(logging.Formatter("%(message)s"))
+        else:
+            handler = logging.StreamHandler(self._stderr)
+            handler.setFormatter(logging.Formatter(f"{self.command}: %(levelname)s: %(message)s"))
+        for name in ("dcmcli", "pynetdicom"):
+            logger = logging.getLogger(name)
+            for old in list(logger.handlers):
+                logger.removeHandler(old)
+            logger.addHandler(handler)
+            logger.propagate = False
+        LOG.setLevel(level)
+        # pynetdicom logs its own view of what we report in plain words, so
+        # it stays quiet unless asked: warnings with -v, all with -d.
+        pnd_level = {
+            Verbosity.QUIET: logging.CRITICAL + 1,
+            Verbosity.NORMAL: logging.CRITICAL + 1,
+            Verbosity.VERBOSE: logging.WARNING,
+            Verbosity.DEBUG: logging.INFO,
+            Verbosity.TRACE: logging.DEBUG,
+        }[self.verbosity]
+        logging.getLogger("pynetdicom").setLevel(pnd_level)
+
+    # -- results -----------------------------------------------------------
+    def emit(self, event: str, data: dict[str, Any], human: str | None = None, *, style: str | None = None,
+             min_verbosity: Verbosity = Verbosity.NORMAL) -> None:
+        """Write one result: a JSON line with ``--json``, else ``human`` (rich markup)."""
+        with self._lock:
+            if self.json_mode:
+                record = {"event": event, "command": self.command, **_jsonable(data)}
+                self._stdout.write(json.dumps(record, separators=(",", ":")) + "\n")
+                self._stdout.flush()
+            elif human is not None and self.verbosity >= min_verbosity:
+                self.console.print(human, style=style)
+
+    def error_line(self, message: str) -> None:
+        """The one-line error a failed command ends with (stderr)."""
+        with self._lock:
+            if self.err_console.is_terminal:
+                self.err_console.print(f"[bold red]{self.command}: error:[/] {message}", highlight=False)
+            else:
+                self._stderr.write(f"{self.command}: error: {message}\n")
+                self._stderr.flush()
+
+    def warn(self, message: str) -> None:
+        LOG.warning(message)
+
+    def info(self, message: str) -> None:
+        LOG.info(message)
+
+    def debug(self, message: str) -> None:
+        LOG.debug(message)
+
+    # -- progress ----------------------------------------------------------
+    @contextlib.contextmanager
+    def progress(self, total: int, description: str) -> Iterator[ProgressTicker]:
+        """A progress bar on stderr, only for a TTY and never with ``-q``."""
+        if not self.err_console.is_terminal or self.verbosity <= Verbosity.QUIET or total <= 1:
+            yield _NoProgress()
+            return
+        progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), console=self.err_console, transient=True)
+        with progress:
+            task = progress.add_task(description, total=total)
+            yield _RichProgress(progress, task)
