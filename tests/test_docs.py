@@ -1,0 +1,112 @@
+"""The committed man pages and shell completions match the CLI.
+
+They are generated from the typer app by ``python -m dcmcli.cli.gendocs``;
+these tests fail when an option, a help text or a subcommand changed and the
+generator was not re-run.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import typer
+
+from dcmcli.cli import gendocs
+from dcmcli.cli.app import app
+
+ROOT = Path(__file__).resolve().parents[1]  # the repository: man/ and completions/
+
+
+def _subcommands() -> list[str]:
+    group = typer.main.get_command(app)
+    ctx = group.context_class(group, info_name="dcmcli")
+    return sorted(name for name in group.list_commands(ctx) if not group.get_command(ctx, name).hidden)
+
+
+def test_generated_files_are_up_to_date() -> None:
+    stale = gendocs.stale(ROOT)
+    assert not stale, (
+        "man pages / shell completions are stale: " + ", ".join(stale)
+        + "; run `python -m dcmcli.cli.gendocs` and commit man/ and completions/")
+
+
+def test_generation_is_deterministic() -> None:
+    assert gendocs.render() == gendocs.render()
+
+
+def test_every_subcommand_has_a_man_page() -> None:
+    names = _subcommands()
+    assert {"echoscu", "storescu", "storescp"} <= set(names)
+    assert (ROOT / "man" / "dcmcli.1").is_file()
+    overview = (ROOT / "man" / "dcmcli.1").read_text(encoding="utf-8")
+    for name in names:
+        page = ROOT / "man" / f"dcmcli-{name}.1"
+        assert page.is_file(), f"no man page for {name}; run `python -m dcmcli.cli.gendocs`"
+        roff_name = "dcmcli\\-" + name.replace("-", "\\-")
+        assert f".BR {roff_name} (1)" in overview, f"dcmcli.1 does not refer to dcmcli-{name}(1)"
+
+
+def test_storescu_page_and_bash_completion_know_aet() -> None:
+    page = (ROOT / "man" / "dcmcli-storescu.1").read_text(encoding="utf-8")
+    assert "\\fB\\-aet\\fR, \\fB\\-\\-aetitle\\fR \\fIAETITLE\\fR" in page  # roff for "-aet, --aetitle AETITLE"
+    assert "-aet" in page
+    bash = (ROOT / "completions" / "dcmcli.bash").read_text(encoding="utf-8")
+    assert re.search(r"(?<![\w-])-aet(?![\w-])", bash), "bash completion does not offer -aet"
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
+def test_bash_completion_parses() -> None:
+    r = subprocess.run(["bash", "-n", str(ROOT / "completions" / "dcmcli.bash")],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
+def test_bash_completion_completes() -> None:
+    script = f"""
+source {str(ROOT / "completions" / "dcmcli.bash")!r}
+t() {{ COMP_WORDS=("$@"); COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 )); COMPREPLY=(); _dcmcli; echo "${{COMPREPLY[*]}}"; }}
+t dcmcli st
+t dcmcli storescu -ae
+t dcmcli storescu --log-level ""
+"""
+    r = subprocess.run(["bash", "--norc", "--noprofile", "-c", script], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["storescp storescu", "-aet -aec", "fatal error warn info debug trace"]
+
+
+@pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed")
+def test_zsh_completion_parses() -> None:
+    r = subprocess.run(["zsh", "-n", str(ROOT / "completions" / "_dcmcli")], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.skipif(shutil.which("fish") is None, reason="fish is not installed")
+def test_fish_completion_parses() -> None:
+    r = subprocess.run(["fish", "-n", str(ROOT / "completions" / "dcmcli.fish")],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.skipif(shutil.which("groff") is None, reason="groff is not installed")
+def test_man_pages_render_without_warnings() -> None:
+    for page in sorted((ROOT / "man").glob("*.1")):
+        r = subprocess.run(["groff", "-man", "-Tutf8", "-ww", "-z", str(page)],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0 and not r.stderr, f"{page.name}: {r.stderr}"
+
+
+def test_check_reports_a_stale_file(tmp_path) -> None:
+    gendocs.write(tmp_path)
+    assert gendocs.stale(tmp_path) == []
+    (tmp_path / "man" / "dcmcli-storescu.1").write_text("old\n", encoding="utf-8")
+    (tmp_path / "man" / "dcmcli-gone.1").write_text("old\n", encoding="utf-8")
+    assert gendocs.stale(tmp_path) == ["man/dcmcli-storescu.1", "man/dcmcli-gone.1 (obsolete)"]
+    assert gendocs.main(["--check", "--root", str(tmp_path)]) == 1
+    gendocs.main(["--root", str(tmp_path)])
+    assert gendocs.main(["--check", "--root", str(tmp_path)]) == 0
+    assert not (tmp_path / "man" / "dcmcli-gone.1").exists()
