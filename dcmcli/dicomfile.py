@@ -204,3 +204,69 @@ def _walk(root: Path, problems: list[tuple[str, str]]) -> Iterator[Path]:
         dirnames.sort()
         for name in sorted(filenames):
             yield Path(dirpath) / name
+
+
+def _pad_even(value: bytes, pad: bytes) -> bytes:
+    return value + pad if len(value) % 2 else value
+
+
+def encode_file_meta(sop_class_uid: str, sop_instance_uid: str, transfer_syntax: str,
+                     source_aet: str | None = None) -> bytes:
+    """Preamble, 'DICM' and the File Meta Information group (PS3.10 7.1) as bytes,
+    with dcmcli's implementation UID and version name."""
+    from dcmcli import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
+
+    def short(elem: int, vr: bytes, value: bytes) -> bytes:
+        return struct.pack("<HH", 0x0002, elem) + vr + struct.pack("<H", len(value)) + value
+
+    body = struct.pack("<HH", 0x0002, 0x0001) + b"OB\x00\x00" + struct.pack("<L", 2) + b"\x00\x01"
+    body += short(0x0002, b"UI", _pad_even(sop_class_uid.encode("ascii"), b"\x00"))
+    body += short(0x0003, b"UI", _pad_even(sop_instance_uid.encode("ascii"), b"\x00"))
+    body += short(0x0010, b"UI", _pad_even(transfer_syntax.encode("ascii"), b"\x00"))
+    body += short(0x0012, b"UI", _pad_even(IMPLEMENTATION_CLASS_UID.encode("ascii"), b"\x00"))
+    body += short(0x0013, b"SH", _pad_even(IMPLEMENTATION_VERSION_NAME.encode("ascii"), b" "))
+    if source_aet:
+        body += short(0x0016, b"AE", _pad_even(source_aet.encode("ascii", "replace"), b" "))
+    group_length = struct.pack("<HH", 0x0002, 0x0000) + b"UL" + struct.pack("<HL", 4, len(body))
+    return b"\x00" * 128 + b"DICM" + group_length + body
+
+
+def read_top_level(path: Path, offset: int, transfer_syntax: str, tags: Iterable[int]) -> dict[int, bytes]:
+    """Raw values of the top-level elements ``tags`` (as 0xggggeeee ints).
+
+    Walks element headers from ``offset`` and stops after the highest wanted
+    tag, so pixel data is never touched. Deflated data sets are read with
+    pydicom instead.
+    """
+    wanted = set(tags)
+    found: dict[int, bytes] = {}
+    if not wanted:
+        return found
+    if transfer_syntax == DeflatedExplicitVRLittleEndian:
+        from pydicom import dcmread
+        from pydicom.tag import Tag
+
+        ds = dcmread(path, stop_before_pixels=True, specific_tags=[Tag(t) for t in wanted])
+        for t in wanted:
+            if Tag(t) in ds:
+                value = ds[Tag(t)].value
+                found[t] = str(value).encode("utf-8", "replace") if value is not None else b""
+        return found
+    highest = max(wanted)
+    size = path.stat().st_size
+    with path.open("rb") as fp:
+        fp.seek(offset)
+        walker = _Walker(fp, size, implicit=(transfer_syntax == ImplicitVRLittleEndian),
+                         little=(transfer_syntax != ExplicitVRBigEndian))
+        while fp.tell() < size:
+            tag, _vr, length = walker._header()
+            key = (tag[0] << 16) | tag[1]
+            if key > highest:
+                break
+            if length == _UNDEFINED:
+                walker.walk_items(tag)
+            elif key in wanted:
+                found[key] = fp.read(length)
+            else:
+                walker._skip(length, tag)
+    return found

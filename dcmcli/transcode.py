@@ -13,6 +13,8 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
+from dcmcli.net.uids import is_lossy
+
 
 class TranscodeError(Exception):
     """The object cannot be transcoded as asked; the message says why."""
@@ -31,10 +33,10 @@ def load_uncompressed(path: Path) -> Dataset:
         if "PixelData" not in ds:
             raise TranscodeError(f"{ts.name} file without Pixel Data cannot be decompressed")
         try:
-            ds.decompress()
+            ds.decompress(generate_instance_uid=False)  # same image, same instance
         except Exception as exc:  # the plugins raise a variety of types
             raise TranscodeError(f"cannot decompress {ts.name}: {exc}") from None
-        if ts.is_lossy or str(ds.get("LossyImageCompression", "")) == "01":
+        if is_lossy(ts) or str(ds.get("LossyImageCompression", "")) == "01":
             ds.LossyImageCompression = "01"
     else:
         # The data set is already uncompressed; it is re-encoded on sending.

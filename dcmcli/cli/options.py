@@ -133,6 +133,12 @@ def run_guarded(command: str, get_out: Callable[[], Output | None], debug: bool,
     except DcmcliError as exc:
         if debug:
             traceback.print_exc()
+        out = get_out()
+        report = getattr(exc, "report", None)
+        if out is not None and report is not None:
+            from dcmcli.cli.report import show_report
+
+            show_report(out, report)  # the negotiation report, for -v and --json
         say(str(exc))
         raise typer.Exit(int(exc.exit_code)) from None
     except KeyboardInterrupt:

@@ -130,6 +130,8 @@ def storescu(
              + f"; {_human_size(n_bytes)} in {run.elapsed:.2f} s ({mbps:.1f} MB/s)")
     out.emit("summary", summary, human if out.verbosity >= 0 else None)
     for err in run.errors:
+        if err.report is not None:
+            show_report(out, err.report)  # type: ignore[arg-type]
         out.error_line(str(err))
     if not run.errors and code not in (ExitCode.OK, ExitCode.OPERATION_WARNING):
         out.error_line(f"{n_fail} of {len(files)} files failed" if n_fail else "some inputs were not usable")

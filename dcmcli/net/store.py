@@ -9,9 +9,12 @@ and ``jobs`` runs several associations in parallel.
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +27,7 @@ from dcmcli.errors import AssociationAborted, AssociationRejected, ExitCode, Net
 from dcmcli.net.association import DcmcliAE, NegotiationReport, abort_info, open_association
 from dcmcli.net.contexts import plan_batches
 from dcmcli.net.peer import Peer
-from dcmcli.net.uids import UNCOMPRESSED_FALLBACK, uid_name
+from dcmcli.net.uids import DEFLATED, UNCOMPRESSED_FALLBACK, uid_name
 from dcmcli.status import Category, Status, describe
 from dcmcli.transcode import TranscodeError, load_uncompressed
 
@@ -83,8 +86,22 @@ class StoreRun:
         return worst(*codes)
 
 
-class _Halt(Exception):
-    pass
+@contextlib.contextmanager
+def _sendable(info: FileInfo) -> Iterator[Path]:
+    """The path to stream; a padded copy for a deflated stream of odd length.
+
+    PS3.5 A.5 pads a deflated bit stream of odd length with one byte; files
+    that lack it would go out as an odd-length PDV, which peers reject.
+    """
+    if info.transfer_syntax != DEFLATED or (info.size - info.dataset_offset) % 2 == 0:
+        yield info.path
+        return
+    with tempfile.TemporaryDirectory(prefix="dcmcli-pad-") as tmp:
+        padded = Path(tmp) / info.path.name
+        shutil.copyfile(info.path, padded)
+        with padded.open("ab") as fp:
+            fp.write(b"\x00")
+        yield padded
 
 
 class StoreSender:
@@ -178,7 +195,8 @@ class StoreSender:
         try:
             if native:
                 sent_ts = info.transfer_syntax
-                rsp = assoc.send_c_store(info.path, priority=self.options.priority)
+                with _sendable(info) as path:
+                    rsp = assoc.send_c_store(path, priority=self.options.priority)
             elif fallback:
                 ds = load_uncompressed(info.path)
                 sent_ts = fallback[0]
@@ -190,11 +208,16 @@ class StoreSender:
         except TranscodeError as exc:
             return StoreResult(**base, outcome="failed", exit_code=ExitCode.INVALID_INPUT,
                                message=f"the peer refused {uid_name(info.transfer_syntax)} and {exc}")
-        except (OSError, ValueError, AttributeError) as exc:
+        except OSError as exc:
             if not assoc.is_established:
                 return None
             return StoreResult(**base, outcome="failed", exit_code=ExitCode.INPUT_UNREADABLE,
-                               message=f"cannot read the file: {exc}")
+                               message=f"cannot read the file: {exc.strerror or exc}")
+        except (ValueError, AttributeError) as exc:  # pynetdicom refuses what it cannot encode
+            if not assoc.is_established:
+                return None
+            return StoreResult(**base, outcome="failed", exit_code=ExitCode.INVALID_INPUT,
+                               message=f"cannot send this data set: {exc}")
         elapsed = time.perf_counter() - t0
         if "Status" not in rsp:
             return None

@@ -27,14 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydicom import dcmread
-from pydicom.dataset import FileMetaDataset
-from pydicom.filewriter import write_file_meta_info
+from pydicom.datadict import tag_for_keyword
 from pynetdicom import _config, evt
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 from pynetdicom.transport import ThreadedAssociationServer
 
-from dcmcli import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
+from dcmcli.dicomfile import encode_file_meta, read_top_level
 from dcmcli.errors import ListenError, OutputError, UsageError
 from dcmcli.net.association import AssociationSettings, DcmcliAE
 from dcmcli.net.uids import all_transfer_syntaxes, storage_sop_classes, uid_name
@@ -49,7 +47,7 @@ TMP_DIR_NAME = ".dcmcli-incoming"
 
 _FIELD = re.compile(r"\{([A-Za-z][A-Za-z0-9]*)\}")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
-_OUT_OF_SPACE = {errno.ENOSPC, errno.EDQUOT}
+_OUT_OF_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 _NOT_WRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS}
 
 STATUS_SUCCESS = 0x0000
@@ -171,8 +169,6 @@ def _copy_range(src: io.BufferedReader, dst: io.BufferedWriter, offset: int, cou
                 break
             dst.write(chunk)
             remaining -= len(chunk)
-    if sent < count and dst.tell() < count:
-        pass
 
 
 class _EndOfStudy:
@@ -220,6 +216,14 @@ class StoreServer:
         self.on_received = on_received or (lambda r: None)
         self.on_log = on_log or (lambda level, msg: None)
         self.fields = check_template(options.template)
+        needed = set(self.fields) | ({"StudyInstanceUID"} if options.exec_on_eostudy else set())
+        self._tags: dict[str, int] = {}
+        for kw in sorted(needed - {"SOPInstanceUID", "SOPClassUID"}):
+            tag = tag_for_keyword(kw)
+            if tag is None:
+                raise UsageError(f"unknown attribute {{{kw}}} in the naming template",
+                                 "use DICOM keywords such as PatientID or StudyInstanceUID")
+            self._tags[kw] = int(tag)
         self.server: ThreadedAssociationServer | None = None
         self.port: int | None = None
         self._name_lock = threading.Lock()
@@ -339,7 +343,7 @@ class StoreServer:
         try:
             offset = _meta_end(src)
             size = src.stat().st_size - offset
-            values = self._values(src, sop_class, sop_instance)
+            values = self._values(src, offset, ts, sop_class, sop_instance)
         except Exception as exc:
             self.on_log("error", f"cannot parse {sop_instance} from {calling}: {exc}")
             return done(STATUS_CANNOT_UNDERSTAND, None, f"cannot parse the data set: {exc}")
@@ -384,14 +388,13 @@ class StoreServer:
             self.eostudy.seen(study, self._placeholders(target, calling, called, peer))
         return done(STATUS_SUCCESS, target)
 
-    def _values(self, src: Path, sop_class: str, sop_instance: str) -> dict[str, object]:
-        needed = set(self.fields) | ({"StudyInstanceUID"} if self.eostudy else set())
-        needed -= {"SOPInstanceUID", "SOPClassUID"}
+    def _values(self, src: Path, offset: int, ts: str, sop_class: str, sop_instance: str) -> dict[str, object]:
         values: dict[str, object] = {"SOPInstanceUID": sop_instance, "SOPClassUID": sop_class}
-        if needed:
-            ds = dcmread(src, stop_before_pixels=True, specific_tags=sorted(needed))
-            for kw in needed:
-                values[kw] = ds.get(kw, "") if kw != "Modality" else (ds.get("Modality") or "OT")
+        if self._tags:
+            raw = read_top_level(src, offset, ts, self._tags.values())
+            for kw, tag in self._tags.items():
+                text = raw.get(tag, b"").decode("latin-1").strip(" \x00")
+                values[kw] = text or ("OT" if kw == "Modality" else "")
         return values
 
     def _apply_duplicate_policy(self, final: Path) -> Path | None:
@@ -411,19 +414,12 @@ class StoreServer:
 
     def _write(self, src: Path, offset: int, part: Path, sop_class: str, sop_instance: str, ts: str,
                calling: str) -> None:
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = sop_class
-        meta.MediaStorageSOPInstanceUID = sop_instance
-        meta.TransferSyntaxUID = ts
-        meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
-        meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
-        meta.SourceApplicationEntityTitle = calling
         total = src.stat().st_size
+        meta = encode_file_meta(sop_class, sop_instance, ts, calling)
         with part.open("wb") as out, src.open("rb") as inp:
-            out.write(b"\x00" * 128 + b"DICM")
-            write_file_meta_info(out, meta, enforce_standard=True)  # type: ignore[arg-type]
+            out.write(meta)
             _copy_range(inp, out, offset, total - offset)  # type: ignore[arg-type]
-        if part.stat().st_size < total - offset:
+        if os.stat(part).st_size != len(meta) + total - offset:
             raise OSError(errno.EIO, "short write")
 
     # -- external commands -----------------------------------------------

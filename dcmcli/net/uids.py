@@ -46,15 +46,31 @@ _LOSSLESS_COMPRESSED = (
     pu.HTJ2KLossless, pu.HTJ2KLosslessRPCL, pu.JPEG2000MCLossless,
 )
 
-#: Every transfer syntax pydicom knows, in storescp's default preference
-#: order: uncompressed first (explicit little endian leading, as in DCMTK),
-#: then lossless compression, then lossy and video syntaxes.
+#: Syntaxes whose pixel data went through lossy compression.
+LOSSY: frozenset[str] = frozenset(str(t) for t in (
+    pu.JPEGBaseline8Bit, pu.JPEGExtended12Bit, pu.JPEGLSNearLossless, pu.JPEG2000, pu.JPEG2000MC, pu.HTJ2K,
+    *(t for t in pu.AllTransferSyntaxes if UID(t).keyword.startswith(("MPEG", "HEVC"))),
+))
+
+
+def is_lossy(ts: str) -> bool:
+    return str(ts) in LOSSY
+
+
 def all_transfer_syntaxes() -> list[str]:
-    order: list[str] = [ELE, ILE, DEFLATED, EBE, *_LOSSLESS_COMPRESSED]
+    """Every transfer syntax pydicom knows, in storescp's default preference order.
+
+    Compressed syntaxes come first (lossless, then lossy and video), as with
+    DCMTK's storescp +xa: a sender that offers its file's own compressed
+    syntax beside uncompressed ones then never has to transcode, and the
+    object is stored as it was. Uncompressed last: explicit little endian,
+    implicit little endian, deflated, explicit big endian.
+    """
+    order: list[str] = [str(t) for t in _LOSSLESS_COMPRESSED]
     for ts in pu.AllTransferSyntaxes:
-        if ts not in order:
-            order.append(ts)
-    return [str(t) for t in order]
+        if str(ts) not in order and str(ts) not in UNCOMPRESSED:
+            order.append(str(ts))
+    return order + [str(t) for t in (ELE, ILE, DEFLATED, EBE)]
 
 
 def uid_name(uid: str) -> str:

@@ -1,0 +1,218 @@
+"""Fixtures: real peers (DCMTK, dcmcli's own storescp) on free loopback ports.
+
+Every server a test starts is stopped by its fixture; readiness is waited for
+by connecting (DCMTK) or by reading the "listening" event (dcmcli), never by
+sleeping.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from pydicom.data import get_testdata_file
+
+# pynetdicom installs scripts named storescp/echoscu/... that shadow DCMTK's
+# on PATH: always call DCMTK's binaries by their Debian path.
+DCMTK_BIN = Path(os.environ.get("DCMTK_BIN", "/usr/bin"))
+
+#: One pydicom sample per transfer syntax the interop tests cover.
+SAMPLES: dict[str, str] = {
+    "explicit-le": "CT_small.dcm",
+    "implicit-le": "MR_small_implicit.dcm",
+    "explicit-be": "MR_small_bigendian.dcm",
+    "deflated": "image_dfl.dcm",
+    "rle": "MR_small_RLE.dcm",
+    "rle-rgb": "SC_rgb_rle.dcm",
+    "jpeg-baseline": "SC_rgb_dcmtk_+eb+cy+np.dcm",
+    "jpeg-extended": "JPGExtended.dcm",
+    "jpeg-lossless-sv1": "SC_rgb_jpeg_gdcm.dcm",
+    # pydicom's MR_small_jpeg_ls_lossless.dcm has Pixel Data DCMTK reads as
+    # odd-length OW; DCMTK's own encoder makes a well-formed one instead.
+    "jpeg-ls-lossless": "dcmcjpls:CT_small.dcm",
+    "jpeg-ls-near": "JPEGLSNearLossless_16.dcm",
+    "j2k-lossless": "MR_small_jp2klossless.dcm",
+    "j2k": "JPEG2000.dcm",
+}
+
+
+_MADE = Path(tempfile.gettempdir()) / f"dcmcli-test-samples-{os.getuid()}"
+
+
+def sample(name: str) -> Path:
+    spec = SAMPLES.get(name, name)
+    if spec.startswith("dcmcjpls:"):
+        target = _MADE / f"{name}.dcm"
+        if not target.exists():
+            _MADE.mkdir(exist_ok=True)
+            source = get_testdata_file(spec.split(":", 1)[1])
+            subprocess.run([dcmtk("dcmcjpls"), str(source), str(target)], check=True, capture_output=True)
+        return target
+    path = get_testdata_file(spec)
+    assert path, f"pydicom sample {name} missing"
+    return Path(path)
+
+
+def dcmtk(tool: str) -> str:
+    path = DCMTK_BIN / tool
+    if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"DCMTK's {tool} is missing at {path}: .ci/run must install the dcmtk package")
+        pytest.skip(f"DCMTK's {tool} is not installed")
+    return str(path)
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 for peers that cannot take port 0."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+            raise RuntimeError(f"peer exited with {proc.returncode} before listening: {out}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.02)  # polling a connect, not synchronising on time
+    raise RuntimeError(f"nothing listening on port {port} after {timeout} s")
+
+
+def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 15.0) -> int:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    return int(proc.returncode)
+
+
+def dcmcli_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "dcmcli", *args]
+
+
+def run_dcmcli(*args: str, timeout: float = 120.0, **kw: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(dcmcli_cmd(*args), capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL, **kw)  # type: ignore[call-overload]
+
+
+def json_lines(text: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+@dataclass
+class Peer:
+    port: int
+    outdir: Path
+    proc: subprocess.Popen[bytes]
+    log: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+def dcmtk_storescp(tmp_path: Path) -> Iterator:
+    """Start DCMTK storescp with extra arguments; stopped at teardown."""
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(*args: str, env: dict[str, str] | None = None) -> Peer:
+        port = free_port()
+        outdir = tmp_path / f"dcmtk-rx-{len(procs)}"
+        outdir.mkdir()
+        proc = subprocess.Popen([dcmtk("storescp"), *args, "-od", str(outdir), str(port)],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env={**os.environ, "TCP_NODELAY": "1", **(env or {})})
+        procs.append(proc)
+        wait_listening(port, proc)
+        return Peer(port, outdir, proc)
+
+    yield start
+    for p in procs:
+        stop(p)
+
+
+@pytest.fixture
+def dcmcli_storescp(tmp_path: Path) -> Iterator:
+    """Start dcmcli storescp on a free port (it picks port 0 and tells us)."""
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(*args: str, outdir: Path | None = None, preexec_fn: object = None) -> Peer:
+        out = outdir or (tmp_path / f"dcmcli-rx-{len(procs)}")
+        proc = subprocess.Popen(dcmcli_cmd("storescp", "--json", "--bind", "127.0.0.1", "-od", str(out), *args, "0"),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                preexec_fn=preexec_fn)  # type: ignore[arg-type]
+        procs.append(proc)
+        assert proc.stdout is not None
+        line = proc.stdout.readline().decode()
+        if not line:
+            err = proc.stderr.read().decode() if proc.stderr else ""
+            raise RuntimeError(f"dcmcli storescp did not start: {err}")
+        event = json.loads(line)
+        assert event["event"] == "listening", event
+        return Peer(int(event["port"]), out, proc)
+
+    yield start
+    for p in procs:
+        stop(p)
+        for stream in (p.stdout, p.stderr):
+            if stream:
+                stream.close()
+
+
+def received_events(peer: Peer, count: int, timeout: float = 60.0) -> list[dict[str, object]]:
+    """Read ``count`` 'received' JSON events from a dcmcli storescp."""
+    assert peer.proc.stdout is not None
+    events: list[dict[str, object]] = []
+    deadline = time.monotonic() + timeout
+    while len(events) < count and time.monotonic() < deadline:
+        line = peer.proc.stdout.readline().decode()
+        if not line:
+            break
+        ev = json.loads(line)
+        if ev["event"] == "received":
+            events.append(ev)
+    return events
+
+
+@pytest.fixture
+def has_dcmtk() -> None:
+    dcmtk("storescp")
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    d = tmp_path / "work"
+    d.mkdir()
+    return d
+
+
+def copy_samples(dest: Path, names: list[str]) -> list[Path]:
+    """Copies of samples, each with a SOP Instance UID of its own (several
+    pydicom samples are one image in different syntaxes, sharing the UID)."""
+    from pydicom import dcmread
+    from pydicom.uid import generate_uid
+
+    dest.mkdir(parents=True, exist_ok=True)
+    out = []
+    for n in names:
+        p = dest / f"{n}.dcm"
+        ds = dcmread(sample(n))
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        ds.save_as(p, enforce_file_format=True)
+        out.append(p)
+    return out

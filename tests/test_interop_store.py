@@ -1,0 +1,229 @@
+"""storescu and storescp against real DCMTK peers."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydicom import dcmread
+
+from dcmcli.net.uids import LOSSY
+from conftest import (SAMPLES, copy_samples, dcmtk, json_lines, received_events, run_dcmcli, sample)
+
+pytestmark = pytest.mark.interop
+
+ALL = list(SAMPLES)
+COMPRESSED = ["rle", "rle-rgb", "jpeg-baseline", "jpeg-extended", "jpeg-lossless-sv1", "jpeg-ls-lossless",
+              "jpeg-ls-near", "j2k-lossless", "j2k"]
+
+
+def _by_instance(folder: Path) -> dict[str, Path]:
+    out = {}
+    for p in folder.rglob("*"):
+        if p.is_file() and not p.name.startswith("."):
+            out[str(dcmread(p, stop_before_pixels=True).SOPInstanceUID)] = p
+    return out
+
+
+def _without_meta(path: Path) -> dict[int, object]:
+    """The data set's values by tag, without file meta, group lengths and
+    trailing padding, which DICOM lets any sender drop or add (VRs are left
+    out: DCMTK corrects OW to OB for encapsulated Pixel Data)."""
+    ds = dcmread(path)
+    return {int(e.tag): e.value for e in ds if e.tag.element != 0 and e.tag != 0xFFFCFFFC}
+
+
+def test_dcmcli_storescu_to_dcmtk_storescp_every_syntax(dcmtk_storescp, workdir: Path) -> None:
+    files = copy_samples(workdir, ALL)
+    peer = dcmtk_storescp("+xa", "+B")  # accept all syntaxes, write bit-preserving
+    r = run_dcmcli("storescu", "--json", "127.0.0.1", str(peer.port), str(workdir))
+    assert r.returncode == 0, r.stderr
+    results = [e for e in json_lines(r.stdout) if e["event"] == "result"]
+    assert len(results) == len(files)
+    assert all(e["outcome"] == "sent" for e in results), results
+    # Each went in its own syntax: nothing was transcoded.
+    assert all(e["sent_transfer_syntax"] == e["transfer_syntax"] for e in results)
+    got = _by_instance(peer.outdir)
+    for f in files:
+        uid = str(dcmread(f, stop_before_pixels=True).SOPInstanceUID)
+        assert uid in got, f"{f.name} not received"
+        assert _without_meta(got[uid]) == _without_meta(f), f"{f.name} differs after the transfer"
+        assert str(dcmread(got[uid]).file_meta.TransferSyntaxUID) == str(dcmread(f).file_meta.TransferSyntaxUID)
+
+
+# DCMTK's storescu proposes a compressed syntax only when told which one.
+DCMTK_PROPOSE = {"rle": "-xr", "rle-rgb": "-xr", "jpeg-baseline": "-xy", "jpeg-extended": "-xx",
+                 "jpeg-lossless-sv1": "-xs", "jpeg-ls-lossless": "-xt", "jpeg-ls-near": "-xu",
+                 "j2k-lossless": "-xv", "j2k": "-xw"}
+
+
+@pytest.mark.parametrize("sender", ["storescu", "dcmsend"])
+def test_dcmtk_senders_to_dcmcli_storescp(sender: str, dcmcli_storescp, workdir: Path) -> None:
+    files = copy_samples(workdir, ALL)
+    peer = dcmcli_storescp()
+    if sender == "storescu":
+        groups: dict[str, list[str]] = {}
+        for name, f in zip(ALL, files):
+            groups.setdefault(DCMTK_PROPOSE.get(name, ""), []).append(str(f))
+        for flag, paths in groups.items():
+            cmd = [dcmtk("storescu"), *([flag] if flag else []), "-aet", "DCMTKSCU", "127.0.0.1", str(peer.port), *paths]
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+            assert r.returncode == 0, r.stdout + r.stderr
+    else:
+        cmd = [dcmtk("dcmsend"), "-aet", "DCMTKSCU", "+sd", "127.0.0.1", str(peer.port), str(workdir)]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+    events = received_events(peer, len(files))
+    assert len(events) == len(files)
+    assert all(e["status"] == 0 and e["calling_aet"] == "DCMTKSCU" for e in events)
+    got = _by_instance(peer.outdir)
+    for f in files:
+        orig = dcmread(f)
+        rx = dcmread(got[str(orig.SOPInstanceUID)])
+        # File meta is dcmcli's own, with the sender's AE title.
+        assert rx.file_meta.ImplementationClassUID == "2.25.232300382606218194586959400769231542194"
+        assert rx.file_meta.ImplementationVersionName.startswith("DCMCLI_")
+        assert rx.file_meta.SourceApplicationEntityTitle == "DCMTKSCU"
+        if orig.file_meta.TransferSyntaxUID == rx.file_meta.TransferSyntaxUID:
+            assert _without_meta(got[str(orig.SOPInstanceUID)]) == _without_meta(f), f.name
+        else:  # the DCMTK sender chose to convert (uncompressed encodings only)
+            assert not orig.file_meta.TransferSyntaxUID.is_compressed
+            assert np.array_equal(orig.pixel_array, rx.pixel_array), f.name
+
+
+def test_compressed_files_arrive_decompressed_at_implicit_only_peer(dcmtk_storescp, workdir: Path) -> None:
+    files = copy_samples(workdir, COMPRESSED)
+    peer = dcmtk_storescp("+xi")  # DCMTK: accept Implicit VR Little Endian only
+    r = run_dcmcli("storescu", "--json", "127.0.0.1", str(peer.port), str(workdir))
+    assert r.returncode == 0, r.stderr
+    results = {Path(str(e["path"])).name: e for e in json_lines(r.stdout) if e["event"] == "result"}
+    assert all(e["outcome"] == "sent" for e in results.values()), results
+    assert {e["sent_transfer_syntax"] for e in results.values()} == {"1.2.840.10008.1.2"}
+    got = _by_instance(peer.outdir)
+    for f in files:
+        orig = dcmread(f)
+        rx = dcmread(got[str(orig.SOPInstanceUID)])
+        assert str(rx.file_meta.TransferSyntaxUID) == "1.2.840.10008.1.2"
+        # Equal pixels: the same decode pydicom gives (colour as RGB).
+        assert np.array_equal(orig.pixel_array, rx.pixel_array), f.name
+        if str(orig.file_meta.TransferSyntaxUID) in LOSSY:
+            assert rx.LossyImageCompression == "01"
+
+
+def test_refused_port_exits_60(workdir: Path) -> None:
+    from conftest import free_port
+
+    port = free_port()  # nothing listens there
+    r = run_dcmcli("echoscu", "127.0.0.1", str(port))
+    assert r.returncode == 60
+    assert "connection refused" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_peer_that_rejects_exits_61(dcmtk_storescp, workdir: Path) -> None:
+    peer = dcmtk_storescp("--refuse")
+    files = copy_samples(workdir, ["explicit-le"])
+    r = run_dcmcli("storescu", "127.0.0.1", str(peer.port), str(files[0]))
+    assert r.returncode == 61, r.stderr
+    assert "association rejected" in r.stderr
+
+
+def test_peer_that_aborts_exits_62(dcmtk_storescp, workdir: Path) -> None:
+    peer = dcmtk_storescp("--abort-after")  # DCMTK aborts after receiving the C-STORE request
+    files = copy_samples(workdir, ["explicit-le"])
+    r = run_dcmcli("storescu", "--json", "127.0.0.1", str(peer.port), str(files[0]))
+    assert r.returncode == 62, r.stderr
+    assert "lost while sending" in r.stderr or "aborted" in r.stderr
+
+
+def test_retries_reopen_after_abort(dcmtk_storescp, workdir: Path) -> None:
+    peer = dcmtk_storescp("--abort-after")
+    files = copy_samples(workdir, ["explicit-le"])
+    r = run_dcmcli("storescu", "--json", "--retries", "2", "127.0.0.1", str(peer.port), str(files[0]))
+    assert r.returncode == 62
+    retries = [e for e in json_lines(r.stdout) if e["event"] == "retry"]
+    assert [e["attempt"] for e in retries] == [1, 2]
+
+
+def test_dimse_timeout_exits_62(dcmtk_storescp, workdir: Path) -> None:
+    peer = dcmtk_storescp("--sleep-during", "10")
+    files = copy_samples(workdir, ["explicit-le"])
+    r = run_dcmcli("storescu", "-td", "1", "127.0.0.1", str(peer.port), str(files[0]))
+    assert r.returncode == 62, r.stderr
+
+
+def test_no_acceptable_context_exits_65(dcmcli_storescp, workdir: Path) -> None:
+    """A peer that accepts the association but none of the contexts."""
+    peer = dcmcli_storescp("--accept-ts", "jpeg-ls-near-lossless")
+    files = copy_samples(workdir, ["explicit-le"])
+    r = run_dcmcli("storescu", "-v", "127.0.0.1", str(peer.port), str(files[0]))
+    assert r.returncode == 65, r.stderr
+    assert "none of the 2 presentation contexts" in r.stderr
+    assert "none of the transfer syntaxes supported" in r.stderr  # -v negotiation report
+
+
+def test_echoscu_against_dcmtk(dcmtk_storescp) -> None:
+    peer = dcmtk_storescp()
+    r = run_dcmcli("echoscu", "--json", "-r", "3", "127.0.0.1", str(peer.port))
+    assert r.returncode == 0, r.stderr
+    events = json_lines(r.stdout)
+    echoes = [e for e in events if e["event"] == "echo"]
+    assert [e["n"] for e in echoes] == [1, 2, 3]
+    assert all(e["status"]["code"] == 0 for e in echoes)
+    assoc = [e for e in events if e["event"] == "association"][0]
+    assert assoc["peer_implementation_version_name"].startswith("OFFIS_DCMTK")
+    assert assoc["contexts"][0]["result"] == 0
+
+
+def test_echoscu_probe_lists_what_peer_accepts(dcmtk_storescp) -> None:
+    peer = dcmtk_storescp()  # DCMTK's default: uncompressed syntaxes only
+    r = run_dcmcli("echoscu", "--json", "--propose", "CTImageStorage", "--propose", "1.2.840.10008.5.1.4.1.1.4",
+                   "--probe-ts", "ile", "--probe-ts", "j2k", "127.0.0.1", str(peer.port))
+    assert r.returncode == 0, r.stderr
+    probes = {(e["sop_class"], e["transfer_syntax"]): e["accepted"]
+              for e in json_lines(r.stdout) if e["event"] == "probe"}
+    assert probes[("CT Image Storage", "1.2.840.10008.1.2")] is True
+    assert probes[("CT Image Storage", "1.2.840.10008.1.2.4.91")] is False
+    assert probes[("MR Image Storage", "1.2.840.10008.1.2")] is True
+
+
+def test_echoscu_probe_all_storage_classes_in_batches(dcmtk_storescp) -> None:
+    peer = dcmtk_storescp()
+    r = run_dcmcli("echoscu", "--json", "--propose-storage", "--probe-ts", "ele", "127.0.0.1", str(peer.port))
+    assert r.returncode == 0, r.stderr
+    events = json_lines(r.stdout)
+    assocs = [e for e in events if e["event"] == "association"]
+    assert len(assocs) >= 2  # 170 classes do not fit in 128 contexts
+    assert all(len(a["contexts"]) <= 128 for a in assocs)
+    summary = [e for e in events if e["event"] == "summary"][0]
+    assert summary["accepted_sop_classes"] > 50
+
+
+def test_dcmcli_to_dcmcli_with_jobs(dcmcli_storescp, workdir: Path) -> None:
+    files = copy_samples(workdir, ALL)
+    peer = dcmcli_storescp()
+    r = run_dcmcli("storescu", "--json", "-j", "3", f"RX@127.0.0.1:{peer.port}", str(workdir))
+    assert r.returncode == 0, r.stderr
+    assoc = [e for e in json_lines(r.stdout) if e["event"] == "association"]
+    assert len(assoc) == 3
+    assert len(received_events(peer, len(files))) == len(files)
+    assert len(_by_instance(peer.outdir)) == len(files)
+
+
+def test_received_file_reads_in_dcmtk(dcmcli_storescp, workdir: Path) -> None:
+    files = copy_samples(workdir, ["explicit-le", "j2k"])
+    peer = dcmcli_storescp()
+    r = run_dcmcli("storescu", "127.0.0.1", str(peer.port), *map(str, files))
+    assert r.returncode == 0
+    received_events(peer, 2)
+    for p in _by_instance(peer.outdir).values():
+        d = subprocess.run([dcmtk("dcmdump"), "-q", str(p)], capture_output=True, text=True)
+        assert d.returncode == 0, d.stderr
+        assert "DCMCLI_" in d.stdout
+
+
+def test_sample_helper() -> None:
+    assert sample("explicit-le").exists()
