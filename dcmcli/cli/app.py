@@ -6,8 +6,12 @@ from __future__ import annotations
 import sys
 from typing import Annotated
 
-import click
 import typer
+
+try:  # typer >= 0.20 vendors click; older typer uses the click package
+    from typer._click import exceptions as click_exc
+except ImportError:  # pragma: no cover
+    from click import exceptions as click_exc  # type: ignore[no-redef]
 
 from dcmcli import __version__
 from dcmcli.errors import EXIT_CODES, ExitCode
@@ -62,16 +66,16 @@ def main(argv: list[str] | None = None) -> None:
     prog = "dcmcli"
     try:
         rv = app(args=args, prog_name=prog, standalone_mode=False)
-    except click.exceptions.UsageError as exc:
+    except click_exc.UsageError as exc:
         cmd = exc.ctx.command_path if exc.ctx is not None else prog
         sys.stderr.write(f"{cmd}: error: {exc.format_message()}; see '{cmd} --help'\n")
         sys.exit(int(ExitCode.USAGE))
-    except click.exceptions.Exit as exc:
+    except click_exc.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except click_exc.Abort:
         sys.stderr.write(f"{prog}: error: interrupted\n")
         sys.exit(int(ExitCode.INTERRUPTED))
-    except click.ClickException as exc:
+    except click_exc.ClickException as exc:
         sys.stderr.write(f"{prog}: error: {exc.format_message()}\n")
         sys.exit(int(ExitCode.USAGE))
     sys.exit(rv if isinstance(rv, int) else 0)

@@ -18,7 +18,6 @@ import re
 import shlex
 import struct
 import subprocess
-import tempfile
 import threading
 import time
 import uuid
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from pydicom.datadict import tag_for_keyword
+from pydicom.dataset import Dataset
 from pynetdicom import _config, evt
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 from pynetdicom.transport import ThreadedAssociationServer
@@ -43,7 +43,6 @@ LAYOUTS = {
     "patient": "{PatientID}/{StudyInstanceUID}/{SeriesInstanceUID}/{Modality}.{SOPInstanceUID}.dcm",
 }
 DUPLICATE_POLICIES = ("overwrite", "keep", "rename", "reject")
-TMP_DIR_NAME = ".dcmcli-incoming"
 
 _FIELD = re.compile(r"\{([A-Za-z][A-Za-z0-9]*)\}")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -227,7 +226,6 @@ class StoreServer:
         self.server: ThreadedAssociationServer | None = None
         self.port: int | None = None
         self._name_lock = threading.Lock()
-        self._prev_tempdir: str | None = None
         self._procs: list[threading.Thread] = []
         self.count = 0
         self.failures = 0
@@ -238,33 +236,27 @@ class StoreServer:
                              f"use one of {', '.join(DUPLICATE_POLICIES)}")
 
     # -- lifecycle -------------------------------------------------------
-    def _prepare_output(self) -> Path:
+    def _prepare_output(self) -> None:
         out = self.options.output_dir
         try:
             out.mkdir(parents=True, exist_ok=True)
-            tmp = out / TMP_DIR_NAME
-            tmp.mkdir(exist_ok=True)
-            probe = tmp / f"probe-{uuid.uuid4().hex}"
+            probe = out / f".dcmcli-probe-{uuid.uuid4().hex}"
             probe.write_bytes(b"")
             probe.unlink()
         except OSError as exc:
             raise OutputError(f"output directory {str(out)!r} is not writable: {exc.strerror or exc}",
                               "check -od and its permissions") from None
-        # Leftovers of an earlier run that was killed mid-transfer.
-        for stale in tmp.iterdir():
-            try:
-                stale.unlink()
-            except OSError:
-                pass
-        return tmp
 
     def start(self) -> int:
-        """Bind and start serving in the background; return the port."""
-        tmp = self._prepare_output()
-        # pynetdicom writes incoming data sets with tempfile; keep them on the
-        # output file system so nothing crosses devices.
-        self._prev_tempdir = tempfile.tempdir
-        tempfile.tempdir = str(tmp)
+        """Bind and start serving in the background; return the port.
+
+        pynetdicom streams each incoming data set to a temporary file (in
+        TMPDIR); the handler copies it behind dcmcli's file meta into the
+        output directory. A full or read-only output directory therefore
+        fails in dcmcli's own write and is answered with A700, instead of
+        failing inside pynetdicom's reader, which can only abort.
+        """
+        self._prepare_output()
         _config.STORE_RECV_CHUNKED_DATASET = True
         _config.UNRESTRICTED_STORAGE_SERVICE = self.options.promiscuous
 
@@ -281,7 +273,6 @@ class StoreServer:
         try:
             self.server = ae.start_server((bind, self.options.port), block=False, evt_handlers=handlers)
         except OSError as exc:
-            self._restore_tempdir()
             where = f"{bind or '0.0.0.0'}:{self.options.port}"
             if exc.errno == errno.EADDRINUSE:
                 raise ListenError(f"cannot listen on {where}: the port is already in use",
@@ -292,9 +283,6 @@ class StoreServer:
             raise ListenError(f"cannot listen on {where}: {exc.strerror or exc}", "check the bind address") from None
         self.port = int(self.server.server_address[1])
         return self.port
-
-    def _restore_tempdir(self) -> None:
-        tempfile.tempdir = self._prev_tempdir
 
     def stop(self, timeout: float | None = None) -> int:
         """Stop accepting, let associations in flight finish (up to ``timeout``),
@@ -315,12 +303,11 @@ class StoreServer:
             self.eostudy.flush()
         for t in list(self._procs):
             t.join(5)
-        self._restore_tempdir()
         self.server = None
         return aborted
 
     # -- receiving -------------------------------------------------------
-    def _on_c_store(self, event: evt.Event) -> int | tuple[int, str]:
+    def _on_c_store(self, event: evt.Event) -> int | Dataset:
         assoc = event.assoc
         req = event.request
         sop_class = str(req.AffectedSOPClassUID)
@@ -332,13 +319,18 @@ class StoreServer:
         src = Path(event.dataset_path)
         size = src.stat().st_size
 
-        def done(status: int, path: Path | None, message: str = "") -> int:
+        def done(status: int, path: Path | None, message: str = "") -> int | Dataset:
             rec = Received(path, sop_class, sop_instance, ts, calling, called, peer, size, status, message)
             self.count += 1
             if status != STATUS_SUCCESS:
                 self.failures += 1
             self.on_received(rec)
-            return status
+            if status == STATUS_SUCCESS:
+                return status
+            rsp = Dataset()  # a failure says why, in Error Comment (0000,0902)
+            rsp.Status = status
+            rsp.ErrorComment = message.replace("refused: out of resources: ", "")[:64]
+            return rsp
 
         try:
             offset = _meta_end(src)

@@ -1,0 +1,91 @@
+"""Bad input: one clear line, the documented exit code, no traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import copy_samples, free_port, json_lines, run_dcmcli
+
+
+def _one_line(stderr: str) -> str:
+    lines = [line for line in stderr.strip().splitlines() if line]
+    assert "Traceback" not in stderr
+    assert len(lines) >= 1
+    return lines[-1]
+
+
+def test_unknown_host_exits_60() -> None:
+    r = run_dcmcli("echoscu", "no-such-host.invalid", "104")
+    assert r.returncode == 60
+    assert "unknown host" in _one_line(r.stderr)
+
+
+def test_invalid_ae_title_exits_1() -> None:
+    r = run_dcmcli("echoscu", "-aet", "THIS-TITLE-IS-TOO-LONG", "127.0.0.1", "104")
+    assert r.returncode == 1
+    assert "at most 16" in _one_line(r.stderr)
+    r = run_dcmcli("echoscu", "-aec", "A\\B", "127.0.0.1", "104")
+    assert r.returncode == 1
+    assert "backslash" in _one_line(r.stderr)
+
+
+def test_usage_error_exits_1() -> None:
+    r = run_dcmcli("storescu", "--no-such-option", "x", "1")
+    assert r.returncode == 1
+    assert "--help" in _one_line(r.stderr)
+    r = run_dcmcli("echoscu", "127.0.0.1", "notaport")
+    assert r.returncode == 1
+    assert "not a number" in _one_line(r.stderr)
+
+
+def test_non_dicom_file_is_skipped_with_exit_22(tmp_path: Path) -> None:
+    junk = tmp_path / "notes.txt"
+    junk.write_text("hello\n" * 100)
+    r = run_dcmcli("storescu", "--json", "127.0.0.1", str(free_port()), str(junk))
+    assert r.returncode == 23  # nothing usable left to send
+    skipped = [e for e in json_lines(r.stdout) if e["event"] == "skipped"]
+    assert "not a DICOM file" in skipped[0]["reason"]
+
+
+def test_truncated_file_is_detected(tmp_path: Path, dcmcli_storescp) -> None:
+    good, = copy_samples(tmp_path / "in", ["explicit-le"])
+    data = good.read_bytes()
+    cut = tmp_path / "in" / "cut.dcm"
+    cut.write_bytes(data[: len(data) - 5000])
+    peer = dcmcli_storescp()
+    r = run_dcmcli("storescu", "--json", "127.0.0.1", str(peer.port), str(good), str(cut))
+    assert r.returncode == 22  # the good file went, the truncated one named on the command line did not
+    events = json_lines(r.stdout)
+    assert [e["outcome"] for e in events if e["event"] == "result"] == ["sent"]
+    skipped = [e for e in events if e["event"] == "skipped"][0]
+    assert "truncated" in skipped["reason"]
+
+
+def test_non_dicom_in_directory_is_only_a_warning(tmp_path: Path, dcmcli_storescp) -> None:
+    copy_samples(tmp_path / "in", ["explicit-le"])
+    (tmp_path / "in" / "README.txt").write_text("not dicom")
+    peer = dcmcli_storescp()
+    r = run_dcmcli("storescu", "--json", "127.0.0.1", str(peer.port), str(tmp_path / "in"))
+    assert r.returncode == 0, r.stderr
+    summary = [e for e in json_lines(r.stdout) if e["event"] == "summary"][0]
+    assert summary["sent"] == 1 and summary["skipped"] == 1
+
+
+def test_missing_input_exits_20(tmp_path: Path) -> None:
+    r = run_dcmcli("storescu", "127.0.0.1", "104", str(tmp_path / "nope.dcm"))
+    assert r.returncode == 20
+    assert "none of the inputs could be read" in _one_line(r.stderr)
+
+
+def test_empty_directory_exits_21(tmp_path: Path) -> None:
+    r = run_dcmcli("storescu", "127.0.0.1", "104", str(tmp_path))
+    assert r.returncode == 21
+
+
+def test_exit_codes_listing_matches_table() -> None:
+    from dcmcli.errors import EXIT_CODES
+
+    r = run_dcmcli("exit-codes", "--json")
+    assert r.returncode == 0
+    rows = json_lines(r.stdout)
+    assert [row["code"] for row in rows] == [int(e.code) for e in EXIT_CODES]

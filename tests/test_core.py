@@ -1,0 +1,183 @@
+"""Unit tests of the cores (no peers)."""
+
+from __future__ import annotations
+
+import io
+import socket
+from pathlib import Path
+
+import pytest
+from pydicom import dcmread
+from pydicom.data import get_testdata_file
+
+from dcmcli.dicomfile import InvalidFile, encode_file_meta, read_file_info, read_top_level
+from dcmcli.errors import ExitCode, UsageError, worst
+from dcmcli.net.contexts import plan_batches
+from dcmcli.net.peer import parse_peer, validate_ae_title
+from dcmcli.net.storescp import check_template, expand_template, safe_component
+from dcmcli.net.uids import all_transfer_syntaxes, parse_transfer_syntax, storage_sop_classes
+from dcmcli.status import Category, describe
+
+
+@pytest.mark.parametrize("peer,rest,expect", [
+    ("pacs", ["104", "a.dcm"], ("pacs", 104, None, ["a.dcm"])),
+    ("ARCHIVE@pacs:11112", ["a.dcm"], ("pacs", 11112, "ARCHIVE", ["a.dcm"])),
+    ("[::1]:104", [], ("::1", 104, None, [])),
+    ("::1", ["104"], ("::1", 104, None, [])),
+])
+def test_parse_peer(peer: str, rest: list[str], expect: tuple) -> None:
+    p, remaining = parse_peer(peer, rest)
+    assert (p.host, p.port, p.ae_title, remaining) == expect
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "A" * 17, "A\\B", "A\x01"])
+def test_invalid_ae_titles(bad: str) -> None:
+    with pytest.raises(UsageError):
+        validate_ae_title(bad)
+
+
+def test_ae_title_padding_is_not_significant() -> None:
+    assert validate_ae_title("  STORESCP ") == "STORESCP"
+
+
+def test_bad_ports() -> None:
+    for bad in (["x"], ["70000"], ["0"], []):
+        with pytest.raises(UsageError):
+            parse_peer("host", bad)
+
+
+def test_status_table() -> None:
+    assert describe(0x0000).category == Category.SUCCESS
+    assert describe(0xB000, "C-STORE").meaning == "coercion of data elements"
+    assert describe(0xB000, "C-MOVE").meaning.startswith("sub-operations complete")
+    assert describe(0xA7FE, "C-STORE").category == Category.FAILURE
+    assert describe(0xA9FF, "C-STORE").meaning == "data set does not match SOP class"
+    assert describe(0xFF00, "C-FIND").category == Category.PENDING
+    assert describe(0x0122).meaning == "SOP class not supported"
+    assert describe(0xBEEF).category == Category.WARNING
+    assert describe(0x1234).category == Category.FAILURE
+
+
+def test_worst_exit_code() -> None:
+    assert worst() == ExitCode.OK
+    assert worst(ExitCode.OPERATION_WARNING, ExitCode.OPERATION_FAILED) == ExitCode.OPERATION_FAILED
+    assert worst(ExitCode.OPERATION_FAILED, ExitCode.CANNOT_CONNECT) == ExitCode.CANNOT_CONNECT
+    assert worst(ExitCode.INVALID_INPUT, ExitCode.OK) == ExitCode.INVALID_INPUT
+
+
+def test_context_plan_spreads_over_associations() -> None:
+    sops = storage_sop_classes()
+    assert len(sops) > 128
+    items = [(sop, ts) for sop in sops for ts in ("1.2.840.10008.1.2.1",)]
+    batches = plan_batches(items, key=lambda i: i)
+    assert len(batches) >= 2
+    assert all(len(b.contexts) <= 128 for b in batches)
+    assert sum(len(b.items) for b in batches) == len(items)
+    # Each SOP class keeps all of its contexts on one association.
+    for b in batches:
+        classes = {str(c.abstract_syntax) for c in b.contexts}
+        assert {i[0] for i in b.items} == classes
+
+
+def test_context_plan_adds_uncompressed_fallback() -> None:
+    batch, = plan_batches([("1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.1.2.4.90")], key=lambda i: i)
+    proposed = [[str(t) for t in c.transfer_syntax] for c in batch.contexts]
+    assert proposed == [["1.2.840.10008.1.2.4.90"], ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"]]
+
+
+def test_read_file_info_and_truncation(tmp_path: Path) -> None:
+    src = Path(get_testdata_file("CT_small.dcm"))
+    info = read_file_info(src)
+    assert info.sop_class_uid == "1.2.840.10008.5.1.4.1.1.2"
+    data = src.read_bytes()
+    # (a cut that falls exactly between two elements is structurally complete
+    # and cannot be detected; 400 happens to be such a boundary in CT_small)
+    for cut in (len(data) - 1, len(data) - 5000, 401):
+        p = tmp_path / f"cut{cut}.dcm"
+        p.write_bytes(data[:cut])
+        with pytest.raises(InvalidFile, match="truncated"):
+            read_file_info(p)
+    junk = tmp_path / "junk.dcm"
+    junk.write_bytes(b"\x00" * 2000)
+    with pytest.raises(InvalidFile, match="not a DICOM file"):
+        read_file_info(junk)
+    empty = tmp_path / "empty.dcm"
+    empty.write_bytes(b"")
+    with pytest.raises(InvalidFile, match="empty"):
+        read_file_info(empty)
+
+
+@pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small_implicit.dcm", "MR_small_bigendian.dcm",
+                                  "JPEG2000.dcm", "SC_rgb_rle.dcm", "image_dfl.dcm"])
+def test_walker_accepts_good_files(name: str) -> None:
+    info = read_file_info(Path(get_testdata_file(name)))
+    values = read_top_level(info.path, info.dataset_offset, info.transfer_syntax, [0x0020000D])
+    ds = dcmread(info.path, stop_before_pixels=True)
+    assert values[0x0020000D].decode().strip("\x00 ") == ds.StudyInstanceUID
+
+
+def test_encode_file_meta_reads_back() -> None:
+    raw = encode_file_meta("1.2.840.10008.5.1.4.1.1.2", "1.2.3.44", "1.2.840.10008.1.2.4.90", "SENDER")
+    ds = dcmread(io.BytesIO(raw), force=True)
+    meta = ds.file_meta
+    assert meta.FileMetaInformationGroupLength == len(raw) - 144
+    assert meta.MediaStorageSOPInstanceUID == "1.2.3.44"
+    assert meta.TransferSyntaxUID == "1.2.840.10008.1.2.4.90"
+    assert meta.SourceApplicationEntityTitle == "SENDER"
+    assert meta.ImplementationVersionName.startswith("DCMCLI_")
+
+
+@pytest.mark.parametrize("value", ["../..", "/etc/passwd", "", ".", "a/b", "x" * 300, "\x00\x01", "..\\..\\x"])
+def test_safe_component(value: str) -> None:
+    out = safe_component(value)
+    assert out and "/" not in out and "\\" not in out and not out.startswith(".")
+    assert len(out) <= 64
+
+
+def test_templates() -> None:
+    assert check_template("{PatientID}/{SOPInstanceUID}.dcm") == ["PatientID", "SOPInstanceUID"]
+    for bad in ("/abs/{SOPInstanceUID}", "../{SOPInstanceUID}", "{PatientID}.dcm", "a//{SOPInstanceUID}"):
+        with pytest.raises(UsageError):
+            check_template(bad)
+    rel = expand_template("{PatientID}/{SOPInstanceUID}.dcm", {"PatientID": "../../x", "SOPInstanceUID": "1.2"})
+    assert rel == "_.._x/1.2.dcm"  # inside, whatever the sender wrote
+
+
+def test_transfer_syntax_names_and_order() -> None:
+    assert parse_transfer_syntax("jpeg-ls-lossless") == "1.2.840.10008.1.2.4.80"
+    assert parse_transfer_syntax("ExplicitVRLittleEndian") == "1.2.840.10008.1.2.1"
+    assert parse_transfer_syntax("1.2.3") == "1.2.3"
+    with pytest.raises(UsageError):
+        parse_transfer_syntax("nope")
+    order = all_transfer_syntaxes()
+    assert order.index("1.2.840.10008.1.2.4.80") < order.index("1.2.840.10008.1.2.1")
+
+
+def test_tcp_nodelay_on_both_ends() -> None:
+    """Every socket dcmcli opens or accepts has TCP_NODELAY."""
+    from pynetdicom import evt
+    from pynetdicom.presentation import build_context
+    from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+
+    from dcmcli.net.association import AssociationSettings, DcmcliAE, open_association
+    from dcmcli.net.peer import Peer
+
+    seen: dict[str, int] = {}
+    scp = DcmcliAE(AssociationSettings(calling_aet="SCP"))
+    scp.add_supported_context(Verification)
+
+    def on_accept(event: evt.Event) -> None:
+        sock = event.assoc.dul.socket.socket
+        seen["acceptor"] = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+    server = scp.start_server(("127.0.0.1", 0), block=False,
+                              evt_handlers=scp.server_handlers() + [(evt.EVT_REQUESTED, on_accept)])
+    try:
+        ae = DcmcliAE(AssociationSettings())
+        with open_association(ae, Peer("127.0.0.1", server.server_address[1]), [build_context(Verification)]) as (a, rep):
+            seen["requestor"] = a.dul.socket.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+            assert rep.peer_implementation_class_uid == "2.25.232300382606218194586959400769231542194"
+            assert a.send_c_echo().Status == 0
+    finally:
+        server.shutdown()
+    assert seen["requestor"] and seen["acceptor"]
