@@ -60,6 +60,9 @@ def exit_codes(json_output: Annotated[bool, typer.Option("--json", help="Print J
 from dcmcli.cli import demo, echoscu, storescp, storescu  # noqa: E402,F401
 
 
+_EXIT = tuple({typer.Exit, getattr(click_exc, "Exit", typer.Exit)})
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point."""
     args = sys.argv[1:] if argv is None else argv
@@ -70,8 +73,10 @@ def main(argv: list[str] | None = None) -> None:
         cmd = exc.ctx.command_path if exc.ctx is not None else prog
         sys.stderr.write(f"{cmd}: error: {exc.format_message()}; see '{cmd} --help'\n")
         sys.exit(int(ExitCode.USAGE))
-    except click_exc.Exit as exc:
+    except _EXIT as exc:
         sys.exit(exc.exit_code)
+    except BrokenPipeError:  # e.g. `dcmcli storescu --help | head`
+        sys.exit(0)
     except click_exc.Abort:
         sys.stderr.write(f"{prog}: error: interrupted\n")
         sys.exit(int(ExitCode.INTERRUPTED))

@@ -24,8 +24,8 @@ PROBE_DEFAULT_TS = ["ile", "ele", "rle", "jpeg-baseline", "jpeg-lossless", "jpeg
 def echoscu(
     common: Common,
     peer: Annotated[str, typer.Argument(metavar="PEER", help="Host name or address, or [AET@]host:port.")],
-    port: Annotated[str | None, typer.Argument(metavar="[PORT]", help="TCP port (unless PEER has :port).")] = None,
-    repeat: Annotated[int, typer.Option("-r", "--repeat", min=1, help="Send N C-ECHO requests.")] = 1,
+    port: Annotated[str | None, typer.Argument(metavar="PORT", help="TCP port (unless PEER has :port).")] = None,
+    repeat: Annotated[int, typer.Option("-r", "--repeat", min=1, metavar="N", help="Send N C-ECHO requests.")] = 1,
     propose_storage: Annotated[bool, typer.Option(
         "--propose-storage", help="Probe: propose every storage SOP class and list what the peer accepts.")] = False,
     propose: Annotated[list[str] | None, typer.Option(
@@ -36,7 +36,7 @@ def echoscu(
 ) -> int:
     """Verify a peer (C-ECHO) and measure round-trip times; optionally probe its storage support.
 
-    Usage as in DCMTK: dcmcli echoscu [options] peer port
+    Usage as in DCMTK: dcmcli echoscu OPTIONS peer port
     """
     target, rest = parse_peer(peer, [port] if port else [])
     out = common.out

@@ -40,7 +40,7 @@ class LogLevel(str, Enum):
 
 # Each shared option, written once: (name, annotation, default, groups it belongs to)
 _AET = Annotated[str | None, typer.Option("-aet", "--aetitle", metavar="AETITLE", rich_help_panel=NETWORK,
-                                          help="My AE title (calling AE title of an SCU, own title of an SCP).")]
+                                          help="My AE title (calling AE title of an SCU, own title of an SCP); default: the command name in capitals, e.g. STORESCU.")]
 _AEC = Annotated[str, typer.Option("-aec", "--call", metavar="AETITLE", rich_help_panel=NETWORK,
                                    help="The peer's (called) AE title; AET@host:port as the peer overrides it.")]
 _PDU = Annotated[int, typer.Option("-pdu", "--max-pdu", min=0, max=4294967295, metavar="BYTES", rich_help_panel=NETWORK,

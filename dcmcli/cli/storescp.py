@@ -24,7 +24,7 @@ def storescp(
     output_directory: Annotated[Path, typer.Option("-od", "--output-directory", metavar="DIR",
                                                    help="Write received objects below DIR.")] = Path("."),
     bind: Annotated[str, typer.Option("--bind", metavar="ADDRESS",
-                                      help="Address to listen on: 0.0.0.0 (default), :: for IPv6, 127.0.0.1...")] = "",
+                                      help="Address to listen on (default: all IPv4 addresses); :: for IPv6.")] = "",
     layout: Annotated[str, typer.Option("--layout", metavar="|".join(LAYOUTS),
                                         help="Output layout: flat (default), study (study/series folders), "
                                              "patient (patient/study/series).")] = "flat",
@@ -61,7 +61,7 @@ def storescp(
 ) -> int:
     """Receive DICOM objects and write them as received, atomically, below -od.
 
-    Usage as in DCMTK: dcmcli storescp [options] port
+    Usage as in DCMTK: dcmcli storescp OPTIONS port
     """
     out = common.out
     if layout not in LAYOUTS:

@@ -30,7 +30,7 @@ def storescu(
     common: Common,
     peer: Annotated[str, typer.Argument(metavar="PEER", help="Host name or address, or [AET@]host:port.")],
     args: Annotated[list[str], typer.Argument(
-        metavar="[PORT] FILE-OR-DIR...", help="TCP port (unless PEER has :port), then files, directories, globs.")],
+        metavar="PORT FILE-OR-DIR", help="TCP port (unless PEER has :port), then files, directories, globs.")],
     halt_on_error: Annotated[bool, typer.Option("--halt-on-error", help="Stop at the first failed file.")] = False,
     retries: Annotated[int, typer.Option("--retries", min=0, metavar="N",
                                          help="Re-open an association that failed or aborted, N times, with backoff.")] = 0,
@@ -41,7 +41,7 @@ def storescu(
 ) -> int:
     """Send DICOM files to a storage SCP, each in its own transfer syntax when the peer accepts it.
 
-    Usage as in DCMTK: dcmcli storescu [options] peer port file-or-dir...
+    Usage as in DCMTK: dcmcli storescu OPTIONS peer port file-or-dir...
     """
     target, paths = parse_peer(peer, args)
     if not paths:
