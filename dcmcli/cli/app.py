@@ -77,10 +77,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except BrokenPipeError:  # e.g. `dcmcli storescu --help | head`
         sys.exit(0)
-    except click_exc.Abort:
+    except (KeyboardInterrupt, getattr(click_exc, "Abort", KeyboardInterrupt)):
         sys.stderr.write(f"{prog}: error: interrupted\n")
         sys.exit(int(ExitCode.INTERRUPTED))
-    except click_exc.ClickException as exc:
+    except getattr(click_exc, "ClickException", click_exc.UsageError) as exc:
         sys.stderr.write(f"{prog}: error: {exc.format_message()}\n")
         sys.exit(int(ExitCode.USAGE))
     sys.exit(rv if isinstance(rv, int) else 0)
