@@ -40,7 +40,7 @@ def demo(common: Common) -> int:
             for r in echo(ae, peer, 3):
                 out.emit("echo", r.as_dict(), f"[bold]2.[/] echoscu {peer}: {r.status.meaning} in {r.rtt_ms:.2f} ms")
             files = [read_file_info(Path(p)) for p in (get_testdata_file(n) for n in SAMPLES) if p]
-            sender = StoreSender(lambda: DcmcliAE(AssociationSettings(calling_aet="DEMO-SCU")), peer, StoreOptions())
+            sender = StoreSender(AssociationSettings(calling_aet="DEMO-SCU"), peer, StoreOptions())
             run = sender.send(files)
             for r in run.results:
                 out.emit("result", r.as_dict(),

@@ -11,7 +11,6 @@ from dcmcli.cli.options import Common, WarningsAsErrors, dcmcli_command
 from dcmcli.cli.report import show_report
 from dcmcli.dicomfile import MEDIA_DIRECTORY_STORAGE, FileInfo, InvalidFile, find_inputs, read_file_info
 from dcmcli.errors import ExitCode, UsageError, worst
-from dcmcli.net.association import DcmcliAE
 from dcmcli.net.peer import parse_peer
 from dcmcli.net.store import StoreOptions, StoreResult, StoreSender
 from dcmcli.net.uids import uid_name
@@ -108,7 +107,7 @@ def storescu(
             out.emit("retry", {"attempt": attempt, "delay": delay, "error": str(exc)}, None)
             out.warn(f"{exc}; retry {attempt} of {retries} in {delay:g} s")
 
-        sender = StoreSender(lambda: DcmcliAE(common.settings), target,
+        sender = StoreSender(common.settings, target,
                              StoreOptions(halt_on_error=halt_on_error, retries=retries, jobs=jobs),
                              on_result=on_result, on_association=lambda rep: show_report(out, rep),
                              on_retry=on_retry)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import socket
 import threading
 from collections.abc import Iterator, Sequence
@@ -20,13 +21,15 @@ from typing import Any
 from pynetdicom import evt
 from pynetdicom.ae import ApplicationEntity
 from pynetdicom.association import Association
-from pynetdicom.pdu_primitives import A_ABORT, A_ASSOCIATE, A_P_ABORT
-from pynetdicom.presentation import PresentationContext
+from pynetdicom.pdu_primitives import A_ABORT, A_ASSOCIATE, A_P_ABORT, ImplementationVersionNameNotification
+from pynetdicom.presentation import PresentationContext, negotiate_as_requestor
 from pynetdicom.transport import AddressInformation, AssociationSocket
 
 from dcmcli import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from dcmcli.errors import AssociationAborted, AssociationRejected, ConnectError, NoAcceptableContext
 from dcmcli.net.peer import Peer
+from dcmcli.net.ul import (PDU_ASSOCIATE_AC, PDU_ASSOCIATE_RJ, Connection, ConnectionClosed, PeerAborted,
+                           decode_associate, encode_associate_rq)
 from dcmcli.net.uids import ts_name, uid_name
 
 
@@ -111,8 +114,18 @@ class DcmcliAE(ApplicationEntity):
         def on_conn_open(event: evt.Event) -> None:
             sock = getattr(event.assoc.dul.socket, "socket", None)
             set_nodelay(sock, nodelay)
+            tune_dul(event.assoc)
 
         return [(evt.EVT_CONN_OPEN, on_conn_open)]
+
+
+#: How long pynetdicom's DUL thread sleeps when the socket is idle (its
+#: default is 1 ms, paid on nearly every message of a synchronous exchange).
+DUL_IDLE_DELAY = float(os.environ.get("DCMCLI_DUL_DELAY", "0.0002"))
+
+
+def tune_dul(assoc: Association) -> None:
+    assoc.dul._run_loop_delay = DUL_IDLE_DELAY
 
 
 # -- the negotiation report -----------------------------------------------
@@ -277,6 +290,31 @@ def resolve(peer: Peer) -> tuple[str, int]:
     return infos[0][4][0], infos[0][0]
 
 
+def _rejected(report: NegotiationReport, peer: Peer, result: int, source: int, diag: int) -> AssociationRejected:
+    """The error for an A-ASSOCIATE-RJ, with the report filled in."""
+    reason, hint = RJ_REASON.get((source, diag), (f"reason {diag}", "check the peer's log"))
+    report.outcome = "rejected"
+    report.rejection = {"result": result, "result_text": RJ_RESULT.get(result, str(result)),
+                        "source": source, "source_text": RJ_SOURCE.get(source, str(source)),
+                        "reason": diag, "reason_text": reason}
+    if (source, diag) == (1, 7):
+        hint = f"check -aec (sent {report.called_aet!r})"
+    elif (source, diag) == (1, 3):
+        hint = f"check -aet (sent {report.calling_aet!r}); the peer may need this AE title configured"
+    return AssociationRejected(f"association rejected by {peer} ({report.rejection['result_text']}): {reason}",
+                               hint, report=report)
+
+
+def _no_context(report: NegotiationReport, peer: Peer) -> NoAcceptableContext:
+    report.outcome = "no acceptable presentation context"
+    wanted = sorted({uid_name(c.abstract_syntax) for c in report.contexts})
+    return NoAcceptableContext(
+        f"{peer} accepted the association but none of the {len(report.contexts)} presentation contexts "
+        f"({', '.join(wanted[:3])}{'...' if len(wanted) > 3 else ''})",
+        "the peer does not support this SOP class or transfer syntax; run with -v to see each context",
+        report=report)
+
+
 def _connect_message(peer: Peer, exc: OSError, settings: AssociationSettings) -> tuple[str, str]:
     if isinstance(exc, ConnectionRefusedError) or exc.errno == errno.ECONNREFUSED:
         return (f"cannot connect to {peer}: connection refused",
@@ -303,7 +341,7 @@ def request_association(ae: DcmcliAE, peer: Peer, contexts: Sequence[Presentatio
     address, family = resolve(peer)
     rec = _Recorder()
     ae.requested_contexts = []
-    handlers = rec.handlers() + list(evt_handlers or [])
+    handlers = rec.handlers() + [(evt.EVT_CONN_OPEN, lambda e: tune_dul(e.assoc))] + list(evt_handlers or [])
     bind = ("::", 0) if family == socket.AF_INET6 else ("", 0)
     assoc = ae.associate(address, peer.port, contexts=list(contexts), ae_title=called,
                          max_pdu=settings.max_pdu, ext_neg=ext_neg, evt_handlers=handlers,
@@ -323,26 +361,9 @@ def request_association(ae: DcmcliAE, peer: Peer, contexts: Sequence[Presentatio
         raise ConnectError(message, hint, report=report)
     rsp = rec.associate_rsp
     if assoc.is_rejected and rsp is not None:
-        result, source, diag = rsp.result, rsp.result_source, rsp.diagnostic
-        reason, hint = RJ_REASON.get((source, diag), (f"reason {diag}", "check the peer's log"))
-        report.outcome = "rejected"
-        report.rejection = {"result": result, "result_text": RJ_RESULT.get(result, str(result)),
-                            "source": source, "source_text": RJ_SOURCE.get(source, str(source)),
-                            "reason": diag, "reason_text": reason}
-        if (source, diag) == (1, 7):
-            hint = f"check -aec (sent {called!r})"
-        elif (source, diag) == (1, 3):
-            hint = f"check -aet (sent {ae.ae_title!r}); the peer may need this AE title configured"
-        raise AssociationRejected(f"association rejected by {peer} ({report.rejection['result_text']}): {reason}",
-                                  hint, report=report)
+        raise _rejected(report, peer, rsp.result, rsp.result_source, rsp.diagnostic)
     if rsp is not None and rsp.result == 0x00 and not assoc.accepted_contexts:
-        report.outcome = "no acceptable presentation context"
-        wanted = sorted({uid_name(c.abstract_syntax) for c in report.contexts})
-        raise NoAcceptableContext(
-            f"{peer} accepted the association but none of the {len(report.contexts)} presentation contexts "
-            f"({', '.join(wanted[:3])}{'...' if len(wanted) > 3 else ''})",
-            "the peer does not support this SOP class or transfer syntax; run with -v to see each context",
-            report=report)
+        raise _no_context(report, peer)
     if rec.abort is not None:
         report.outcome = "aborted"
         report.abort = _abort_dict(rec.abort)
@@ -379,3 +400,91 @@ def abort_info(assoc: Association) -> str:
     if assoc.is_aborted:
         return "the association was aborted"
     return "the connection was lost or a DIMSE timeout expired"
+
+
+# -- the lean path (dcmcli.net.ul) for the storage data phase ----------------
+
+def _version_name(prim: A_ASSOCIATE) -> str | None:
+    for item in prim.user_information:
+        if isinstance(item, ImplementationVersionNameNotification):
+            name = item.implementation_version_name
+            return name.decode("ascii", "replace") if isinstance(name, bytes) else str(name)
+    return None
+
+
+def request_connection(settings: AssociationSettings, peer: Peer, contexts: Sequence[PresentationContext]
+                       ) -> tuple[Connection, NegotiationReport]:
+    """Open an association on dcmcli's lean upper layer (used by storescu).
+
+    Same settings, identity, report and errors as ``request_association``.
+    """
+    called = peer.ae_title or settings.called_aet
+    report = NegotiationReport(peer, settings.calling_aet, called)
+    address, family = resolve(peer)
+    for n, cx in enumerate(contexts):
+        cx.context_id = 2 * n + 1
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    set_nodelay(sock, settings.tcp_nodelay)
+    sock.settimeout(settings.connect_timeout)
+    try:
+        sock.connect((address, peer.port))
+    except OSError as exc:
+        sock.close()
+        report.outcome = "cannot connect"
+        message, hint = _connect_message(peer, exc, settings)
+        report.connect_error = message
+        raise ConnectError(message, hint, report=report) from None
+    conn = Connection(sock)
+    sock.settimeout(settings.acse_timeout)
+    try:
+        conn.send(encode_associate_rq(settings.calling_aet, called, contexts, settings.max_pdu))
+        pdu_type, body = conn.read_pdu()
+    except PeerAborted as exc:
+        conn.close()
+        report.outcome = "aborted"
+        report.abort = {"source": exc.source, "source_text": ABORT_SOURCE.get(exc.source, "unknown"),
+                        "reason": exc.reason, "reason_text": ABORT_REASON.get(exc.reason, "reason not specified")}
+        raise AssociationAborted(f"{peer} aborted the association request ({report.abort['reason_text']})",
+                                 "check the peer's log", report=report) from None
+    except ConnectionClosed as exc:
+        conn.close()
+        report.outcome = "no response"
+        if str(exc) == "timeout":
+            raise AssociationAborted(
+                f"{peer} did not answer the association request within {settings.acse_timeout:g} s",
+                "is this a DICOM port? raise -ta if the peer is slow", report=report) from None
+        raise AssociationAborted(f"{peer} closed the connection without answering the association request",
+                                 "is this a DICOM port? check the peer's log", report=report) from None
+    if pdu_type == PDU_ASSOCIATE_RJ:
+        conn.close()
+        rj = decode_associate(pdu_type, body)
+        raise _rejected(report, peer, int(rj.result), int(rj.result_source), int(rj.diagnostic))
+    if pdu_type != PDU_ASSOCIATE_AC:
+        conn.abort(2, 2)
+        report.outcome = "failed"
+        raise AssociationAborted(f"{peer} answered the association request with PDU type 0x{pdu_type:02X}",
+                                 "is this a DICOM port?", report=report)
+    ac = decode_associate(pdu_type, body)
+    results = negotiate_as_requestor(list(contexts), ac.presentation_context_definition_results_list, {})
+    report.peer_ae_title = str(ac.called_ae_title).strip()
+    report.peer_max_pdu = ac.maximum_length_received
+    report.peer_implementation_class_uid = str(ac.implementation_class_uid) if ac.implementation_class_uid else None
+    report.peer_implementation_version_name = _version_name(ac)
+    by_id = {cx.context_id: cx for cx in results}
+    report.contexts = []
+    for cx in contexts:
+        got = by_id.get(cx.context_id)
+        ok = got is not None and got.result == 0 and bool(got.transfer_syntax)
+        report.contexts.append(ContextReport(int(cx.context_id), str(cx.abstract_syntax),  # type: ignore[arg-type]
+                                             [str(t) for t in cx.transfer_syntax],
+                                             got.result if got is not None else None,
+                                             str(got.transfer_syntax[0]) if ok else None))  # type: ignore[union-attr]
+        if ok:
+            conn.accepted[int(cx.context_id)] = (str(cx.abstract_syntax), str(got.transfer_syntax[0]))  # type: ignore[union-attr,arg-type]
+    conn.peer_max_pdu = int(ac.maximum_length_received or 0)
+    if not conn.accepted:
+        conn.abort(0, 0)
+        raise _no_context(report, peer)
+    report.outcome = "accepted"
+    sock.settimeout(settings.dimse_timeout)
+    return conn, report

@@ -1,33 +1,31 @@
 """The Storage SCU core (storescu).
 
 Files are grouped into associations by ``plan_batches``; each file goes in
-its own transfer syntax, streamed from disk without decoding, when that
-context was accepted, and decompressed on the fly when only the uncompressed
-fallback was. Failed associations are re-opened with backoff (``retries``),
+its own transfer syntax, streamed from disk without decoding (over the lean
+upper layer in ``dcmcli.net.ul``), when that context was accepted, and
+decompressed on the fly when only the uncompressed fallback was. Failed associations are re-opened with backoff (``retries``),
 and ``jobs`` runs several associations in parallel.
 """
 
 from __future__ import annotations
 
-import contextlib
-import shutil
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pynetdicom import _config
-from pynetdicom.association import Association
+from pynetdicom.dsutils import encode
 
 from dcmcli.dicomfile import FileInfo
 from dcmcli.errors import AssociationAborted, AssociationRejected, ExitCode, NetworkError, worst
-from dcmcli.net.association import DcmcliAE, NegotiationReport, abort_info, open_association
+from dcmcli.net.association import (ABORT_REASON, ABORT_SOURCE, AssociationSettings, NegotiationReport,
+                                    request_connection)
 from dcmcli.net.contexts import plan_batches
 from dcmcli.net.peer import Peer
-from dcmcli.net.uids import DEFLATED, UNCOMPRESSED_FALLBACK, uid_name
+from dcmcli.net.uids import DEFLATED, ILE, UNCOMPRESSED_FALLBACK, uid_name
+from dcmcli.net.ul import Connection, ConnectionClosed, PeerAborted, ProtocolError, c_store_rq
 from dcmcli.status import Category, Status, describe
 from dcmcli.transcode import TranscodeError, load_uncompressed
 
@@ -86,32 +84,22 @@ class StoreRun:
         return worst(*codes)
 
 
-@contextlib.contextmanager
-def _sendable(info: FileInfo) -> Iterator[Path]:
-    """The path to stream; a padded copy for a deflated stream of odd length.
+class _Lost(Exception):
+    """The association died while a file was in flight."""
 
-    PS3.5 A.5 pads a deflated bit stream of odd length with one byte; files
-    that lack it would go out as an odd-length PDV, which peers reject.
-    """
-    if info.transfer_syntax != DEFLATED or (info.size - info.dataset_offset) % 2 == 0:
-        yield info.path
-        return
-    with tempfile.TemporaryDirectory(prefix="dcmcli-pad-") as tmp:
-        padded = Path(tmp) / info.path.name
-        shutil.copyfile(info.path, padded)
-        with padded.open("ab") as fp:
-            fp.write(b"\x00")
-        yield padded
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
 
 
 class StoreSender:
     """Send files to one peer; report each result and each association."""
 
-    def __init__(self, ae_factory: Callable[[], DcmcliAE], peer: Peer, options: StoreOptions, *,
+    def __init__(self, settings: AssociationSettings, peer: Peer, options: StoreOptions, *,
                  on_result: Callable[[StoreResult], None] | None = None,
                  on_association: Callable[[NegotiationReport], None] | None = None,
                  on_retry: Callable[[NetworkError, int, float], None] | None = None) -> None:
-        self.ae_factory = ae_factory
+        self.settings = settings
         self.peer = peer
         self.options = options
         self.on_result = on_result or (lambda r: None)
@@ -119,8 +107,6 @@ class StoreSender:
         self.on_retry = on_retry or (lambda e, n, d: None)
         self._halt = threading.Event()
         self._lock = threading.Lock()
-        # Files go to the wire as they are on disk: no decode, no re-encode.
-        _config.STORE_SEND_CHUNKED_DATASET = True
 
     def send(self, files: Sequence[FileInfo]) -> StoreRun:
         run = StoreRun()
@@ -147,23 +133,31 @@ class StoreSender:
             self._halt.set()
 
     def _send_group(self, files: list[FileInfo], run: StoreRun) -> None:
-        ae = self.ae_factory()
         for batch in plan_batches(files, key=lambda f: (f.sop_class_uid, f.transfer_syntax)):
             pending = list(batch.items)
             attempt = 0
             while pending and not self._halt.is_set():
                 try:
-                    with open_association(ae, self.peer, batch.contexts) as (assoc, report):
-                        self.on_association(report)
+                    conn, report = request_connection(self.settings, self.peer, batch.contexts)
+                    self.on_association(report)
+                    try:
+                        message_id = 0
                         while pending and not self._halt.is_set():
-                            result = self._send_one(assoc, pending[0])
-                            if result is None:  # association lost with this file in flight
+                            message_id = message_id % 0xFFFF + 1
+                            try:
+                                result = self._send_one(conn, pending[0], message_id)
+                            except _Lost as lost:
                                 raise AssociationAborted(
-                                    f"association with {self.peer} lost while sending {pending[0].path}: "
-                                    f"{abort_info(assoc)}", "check the peer's log; --retries re-opens it",
-                                    report=report)
+                                    f"association with {self.peer} lost while sending {pending[0].path}: {lost.why}",
+                                    "check the peer's log; --retries re-opens it", report=report) from None
                             pending.pop(0)
                             self._record(run, result)
+                            if conn.closed:  # a file failed mid-stream: go on with a new association
+                                break
+                        conn.release(self.settings.acse_timeout)
+                    except BaseException:
+                        conn.abort()
+                        raise
                 except NetworkError as exc:
                     transient = not isinstance(exc, AssociationRejected) or (
                         exc.report is not None and (exc.report.rejection or {}).get("result") == 2)  # type: ignore[attr-defined]
@@ -184,51 +178,75 @@ class StoreSender:
                     if self.options.halt_on_error:
                         self._halt.set()
 
-    def _send_one(self, assoc: Association, info: FileInfo) -> StoreResult | None:
-        """Send one file; None means the association died and the file must be retried."""
-        accepted = [cx for cx in assoc.accepted_contexts if cx.abstract_syntax == info.sop_class_uid]
-        native = any(cx.transfer_syntax[0] == info.transfer_syntax for cx in accepted)
-        fallback = [cx.transfer_syntax[0] for cx in accepted if cx.transfer_syntax[0] in UNCOMPRESSED_FALLBACK]
-        base = dict(path=info.path, sop_class_uid=info.sop_class_uid, sop_instance_uid=info.sop_instance_uid,
-                    transfer_syntax=info.transfer_syntax, size=info.size)
+    def _send_one(self, conn: Connection, info: FileInfo, message_id: int) -> StoreResult:
+        """Send one file and read its response; raise ``_Lost`` if the association dies."""
+        sop, ts = info.sop_class_uid, info.transfer_syntax
+        native = [cid for cid, (a, t) in conn.accepted.items() if a == sop and t == ts]
+        fallback = [(cid, t) for cid, (a, t) in conn.accepted.items() if a == sop and t in UNCOMPRESSED_FALLBACK]
+        base = dict(path=info.path, sop_class_uid=sop, sop_instance_uid=info.sop_instance_uid,
+                    transfer_syntax=ts, size=info.size)
+        command = c_store_rq(message_id, sop, info.sop_instance_uid, self.options.priority)
         t0 = time.perf_counter()
         try:
             if native:
-                sent_ts = info.transfer_syntax
-                with _sendable(info) as path:
-                    rsp = assoc.send_c_store(path, priority=self.options.priority)
+                cid, sent_ts = native[0], ts
+                try:
+                    fp = info.path.open("rb")
+                    fp.seek(info.dataset_offset)
+                except OSError as exc:
+                    return StoreResult(**base, outcome="failed", exit_code=ExitCode.INPUT_UNREADABLE,
+                                       message=f"cannot read the file: {exc.strerror or exc}")
+                length = info.size - info.dataset_offset
+                # PS3.5 A.5: a deflated stream of odd length is padded with one byte.
+                pad = ts == DEFLATED and length % 2 == 1
+                with fp:
+                    conn.send_command(cid, command)
+                    try:
+                        conn.send_data_file(cid, fp, length, pad)
+                    except OSError as exc:  # the file, not the network: the association is unusable
+                        conn.abort()
+                        return StoreResult(**base, outcome="failed", exit_code=ExitCode.INPUT_UNREADABLE,
+                                           message=f"cannot read the file: {exc}")
             elif fallback:
-                ds = load_uncompressed(info.path)
-                sent_ts = fallback[0]
-                rsp = assoc.send_c_store(ds, priority=self.options.priority)
+                cid, sent_ts = fallback[0]
+                try:
+                    ds = load_uncompressed(info.path)
+                    data = encode(ds, sent_ts == ILE, True)
+                except TranscodeError as exc:
+                    return StoreResult(**base, outcome="failed", exit_code=ExitCode.INVALID_INPUT,
+                                       message=f"the peer refused {uid_name(ts)} and {exc}")
+                except OSError as exc:
+                    return StoreResult(**base, outcome="failed", exit_code=ExitCode.INPUT_UNREADABLE,
+                                       message=f"cannot read the file: {exc.strerror or exc}")
+                if data is None:
+                    return StoreResult(**base, outcome="failed", exit_code=ExitCode.INVALID_INPUT,
+                                       message=f"cannot encode the data set in {uid_name(sent_ts)}")
+                conn.send_command(cid, command)
+                conn.send_data_bytes(cid, data)
             else:
                 return StoreResult(**base, outcome="failed", exit_code=ExitCode.NO_ACCEPTABLE_CONTEXT,
-                                   message=f"the peer accepted no context for {uid_name(info.sop_class_uid)} "
-                                           f"in {uid_name(info.transfer_syntax)} or uncompressed")
-        except TranscodeError as exc:
-            return StoreResult(**base, outcome="failed", exit_code=ExitCode.INVALID_INPUT,
-                               message=f"the peer refused {uid_name(info.transfer_syntax)} and {exc}")
-        except OSError as exc:
-            if not assoc.is_established:
-                return None
-            return StoreResult(**base, outcome="failed", exit_code=ExitCode.INPUT_UNREADABLE,
-                               message=f"cannot read the file: {exc.strerror or exc}")
-        except (ValueError, AttributeError) as exc:  # pynetdicom refuses what it cannot encode
-            if not assoc.is_established:
-                return None
-            return StoreResult(**base, outcome="failed", exit_code=ExitCode.INVALID_INPUT,
-                               message=f"cannot send this data set: {exc}")
+                                   message=f"the peer accepted no context for {uid_name(sop)} "
+                                           f"in {uid_name(ts)} or uncompressed")
+            _, rsp = conn.read_command()
+        except PeerAborted as exc:
+            raise _Lost(f"the peer aborted ({ABORT_SOURCE.get(exc.source, 'unknown')}: "
+                        f"{ABORT_REASON.get(exc.reason, 'reason not specified')})") from None
+        except ConnectionClosed as exc:
+            if str(exc) == "timeout":
+                raise _Lost(f"no response within {self.settings.dimse_timeout:g} s (-td)") from None
+            raise _Lost(f"the connection was lost ({exc})") from None
+        except ProtocolError as exc:
+            conn.abort(2, 0)
+            raise _Lost(f"protocol error: {exc}") from None
         elapsed = time.perf_counter() - t0
-        if "Status" not in rsp:
-            return None
-        status = describe(int(rsp.Status), "C-STORE")
+        status = describe(int(rsp.get(0x0900, 0xC000)), "C-STORE")
         if status.category == Category.SUCCESS:
             outcome, code = "sent", ExitCode.OK
         elif status.category == Category.WARNING:
             outcome, code = "warning", ExitCode.OPERATION_WARNING
         else:
             outcome, code = "failed", ExitCode.OPERATION_FAILED
-        comment = rsp.get("ErrorComment")
+        comment = rsp.get(0x0902)
         message = status.meaning + (f" ({comment})" if comment else "")
         return StoreResult(**base, outcome=outcome, sent_transfer_syntax=str(sent_ts), status=status,
                            message=message, seconds=elapsed, exit_code=code)
