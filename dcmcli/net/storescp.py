@@ -1,22 +1,23 @@
 """The Storage SCP core (storescp).
 
-Objects are received with pynetdicom's chunked mode: the data set is
-streamed to a temporary file inside the output directory as it arrives, then
-written once more behind dcmcli's own file meta (implementation UID, source
-AE title) to a hidden ``.part`` file that is renamed into place. Memory stays
-flat for large objects, the data set is never decoded and re-encoded, and a
-final name never holds half an object.
+Associations are accepted on dcmcli's lean upper layer (``dcmcli.net.ul``):
+pynetdicom decodes the A-ASSOCIATE-RQ and negotiates the presentation
+contexts; the data fragments of each C-STORE are written, as they arrive,
+behind dcmcli's own file meta (implementation UID, source AE title) into a
+hidden ``.part`` file in the output directory, which is renamed into place
+when the object is complete. Memory stays flat for large objects, the data
+set is never decoded and re-encoded, and a final name never holds half an
+object.
 """
 
 from __future__ import annotations
 
 import errno
 import hashlib
-import io
 import os
 import re
 import shlex
-import struct
+import socket
 import subprocess
 import threading
 import time
@@ -24,18 +25,20 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from pydicom.datadict import tag_for_keyword
-from pydicom.dataset import Dataset
-from pynetdicom import _config, evt
-from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
-from pynetdicom.transport import ThreadedAssociationServer
+from pynetdicom.presentation import build_context, negotiate_as_acceptor
 
 from dcmcli.dicomfile import encode_file_meta, read_top_level
 from dcmcli.errors import ListenError, OutputError, UsageError
-from dcmcli.net.association import AssociationSettings, DcmcliAE
+from dcmcli.net.association import AssociationSettings, set_nodelay
 from dcmcli.net.uids import all_transfer_syntaxes, storage_sop_classes, uid_name
+from dcmcli.net.ul import (C_ECHO_RQ, C_STORE_RQ, NO_DATA_SET, PDU_ASSOCIATE_RQ, Connection, ConnectionClosed,
+                           PeerAborted, ProtocolError, c_echo_rsp, c_store_rsp, decode_associate, decode_command,
+                           encode_associate_ac, encode_associate_rj)
+
+VERIFICATION = "1.2.840.10008.1.1"
 
 LAYOUTS = {
     "flat": "{Modality}.{SOPInstanceUID}.dcm",
@@ -134,42 +137,6 @@ class Received:
                 "status": self.status, "status_hex": f"0x{self.status:04X}", "message": self.message}
 
 
-def _meta_end(path: Path) -> int:
-    """Offset where the data set starts in a file pynetdicom wrote."""
-    with path.open("rb") as fp:
-        head = fp.read(144)
-    if head[128:132] == b"DICM" and head[132:136] == b"\x02\x00\x00\x00" and head[136:138] == b"UL":
-        (glen,) = struct.unpack("<L", head[140:144])
-        return 144 + glen
-    from pynetdicom.dsutils import split_dataset
-
-    return split_dataset(path)[1]
-
-
-def _copy_range(src: io.BufferedReader, dst: io.BufferedWriter, offset: int, count: int) -> None:
-    dst.flush()
-    out_fd, in_fd = dst.fileno(), src.fileno()
-    sent = 0
-    try:
-        while sent < count:
-            n = os.sendfile(out_fd, in_fd, offset + sent, count - sent)
-            if n == 0:
-                break
-            sent += n
-    except OSError as exc:
-        if exc.errno not in (errno.EINVAL, errno.ENOSYS):
-            raise
-        src.seek(offset + sent)
-        dst.seek(0, os.SEEK_END)
-        remaining = count - sent
-        while remaining > 0:
-            chunk = src.read(min(1 << 20, remaining))
-            if not chunk:
-                break
-            dst.write(chunk)
-            remaining -= len(chunk)
-
-
 class _EndOfStudy:
     """Runs --exec-on-eostudy once no object of a study arrived for a while."""
 
@@ -204,6 +171,58 @@ class _EndOfStudy:
             self.run(values)
 
 
+def _why(exc: OSError) -> str:
+    if exc.errno in _OUT_OF_SPACE:
+        return "no space left on the output device"
+    if exc.errno in _NOT_WRITABLE:
+        return "the output directory is not writable"
+    return exc.strerror or str(exc)
+
+
+@dataclass
+class _Incoming:
+    """One object being received: streamed into a hidden .part file."""
+
+    message_id: int
+    sop_class: str
+    sop_instance: str
+    ts: str
+    part: Path | None = None
+    fp: BinaryIO | None = None
+    meta_len: int = 0
+    size: int = 0
+    error: OSError | None = None
+
+    def write(self, data: memoryview) -> None:
+        self.size += len(data)
+        if self.fp is not None and self.error is None:
+            try:
+                self.fp.write(data)
+            except OSError as exc:
+                self.fail(exc)
+
+    def fail(self, exc: OSError) -> None:
+        """Remember the first write error; keep draining the data, answer A700 at the end."""
+        self.error = exc
+        self.close()
+
+    def close(self) -> None:
+        if self.fp is not None:
+            fp, self.fp = self.fp, None
+            try:
+                fp.close()
+            except OSError as exc:
+                self.error = self.error or exc
+
+    def discard(self) -> None:
+        self.close()
+        if self.part is not None:
+            try:
+                self.part.unlink()
+            except OSError:
+                pass
+
+
 class StoreServer:
     """A storage SCP writing what it receives below ``output_dir``."""
 
@@ -223,7 +242,13 @@ class StoreServer:
                 raise UsageError(f"unknown attribute {{{kw}}} in the naming template",
                                  "use DICOM keywords such as PatientID or StudyInstanceUID")
             self._tags[kw] = int(tag)
-        self.server: ThreadedAssociationServer | None = None
+        self._listener: socket.socket | None = None
+        self._accepting: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._active_lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._conns: list[Connection] = []
+        self._storage = set(storage_sop_classes())
         self.port: int | None = None
         self._name_lock = threading.Lock()
         self._procs: list[threading.Thread] = []
@@ -248,32 +273,18 @@ class StoreServer:
                               "check -od and its permissions") from None
 
     def start(self) -> int:
-        """Bind and start serving in the background; return the port.
-
-        pynetdicom streams each incoming data set to a temporary file (in
-        TMPDIR); the handler copies it behind dcmcli's file meta into the
-        output directory. A full or read-only output directory therefore
-        fails in dcmcli's own write and is answered with A700, instead of
-        failing inside pynetdicom's reader, which can only abort.
-        """
+        """Bind and start accepting in the background; return the port."""
         self._prepare_output()
-        _config.STORE_RECV_CHUNKED_DATASET = True
-        _config.UNRESTRICTED_STORAGE_SERVICE = self.options.promiscuous
-
-        ae = DcmcliAE(self.settings)
-        ae.maximum_associations = self.options.max_associations
-        ae.require_called_aet = self.options.require_called
-        ae.require_calling_aet = list(self.options.allowed_calling)
-        ts = list(self.options.transfer_syntaxes)
-        ae.add_supported_context(Verification, ts)
-        for sop in storage_sop_classes():
-            ae.add_supported_context(sop, ts)
-        handlers = ae.server_handlers() + [(evt.EVT_C_STORE, self._on_c_store)]
         bind = self.options.bind
+        family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+        where = f"[{bind}]:{self.options.port}" if ":" in bind else f"{bind or '0.0.0.0'}:{self.options.port}"
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            self.server = ae.start_server((bind, self.options.port), block=False, evt_handlers=handlers)
+            sock.bind((bind, self.options.port))
+            sock.listen(64)
         except OSError as exc:
-            where = f"{bind or '0.0.0.0'}:{self.options.port}"
+            sock.close()
             if exc.errno == errno.EADDRINUSE:
                 raise ListenError(f"cannot listen on {where}: the port is already in use",
                                   "stop the other server or choose another port") from None
@@ -281,96 +292,224 @@ class StoreServer:
                 raise ListenError(f"cannot listen on {where}: permission denied",
                                   "ports below 1024 need privileges; choose a port above 1024") from None
             raise ListenError(f"cannot listen on {where}: {exc.strerror or exc}", "check the bind address") from None
-        self.port = int(self.server.server_address[1])
+        self._listener = sock
+        self.port = int(sock.getsockname()[1])
+        self._accepting = threading.Thread(target=self._accept_loop, name="storescp-accept", daemon=True)
+        self._accepting.start()
         return self.port
+
+    def _accept_loop(self) -> None:
+        listener = self._listener
+        assert listener is not None
+        while not self._stopping.is_set():
+            try:
+                client, addr = listener.accept()
+            except OSError:
+                return  # the listening socket was closed by stop()
+            if self._stopping.is_set():
+                client.close()
+                return
+            t = threading.Thread(target=self._serve, args=(client, addr), name=f"storescp-{addr[1]}", daemon=True)
+            with self._active_lock:
+                self._threads = [x for x in self._threads if x.is_alive()] + [t]
+            t.start()
 
     def stop(self, timeout: float | None = None) -> int:
         """Stop accepting, let associations in flight finish (up to ``timeout``),
         abort the rest. Returns how many had to be aborted."""
-        if self.server is None:
+        if self._listener is None:
             return 0
-        server = self.server
-        server.shutdown()
+        self._stopping.set()
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._listener.close()
+        self._listener = None
+        if self._accepting is not None:
+            self._accepting.join(5)
         deadline = time.monotonic() + (self.options.shutdown_timeout if timeout is None else timeout)
-        for assoc in list(server.active_associations):
-            assoc.join(max(0.0, deadline - time.monotonic()))
-        aborted = 0
-        for assoc in list(server.active_associations):
-            if assoc.is_alive():
-                assoc.abort()
-                aborted += 1
+        with self._active_lock:
+            threads = list(self._threads)
+        for t in threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        with self._active_lock:
+            conns = list(self._conns)
+        for conn in conns:
+            conn.abort(2, 0)
+        for t in threads:
+            t.join(5)
         if self.eostudy:
             self.eostudy.flush()
         for t in list(self._procs):
             t.join(5)
-        self.server = None
-        return aborted
+        return len(conns)
 
-    # -- receiving -------------------------------------------------------
-    def _on_c_store(self, event: evt.Event) -> int | Dataset:
-        assoc = event.assoc
-        req = event.request
-        sop_class = str(req.AffectedSOPClassUID)
-        sop_instance = str(req.AffectedSOPInstanceUID)
-        ts = str(event.context.transfer_syntax)
-        calling = assoc.requestor.ae_title
-        called = assoc.acceptor.ae_title
-        peer = f"{assoc.requestor.address}:{assoc.requestor.port}"
-        src = Path(event.dataset_path)
-        size = src.stat().st_size
+    @property
+    def server(self) -> socket.socket | None:
+        """The listening socket while the server runs, else None."""
+        return self._listener
 
-        def done(status: int, path: Path | None, message: str = "") -> int | Dataset:
-            rec = Received(path, sop_class, sop_instance, ts, calling, called, peer, size, status, message)
-            self.count += 1
-            if status != STATUS_SUCCESS:
-                self.failures += 1
-            self.on_received(rec)
-            if status == STATUS_SUCCESS:
-                return status
-            rsp = Dataset()  # a failure says why, in Error Comment (0000,0902)
-            rsp.Status = status
-            rsp.ErrorComment = message.replace("refused: out of resources: ", "")[:64]
-            return rsp
+    # -- one association -----------------------------------------------------
+    def _negotiate(self, conn: Connection, peer: str) -> tuple[str, str] | None:
+        """Answer the A-ASSOCIATE-RQ; return (calling, called) AE titles, or None if refused."""
+        pdu_type, body = conn.read_pdu()
+        if pdu_type != PDU_ASSOCIATE_RQ:
+            conn.abort(2, 2)
+            return None
+        rq = decode_associate(pdu_type, body)
+        calling = str(rq.calling_ae_title).strip()
+        called = str(rq.called_ae_title).strip()
+        reject: tuple[int, int, int] | None = None
+        if self.options.allowed_calling and calling not in self.options.allowed_calling:
+            reject = (1, 1, 3)  # calling AE title not recognised
+        elif self.options.require_called and called != self.settings.calling_aet:
+            reject = (1, 1, 7)  # called AE title not recognised
+        else:
+            with self._active_lock:
+                if len(self._conns) >= self.options.max_associations:
+                    reject = (2, 3, 2)  # local limit exceeded
+                else:
+                    self._conns.append(conn)
+        if reject:
+            why = {3: "calling AE title not allowed", 7: "called AE title is not ours",
+                   2: "too many associations"}[reject[2]]
+            self.on_log("warning", f"association from {calling}@{peer} to {called} rejected: {why}")
+            conn.send(encode_associate_rj(*reject))
+            conn.close()
+            return None
+        supported = []
+        ts = list(self.options.transfer_syntaxes)
+        for cx in rq.presentation_context_definition_list:
+            abstract = str(cx.abstract_syntax)
+            if abstract == VERIFICATION or abstract in self._storage or self.options.promiscuous:
+                supported.append(build_context(abstract, ts))
+        results, _roles = negotiate_as_acceptor(rq.presentation_context_definition_list, supported, None)
+        conn.send(encode_associate_ac(rq, results, self.settings.max_pdu))
+        conn.accepted = {int(cx.context_id): (str(cx.abstract_syntax), str(cx.transfer_syntax[0]))  # type: ignore[arg-type]
+                         for cx in results if cx.result == 0 and cx.transfer_syntax}
+        conn.peer_max_pdu = int(rq.maximum_length_received or 0)
+        return calling, called
 
+    def _serve(self, client: socket.socket, addr: tuple[Any, ...]) -> None:
+        set_nodelay(client, self.settings.tcp_nodelay)
+        client.settimeout(self.settings.acse_timeout)
+        conn = Connection(client)
+        peer = f"{addr[0]}:{addr[1]}"
         try:
-            offset = _meta_end(src)
-            size = src.stat().st_size - offset
-            values = self._values(src, offset, ts, sop_class, sop_instance)
-        except Exception as exc:
-            self.on_log("error", f"cannot parse {sop_instance} from {calling}: {exc}")
-            return done(STATUS_CANNOT_UNDERSTAND, None, f"cannot parse the data set: {exc}")
+            agreed = self._negotiate(conn, peer)
+            if agreed is None:
+                return
+            calling, called = agreed
+            client.settimeout(self.settings.network_timeout)
+            self._data_phase(conn, calling, called, peer)
+        except (PeerAborted, ConnectionClosed, ProtocolError, OSError) as exc:
+            if isinstance(exc, ProtocolError):
+                conn.abort(2, 0)
+            self.on_log("warning" if isinstance(exc, PeerAborted) else "error",
+                        f"association from {peer} ended: {exc}")
+        finally:
+            with self._active_lock:
+                if conn in self._conns:
+                    self._conns.remove(conn)
+            if not conn.closed:
+                conn.close()
+
+    def _data_phase(self, conn: Connection, calling: str, called: str, peer: str) -> None:
+        command = bytearray()
+        incoming: _Incoming | None = None
+        try:
+            for ctx, is_command, last, value in conn.pdvs():
+                if is_command:
+                    command += value
+                    if not last:
+                        continue
+                    cmd = decode_command(bytes(command))
+                    command.clear()
+                    field_ = cmd.get(0x0100)
+                    if ctx not in conn.accepted:
+                        raise ProtocolError(f"message on presentation context {ctx}, which was not accepted")
+                    if field_ == C_ECHO_RQ:
+                        conn.send_command(ctx, c_echo_rsp(int(cmd.get(0x0110, 0)), str(cmd.get(0x0002, ""))))
+                    elif field_ == C_STORE_RQ and cmd.get(0x0800) != NO_DATA_SET:
+                        incoming = self._begin(conn.accepted[ctx][1], cmd, calling)
+                    else:
+                        raise ProtocolError(f"unsupported DIMSE command 0x{int(field_ or 0):04X}")
+                else:
+                    if incoming is None:
+                        raise ProtocolError("a data set arrived without a C-STORE request")
+                    incoming.write(value)
+                    if last:
+                        status, comment = self._finish(incoming, calling, called, peer)
+                        conn.send_command(ctx, c_store_rsp(incoming.message_id, incoming.sop_class,
+                                                           incoming.sop_instance, status, comment))
+                        incoming = None
+        finally:
+            if incoming is not None:  # ended mid-object: no half-written file stays
+                incoming.discard()
+
+    def _begin(self, ts: str, cmd: dict[int, int | str], calling: str) -> _Incoming:
+        sop_class = str(cmd.get(0x0002, ""))
+        sop_instance = str(cmd.get(0x1000, ""))
+        inc = _Incoming(int(cmd.get(0x0110, 0)), sop_class, sop_instance, ts)
+        if self.options.ignore:
+            return inc
+        inc.part = self.options.output_dir / f".{uuid.uuid4().hex}.part"
+        try:
+            inc.fp = inc.part.open("wb")
+            inc.meta_len = inc.fp.write(encode_file_meta(sop_class, sop_instance, ts, calling))
+        except OSError as exc:
+            inc.fail(exc)
+        return inc
+
+    def _finish(self, inc: _Incoming, calling: str, called: str, peer: str) -> tuple[int, str | None]:
+        """Close, name and place one received object; return its status and comment."""
+
+        def done(status: int, path: Path | None, message: str = "") -> tuple[int, str | None]:
+            rec = Received(path, inc.sop_class, inc.sop_instance, inc.ts, calling, called, peer, inc.size,
+                           status, message)
+            with self._active_lock:
+                self.count += 1
+                if status != STATUS_SUCCESS:
+                    self.failures += 1
+            self.on_received(rec)
+            return status, (message.replace("refused: out of resources: ", "") if status else None)
+
         if self.options.ignore:
             return done(STATUS_SUCCESS, None, "ignored (--ignore)")
-        rel = expand_template(self.options.template, values)
+        inc.close()
+        if inc.error is not None:
+            why = _why(inc.error)
+            inc.discard()
+            self.on_log("error", f"cannot store {inc.sop_instance} from {calling}: {why}; answered 0xA700")
+            return done(STATUS_OUT_OF_RESOURCES, None, f"refused: out of resources: {why}")
+        assert inc.part is not None
+        try:
+            values = self._values(inc.part, inc.meta_len, inc.ts, inc.sop_class, inc.sop_instance)
+        except Exception as exc:  # a data set we cannot walk
+            inc.discard()
+            self.on_log("error", f"cannot parse {inc.sop_instance} from {calling}: {exc}")
+            return done(STATUS_CANNOT_UNDERSTAND, None, f"cannot parse the data set: {exc}")
         out_root = self.options.output_dir
-        final = out_root / rel
+        final = out_root / expand_template(self.options.template, values)
         try:
             if not final.resolve().is_relative_to(out_root.resolve()):
+                inc.discard()
                 return done(STATUS_CANNOT_UNDERSTAND, None, "refused: the name would leave the output directory")
             final.parent.mkdir(parents=True, exist_ok=True)
             with self._name_lock:
                 target = self._apply_duplicate_policy(final)
                 if target is None:
+                    inc.discard()
                     if self.options.duplicates == "reject":
-                        self.on_log("warning", f"duplicate SOP instance {sop_instance} from {calling} rejected")
+                        self.on_log("warning", f"duplicate SOP instance {inc.sop_instance} from {calling} rejected")
                         return done(STATUS_DUPLICATE, final, "duplicate SOP instance (rejected)")
                     return done(STATUS_SUCCESS, final, "duplicate SOP instance (kept the first copy)")
-                part = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.part"
-                part.touch()  # reserve the name while the lock is held (rename policy)
-            self._write(src, offset, part, sop_class, sop_instance, ts, calling)
-            os.replace(part, target)
+                os.replace(inc.part, target)
         except OSError as exc:
-            try:
-                part.unlink()  # type: ignore[possibly-undefined]
-            except (OSError, NameError):
-                pass
-            if exc.errno in _OUT_OF_SPACE:
-                why = "no space left on the output device"
-            elif exc.errno in _NOT_WRITABLE:
-                why = "the output directory is not writable"
-            else:
-                why = exc.strerror or str(exc)
-            self.on_log("error", f"cannot store {sop_instance} from {calling}: {why} ({final.parent}); "
+            inc.discard()
+            why = _why(exc)
+            self.on_log("error", f"cannot store {inc.sop_instance} from {calling}: {why} ({final.parent}); "
                                  f"answered 0xA700")
             return done(STATUS_OUT_OF_RESOURCES, None, f"refused: out of resources: {why}")
         if self.options.exec_on_reception:
@@ -403,16 +542,6 @@ class StoreServer:
             if not candidate.exists():
                 return candidate
             n += 1
-
-    def _write(self, src: Path, offset: int, part: Path, sop_class: str, sop_instance: str, ts: str,
-               calling: str) -> None:
-        total = src.stat().st_size
-        meta = encode_file_meta(sop_class, sop_instance, ts, calling)
-        with part.open("wb") as out, src.open("rb") as inp:
-            out.write(meta)
-            _copy_range(inp, out, offset, total - offset)  # type: ignore[arg-type]
-        if os.stat(part).st_size != len(meta) + total - offset:
-            raise OSError(errno.EIO, "short write")
 
     # -- external commands -----------------------------------------------
     def _placeholders(self, path: Path, calling: str, called: str, peer: str) -> dict[str, str]:
