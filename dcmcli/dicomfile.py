@@ -11,10 +11,13 @@ import glob
 import os
 import struct
 from collections.abc import Iterable, Iterator
+from typing import BinaryIO
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ImplicitVRLittleEndian
+from dcmcli.net.uids import DEFLATED as DeflatedExplicitVRLittleEndian
+from dcmcli.net.uids import EBE as ExplicitVRBigEndian
+from dcmcli.net.uids import ILE as ImplicitVRLittleEndian
 
 MEDIA_DIRECTORY_STORAGE = "1.2.840.10008.1.3.10"
 
@@ -115,37 +118,56 @@ class _Walker:
 
 def read_file_info(path: Path, *, check_complete: bool = True) -> FileInfo:
     """Return what a sender needs from a DICOM Part 10 file, or raise ``InvalidFile``."""
-    from pynetdicom.dsutils import split_dataset
-
     try:
         size = path.stat().st_size
-        with path.open("rb") as fp:
-            head = fp.read(132)
+        fp = path.open("rb")
     except OSError as exc:
         raise InvalidFile(f"cannot read: {exc.strerror or exc}") from None
-    if size == 0:
-        raise InvalidFile("empty file")
-    if len(head) < 132 or head[128:132] != b"DICM":
-        raise InvalidFile("not a DICOM file (no 'DICM' prefix after the 128-byte preamble)")
-    try:
-        meta, offset = split_dataset(path)
-    except Exception as exc:  # pydicom raises several types on bad meta
-        raise InvalidFile(f"unreadable file meta information: {exc}") from None
-    missing = [kw for kw in ("MediaStorageSOPClassUID", "MediaStorageSOPInstanceUID", "TransferSyntaxUID")
-               if not meta.get(kw)]
-    if missing:
-        raise InvalidFile(f"file meta information lacks {', '.join(missing)}")
-    ts = UID(str(meta.TransferSyntaxUID))
-    if offset > size:
-        raise InvalidFile("truncated inside the file meta information")
-    if check_complete and ts != DeflatedExplicitVRLittleEndian:
-        with path.open("rb") as fp:
-            fp.seek(offset)
-            walker = _Walker(fp, size, implicit=(ts == ImplicitVRLittleEndian),
-                             little=(ts != ExplicitVRBigEndian))
+    with fp:
+        if size == 0:
+            raise InvalidFile("empty file")
+        head = fp.read(132)
+        if len(head) < 132 or head[128:132] != b"DICM":
+            raise InvalidFile("not a DICOM file (no 'DICM' prefix after the 128-byte preamble)")
+        meta = _read_meta(fp, size)
+        offset = fp.tell()
+        missing = [name for tag, name in ((0x0002, "MediaStorageSOPClassUID"),
+                                          (0x0003, "MediaStorageSOPInstanceUID"),
+                                          (0x0010, "TransferSyntaxUID")) if not meta.get(tag)]
+        if missing:
+            raise InvalidFile(f"file meta information lacks {', '.join(missing)}")
+        ts = meta[0x0010]
+        if check_complete and ts != DeflatedExplicitVRLittleEndian:
+            walker = _Walker(fp, size, implicit=(ts == ImplicitVRLittleEndian), little=(ts != ExplicitVRBigEndian))
             walker.walk_dataset(None)
-    return FileInfo(path, str(meta.MediaStorageSOPClassUID), str(meta.MediaStorageSOPInstanceUID),
-                    str(ts), size, offset)
+    return FileInfo(path, meta[0x0002], meta[0x0003], ts, size, offset)
+
+
+def _read_meta(fp: BinaryIO, size: int) -> dict[int, str]:
+    """The File Meta Information group (always explicit VR little endian), read
+    element by element until the first tag outside group 0002; the file is
+    left positioned at the data set."""
+    values: dict[int, str] = {}
+    walker = _Walker(fp, size, implicit=False, little=True)
+    while True:
+        pos = fp.tell()
+        peek = fp.read(2)
+        if len(peek) < 2 or struct.unpack("<H", peek)[0] != 0x0002:
+            fp.seek(pos)
+            break
+        fp.seek(pos)
+        try:
+            tag, vr, length = walker._header()
+        except InvalidFile:
+            raise InvalidFile("truncated inside the file meta information") from None
+        if length == _UNDEFINED:
+            raise InvalidFile("corrupt file meta information (undefined length)")
+        if pos + 8 + length > size:
+            raise InvalidFile("truncated inside the file meta information")
+        value = fp.read(length)
+        if vr in (b"UI", b"AE", b"SH"):
+            values[tag[1]] = value.decode("ascii", "replace").strip(" \x00")
+    return values
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,12 @@ transcoding core (every syntax in and out, dcmconv) grows here.
 from __future__ import annotations
 
 from pathlib import Path
-
-from pydicom import dcmread
-from pydicom.dataset import Dataset
-from pydicom.uid import UID, ExplicitVRLittleEndian
+from typing import TYPE_CHECKING
 
 from dcmcli.net.uids import is_lossy
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 
 class TranscodeError(Exception):
@@ -27,6 +27,9 @@ def load_uncompressed(path: Path) -> Dataset:
     lossy (Lossy Image Compression is kept). Colour data decoded from YCbCr
     is converted to RGB and Photometric Interpretation updated.
     """
+    from pydicom import dcmread
+    from pydicom.uid import UID, ExplicitVRLittleEndian
+
     ds = dcmread(path)
     ts = UID(ds.file_meta.TransferSyntaxUID)
     if ts.is_compressed:
@@ -42,3 +45,18 @@ def load_uncompressed(path: Path) -> Dataset:
         # The data set is already uncompressed; it is re-encoded on sending.
         ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian if ts.is_deflated else ts
     return ds
+
+
+def encode_dataset(ds: Dataset, *, implicit: bool) -> bytes | None:
+    """The data set (no file meta) encoded little endian, implicit or explicit VR."""
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset
+
+    buf = DicomBytesIO()
+    buf.is_little_endian = True
+    buf.is_implicit_VR = implicit
+    try:
+        write_dataset(buf, ds)
+    except Exception:  # pydicom cannot encode this data set this way
+        return None
+    return buf.getvalue()

@@ -153,31 +153,47 @@ def test_transfer_syntax_names_and_order() -> None:
     assert order.index("1.2.840.10008.1.2.4.80") < order.index("1.2.840.10008.1.2.1")
 
 
-def test_tcp_nodelay_on_both_ends() -> None:
-    """Every socket dcmcli opens or accepts has TCP_NODELAY."""
-    from pynetdicom import evt
-    from pynetdicom.presentation import build_context
-    from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
-
-    from dcmcli.net.association import AssociationSettings, DcmcliAE, open_association
+def test_tcp_nodelay_on_both_ends(tmp_path: Path) -> None:
+    """Every socket dcmcli opens or accepts has TCP_NODELAY; the peer sees our identity."""
+    from dcmcli.net.association import AssociationSettings, open_connection
     from dcmcli.net.peer import Peer
+    from dcmcli.net.storescp import ServerOptions, StoreServer
+    from dcmcli.net.ul import Context, c_echo_rq
 
-    seen: dict[str, int] = {}
-    scp = DcmcliAE(AssociationSettings(calling_aet="SCP"))
-    scp.add_supported_context(Verification)
-
-    def on_accept(event: evt.Event) -> None:
-        sock = event.assoc.dul.socket.socket
-        seen["acceptor"] = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
-
-    server = scp.start_server(("127.0.0.1", 0), block=False,
-                              evt_handlers=scp.server_handlers() + [(evt.EVT_REQUESTED, on_accept)])
+    server = StoreServer(AssociationSettings(calling_aet="SCP"), ServerOptions(port=0, bind="127.0.0.1",
+                                                                              output_dir=tmp_path))
+    port = server.start()
     try:
-        ae = DcmcliAE(AssociationSettings())
-        with open_association(ae, Peer("127.0.0.1", server.server_address[1]), [build_context(Verification)]) as (a, rep):
-            seen["requestor"] = a.dul.socket.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        settings = AssociationSettings()
+        with open_connection(settings, Peer("127.0.0.1", port), [Context(None, "1.2.840.10008.1.1",
+                                                                         ["1.2.840.10008.1.2"])]) as (conn, rep):
+            assert conn.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+            accepted = server._conns[0].sock
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
             assert rep.peer_implementation_class_uid == "2.25.232300382606218194586959400769231542194"
-            assert a.send_c_echo().Status == 0
+            conn.send_command(1, c_echo_rq(1))
+            assert conn.read_command()[1][0x0900] == 0
     finally:
-        server.shutdown()
-    assert seen["requestor"] and seen["acceptor"]
+        server.stop(5)
+
+
+def test_association_pdus_read_back_with_pynetdicom() -> None:
+    """dcmcli's own A-ASSOCIATE codec against pynetdicom's, both ways."""
+    from pynetdicom.pdu import A_ASSOCIATE_AC, A_ASSOCIATE_RQ
+
+    from dcmcli.net.ul import Context, decode_associate, encode_associate_ac, encode_associate_rq, negotiate
+
+    cx = [Context(1, "1.2.840.10008.5.1.4.1.1.2", ["1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2"]),
+          Context(3, "1.2.3.4", ["1.2.840.10008.1.2"])]
+    raw = encode_associate_rq("SCU", "SCP", cx, 16384)
+    pdu = A_ASSOCIATE_RQ()
+    pdu.decode(raw)
+    prim = pdu.to_primitive()
+    assert (prim.calling_ae_title, prim.called_ae_title, prim.maximum_length_received) == ("SCU", "SCP", 16384)
+    rq = decode_associate(1, raw[6:])
+    results = negotiate(rq.contexts, lambda a: a.startswith("1.2.840"), ["1.2.840.10008.1.2", "1.2.840.10008.1.2.4.90"])
+    assert [(r.result, r.transfer_syntax) for r in results] == [(0, ["1.2.840.10008.1.2"]), (3, ["1.2.840.10008.1.2"])]
+    ac = A_ASSOCIATE_AC()
+    ac.decode(encode_associate_ac(rq, results, 0))
+    got = [(c.context_id, c.result) for c in ac.to_primitive().presentation_context_definition_results_list]
+    assert got == [(1, 0), (3, 3)]

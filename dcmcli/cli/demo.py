@@ -7,13 +7,11 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from pydicom.data import get_testdata_file
-
 from dcmcli.cli.app import app
 from dcmcli.cli.options import Common, dcmcli_command
 from dcmcli.dicomfile import read_file_info
 from dcmcli.errors import ExitCode
-from dcmcli.net.association import AssociationSettings, DcmcliAE
+from dcmcli.net.association import AssociationSettings
 from dcmcli.net.echo import echo
 from dcmcli.net.peer import Peer
 from dcmcli.net.storescp import LAYOUTS, ServerOptions, StoreServer
@@ -26,6 +24,8 @@ SAMPLES = ("CT_small.dcm", "MR_small.dcm", "JPEG2000.dcm", "SC_rgb_rle.dcm", "rt
 @dcmcli_command(app, "demo", network="local")
 def demo(common: Common) -> int:
     """Start a storescp in-process on a free port and send sample objects to it (needs nothing outside)."""
+    from pydicom.data import get_testdata_file
+
     out = common.out
     with tempfile.TemporaryDirectory(prefix="dcmcli-demo-") as tmp:
         server = StoreServer(AssociationSettings(calling_aet="DEMO-SCP"),
@@ -36,8 +36,7 @@ def demo(common: Common) -> int:
             peer = Peer("127.0.0.1", port, "DEMO-SCP")
             out.emit("demo", {"step": "storescp", "port": port},
                      f"[bold]1.[/] storescp listening on 127.0.0.1:{port}, writing to {tmp}")
-            ae = DcmcliAE(AssociationSettings(calling_aet="DEMO-SCU"))
-            for r in echo(ae, peer, 3):
+            for r in echo(AssociationSettings(calling_aet="DEMO-SCU"), peer, 3):
                 out.emit("echo", r.as_dict(), f"[bold]2.[/] echoscu {peer}: {r.status.meaning} in {r.rtt_ms:.2f} ms")
             files = [read_file_info(Path(p)) for p in (get_testdata_file(n) for n in SAMPLES) if p]
             sender = StoreSender(AssociationSettings(calling_aet="DEMO-SCU"), peer, StoreOptions())

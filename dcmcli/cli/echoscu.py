@@ -11,7 +11,6 @@ from dcmcli.cli.app import app
 from dcmcli.cli.options import Common, dcmcli_command
 from dcmcli.cli.report import show_report
 from dcmcli.errors import ExitCode
-from dcmcli.net.association import DcmcliAE
 from dcmcli.net.echo import echo, probe
 from dcmcli.net.peer import parse_peer
 from dcmcli.net.uids import parse_sop_class, parse_transfer_syntax, storage_sop_classes, uid_name
@@ -40,12 +39,11 @@ def echoscu(
     """
     target, rest = parse_peer(peer, [port] if port else [])
     out = common.out
-    ae = DcmcliAE(common.settings)
 
     if propose_storage or propose:
         sops = [parse_sop_class(p) for p in propose] if propose else storage_sop_classes()
         syntaxes = [parse_transfer_syntax(t) for t in (probe_ts or PROBE_DEFAULT_TS)]
-        results = probe(ae, target, sops, syntaxes, on_report=lambda r: show_report(out, r))
+        results = probe(common.settings, target, sops, syntaxes, on_report=lambda r: show_report(out, r))
         accepted: dict[str, list[str]] = {}
         for r in results:
             out.emit("probe", r.as_dict())
@@ -70,7 +68,7 @@ def echoscu(
                  f"C-ECHO {r.number} to {target}: [{colour}]{r.status.meaning}[/] ({r.status.hex}) "
                  f"in {r.rtt_ms:.2f} ms")
 
-    results = echo(ae, target, repeat, on_report=lambda r: show_report(out, r), on_result=on_result)
+    results = echo(common.settings, target, repeat, on_report=lambda r: show_report(out, r), on_result=on_result)
     rtts = [r.rtt_ms for r in results]
     failed = [r for r in results if r.status.category != Category.SUCCESS]
     summary = {"peer": target, "sent": len(results), "failed": len(failed),

@@ -56,7 +56,7 @@ _NODELAY = Annotated[bool, typer.Option("--tcp-nodelay/--no-tcp-nodelay", rich_h
 _VERBOSE = Annotated[bool, typer.Option("-v", "--verbose", rich_help_panel=OUTPUT,
                                         help="Verbose: the negotiation report and more detail on stderr.")]
 _DEBUG = Annotated[bool, typer.Option("-d", "--debug", rich_help_panel=OUTPUT,
-                                      help="Debug output, pynetdicom's log, and tracebacks on errors.")]
+                                      help="Debug output and tracebacks on errors.")]
 _QUIET = Annotated[bool, typer.Option("-q", "--quiet", rich_help_panel=OUTPUT,
                                       help="Quiet: errors only; no progress bar, no per-item lines.")]
 _LL = Annotated[LogLevel | None, typer.Option("-ll", "--log-level", rich_help_panel=OUTPUT, case_sensitive=False,

@@ -39,7 +39,7 @@ def storescp(
     accept_ts: Annotated[list[str] | None, typer.Option(
         "--accept-ts", metavar="SYNTAX",
         help="Accept only these transfer syntaxes, in this order of preference (repeatable). "
-             "Default: every syntax pydicom knows, uncompressed first.")] = None,
+             "Default: every syntax pydicom knows, compressed first (as DCMTK +xa).")] = None,
     allow_calling: Annotated[list[str] | None, typer.Option(
         "--allow-calling", metavar="AETITLE", help="Accept only these calling AE titles (repeatable).")] = None,
     require_called: Annotated[bool, typer.Option(

@@ -1,35 +1,23 @@
-"""The association core: settings, dcmcli's AE, opening associations, and the
-negotiation report.
+"""The association core: settings, opening associations, and the negotiation report.
 
-Every command opens its associations through ``open_association`` (as
-requestor) or ``DcmcliAE.serve`` (as acceptor), so every command gets the
-same timeouts, PDU size, implementation identity, TCP_NODELAY and error
-messages.
+Every command opens its associations through ``request_connection`` (as
+requestor) or ``dcmcli.net.storescp.StoreServer`` (as acceptor), both on the
+lean upper layer in ``dcmcli.net.ul``, so every command gets the same
+timeouts, PDU size, implementation identity, TCP_NODELAY and error messages.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import os
 import socket
-import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from pynetdicom import evt
-from pynetdicom.ae import ApplicationEntity
-from pynetdicom.association import Association
-from pynetdicom.pdu_primitives import A_ABORT, A_ASSOCIATE, A_P_ABORT, ImplementationVersionNameNotification
-from pynetdicom.presentation import PresentationContext, negotiate_as_requestor
-from pynetdicom.transport import AddressInformation, AssociationSocket
-
-from dcmcli import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from dcmcli.errors import AssociationAborted, AssociationRejected, ConnectError, NoAcceptableContext
 from dcmcli.net.peer import Peer
-from dcmcli.net.ul import (PDU_ASSOCIATE_AC, PDU_ASSOCIATE_RJ, Connection, ConnectionClosed, PeerAborted,
-                           decode_associate, encode_associate_rq)
+from dcmcli.net.ul import (PDU_ASSOCIATE_AC, PDU_ASSOCIATE_RJ, Connection, ConnectionClosed, Context, PeerAborted,
+                           ProtocolError, decode_associate, decode_associate_rj, encode_associate_rq)
 from dcmcli.net.uids import ts_name, uid_name
 
 
@@ -47,85 +35,10 @@ class AssociationSettings:
     tcp_nodelay: bool = True
 
 
-# -- sockets ---------------------------------------------------------------
-
-class _TracingSocket(socket.socket):
-    """A socket that remembers why ``connect`` failed (pynetdicom only logs it)."""
-
-    connect_error: OSError | None = None
-
-    def connect(self, address: Any) -> None:  # noqa: D401
-        try:
-            super().connect(address)
-        except OSError as exc:
-            self.connect_error = exc
-            raise
-
-
 def set_nodelay(sock: socket.socket | None, on: bool = True) -> None:
+    """TCP_NODELAY: without it a synchronous exchange stalls ~40 ms per message on delayed ACKs."""
     if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1 if on else 0)
-
-
-class _DcmcliSocket(AssociationSocket):
-    tcp_nodelay = True
-    raw: _TracingSocket | None = None
-
-    def _create_socket(self, address: AddressInformation) -> socket.socket:
-        family = socket.AF_INET if address.is_ipv4 else socket.AF_INET6
-        sock = _TracingSocket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        set_nodelay(sock, self.tcp_nodelay)
-        if self.assoc.network_timeout is not None:
-            sock.settimeout(self.assoc.network_timeout)
-        sock.bind(address.as_tuple)
-        self._is_connected = False
-        self.raw = sock
-        return sock
-
-
-class DcmcliAE(ApplicationEntity):
-    """pynetdicom's AE with dcmcli's identity, settings and TCP_NODELAY."""
-
-    def __init__(self, settings: AssociationSettings, ae_title: str | None = None) -> None:
-        super().__init__(ae_title or settings.calling_aet)
-        self.settings = settings
-        self.implementation_class_uid = IMPLEMENTATION_CLASS_UID
-        self.implementation_version_name = IMPLEMENTATION_VERSION_NAME
-        self.connection_timeout = settings.connect_timeout
-        self.acse_timeout = settings.acse_timeout
-        self.dimse_timeout = settings.dimse_timeout
-        self.network_timeout = settings.network_timeout
-        self.maximum_pdu_size = settings.max_pdu
-
-    def _create_socket(self, assoc: Association, address: AddressInformation,
-                       tls_args: Any) -> AssociationSocket:
-        sock = _DcmcliSocket.__new__(_DcmcliSocket)
-        sock.tcp_nodelay = self.settings.tcp_nodelay
-        sock.__init__(assoc, address=address)  # type: ignore[misc]
-        sock.tls_args = tls_args
-        assoc._dcmcli_socket = sock  # type: ignore[attr-defined]
-        return sock
-
-    def server_handlers(self) -> list[tuple[Any, Any]]:
-        """Handlers every dcmcli server binds: TCP_NODELAY on accepted sockets."""
-        nodelay = self.settings.tcp_nodelay
-
-        def on_conn_open(event: evt.Event) -> None:
-            sock = getattr(event.assoc.dul.socket, "socket", None)
-            set_nodelay(sock, nodelay)
-            tune_dul(event.assoc)
-
-        return [(evt.EVT_CONN_OPEN, on_conn_open)]
-
-
-#: How long pynetdicom's DUL thread sleeps when the socket is idle (its
-#: default is 1 ms, paid on nearly every message of a synchronous exchange).
-DUL_IDLE_DELAY = float(os.environ.get("DCMCLI_DUL_DELAY", "0.0002"))
-
-
-def tune_dul(assoc: Association) -> None:
-    assoc.dul._run_loop_delay = DUL_IDLE_DELAY
 
 
 # -- the negotiation report -----------------------------------------------
@@ -228,59 +141,8 @@ class NegotiationReport:
         return out
 
 
-class _Recorder:
-    """Collects the ACSE primitives an association receives."""
-
-    def __init__(self) -> None:
-        self.associate_rsp: A_ASSOCIATE | None = None
-        self.abort: A_ABORT | A_P_ABORT | None = None
-        self.lock = threading.Lock()
-
-    def on_acse_recv(self, event: evt.Event) -> None:
-        prim = event.primitive  # type: ignore[attr-defined]
-        with self.lock:
-            if isinstance(prim, A_ASSOCIATE):
-                self.associate_rsp = prim
-            elif isinstance(prim, (A_ABORT, A_P_ABORT)):
-                self.abort = prim
-
-    def handlers(self) -> list[tuple[Any, Any]]:
-        return [(evt.EVT_ACSE_RECV, self.on_acse_recv)]
-
-
-def _abort_dict(prim: A_ABORT | A_P_ABORT) -> dict[str, object]:
-    if isinstance(prim, A_P_ABORT):
-        reason = getattr(prim, "provider_reason", None)
-        return {"source": 2, "source_text": ABORT_SOURCE[2], "reason": reason,
-                "reason_text": ABORT_REASON.get(reason or 0, "reason not specified")}
-    source = getattr(prim, "abort_source", None)
-    return {"source": source, "source_text": ABORT_SOURCE.get(source or 0, "unknown"), "reason": None,
-            "reason_text": "reason not specified"}
-
-
-def _fill_report(report: NegotiationReport, assoc: Association, rec: _Recorder) -> None:
-    rsp = rec.associate_rsp
-    if rsp is not None and rsp.result == 0x00:
-        acc = assoc.acceptor
-        report.peer_ae_title = acc.ae_title
-        report.peer_max_pdu = acc.maximum_length
-        report.peer_implementation_class_uid = str(acc.implementation_class_uid) if acc.implementation_class_uid else None
-        report.peer_implementation_version_name = acc.implementation_version_name
-    results: dict[int, PresentationContext] = {}
-    for cx in list(assoc.accepted_contexts) + list(assoc.rejected_contexts):
-        results[cx.context_id] = cx
-    report.contexts = []
-    for cx in assoc.requestor.requested_contexts:
-        got = results.get(cx.context_id)
-        result = got.result if got is not None else None
-        ts = got.transfer_syntax[0] if (got is not None and got.result == 0 and got.transfer_syntax) else None
-        report.contexts.append(ContextReport(cx.context_id, str(cx.abstract_syntax),
-                                             [str(t) for t in cx.transfer_syntax], result,
-                                             str(ts) if ts else None))
-
-
 def resolve(peer: Peer) -> tuple[str, int]:
-    """Resolve the peer's host to an address pynetdicom can use."""
+    """Resolve the peer's host name to a socket address and family."""
     try:
         infos = socket.getaddrinfo(peer.host, peer.port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
@@ -327,96 +189,11 @@ def _connect_message(peer: Peer, exc: OSError, settings: AssociationSettings) ->
     return f"cannot connect to {peer}: {exc.strerror or exc}", "check the host and port"
 
 
-def request_association(ae: DcmcliAE, peer: Peer, contexts: Sequence[PresentationContext], *,
-                        ext_neg: list[Any] | None = None,
-                        evt_handlers: list[tuple[Any, Any]] | None = None) -> tuple[Association, NegotiationReport]:
-    """Open an association or raise the ``NetworkError`` that says why not.
-
-    The returned report is filled in either way; a raised error carries it
-    as ``.report``.
-    """
-    settings = ae.settings
-    called = peer.ae_title or settings.called_aet
-    report = NegotiationReport(peer, ae.ae_title, called)
-    address, family = resolve(peer)
-    rec = _Recorder()
-    ae.requested_contexts = []
-    handlers = rec.handlers() + [(evt.EVT_CONN_OPEN, lambda e: tune_dul(e.assoc))] + list(evt_handlers or [])
-    bind = ("::", 0) if family == socket.AF_INET6 else ("", 0)
-    assoc = ae.associate(address, peer.port, contexts=list(contexts), ae_title=called,
-                         max_pdu=settings.max_pdu, ext_neg=ext_neg, evt_handlers=handlers,
-                         bind_address=bind)
-    _fill_report(report, assoc, rec)
-    if assoc.is_established:
-        report.outcome = "accepted"
-        return assoc, report
-
-    sock = getattr(assoc, "_dcmcli_socket", None)
-    raw = getattr(sock, "raw", None)
-    connect_error = getattr(raw, "connect_error", None)
-    if connect_error is not None:
-        report.outcome = "cannot connect"
-        message, hint = _connect_message(peer, connect_error, settings)
-        report.connect_error = message
-        raise ConnectError(message, hint, report=report)
-    rsp = rec.associate_rsp
-    if assoc.is_rejected and rsp is not None:
-        raise _rejected(report, peer, rsp.result, rsp.result_source, rsp.diagnostic)
-    if rsp is not None and rsp.result == 0x00 and not assoc.accepted_contexts:
-        raise _no_context(report, peer)
-    if rec.abort is not None:
-        report.outcome = "aborted"
-        report.abort = _abort_dict(rec.abort)
-        raise AssociationAborted(f"{peer} aborted the association request ({report.abort['reason_text']})",
-                                 "check the peer's log", report=report)
-    if rsp is None:
-        report.outcome = "no response"
-        raise AssociationAborted(
-            f"{peer} did not answer the association request within {settings.acse_timeout:g} s",
-            "is this a DICOM port? raise -ta if the peer is slow", report=report)
-    report.outcome = "failed"
-    raise AssociationAborted(f"the association with {peer} could not be established", "run with -d for detail",
-                             report=report)
-
-
-@contextlib.contextmanager
-def open_association(ae: DcmcliAE, peer: Peer, contexts: Sequence[PresentationContext], **kwargs: Any
-                     ) -> Iterator[tuple[Association, NegotiationReport]]:
-    """``request_association`` as a context manager that releases (or aborts) at the end."""
-    assoc, report = request_association(ae, peer, contexts, **kwargs)
-    try:
-        yield assoc, report
-    except BaseException:
-        if assoc.is_established:
-            assoc.abort()
-        raise
-    else:
-        if assoc.is_established:
-            assoc.release()
-
-
-def abort_info(assoc: Association) -> str:
-    """Why an established association is no longer usable, in plain words."""
-    if assoc.is_aborted:
-        return "the association was aborted"
-    return "the connection was lost or a DIMSE timeout expired"
-
-
-# -- the lean path (dcmcli.net.ul) for the storage data phase ----------------
-
-def _version_name(prim: A_ASSOCIATE) -> str | None:
-    for item in prim.user_information:
-        if isinstance(item, ImplementationVersionNameNotification):
-            name = item.implementation_version_name
-            return name.decode("ascii", "replace") if isinstance(name, bytes) else str(name)
-    return None
-
-
-def request_connection(settings: AssociationSettings, peer: Peer, contexts: Sequence[PresentationContext]
+def request_connection(settings: AssociationSettings, peer: Peer, contexts: Sequence[Context]
                        ) -> tuple[Connection, NegotiationReport]:
-    """Open an association on dcmcli's lean upper layer (used by storescu).
+    """Open an association, or raise the ``NetworkError`` that says why not.
 
-    Same settings, identity, report and errors as ``request_association``.
+    The report is filled in either way; a raised error carries it as ``.report``.
     """
     called = peer.ae_title or settings.called_aet
     report = NegotiationReport(peer, settings.calling_aet, called)
@@ -455,36 +232,48 @@ def request_connection(settings: AssociationSettings, peer: Peer, contexts: Sequ
                 "is this a DICOM port? raise -ta if the peer is slow", report=report) from None
         raise AssociationAborted(f"{peer} closed the connection without answering the association request",
                                  "is this a DICOM port? check the peer's log", report=report) from None
-    if pdu_type == PDU_ASSOCIATE_RJ:
-        conn.close()
-        rj = decode_associate(pdu_type, body)
-        raise _rejected(report, peer, int(rj.result), int(rj.result_source), int(rj.diagnostic))
-    if pdu_type != PDU_ASSOCIATE_AC:
-        conn.abort(2, 2)
+    try:
+        if pdu_type == PDU_ASSOCIATE_RJ:
+            conn.close()
+            raise _rejected(report, peer, *decode_associate_rj(body))
+        if pdu_type != PDU_ASSOCIATE_AC:
+            raise ProtocolError(f"answered the association request with PDU type 0x{pdu_type:02X}")
+        ac = decode_associate(pdu_type, body)
+    except ProtocolError as exc:
+        conn.abort(2, 0)
         report.outcome = "failed"
-        raise AssociationAborted(f"{peer} answered the association request with PDU type 0x{pdu_type:02X}",
-                                 "is this a DICOM port?", report=report)
-    ac = decode_associate(pdu_type, body)
-    results = negotiate_as_requestor(list(contexts), ac.presentation_context_definition_results_list, {})
-    report.peer_ae_title = str(ac.called_ae_title).strip()
-    report.peer_max_pdu = ac.maximum_length_received
-    report.peer_implementation_class_uid = str(ac.implementation_class_uid) if ac.implementation_class_uid else None
-    report.peer_implementation_version_name = _version_name(ac)
-    by_id = {cx.context_id: cx for cx in results}
+        raise AssociationAborted(f"{peer} {exc}", "is this a DICOM port?", report=report) from None
+    report.peer_ae_title = ac.called_ae_title
+    report.peer_max_pdu = ac.max_pdu
+    report.peer_implementation_class_uid = ac.implementation_class_uid
+    report.peer_implementation_version_name = ac.implementation_version_name
+    answers = {cx.context_id: cx for cx in ac.contexts}
     report.contexts = []
     for cx in contexts:
-        got = by_id.get(cx.context_id)
+        got = answers.get(cx.context_id)
         ok = got is not None and got.result == 0 and bool(got.transfer_syntax)
-        report.contexts.append(ContextReport(int(cx.context_id), str(cx.abstract_syntax),  # type: ignore[arg-type]
-                                             [str(t) for t in cx.transfer_syntax],
+        report.contexts.append(ContextReport(int(cx.context_id or 0), cx.abstract_syntax, list(cx.transfer_syntax),
                                              got.result if got is not None else None,
-                                             str(got.transfer_syntax[0]) if ok else None))  # type: ignore[union-attr]
+                                             got.transfer_syntax[0] if ok else None))  # type: ignore[union-attr]
         if ok:
-            conn.accepted[int(cx.context_id)] = (str(cx.abstract_syntax), str(got.transfer_syntax[0]))  # type: ignore[union-attr,arg-type]
-    conn.peer_max_pdu = int(ac.maximum_length_received or 0)
+            conn.accepted[int(cx.context_id or 0)] = (cx.abstract_syntax, got.transfer_syntax[0])  # type: ignore[union-attr]
+    conn.peer_max_pdu = ac.max_pdu
     if not conn.accepted:
         conn.abort(0, 0)
         raise _no_context(report, peer)
     report.outcome = "accepted"
     sock.settimeout(settings.dimse_timeout)
     return conn, report
+
+
+@contextlib.contextmanager
+def open_connection(settings: AssociationSettings, peer: Peer, contexts: Sequence[Context]
+                    ) -> Iterator[tuple[Connection, NegotiationReport]]:
+    """``request_connection`` as a context manager: released at the end, aborted on an error."""
+    conn, report = request_connection(settings, peer, contexts)
+    try:
+        yield conn, report
+    except BaseException:
+        conn.abort()
+        raise
+    conn.release(settings.acse_timeout)

@@ -14,8 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from pynetdicom.presentation import PresentationContext, build_context
-
+from dcmcli.net.ul import Context
 from dcmcli.net.uids import UNCOMPRESSED_FALLBACK
 
 MAX_CONTEXTS = 128
@@ -27,7 +26,7 @@ T = TypeVar("T")
 class Batch(Generic[T]):
     """Contexts for one association and the items it will carry."""
 
-    contexts: list[PresentationContext] = field(default_factory=list)
+    contexts: list[Context] = field(default_factory=list)
     items: list[T] = field(default_factory=list)
 
 
@@ -59,7 +58,7 @@ def plan_batches(items: Sequence[T], key: "callable[[T], tuple[str, str]]", *,  
         if current.contexts and len(current.contexts) + len(pairs) > limit:
             batches.append(current)
             current = Batch()
-        current.contexts.extend(build_context(a, t) for a, t in pairs)
+        current.contexts.extend(Context(None, a, list(t)) for a, t in pairs)
         current.items.extend(members[sop])
     if current.contexts:
         batches.append(current)
@@ -70,6 +69,6 @@ def plan_batches(items: Sequence[T], key: "callable[[T], tuple[str, str]]", *,  
     return batches
 
 
-def chunk_pairs(pairs: Sequence[tuple[str, list[str]]], limit: int = MAX_CONTEXTS) -> list[list[PresentationContext]]:
+def chunk_pairs(pairs: Sequence[tuple[str, list[str]]], limit: int = MAX_CONTEXTS) -> list[list[Context]]:
     """Split context pairs into lists of at most ``limit`` contexts."""
-    return [[build_context(a, t) for a, t in pairs[i:i + limit]] for i in range(0, len(pairs), limit)]
+    return [[Context(None, a, list(t)) for a, t in pairs[i:i + limit]] for i in range(0, len(pairs), limit)]

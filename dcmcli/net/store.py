@@ -16,7 +16,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pynetdicom.dsutils import encode
 
 from dcmcli.dicomfile import FileInfo
 from dcmcli.errors import AssociationAborted, AssociationRejected, ExitCode, NetworkError, worst
@@ -27,7 +26,7 @@ from dcmcli.net.peer import Peer
 from dcmcli.net.uids import DEFLATED, ILE, UNCOMPRESSED_FALLBACK, uid_name
 from dcmcli.net.ul import Connection, ConnectionClosed, PeerAborted, ProtocolError, c_store_rq
 from dcmcli.status import Category, Status, describe
-from dcmcli.transcode import TranscodeError, load_uncompressed
+from dcmcli.transcode import TranscodeError, encode_dataset, load_uncompressed
 
 
 @dataclass
@@ -211,7 +210,7 @@ class StoreSender:
                 cid, sent_ts = fallback[0]
                 try:
                     ds = load_uncompressed(info.path)
-                    data = encode(ds, sent_ts == ILE, True)
+                    data = encode_dataset(ds, implicit=sent_ts == ILE)
                 except TranscodeError as exc:
                     return StoreResult(**base, outcome="failed", exit_code=ExitCode.INVALID_INPUT,
                                        message=f"the peer refused {uid_name(ts)} and {exc}")

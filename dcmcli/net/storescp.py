@@ -1,8 +1,7 @@
 """The Storage SCP core (storescp).
 
 Associations are accepted on dcmcli's lean upper layer (``dcmcli.net.ul``):
-pynetdicom decodes the A-ASSOCIATE-RQ and negotiates the presentation
-contexts; the data fragments of each C-STORE are written, as they arrive,
+the presentation contexts are negotiated in ``dcmcli.net.ul``; the data fragments of each C-STORE are written, as they arrive,
 behind dcmcli's own file meta (implementation UID, source AE title) into a
 hidden ``.part`` file in the output directory, which is renamed into place
 when the object is complete. Memory stays flat for large objects, the data
@@ -27,18 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from pydicom.datadict import tag_for_keyword
-from pynetdicom.presentation import build_context, negotiate_as_acceptor
 
 from dcmcli.dicomfile import encode_file_meta, read_top_level
 from dcmcli.errors import ListenError, OutputError, UsageError
 from dcmcli.net.association import AssociationSettings, set_nodelay
-from dcmcli.net.uids import all_transfer_syntaxes, storage_sop_classes, uid_name
+from dcmcli.net.uids import VERIFICATION, all_transfer_syntaxes, storage_sop_classes, uid_name
 from dcmcli.net.ul import (C_ECHO_RQ, C_STORE_RQ, NO_DATA_SET, PDU_ASSOCIATE_RQ, Connection, ConnectionClosed,
                            PeerAborted, ProtocolError, c_echo_rsp, c_store_rsp, decode_associate, decode_command,
-                           encode_associate_ac, encode_associate_rj)
-
-VERIFICATION = "1.2.840.10008.1.1"
+                           encode_associate_ac, encode_associate_rj, negotiate)
 
 LAYOUTS = {
     "flat": "{Modality}.{SOPInstanceUID}.dcm",
@@ -235,6 +230,8 @@ class StoreServer:
         self.on_log = on_log or (lambda level, msg: None)
         self.fields = check_template(options.template)
         needed = set(self.fields) | ({"StudyInstanceUID"} if options.exec_on_eostudy else set())
+        from pydicom.datadict import tag_for_keyword
+
         self._tags: dict[str, int] = {}
         for kw in sorted(needed - {"SOPInstanceUID", "SOPClassUID"}):
             tag = tag_for_keyword(kw)
@@ -350,6 +347,10 @@ class StoreServer:
         """The listening socket while the server runs, else None."""
         return self._listener
 
+    def _supported(self, abstract_syntax: str) -> bool:
+        """Verification, every storage SOP class, and with --promiscuous anything else."""
+        return abstract_syntax == VERIFICATION or abstract_syntax in self._storage or self.options.promiscuous
+
     # -- one association -----------------------------------------------------
     def _negotiate(self, conn: Connection, peer: str) -> tuple[str, str] | None:
         """Answer the A-ASSOCIATE-RQ; return (calling, called) AE titles, or None if refused."""
@@ -358,8 +359,8 @@ class StoreServer:
             conn.abort(2, 2)
             return None
         rq = decode_associate(pdu_type, body)
-        calling = str(rq.calling_ae_title).strip()
-        called = str(rq.called_ae_title).strip()
+        calling = rq.calling_ae_title
+        called = rq.called_ae_title
         reject: tuple[int, int, int] | None = None
         if self.options.allowed_calling and calling not in self.options.allowed_calling:
             reject = (1, 1, 3)  # calling AE title not recognised
@@ -378,17 +379,11 @@ class StoreServer:
             conn.send(encode_associate_rj(*reject))
             conn.close()
             return None
-        supported = []
-        ts = list(self.options.transfer_syntaxes)
-        for cx in rq.presentation_context_definition_list:
-            abstract = str(cx.abstract_syntax)
-            if abstract == VERIFICATION or abstract in self._storage or self.options.promiscuous:
-                supported.append(build_context(abstract, ts))
-        results, _roles = negotiate_as_acceptor(rq.presentation_context_definition_list, supported, None)
+        results = negotiate(rq.contexts, self._supported, self.options.transfer_syntaxes)
         conn.send(encode_associate_ac(rq, results, self.settings.max_pdu))
-        conn.accepted = {int(cx.context_id): (str(cx.abstract_syntax), str(cx.transfer_syntax[0]))  # type: ignore[arg-type]
-                         for cx in results if cx.result == 0 and cx.transfer_syntax}
-        conn.peer_max_pdu = int(rq.maximum_length_received or 0)
+        conn.accepted = {int(cx.context_id or 0): (cx.abstract_syntax, cx.transfer_syntax[0])
+                         for cx in results if cx.result == 0}
+        conn.peer_max_pdu = rq.max_pdu
         return calling, called
 
     def _serve(self, client: socket.socket, addr: tuple[Any, ...]) -> None:

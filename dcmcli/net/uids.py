@@ -1,21 +1,38 @@
-"""Names of UIDs, the transfer syntax and storage SOP class lists the network
-core uses, and parsing of user-given UIDs, keywords and short names."""
+"""UIDs the network core uses, their names, and parsing of user-given UIDs,
+keywords and short names.
+
+The constants are plain strings so that sending and receiving need neither
+pydicom nor pynetdicom (importing them costs about 0.9 s); their
+dictionaries are loaded only when a name or a list is asked for.
+"""
 
 from __future__ import annotations
 
+import functools
 import re
-
-import pydicom.uid as pu
-from pydicom.uid import UID
-from pynetdicom import AllStoragePresentationContexts
-from pynetdicom import sop_class as _sop_class
 
 from dcmcli.errors import UsageError
 
-ELE = pu.ExplicitVRLittleEndian
-ILE = pu.ImplicitVRLittleEndian
-EBE = pu.ExplicitVRBigEndian
-DEFLATED = pu.DeflatedExplicitVRLittleEndian
+VERIFICATION = "1.2.840.10008.1.1"
+
+ILE = "1.2.840.10008.1.2"
+ELE = "1.2.840.10008.1.2.1"
+DEFLATED = "1.2.840.10008.1.2.1.99"
+EBE = "1.2.840.10008.1.2.2"
+JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
+JPEG_EXTENDED = "1.2.840.10008.1.2.4.51"
+JPEG_LOSSLESS_P14 = "1.2.840.10008.1.2.4.57"
+JPEG_LOSSLESS_SV1 = "1.2.840.10008.1.2.4.70"
+JPEG_LS_LOSSLESS = "1.2.840.10008.1.2.4.80"
+JPEG_LS_NEAR_LOSSLESS = "1.2.840.10008.1.2.4.81"
+J2K_LOSSLESS = "1.2.840.10008.1.2.4.90"
+J2K = "1.2.840.10008.1.2.4.91"
+J2K_MC_LOSSLESS = "1.2.840.10008.1.2.4.92"
+J2K_MC = "1.2.840.10008.1.2.4.93"
+HTJ2K_LOSSLESS = "1.2.840.10008.1.2.4.201"
+HTJ2K_LOSSLESS_RPCL = "1.2.840.10008.1.2.4.202"
+HTJ2K = "1.2.840.10008.1.2.4.203"
+RLE = "1.2.840.10008.1.2.5"
 
 #: What a sender falls back to when the peer refuses the file's own syntax.
 UNCOMPRESSED_FALLBACK: tuple[str, ...] = (ELE, ILE)
@@ -29,34 +46,38 @@ SHORT_NAMES: dict[str, str] = {
     "ele": ELE, "explicit": ELE,
     "ebe": EBE, "big": EBE,
     "deflate": DEFLATED, "deflated": DEFLATED,
-    "rle": pu.RLELossless,
-    "jpeg-baseline": pu.JPEGBaseline8Bit, "jpeg8": pu.JPEGBaseline8Bit,
-    "jpeg-extended": pu.JPEGExtended12Bit, "jpeg12": pu.JPEGExtended12Bit,
-    "jpeg-lossless": pu.JPEGLosslessSV1, "jpeg-lossless-sv1": pu.JPEGLosslessSV1,
-    "jpeg-lossless-p14": pu.JPEGLossless,
-    "jpeg-ls-lossless": pu.JPEGLSLossless, "jpeg-ls": pu.JPEGLSLossless,
-    "jpeg-ls-near-lossless": pu.JPEGLSNearLossless,
-    "j2k-lossless": pu.JPEG2000Lossless, "jpeg2000-lossless": pu.JPEG2000Lossless,
-    "j2k": pu.JPEG2000, "jpeg2000": pu.JPEG2000,
-    "htj2k-lossless": pu.HTJ2KLossless, "htj2k-lossless-rpcl": pu.HTJ2KLosslessRPCL, "htj2k": pu.HTJ2K,
+    "rle": RLE,
+    "jpeg-baseline": JPEG_BASELINE, "jpeg8": JPEG_BASELINE,
+    "jpeg-extended": JPEG_EXTENDED, "jpeg12": JPEG_EXTENDED,
+    "jpeg-lossless": JPEG_LOSSLESS_SV1, "jpeg-lossless-sv1": JPEG_LOSSLESS_SV1,
+    "jpeg-lossless-p14": JPEG_LOSSLESS_P14,
+    "jpeg-ls-lossless": JPEG_LS_LOSSLESS, "jpeg-ls": JPEG_LS_LOSSLESS,
+    "jpeg-ls-near-lossless": JPEG_LS_NEAR_LOSSLESS,
+    "j2k-lossless": J2K_LOSSLESS, "jpeg2000-lossless": J2K_LOSSLESS,
+    "j2k": J2K, "jpeg2000": J2K,
+    "htj2k-lossless": HTJ2K_LOSSLESS, "htj2k-lossless-rpcl": HTJ2K_LOSSLESS_RPCL, "htj2k": HTJ2K,
 }
 
-_LOSSLESS_COMPRESSED = (
-    pu.RLELossless, pu.JPEGLSLossless, pu.JPEGLosslessSV1, pu.JPEGLossless, pu.JPEG2000Lossless,
-    pu.HTJ2KLossless, pu.HTJ2KLosslessRPCL, pu.JPEG2000MCLossless,
-)
+_LOSSLESS_COMPRESSED = (RLE, JPEG_LS_LOSSLESS, JPEG_LOSSLESS_SV1, JPEG_LOSSLESS_P14, J2K_LOSSLESS,
+                        HTJ2K_LOSSLESS, HTJ2K_LOSSLESS_RPCL, J2K_MC_LOSSLESS)
 
-#: Syntaxes whose pixel data went through lossy compression.
-LOSSY: frozenset[str] = frozenset(str(t) for t in (
-    pu.JPEGBaseline8Bit, pu.JPEGExtended12Bit, pu.JPEGLSNearLossless, pu.JPEG2000, pu.JPEG2000MC, pu.HTJ2K,
-    *(t for t in pu.AllTransferSyntaxes if UID(t).keyword.startswith(("MPEG", "HEVC"))),
-))
+#: Syntaxes whose pixel data went through lossy compression (video included).
+_LOSSY_IMAGE = frozenset({JPEG_BASELINE, JPEG_EXTENDED, JPEG_LS_NEAR_LOSSLESS, J2K, J2K_MC, HTJ2K})
 
 
 def is_lossy(ts: str) -> bool:
-    return str(ts) in LOSSY
+    """True for lossy image syntaxes and the MPEG/HEVC video syntaxes (.4.100 - .4.108)."""
+    ts = str(ts)
+    if ts in _LOSSY_IMAGE:
+        return True
+    prefix = "1.2.840.10008.1.2.4."
+    if ts.startswith(prefix):
+        head = ts[len(prefix):].split(".")[0]
+        return head.isdigit() and 100 <= int(head) <= 108
+    return False
 
 
+@functools.lru_cache(maxsize=1)
 def all_transfer_syntaxes() -> list[str]:
     """Every transfer syntax pydicom knows, in storescp's default preference order.
 
@@ -66,14 +87,20 @@ def all_transfer_syntaxes() -> list[str]:
     object is stored as it was. Uncompressed last: explicit little endian,
     implicit little endian, deflated, explicit big endian.
     """
-    order: list[str] = [str(t) for t in _LOSSLESS_COMPRESSED]
+    import pydicom.uid as pu
+
+    order: list[str] = list(_LOSSLESS_COMPRESSED)
     for ts in pu.AllTransferSyntaxes:
         if str(ts) not in order and str(ts) not in UNCOMPRESSED:
             order.append(str(ts))
-    return order + [str(t) for t in (ELE, ILE, DEFLATED, EBE)]
+    return order + [ELE, ILE, DEFLATED, EBE]
 
 
+@functools.lru_cache(maxsize=4096)
 def uid_name(uid: str) -> str:
+    """The UID's name from pydicom's dictionary, or the UID itself."""
+    from pydicom.uid import UID
+
     name = UID(uid).name
     return name if name and name != uid else uid
 
@@ -83,7 +110,7 @@ def ts_name(uid: str) -> str:
 
 
 def is_compressed(ts: str) -> bool:
-    return UID(ts).is_compressed
+    return str(ts) not in UNCOMPRESSED
 
 
 def parse_transfer_syntax(text: str) -> str:
@@ -93,7 +120,10 @@ def parse_transfer_syntax(text: str) -> str:
         return t
     low = t.lower()
     if low in SHORT_NAMES:
-        return str(SHORT_NAMES[low])
+        return SHORT_NAMES[low]
+    import pydicom.uid as pu
+    from pydicom.uid import UID
+
     for ts in pu.AllTransferSyntaxes:
         if UID(ts).keyword.lower() == low:
             return str(ts)
@@ -101,8 +131,11 @@ def parse_transfer_syntax(text: str) -> str:
                      f"give a UID, a keyword such as JPEGLSLossless, or one of: {', '.join(sorted(SHORT_NAMES))}")
 
 
+@functools.lru_cache(maxsize=1)
 def storage_sop_classes() -> list[str]:
     """Every storage SOP class pynetdicom knows (170 in pynetdicom 3.0)."""
+    from pynetdicom import AllStoragePresentationContexts
+
     return [str(cx.abstract_syntax) for cx in AllStoragePresentationContexts]
 
 
@@ -111,12 +144,11 @@ def parse_sop_class(text: str) -> str:
     t = text.strip()
     if _UID_RE.match(t):
         return t
-    uid = getattr(_sop_class, t, None)
-    if isinstance(uid, str):
-        return str(uid)
-    for ts_kw in dir(_sop_class):
-        if ts_kw.lower() == t.lower():
-            value = getattr(_sop_class, ts_kw)
+    from pynetdicom import sop_class
+
+    for keyword in dir(sop_class):
+        if keyword.lower() == t.lower():
+            value = getattr(sop_class, keyword)
             if isinstance(value, str):
                 return str(value)
     raise UsageError(f"unknown SOP class {text!r}", "give a UID or a keyword such as CTImageStorage")
