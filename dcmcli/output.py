@@ -147,6 +147,9 @@ class Output:
                 self._stderr.write(f"{self.command}: error: {message}\n")
                 self._stderr.flush()
 
+    def error(self, message: str) -> None:
+        LOG.error(message)
+
     def warn(self, message: str) -> None:
         LOG.warning(message)
 

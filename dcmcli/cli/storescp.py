@@ -87,7 +87,7 @@ def storescp(
                      f"[red]refused[/] {r.sop_instance_uid} from {r.calling_aet}: {r.message} (0x{r.status:04X})")
 
     def on_log(level: str, message: str) -> None:
-        (out.warn if level == "warning" else __import__("logging").getLogger("dcmcli").error)(message)
+        {"debug": out.debug, "warning": out.warn}.get(level, out.error)(message)
 
     server = StoreServer(common.settings, options, on_received=on_received, on_log=on_log)
     stop = threading.Event()

@@ -391,6 +391,7 @@ class StoreServer:
         client.settimeout(self.settings.acse_timeout)
         conn = Connection(client)
         peer = f"{addr[0]}:{addr[1]}"
+        agreed = None
         try:
             agreed = self._negotiate(conn, peer)
             if agreed is None:
@@ -401,8 +402,12 @@ class StoreServer:
         except (PeerAborted, ConnectionClosed, ProtocolError, OSError) as exc:
             if isinstance(exc, ProtocolError):
                 conn.abort(2, 0)
-            self.on_log("warning" if isinstance(exc, PeerAborted) else "error",
-                        f"association from {peer} ended: {exc}")
+            if agreed is None and isinstance(exc, ConnectionClosed):
+                # a port check or scanner: connected and left without a word
+                self.on_log("debug", f"connection from {peer} closed before an association request")
+            else:
+                self.on_log("warning" if isinstance(exc, PeerAborted) else "error",
+                            f"association from {peer} ended: {exc}")
         finally:
             with self._active_lock:
                 if conn in self._conns:
