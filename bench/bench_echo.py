@@ -184,8 +184,8 @@ def run(args, port: int) -> int:
           f"(target <= 1.0x): {verdict}")
     sd = statistics.median(times["start-up: dcmcli --version"])
     sq = statistics.median(times["start-up: pynetdicom echoscu --version"])
-    print(f"  without start-up (echo process - --version): dcmcli {d - sd:.3f} s, "
-          f"pynetdicom {q - sq:.3f} s")
+    print(f"  echo process minus its --version process: dcmcli {d - sd:.3f} s, "
+          f"pynetdicom {q - sq:.3f} s (a rough split only: --version may import less)")
 
     # Round trips within one association.
     n = args.echoes

@@ -428,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
                          f"{n_ok}/{len(runs)}"])
     print()
     print(f"Median of the successful runs out of {args.repeat}; sender wall-clock is the measure "
-          f"(includes ~{startup:.2f} s dcmcli start-up); ratio = dcmcli / DCMTK single association."
+          f"(includes dcmcli start-up; `dcmcli --version` takes {startup:.2f} s); ratio = dcmcli / DCMTK single association."
           + (f" ERROR: some runs failed (see errors below and {log_path})." if not all_ok and any(
               not r.ok for s in sets for k in cfg_keys for r in results[s][k]) else ""))
     print(fmt_table(rows, header))
