@@ -15,7 +15,7 @@ import json
 import logging
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from enum import IntEnum
 from typing import IO, Any, Protocol
 
@@ -127,12 +127,16 @@ class Output:
         logging.getLogger("pynetdicom").setLevel(pnd_level)
 
     # -- results -----------------------------------------------------------
-    def emit(self, event: str, data: dict[str, Any], human: str | None = None, *, style: str | None = None,
-             min_verbosity: Verbosity = Verbosity.NORMAL) -> None:
-        """Write one result: a JSON line with ``--json``, else ``human`` (rich markup)."""
+    def emit(self, event: str, data: dict[str, Any] | Callable[[], dict[str, Any]], human: str | None = None, *,
+             style: str | None = None, min_verbosity: Verbosity = Verbosity.NORMAL) -> None:
+        """Write one result: a JSON line with ``--json``, else ``human`` (rich markup).
+
+        ``data`` may be a function, called only with ``--json``.
+        """
         with self._lock:
             if self.json_mode:
-                record = {"event": event, "command": self.command, **_jsonable(data)}
+                payload = data() if callable(data) else data
+                record = {"event": event, "command": self.command, **_jsonable(payload)}
                 self._stdout.write(json.dumps(record, separators=(",", ":")) + "\n")
                 self._stdout.flush()
             elif human is not None and self.verbosity >= min_verbosity:

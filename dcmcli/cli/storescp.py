@@ -81,9 +81,9 @@ def storescp(
         if r.status == 0:
             human = (f"received {r.path or r.sop_instance_uid} ({uid_name(r.sop_class_uid)}, "
                      f"{uid_name(r.transfer_syntax)}) from {r.calling_aet}, {r.size} bytes")
-            out.emit("received", r.as_dict(), human if out.verbosity >= 0 else None)
+            out.emit("received", r.as_dict, human if out.verbosity >= 0 else None)
         else:
-            out.emit("received", r.as_dict(),
+            out.emit("received", r.as_dict,
                      f"[red]refused[/] {r.sop_instance_uid} from {r.calling_aet}: {r.message} (0x{r.status:04X})")
 
     def on_log(level: str, message: str) -> None:

@@ -101,7 +101,7 @@ def storescu(
             else:
                 status = f" ({r.status.hex})" if r.status else ""
                 human = f"[red]failed[/] {r.path}: {r.message}{status}"
-            out.emit("result", r.as_dict(), human)
+            out.emit("result", r.as_dict, human)
 
         def on_retry(exc: Exception, attempt: int, delay: float) -> None:
             out.emit("retry", {"attempt": attempt, "delay": delay, "error": str(exc)}, None)

@@ -9,7 +9,9 @@ dictionaries are loaded only when a name or a list is asked for.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import re
+from pathlib import Path
 
 from dcmcli.errors import UsageError
 
@@ -96,13 +98,28 @@ def all_transfer_syntaxes() -> list[str]:
     return order + [ELE, ILE, DEFLATED, EBE]
 
 
+@functools.lru_cache(maxsize=1)
+def _uid_dictionary() -> dict[str, tuple[str, ...]]:
+    """pydicom's UID dictionary, read from its data module without importing
+    the pydicom package (which would pull in numpy: half a second)."""
+    try:
+        spec = importlib.util.find_spec("pydicom")
+        locations = list(spec.submodule_search_locations or []) if spec else []
+        path = Path(locations[0]) / "_uid_dict.py"
+        namespace: dict[str, object] = {}
+        exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), namespace)  # a plain dict literal
+        return namespace["UID_dictionary"]  # type: ignore[return-value]
+    except Exception:  # another layout: take the slow road
+        from pydicom._uid_dict import UID_dictionary
+
+        return UID_dictionary  # type: ignore[return-value]
+
+
 @functools.lru_cache(maxsize=4096)
 def uid_name(uid: str) -> str:
     """The UID's name from pydicom's dictionary, or the UID itself."""
-    from pydicom.uid import UID
-
-    name = UID(uid).name
-    return name if name and name != uid else uid
+    entry = _uid_dictionary().get(str(uid))
+    return entry[0] if entry else str(uid)
 
 
 def ts_name(uid: str) -> str:

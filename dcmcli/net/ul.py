@@ -40,6 +40,8 @@ C_ECHO_RQ = 0x0030
 C_ECHO_RSP = 0x8030
 NO_DATA_SET = 0x0101
 
+_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
+
 #: Data fragments when the peer sets no PDU limit (max PDU 0).
 UNLIMITED_CHUNK = 1 << 20
 
@@ -314,6 +316,12 @@ class Connection:
         got = 0
         while got < n:
             try:
+                if _QUICKACK is not None:
+                    # ACK at once: a peer that leaves Nagle on (DCMTK without
+                    # TCP_NODELAY=1) otherwise waits ~40 ms for our delayed ACK
+                    # before sending the rest of each PDU. Linux resets this
+                    # flag after every read, so it is set before each one.
+                    self.sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
                 k = self.sock.recv_into(view[got:], n - got)
             except (socket.timeout, TimeoutError):
                 raise ConnectionClosed("timeout") from None
