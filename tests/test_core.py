@@ -197,3 +197,43 @@ def test_association_pdus_read_back_with_pynetdicom() -> None:
     ac.decode(encode_associate_ac(rq, results, 0))
     got = [(c.context_id, c.result) for c in ac.to_primitive().presentation_context_definition_results_list]
     assert got == [(1, 0), (3, 3)]
+
+
+def test_command_sets_round_trip() -> None:
+    from dcmcli.net.ul import c_store_rq, c_store_rsp, decode_command
+
+    rq = decode_command(c_store_rq(7, "1.2.840.10008.5.1.4.1.1.2", "1.2.3.4.5", 2))
+    assert (rq[0x0100], rq[0x0110], rq[0x0700], rq[0x0800]) == (0x0001, 7, 2, 0)
+    assert (rq[0x0002], rq[0x1000]) == ("1.2.840.10008.5.1.4.1.1.2", "1.2.3.4.5")
+    rsp = decode_command(c_store_rsp(7, "1.2.840.10008.5.1.4.1.1.2", "1.2.3.4.5", 0xA700, "disk full"))
+    assert (rsp[0x0100], rsp[0x0120], rsp[0x0900], rsp[0x0902]) == (0x8001, 7, 0xA700, "disk full")
+    # pydicom reads our command set as the same data set
+    from pydicom.filereader import read_dataset
+    from pydicom.filebase import DicomBytesIO
+
+    ds = read_dataset(DicomBytesIO(c_store_rq(7, "1.2.840.10008.5.1.4.1.1.2", "1.2.3.4.5")), True, True)
+    assert ds.CommandGroupLength == len(c_store_rq(7, "1.2.840.10008.5.1.4.1.1.2", "1.2.3.4.5")) - 12
+    assert ds.AffectedSOPInstanceUID == "1.2.3.4.5"
+
+
+def test_is_lossy() -> None:
+    from dcmcli.net.uids import is_lossy
+
+    assert is_lossy("1.2.840.10008.1.2.4.50") and is_lossy("1.2.840.10008.1.2.4.102.1")
+    assert not is_lossy("1.2.840.10008.1.2.4.70") and not is_lossy("1.2.840.10008.1.2.4.201")
+
+
+def test_find_inputs(tmp_path: Path) -> None:
+    from dcmcli.dicomfile import find_inputs
+
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    for rel in ("a/1.dcm", "a/b/2.dcm", "a/b/notes.txt", "top.dcm"):
+        (tmp_path / rel).write_bytes(b"x")
+    found, problems = find_inputs([str(tmp_path / "a"), str(tmp_path / "*.dcm"), str(tmp_path / "missing")])
+    names = [c.path.relative_to(tmp_path).as_posix() for c in found]
+    assert names == ["a/1.dcm", "a/b/2.dcm", "a/b/notes.txt", "top.dcm"]
+    assert [c.explicit for c in found] == [False, False, False, False]
+    assert problems == [(str(tmp_path / "missing"), "no such file or directory")]
+    found, problems = find_inputs([str(tmp_path / "top.dcm"), str(tmp_path / "nomatch*.dcm")])
+    assert [c.explicit for c in found] == [True]
+    assert problems[0][1] == "no file matches this pattern"

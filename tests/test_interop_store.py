@@ -227,3 +227,36 @@ def test_received_file_reads_in_dcmtk(dcmcli_storescp, workdir: Path) -> None:
 
 def test_sample_helper() -> None:
     assert sample("explicit-le").exists()
+
+
+def test_small_pdu_both_directions(dcmtk_storescp, dcmcli_storescp, workdir: Path) -> None:
+    """Fragmentation honours the peer's maximum PDU (4 KiB here) both ways."""
+    files = copy_samples(workdir, ["explicit-le", "j2k", "deflated"])
+    dcmtk_peer = dcmtk_storescp("+xa", "+B", "-pdu", "4096")
+    r = run_dcmcli("storescu", "--json", "127.0.0.1", str(dcmtk_peer.port), str(workdir))
+    assert r.returncode == 0, r.stderr + dcmtk_peer.proc.stdout.read1(10000).decode()  # type: ignore[union-attr]
+    assoc = [e for e in json_lines(r.stdout) if e["event"] == "association"][0]
+    assert assoc["peer_max_pdu"] == 4096
+    assert len(_by_instance(dcmtk_peer.outdir)) == len(files)
+
+    ours = dcmcli_storescp("-pdu", "4096")
+    r = subprocess.run([dcmtk("storescu"), "-xw", "127.0.0.1", str(ours.port), str(files[1])],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = run_dcmcli("storescu", "127.0.0.1", str(ours.port), str(files[0]), str(files[2]))
+    assert r.returncode == 0, r.stderr
+    events = received_events(ours, 3)
+    assert [e["status"] for e in events] == [0, 0, 0]
+    for f in files:
+        uid = str(dcmread(f, stop_before_pixels=True).SOPInstanceUID)
+        assert _without_meta(_by_instance(ours.outdir)[uid]) == _without_meta(f)
+
+
+def test_halt_on_error_stops_at_first_failure(dcmcli_storescp, workdir: Path) -> None:
+    files = copy_samples(workdir, ["explicit-le", "implicit-le", "rle"])
+    peer = dcmcli_storescp("--on-duplicate", "reject")
+    assert run_dcmcli("storescu", "127.0.0.1", str(peer.port), str(files[0])).returncode == 0
+    r = run_dcmcli("storescu", "--json", "--halt-on-error", "127.0.0.1", str(peer.port), *map(str, files))
+    assert r.returncode == 66
+    summary = [e for e in json_lines(r.stdout) if e["event"] == "summary"][0]
+    assert (summary["failed"], summary["sent"], summary["not_attempted"]) == (1, 0, 2)

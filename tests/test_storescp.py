@@ -173,3 +173,67 @@ def test_exec_on_reception_runs_without_shell(dcmcli_storescp, tmp_path: Path, w
     stop(peer.proc)
     assert marker.exists()  # the literal name, not a shell command
     assert not (Path.cwd() / "pwned").exists()
+
+
+def test_max_associations_rejects_the_next_one(dcmcli_storescp) -> None:
+    from dcmcli.net.association import AssociationSettings, open_connection
+    from dcmcli.net.peer import Peer
+    from dcmcli.net.ul import Context
+
+    peer = dcmcli_storescp("--max-associations", "1")
+    verification = [Context(None, "1.2.840.10008.1.1", ["1.2.840.10008.1.2"])]
+    with open_connection(AssociationSettings(), Peer("127.0.0.1", peer.port), verification):
+        r = run_dcmcli("echoscu", "127.0.0.1", str(peer.port))
+        assert r.returncode == 61
+        assert "local limit exceeded" in r.stderr
+    assert run_dcmcli("echoscu", "127.0.0.1", str(peer.port)).returncode == 0
+
+
+def test_promiscuous_accepts_private_sop_class(dcmcli_storescp, workdir: Path) -> None:
+    base = copy_samples(workdir / "base", ["explicit-le"])[0]
+    ds = dcmread(base)
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.826.0.1.3680043.9.9999.1"
+    private = workdir / "private.dcm"
+    ds.save_as(private, enforce_file_format=True)
+    strict = dcmcli_storescp()
+    r = run_dcmcli("storescu", "127.0.0.1", str(strict.port), str(private))
+    assert r.returncode == 65, r.stderr
+    open_minded = dcmcli_storescp("-pm")
+    r = run_dcmcli("storescu", "127.0.0.1", str(open_minded.port), str(private))
+    assert r.returncode == 0, r.stderr
+    assert received_events(open_minded, 1)[0]["sop_class_uid"] == "1.2.826.0.1.3680043.9.9999.1"
+
+
+def test_ipv6_loopback(tmp_path: Path, workdir: Path) -> None:
+    import socket as _socket
+
+    try:
+        with _socket.socket(_socket.AF_INET6, _socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    f = copy_samples(workdir, ["explicit-le"])[0]
+    proc = subprocess.Popen([*__import__("conftest").dcmcli_cmd("storescp", "--json", "--bind", "::1",
+                                                                 "-od", str(tmp_path / "rx"), "0")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        port = json.loads(proc.stdout.readline())["port"]  # type: ignore[union-attr]
+        r = run_dcmcli("storescu", f"[::1]:{port}", str(f))
+        assert r.returncode == 0, r.stderr
+    finally:
+        stop(proc)
+    assert len(list((tmp_path / "rx").glob("*.dcm"))) == 1
+
+
+def test_exec_on_end_of_study(dcmcli_storescp, tmp_path: Path, workdir: Path) -> None:
+    import time
+
+    files = copy_samples(workdir, ["explicit-le", "implicit-le"])
+    marker = tmp_path / "study-done"
+    peer = dcmcli_storescp("-xcs", f"touch '{marker}'", "-tos", "0.5", "--layout", "study")
+    assert run_dcmcli("storescu", "127.0.0.1", str(peer.port), *map(str, files)).returncode == 0
+    received_events(peer, 2)
+    deadline = time.monotonic() + 20
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # polling for the command's effect, bounded
+    assert marker.exists()
