@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -155,7 +156,8 @@ def dcmcli_storescp(tmp_path: Path) -> Iterator:
         out = outdir or (tmp_path / f"dcmcli-rx-{len(procs)}")
         proc = subprocess.Popen(dcmcli_cmd("storescp", "--json", "--bind", "127.0.0.1", "-od", str(out), *args, "0"),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                preexec_fn=preexec_fn)  # type: ignore[arg-type]
+                                preexec_fn=preexec_fn, bufsize=0)  # type: ignore[arg-type]
+        # unbuffered: select() on the pipe then tells the truth about unread lines
         procs.append(proc)
         assert proc.stdout is not None
         line = proc.stdout.readline().decode()
@@ -180,6 +182,9 @@ def received_events(peer: Peer, count: int, timeout: float = 60.0) -> list[dict[
     events: list[dict[str, object]] = []
     deadline = time.monotonic() + timeout
     while len(events) < count and time.monotonic() < deadline:
+        ready, _, _ = select.select([peer.proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            break
         line = peer.proc.stdout.readline().decode()
         if not line:
             break

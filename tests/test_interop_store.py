@@ -260,3 +260,52 @@ def test_halt_on_error_stops_at_first_failure(dcmcli_storescp, workdir: Path) ->
     assert r.returncode == 66
     summary = [e for e in json_lines(r.stdout) if e["event"] == "summary"][0]
     assert (summary["failed"], summary["sent"], summary["not_attempted"]) == (1, 0, 2)
+
+
+def test_pynetdicom_storescp_as_a_third_peer(tmp_path: Path, workdir: Path) -> None:
+    """dcmcli's upper layer against a second independent implementation (pynetdicom's app)."""
+    import sys
+
+    from conftest import free_port, stop, wait_listening
+
+    files = copy_samples(workdir, ["explicit-le", "implicit-le", "rle", "j2k"])
+    out = tmp_path / "pnd"
+    out.mkdir()
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "pynetdicom", "storescp", "-od", str(out), str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        wait_listening(port, proc)
+        assert run_dcmcli("echoscu", "-r", "2", "127.0.0.1", str(port)).returncode == 0
+        r = run_dcmcli("storescu", "--json", "127.0.0.1", str(port), str(workdir))
+        assert r.returncode == 0, r.stderr
+        assoc = [e for e in json_lines(r.stdout) if e["event"] == "association"][0]
+        assert assoc["peer_implementation_version_name"].startswith("PYNETDICOM")
+    finally:
+        stop(proc)
+    got = _by_instance(out)
+    for f in files:
+        assert _without_meta(got[str(dcmread(f, stop_before_pixels=True).SOPInstanceUID)]) == _without_meta(f)
+
+
+def test_pynetdicom_storescu_to_dcmcli_storescp(dcmcli_storescp, workdir: Path) -> None:
+    import sys
+
+    # pynetdicom's app proposes uncompressed syntaxes only and converts none
+    # (it hangs on a file it cannot send), so it gets the files it can send.
+    files = copy_samples(workdir, ["explicit-le", "implicit-le", "deflated"])
+    peer = dcmcli_storescp()
+    r = subprocess.run([sys.executable, "-m", "pynetdicom", "storescu", "-aet", "PNDSCU", "127.0.0.1",
+                        str(peer.port), *map(str, files)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    events = received_events(peer, len(files))
+    assert [e["status"] for e in events] == [0] * len(files)
+    assert {e["calling_aet"] for e in events} == {"PNDSCU"}
+    got = _by_instance(peer.outdir)
+    for f in files:
+        orig = dcmread(f)
+        rx = dcmread(got[str(orig.SOPInstanceUID)])
+        if orig.file_meta.TransferSyntaxUID == rx.file_meta.TransferSyntaxUID:
+            assert _without_meta(got[str(orig.SOPInstanceUID)]) == _without_meta(f)
+        else:
+            assert np.array_equal(orig.pixel_array, rx.pixel_array)

@@ -237,3 +237,23 @@ def test_exec_on_end_of_study(dcmcli_storescp, tmp_path: Path, workdir: Path) ->
     while not marker.exists() and time.monotonic() < deadline:
         time.sleep(0.05)  # polling for the command's effect, bounded
     assert marker.exists()
+
+
+def test_hostile_pdu_lengths_and_garbage(dcmcli_storescp) -> None:
+    """A client that claims a 4 GiB PDU, or speaks no DICOM, is dropped; the server carries on."""
+    import socket as _socket
+    import struct
+
+    peer = dcmcli_storescp()
+    for payload in (struct.pack(">BBL", 0x01, 0, 0xFFFFFFF0), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+                    struct.pack(">BBL", 0x04, 0, 0x7FFFFFFF) + b"\x00" * 64):
+        with _socket.create_connection(("127.0.0.1", peer.port), timeout=10) as s:
+            try:
+                s.sendall(payload)
+                s.shutdown(_socket.SHUT_WR)
+                reply = s.recv(64)  # an A-ABORT, or nothing: never a hang
+            except (ConnectionResetError, BrokenPipeError, OSError) as exc:
+                assert not isinstance(exc, TimeoutError)
+                reply = b""  # the server dropped us first
+            assert reply == b"" or reply[0] == 0x07
+    assert run_dcmcli("echoscu", "127.0.0.1", str(peer.port)).returncode == 0

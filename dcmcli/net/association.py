@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from dcmcli.errors import AssociationAborted, AssociationRejected, ConnectError, NoAcceptableContext
 from dcmcli.net.peer import Peer
 from dcmcli.net.ul import (PDU_ASSOCIATE_AC, PDU_ASSOCIATE_RJ, Connection, ConnectionClosed, Context, PeerAborted,
-                           ProtocolError, decode_associate, decode_associate_rj, encode_associate_rq)
+                           ProtocolError, decode_associate, decode_associate_rj, encode_associate_rq, receive_limit)
 from dcmcli.net.uids import ts_name, uid_name
 
 
@@ -211,7 +211,7 @@ def request_connection(settings: AssociationSettings, peer: Peer, contexts: Sequ
         message, hint = _connect_message(peer, exc, settings)
         report.connect_error = message
         raise ConnectError(message, hint, report=report) from None
-    conn = Connection(sock)
+    conn = Connection(sock, max_receive=receive_limit(settings.max_pdu))
     sock.settimeout(settings.acse_timeout)
     try:
         conn.send(encode_associate_rq(settings.calling_aet, called, contexts, settings.max_pdu))

@@ -33,7 +33,7 @@ from dcmcli.net.association import AssociationSettings, set_nodelay
 from dcmcli.net.uids import VERIFICATION, all_transfer_syntaxes, storage_sop_classes, uid_name
 from dcmcli.net.ul import (C_ECHO_RQ, C_STORE_RQ, NO_DATA_SET, PDU_ASSOCIATE_RQ, Connection, ConnectionClosed,
                            PeerAborted, ProtocolError, c_echo_rsp, c_store_rsp, decode_associate, decode_command,
-                           encode_associate_ac, encode_associate_rj, negotiate)
+                           encode_associate_ac, encode_associate_rj, negotiate, receive_limit)
 
 LAYOUTS = {
     "flat": "{Modality}.{SOPInstanceUID}.dcm",
@@ -389,7 +389,7 @@ class StoreServer:
     def _serve(self, client: socket.socket, addr: tuple[Any, ...]) -> None:
         set_nodelay(client, self.settings.tcp_nodelay)
         client.settimeout(self.settings.acse_timeout)
-        conn = Connection(client)
+        conn = Connection(client, max_receive=receive_limit(self.settings.max_pdu))
         peer = f"{addr[0]}:{addr[1]}"
         agreed = None
         try:

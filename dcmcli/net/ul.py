@@ -44,6 +44,14 @@ _QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
 
 #: Data fragments when the peer sets no PDU limit (max PDU 0).
 UNLIMITED_CHUNK = 1 << 20
+#: Largest P-DATA PDU read when we announced no limit, and largest
+#: A-ASSOCIATE / A-RELEASE / A-ABORT PDU read at all.
+UNLIMITED_RECEIVE = 1 << 28
+MAX_CONTROL_PDU = 1 << 20
+
+
+def receive_limit(announced_max_pdu: int) -> int:
+    return announced_max_pdu + 1024 if announced_max_pdu else UNLIMITED_RECEIVE
 
 
 class PeerAborted(Exception):
@@ -305,6 +313,9 @@ class Connection:
 
     sock: socket.socket
     peer_max_pdu: int = 16384
+    #: Largest P-DATA PDU accepted: what we announced, with slack for peers
+    #: that count the 6-byte header in; 0 announced means UNLIMITED_RECEIVE.
+    max_receive: int = UNLIMITED_RECEIVE
     accepted: dict[int, tuple[str, str]] = field(default_factory=dict)  # id -> (abstract, transfer syntax)
     _buffer: bytearray = field(default_factory=bytearray)
     closed: bool = False
@@ -335,6 +346,11 @@ class Connection:
     def read_pdu(self) -> tuple[int, bytearray]:
         header = self._recv_exact(6)
         pdu_type, _, length = struct.unpack(">BBL", header)
+        limit = self.max_receive if pdu_type == PDU_DATA else MAX_CONTROL_PDU
+        if length > limit:
+            # Never allocate what a hostile or broken peer claims (up to 4 GiB).
+            self.abort(2, 6)  # invalid PDU parameter value
+            raise ProtocolError(f"the peer sent a PDU of {length} bytes, more than the {limit} allowed")
         body = self._recv_exact(length) if length else bytearray()
         if pdu_type == PDU_ABORT:
             source, reason = (body[2], body[3]) if len(body) >= 4 else (0, 0)
@@ -356,6 +372,18 @@ class Connection:
                 self.sock.sendall(abort_pdu(source, reason))
             except OSError:
                 pass
+        self.close()
+
+    def await_close(self, artim: float = 10.0) -> None:
+        """After A-RELEASE-RP the requestor closes the connection (PS3.8 7.2,
+        ARTIM); closing first could reset it before the peer reads the RP."""
+        self.closed = True
+        try:
+            self.sock.settimeout(artim)
+            while self.sock.recv(4096):
+                pass
+        except OSError:
+            pass
         self.close()
 
     def close(self) -> None:
@@ -432,7 +460,7 @@ class Connection:
             pdu_type, body = self.read_pdu()
             if pdu_type == PDU_RELEASE_RQ:
                 self.send(RELEASE_RP)
-                self.close()
+                self.await_close()
                 return
             if pdu_type != PDU_DATA:
                 raise ProtocolError(f"unexpected PDU type 0x{pdu_type:02X} during the data phase")
