@@ -41,31 +41,14 @@ import sys
 import tempfile
 import time
 
-HOST = "127.0.0.1"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import HOST, BenchError, free_port, git_state, wait_listening  # noqa: E402
+
 DCMTK_STORESCP = "/usr/bin/storescp"
 DCMTK_ECHOSCU = "/usr/bin/echoscu"
 PY = sys.executable
 DCMTK_ENV = {**os.environ, "TCP_NODELAY": "1"}
 PY_ENV: dict[str, str] | None = None  # None: inherit; see --pycache
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"storescp exited early with code {proc.returncode}")
-        try:
-            with socket.create_connection((HOST, port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.02)
-    raise RuntimeError(f"storescp not listening on port {port} after {timeout} s")
 
 
 def timed(cmd: list[str], env: dict[str, str] | None = None, capture: bool = False
@@ -78,20 +61,6 @@ def timed(cmd: list[str], env: dict[str, str] | None = None, capture: bool = Fal
     if cp.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {cp.returncode}: {cp.stderr.strip()[:500]}")
     return dt, cp
-
-
-def git_state() -> str:
-    """The commit of the dcmcli checkout and whether it has local changes."""
-    try:
-        import dcmcli
-        repo = os.path.dirname(os.path.dirname(os.path.abspath(dcmcli.__file__)))
-        head = subprocess.run(["git", "-C", repo, "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", repo, "status", "--porcelain", "--", "dcmcli"],
-                               capture_output=True, text=True).stdout.strip()
-        return f"{repo} at {head or '?'}{' + uncommitted changes in dcmcli/' if dirty else ''}"
-    except Exception as exc:  # informational only
-        return f"unknown ({exc})"
 
 
 def stats(xs: list[float]) -> tuple[float, float, float]:

@@ -53,10 +53,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import HOST, BenchError, free_port, git_state, wait_listening  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 DEFAULT_DATA = HERE / "data"
 DEFAULT_OUT = HERE / "out"
-HOST = "127.0.0.1"
 DCMTK_STORESCP = "/usr/bin/storescp"
 DCMTK_STORESCU = "/usr/bin/storescu"
 DCMCLI = [sys.executable, "-m", "dcmcli"]
@@ -81,29 +83,6 @@ CONFIGS = {
     "dcmcli-j2": Config("dcmcli storescu --jobs 2", "dcmcli", [], ["--jobs", "2"]),
     "dcmcli-j4": Config("dcmcli storescu --jobs 4", "dcmcli", [], ["--jobs", "4"]),
 }
-
-
-class BenchError(RuntimeError):
-    pass
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise BenchError(f"receiver exited early with code {proc.returncode}")
-        try:
-            with socket.create_connection((HOST, port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.02)
-    raise BenchError(f"receiver not listening on port {port} after {timeout} s")
 
 
 def count_files(directory: Path) -> int:
@@ -280,21 +259,6 @@ def one_run(cfg: Config, src: Path, expected: int, out_base: Path, log_path: Pat
     shutil.rmtree(workdir, ignore_errors=True)
     os.sync()  # flush this run's writes so they do not slow the next one
     return Run(sender_s, received_s, not notes, "; ".join(notes))
-
-
-def git_state() -> str:
-    """The commit of the dcmcli checkout and whether it has local changes
-    (the numbers depend on it)."""
-    try:
-        import dcmcli
-        repo = Path(dcmcli.__file__).resolve().parent.parent
-        head = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--", "dcmcli"],
-                               capture_output=True, text=True).stdout.strip()
-        return f"{repo} at {head or '?'}{' + uncommitted changes in dcmcli/' if dirty else ''}"
-    except Exception as exc:  # informational only
-        return f"unknown ({exc})"
 
 
 def time_cmd(cmd: list[str], repeat: int, env: dict[str, str] | None = None) -> float:

@@ -274,21 +274,32 @@ def read_top_level(path: Path, offset: int, transfer_syntax: str, tags: Iterable
                 value = ds[Tag(t)].value
                 found[t] = str(value).encode("utf-8", "replace") if value is not None else b""
         return found
-    highest = max(wanted)
-    size = path.stat().st_size
     with path.open("rb") as fp:
         fp.seek(offset)
-        walker = _Walker(fp, size, implicit=(transfer_syntax == ImplicitVRLittleEndian),
-                         little=(transfer_syntax != ExplicitVRBigEndian))
-        while fp.tell() < size:
-            tag, _vr, length = walker._header()
-            key = (tag[0] << 16) | tag[1]
-            if key > highest:
-                break
-            if length == _UNDEFINED:
-                walker.walk_items(tag)
-            elif key in wanted:
-                found[key] = fp.read(length)
-            else:
-                walker._skip(length, tag)
+        return scan_top_level(fp, path.stat().st_size, transfer_syntax, wanted)
+
+
+def scan_top_level(fp: BinaryIO, size: int, transfer_syntax: str, wanted: set[int]) -> dict[int, bytes]:
+    """``read_top_level`` on an open file (or buffer) positioned at the data set.
+
+    Raises ``InvalidFile`` if the data ends before the wanted elements were
+    passed (for a buffer holding only the start of a data set: read more).
+    """
+    found: dict[int, bytes] = {}
+    highest = max(wanted)
+    walker = _Walker(fp, size, implicit=(transfer_syntax == ImplicitVRLittleEndian),
+                     little=(transfer_syntax != ExplicitVRBigEndian))
+    while fp.tell() < size:
+        tag, _vr, length = walker._header()
+        key = (tag[0] << 16) | tag[1]
+        if key > highest:
+            break
+        if length == _UNDEFINED:
+            walker.walk_items(tag)
+        elif key in wanted:
+            if fp.tell() + length > size:
+                raise InvalidFile("truncated in a wanted element")
+            found[key] = fp.read(length)
+        else:
+            walker._skip(length, tag)
     return found

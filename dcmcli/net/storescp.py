@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import io
 import os
 import re
 import shlex
@@ -27,10 +28,10 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 
-from dcmcli.dicomfile import encode_file_meta, read_top_level
+from dcmcli.dicomfile import InvalidFile, encode_file_meta, read_top_level, scan_top_level
 from dcmcli.errors import ListenError, OutputError, UsageError
 from dcmcli.net.association import AssociationSettings, set_nodelay
-from dcmcli.net.uids import VERIFICATION, all_transfer_syntaxes, storage_sop_classes, uid_name
+from dcmcli.net.uids import DEFLATED, VERIFICATION, all_transfer_syntaxes, storage_sop_classes, uid_name
 from dcmcli.net.ul import (C_ECHO_RQ, C_STORE_RQ, NO_DATA_SET, PDU_ASSOCIATE_RQ, Connection, ConnectionClosed,
                            PeerAborted, ProtocolError, c_echo_rsp, c_store_rsp, decode_associate, decode_command,
                            encode_associate_ac, encode_associate_rj, negotiate, receive_limit)
@@ -46,6 +47,9 @@ _FIELD = re.compile(r"\{([A-Za-z][A-Za-z0-9]*)\}")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 _OUT_OF_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 _NOT_WRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS}
+
+#: How much of each data set is kept in memory to read the naming attributes.
+HEAD_BYTES = 64 * 1024
 
 STATUS_SUCCESS = 0x0000
 STATUS_DUPLICATE = 0x0111
@@ -187,8 +191,11 @@ class _Incoming:
     meta_len: int = 0
     size: int = 0
     error: OSError | None = None
+    head: bytearray = field(default_factory=bytearray)  # the first bytes, for naming
 
     def write(self, data: memoryview) -> None:
+        if len(self.head) < HEAD_BYTES:
+            self.head += data[:HEAD_BYTES - len(self.head)]
         self.size += len(data)
         if self.fp is not None and self.error is None:
             try:
@@ -246,6 +253,8 @@ class StoreServer:
         self._threads: list[threading.Thread] = []
         self._conns: list[Connection] = []
         self._storage = set(storage_sop_classes())
+        self._root = os.path.abspath(options.output_dir)
+        self._dirs: set[str] = set()
         self.port: int | None = None
         self._name_lock = threading.Lock()
         self._procs: list[threading.Thread] = []
@@ -485,18 +494,22 @@ class StoreServer:
             return done(STATUS_OUT_OF_RESOURCES, None, f"refused: out of resources: {why}")
         assert inc.part is not None
         try:
-            values = self._values(inc.part, inc.meta_len, inc.ts, inc.sop_class, inc.sop_instance)
+            values = self._values(inc, inc.sop_class, inc.sop_instance)
         except Exception as exc:  # a data set we cannot walk
             inc.discard()
             self.on_log("error", f"cannot parse {inc.sop_instance} from {calling}: {exc}")
             return done(STATUS_CANNOT_UNDERSTAND, None, f"cannot parse the data set: {exc}")
-        out_root = self.options.output_dir
-        final = out_root / expand_template(self.options.template, values)
+        root = self._root
+        final = Path(os.path.normpath(os.path.join(root, expand_template(self.options.template, values))))
         try:
-            if not final.resolve().is_relative_to(out_root.resolve()):
+            # Every component is sanitised already; this is the last line of defence.
+            if os.path.commonpath([root, final]) != root:
                 inc.discard()
                 return done(STATUS_CANNOT_UNDERSTAND, None, "refused: the name would leave the output directory")
-            final.parent.mkdir(parents=True, exist_ok=True)
+            parent = str(final.parent)
+            if parent not in self._dirs:
+                final.parent.mkdir(parents=True, exist_ok=True)
+                self._dirs.add(parent)
             with self._name_lock:
                 target = self._apply_duplicate_policy(final)
                 if target is None:
@@ -505,7 +518,11 @@ class StoreServer:
                         self.on_log("warning", f"duplicate SOP instance {inc.sop_instance} from {calling} rejected")
                         return done(STATUS_DUPLICATE, final, "duplicate SOP instance (rejected)")
                     return done(STATUS_SUCCESS, final, "duplicate SOP instance (kept the first copy)")
-                os.replace(inc.part, target)
+                try:
+                    os.replace(inc.part, target)
+                except FileNotFoundError:  # the folder was removed under us: make it again
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(inc.part, target)
         except OSError as exc:
             inc.discard()
             why = _why(exc)
@@ -519,20 +536,25 @@ class StoreServer:
             self.eostudy.seen(study, self._placeholders(target, calling, called, peer))
         return done(STATUS_SUCCESS, target)
 
-    def _values(self, src: Path, offset: int, ts: str, sop_class: str, sop_instance: str) -> dict[str, object]:
+    def _values(self, inc: _Incoming, sop_class: str, sop_instance: str) -> dict[str, object]:
         values: dict[str, object] = {"SOPInstanceUID": sop_instance, "SOPClassUID": sop_class}
         if self._tags:
-            raw = read_top_level(src, offset, ts, self._tags.values())
+            wanted = set(self._tags.values())
+            try:  # from the start of the data kept in memory
+                if inc.ts == DEFLATED:
+                    raise InvalidFile("deflated: read with pydicom")
+                raw = scan_top_level(io.BytesIO(inc.head), len(inc.head), inc.ts, wanted)
+            except InvalidFile:  # the attributes lie further in (or deflated): read the file
+                assert inc.part is not None
+                raw = read_top_level(inc.part, inc.meta_len, inc.ts, wanted)
             for kw, tag in self._tags.items():
                 text = raw.get(tag, b"").decode("latin-1").strip(" \x00")
                 values[kw] = text or ("OT" if kw == "Modality" else "")
         return values
 
     def _apply_duplicate_policy(self, final: Path) -> Path | None:
-        if not final.exists():
-            return final
         policy = self.options.duplicates
-        if policy == "overwrite":
+        if policy == "overwrite" or not final.exists():
             return final
         if policy in ("keep", "reject"):
             return None
