@@ -34,7 +34,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,7 +41,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import HOST, BenchError, free_port, git_state, wait_listening  # noqa: E402
+from _common import HOST, free_port, git_state, wait_listening  # noqa: E402
 
 DCMTK_STORESCP = "/usr/bin/storescp"
 DCMTK_ECHOSCU = "/usr/bin/echoscu"
@@ -182,7 +181,7 @@ def run(args, port: int) -> int:
         [f"DCMTK echoscu --repeat {nd} ((T{nd}-T1)/{nd - 1})", f"{per_dcmtk_ms:.3f}", "-", "-", "-",
          f"{tn:.3f}"],
     ]
-    print(f"\nRound trip per C-ECHO in one association (ms); process wall-clock (s)")
+    print("\nRound trip per C-ECHO in one association (ms); process wall-clock (s)")
     print(fmt_table(rows, ["tool", "median ms", "mean ms", "min ms", "max ms", "process s"]))
     if per_dcmtk_ms > 0:
         print(f"  dcmcli / DCMTK per-echo round trip: {statistics.median(rtts) / per_dcmtk_ms:.1f}x")
