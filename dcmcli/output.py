@@ -4,8 +4,6 @@
   (one object per line, each with an ``event`` key; see README).
 - Log lines (warnings, errors, ``-v`` detail) go to stderr.
 - Progress bars go to stderr, only when stderr is a TTY and not ``-q``.
-- pynetdicom's own logger is routed through ours: silent by default,
-  warnings with ``-v``, everything with ``-d``/``--log-level trace``.
 """
 
 from __future__ import annotations
@@ -108,23 +106,11 @@ class Output:
         else:
             handler = logging.StreamHandler(self._stderr)
             handler.setFormatter(logging.Formatter(f"{self.command}: %(levelname)s: %(message)s"))
-        for name in ("dcmcli", "pynetdicom"):
-            logger = logging.getLogger(name)
-            for old in list(logger.handlers):
-                logger.removeHandler(old)
-            logger.addHandler(handler)
-            logger.propagate = False
+        for old in list(LOG.handlers):
+            LOG.removeHandler(old)
+        LOG.addHandler(handler)
+        LOG.propagate = False
         LOG.setLevel(level)
-        # pynetdicom logs its own view of what we report in plain words, so
-        # it stays quiet unless asked: warnings with -v, all with -d.
-        pnd_level = {
-            Verbosity.QUIET: logging.CRITICAL + 1,
-            Verbosity.NORMAL: logging.CRITICAL + 1,
-            Verbosity.VERBOSE: logging.WARNING,
-            Verbosity.DEBUG: logging.INFO,
-            Verbosity.TRACE: logging.DEBUG,
-        }[self.verbosity]
-        logging.getLogger("pynetdicom").setLevel(pnd_level)
 
     # -- results -----------------------------------------------------------
     def emit(self, event: str, data: dict[str, Any] | Callable[[], dict[str, Any]], human: str | None = None, *,
