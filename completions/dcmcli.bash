@@ -69,10 +69,16 @@ _dcmcli()
                 -od|--output-directory)
                     _dcmcli_files -d "$cur"
                     return 0 ;;
+                --layout)
+                    COMPREPLY=( $(compgen -W "flat study patient" -- "$cur") )
+                    return 0 ;;
+                --on-duplicate)
+                    COMPREPLY=( $(compgen -W "overwrite keep rename reject" -- "$cur") )
+                    return 0 ;;
                 -ll|--log-level)
                     COMPREPLY=( $(compgen -W "fatal error warn info debug trace" -- "$cur") )
                     return 0 ;;
-                --bind|--layout|--template|--on-duplicate|--accept-ts|--allow-calling|--max-associations|-xcr|--exec-on-reception|-xcs|--exec-on-eostudy|-tos|--eostudy-timeout|--shutdown-timeout|-aet|--aetitle|-pdu|--max-pdu|-ta|--acse-timeout|-td|--dimse-timeout)
+                --bind|--template|--accept-ts|--allow-calling|--max-associations|-xcr|--exec-on-reception|-xcs|--exec-on-eostudy|-tos|--eostudy-timeout|--shutdown-timeout|-aet|--aetitle|-pdu|--max-pdu|-ta|--acse-timeout|-td|--dimse-timeout)
                     return 0 ;;
             esac
             if [[ $cur == -* ]]; then

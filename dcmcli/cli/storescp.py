@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +18,10 @@ from dcmcli.net.storescp import DUPLICATE_POLICIES, LAYOUTS, Received, ServerOpt
 from dcmcli.net.uids import all_transfer_syntaxes, parse_transfer_syntax, uid_name
 
 
+Layout = Enum("Layout", {name: name for name in LAYOUTS}, type=str)  # type: ignore[misc]
+OnDuplicate = Enum("OnDuplicate", {name: name for name in DUPLICATE_POLICIES}, type=str)  # type: ignore[misc]
+
+
 @dcmcli_command(app, "storescp", network="scp", default_aet="STORESCP")
 def storescp(
     common: Common,
@@ -25,15 +30,15 @@ def storescp(
                                                    help="Write received objects below DIR.")] = Path("."),
     bind: Annotated[str, typer.Option("--bind", metavar="ADDRESS",
                                       help="Address to listen on (default: all IPv4 addresses); :: for IPv6.")] = "",
-    layout: Annotated[str, typer.Option("--layout", metavar="|".join(LAYOUTS),
-                                        help="Output layout: flat (default), study (study/series folders), "
-                                             "patient (patient/study/series).")] = "flat",
+    layout: Annotated[Layout, typer.Option("--layout",  # type: ignore[valid-type]
+                                           help="Output layout: flat (default), study (study/series folders), "
+                                                "patient (patient/study/series).")] = "flat",  # type: ignore[assignment]
     template: Annotated[str | None, typer.Option(
         "--template", metavar="TEMPLATE",
         help="Attribute template for file names, e.g. {PatientID}/{StudyInstanceUID}/{SOPInstanceUID}.dcm")] = None,
-    on_duplicate: Annotated[str, typer.Option("--on-duplicate", metavar="|".join(DUPLICATE_POLICIES),
-                                              help="A SOP instance that is already stored: overwrite (default), "
-                                                   "keep the first, rename the new one, or reject (0111).")] = "overwrite",
+    on_duplicate: Annotated[OnDuplicate, typer.Option(  # type: ignore[valid-type]
+        "--on-duplicate", help="A SOP instance that is already stored: overwrite (default), "
+                               "keep the first, rename the new one, or reject (0111).")] = "overwrite",  # type: ignore[assignment]
     promiscuous: Annotated[bool, typer.Option("-pm", "--promiscuous",
                                               help="Also accept unknown and private storage SOP classes.")] = False,
     accept_ts: Annotated[list[str] | None, typer.Option(
@@ -64,13 +69,10 @@ def storescp(
     Usage as in DCMTK: dcmcli storescp OPTIONS port
     """
     out = common.out
-    if layout not in LAYOUTS:
-        from dcmcli.errors import UsageError
-        raise UsageError(f"unknown layout {layout!r}", f"use one of {', '.join(LAYOUTS)}, or --template")
     syntaxes = [parse_transfer_syntax(t) for t in accept_ts] if accept_ts else all_transfer_syntaxes()
     options = ServerOptions(
         port=validate_port(port), output_dir=output_directory, bind=bind,
-        template=template or LAYOUTS[layout], duplicates=on_duplicate, promiscuous=promiscuous,
+        template=template or LAYOUTS[Layout(layout).value], duplicates=OnDuplicate(on_duplicate).value, promiscuous=promiscuous,
         transfer_syntaxes=syntaxes,
         allowed_calling=[validate_ae_title(a, "calling AE title (--allow-calling)") for a in (allow_calling or [])],
         require_called=require_called, max_associations=max_associations,
