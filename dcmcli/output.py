@@ -15,11 +15,11 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from enum import IntEnum
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
-from rich.console import Console
-from rich.logging import RichHandler
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
 
 LOG = logging.getLogger("dcmcli")
 
@@ -85,9 +85,32 @@ class Output:
         self._stdout = stdout or sys.stdout
         self._stderr = stderr or sys.stderr
         self._lock = threading.Lock()
-        self.console = Console(file=self._stdout, highlight=False, soft_wrap=True)
-        self.err_console = Console(file=self._stderr, highlight=False, soft_wrap=True)
+        self._console: Console | None = None
+        self._err_console: Console | None = None
         self._configure_logging()
+
+    # rich is imported only when something is rendered with it: a -q or
+    # --json run never pays for it.
+    @property
+    def console(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(file=self._stdout, highlight=False, soft_wrap=True)
+        return self._console
+
+    @property
+    def err_console(self) -> Console:
+        if self._err_console is None:
+            from rich.console import Console
+
+            self._err_console = Console(file=self._stderr, highlight=False, soft_wrap=True)
+        return self._err_console
+
+    @property
+    def stderr_is_terminal(self) -> bool:
+        isatty = getattr(self._stderr, "isatty", None)
+        return bool(isatty and isatty())
 
     # -- logging -----------------------------------------------------------
     def _configure_logging(self) -> None:
@@ -99,7 +122,9 @@ class Output:
             Verbosity.TRACE: logging.DEBUG,
         }[self.verbosity]
         handler: logging.Handler
-        if self.err_console.is_terminal:
+        if self.stderr_is_terminal:
+            from rich.logging import RichHandler
+
             handler = RichHandler(console=self.err_console, show_time=False, show_path=False,
                                   rich_tracebacks=self.verbosity >= Verbosity.DEBUG)
             handler.setFormatter(logging.Formatter("%(message)s"))
@@ -131,7 +156,7 @@ class Output:
     def error_line(self, message: str) -> None:
         """The one-line error a failed command ends with (stderr)."""
         with self._lock:
-            if self.err_console.is_terminal:
+            if self.stderr_is_terminal:
                 self.err_console.print(f"[bold red]{self.command}: error:[/] {message}", highlight=False)
             else:
                 self._stderr.write(f"{self.command}: error: {message}\n")
@@ -153,9 +178,11 @@ class Output:
     @contextlib.contextmanager
     def progress(self, total: int, description: str) -> Iterator[ProgressTicker]:
         """A progress bar on stderr, only for a TTY and never with ``-q``."""
-        if not self.err_console.is_terminal or self.verbosity <= Verbosity.QUIET or total <= 1:
+        if not self.stderr_is_terminal or self.verbosity <= Verbosity.QUIET or total <= 1:
             yield _NoProgress()
             return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
         progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                             TimeElapsedColumn(), console=self.err_console, transient=True)
         with progress:
