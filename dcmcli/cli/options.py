@@ -44,7 +44,7 @@ _AET = Annotated[str | None, typer.Option("-aet", "--aetitle", metavar="AETITLE"
 _AEC = Annotated[str, typer.Option("-aec", "--call", metavar="AETITLE", rich_help_panel=NETWORK,
                                    help="The peer's (called) AE title; AET@host:port as the peer overrides it.")]
 _PDU = Annotated[int, typer.Option("-pdu", "--max-pdu", min=0, max=4294967295, metavar="BYTES", rich_help_panel=NETWORK,
-                                   help="Maximum PDU size to receive; 0 means unlimited.")]
+                                   help="Maximum PDU size to receive (DCMTK's default is 16384); 0 means unlimited.")]
 _TO = Annotated[float, typer.Option("-to", "--timeout", min=0, metavar="SECONDS", rich_help_panel=NETWORK,
                                     help="Connect timeout (0: no limit).")]
 _TA = Annotated[float, typer.Option("-ta", "--acse-timeout", min=0.1, metavar="SECONDS", rich_help_panel=NETWORK,
@@ -67,7 +67,7 @@ _JSON = Annotated[bool, typer.Option("--json", rich_help_panel=OUTPUT,
 _SHARED: list[tuple[str, Any, Any, set[str]]] = [
     ("aetitle", _AET, None, {"scu", "scp"}),
     ("call", _AEC, "ANY-SCP", {"scu"}),
-    ("max_pdu", _PDU, 16384, {"scu", "scp"}),
+    ("max_pdu", _PDU, 131072, {"scu", "scp"}),
     ("timeout", _TO, 15.0, {"scu"}),
     ("acse_timeout", _TA, 30.0, {"scu", "scp"}),
     ("dimse_timeout", _TD, 120.0, {"scu", "scp"}),

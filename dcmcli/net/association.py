@@ -31,7 +31,7 @@ class AssociationSettings:
     acse_timeout: float = 30.0
     dimse_timeout: float | None = 120.0
     network_timeout: float | None = 60.0
-    max_pdu: int = 16384
+    max_pdu: int = 131072  # what we receive; DCMTK defaults to 16384 and allows up to this
     tcp_nodelay: bool = True
 
 

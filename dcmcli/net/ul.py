@@ -327,11 +327,11 @@ class Connection:
         got = 0
         while got < n:
             try:
-                if _QUICKACK is not None:
+                if _QUICKACK is not None and n <= 6:
                     # ACK at once: a peer that leaves Nagle on (DCMTK without
                     # TCP_NODELAY=1) otherwise waits ~40 ms for our delayed ACK
                     # before sending the rest of each PDU. Linux resets this
-                    # flag after every read, so it is set before each one.
+                    # flag after reads, so it is set before each PDU header.
                     self.sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
                 k = self.sock.recv_into(view[got:], n - got)
             except (socket.timeout, TimeoutError):
