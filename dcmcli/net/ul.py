@@ -299,15 +299,6 @@ RELEASE_RP = struct.pack(">BBLL", PDU_RELEASE_RP, 0, 4, 0)
 # -- the connection -----------------------------------------------------------
 
 @dataclass
-class Message:
-    """One DIMSE message as it arrives: the command, and where its data went."""
-
-    context_id: int
-    command: dict[int, int | str]
-    has_data: bool
-
-
-@dataclass
 class Connection:
     """One association's socket after (or during) negotiation."""
 
