@@ -15,6 +15,7 @@ from typing import BinaryIO
 from dataclasses import dataclass
 from pathlib import Path
 
+from dcmcli.errors import ExitCode
 from dcmcli.net.uids import DEFLATED as DeflatedExplicitVRLittleEndian
 from dcmcli.net.uids import EBE as ExplicitVRBigEndian
 from dcmcli.net.uids import ILE as ImplicitVRLittleEndian
@@ -303,3 +304,59 @@ def scan_top_level(fp: BinaryIO, size: int, transfer_syntax: str, wanted: set[in
         else:
             walker._skip(length, tag)
     return found
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An input that is not sent: why (for --json), the warning line, and what it does to the exit code."""
+
+    path: str
+    reason: str
+    warning: str
+    exit_code: ExitCode = ExitCode.OK
+
+
+@dataclass
+class Inputs:
+    files: list[FileInfo]
+    unreadable: list[Skipped]  # arguments that do not exist or cannot be read
+    skipped: list[Skipped]  # files found but not usable (not DICOM, truncated, DICOMDIR)
+    found: int  # files found, usable or not
+
+    def exit_codes(self) -> list[ExitCode]:
+        return [s.exit_code for s in self.unreadable + self.skipped if s.exit_code != ExitCode.OK]
+
+    def nothing_to_send(self) -> tuple[ExitCode, str] | None:
+        """The exit code and message when no file is usable, else None."""
+        if self.files:
+            return None
+        if not self.found and self.unreadable:
+            return ExitCode.INPUT_UNREADABLE, "none of the inputs could be read"
+        if not self.found:
+            return ExitCode.NO_INPUT_FILES, "no input files found"
+        return ExitCode.NO_VALID_INPUT, f"none of the {self.found} input files is usable DICOM"
+
+
+def collect_inputs(args: Iterable[str], *, check_complete: bool = True) -> Inputs:
+    """Files, directories and globs to the DICOM files to send, and what is skipped.
+
+    A file named on the command line that is not usable DICOM makes the exit
+    code 22; one found by a directory scan is only a warning; DICOMDIRs are
+    never sent.
+    """
+    candidates, problems = find_inputs(args)
+    unreadable = [Skipped(arg, why, f"{arg}: {why}", ExitCode.INPUT_UNREADABLE) for arg, why in problems]
+    files: list[FileInfo] = []
+    skipped: list[Skipped] = []
+    for cand in candidates:
+        try:
+            info = read_file_info(cand.path, check_complete=check_complete)
+        except InvalidFile as exc:
+            skipped.append(Skipped(str(cand.path), str(exc), f"skipped {cand.path}: {exc}",
+                                   ExitCode.INVALID_INPUT if cand.explicit else ExitCode.OK))
+            continue
+        if info.sop_class_uid == MEDIA_DIRECTORY_STORAGE:
+            skipped.append(Skipped(str(cand.path), "DICOMDIR (not sent)", f"skipped {cand.path}: a DICOMDIR is not sent"))
+            continue
+        files.append(info)
+    return Inputs(files, unreadable, skipped, len(candidates))

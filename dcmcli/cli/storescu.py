@@ -9,7 +9,7 @@ import typer
 from dcmcli.cli.app import app
 from dcmcli.cli.options import Common, WarningsAsErrors, dcmcli_command
 from dcmcli.cli.report import show_report
-from dcmcli.dicomfile import MEDIA_DIRECTORY_STORAGE, FileInfo, InvalidFile, find_inputs, read_file_info
+from dcmcli.dicomfile import collect_inputs
 from dcmcli.errors import ExitCode, UsageError, worst
 from dcmcli.net.peer import parse_peer
 from dcmcli.net.store import StoreOptions, StoreResult, StoreSender
@@ -46,42 +46,16 @@ def storescu(
     if not paths:
         raise UsageError("no files given", "name files, directories or globs after the peer and port")
     out = common.out
-    candidates, problems = find_inputs(paths)
-    codes: list[ExitCode] = []
-    for arg, why in problems:
-        out.emit("skipped", {"path": arg, "reason": why}, None)
-        out.warn(f"{arg}: {why}")
-        codes.append(ExitCode.INPUT_UNREADABLE)
-
-    files: list[FileInfo] = []
-    skipped = 0
-    for cand in candidates:
-        try:
-            info = read_file_info(cand.path, check_complete=not no_check)
-        except InvalidFile as exc:
-            skipped += 1
-            out.emit("skipped", {"path": str(cand.path), "reason": str(exc)}, None)
-            out.warn(f"skipped {cand.path}: {exc}")
-            if cand.explicit:
-                codes.append(ExitCode.INVALID_INPUT)
-            continue
-        if info.sop_class_uid == MEDIA_DIRECTORY_STORAGE:
-            skipped += 1
-            out.emit("skipped", {"path": str(cand.path), "reason": "DICOMDIR (not sent)"}, None)
-            out.warn(f"skipped {cand.path}: a DICOMDIR is not sent")
-            continue
-        files.append(info)
-
-    if not files:
-        if not candidates and problems:
-            code = ExitCode.INPUT_UNREADABLE
-        elif not candidates:
-            code = ExitCode.NO_INPUT_FILES
-        else:
-            code = ExitCode.NO_VALID_INPUT
-        msg = {ExitCode.INPUT_UNREADABLE: "none of the inputs could be read",
-               ExitCode.NO_INPUT_FILES: "no input files found",
-               ExitCode.NO_VALID_INPUT: f"none of the {len(candidates)} input files is usable DICOM"}[code]
+    inputs = collect_inputs(paths, check_complete=not no_check)
+    for item in inputs.unreadable + inputs.skipped:
+        out.emit("skipped", {"path": item.path, "reason": item.reason}, None)
+        out.warn(item.warning)
+    codes = inputs.exit_codes()
+    files = inputs.files
+    skipped = len(inputs.skipped)
+    empty = inputs.nothing_to_send()
+    if empty is not None:
+        code, msg = empty
         out.emit("summary", {"sent": 0, "failed": 0, "warned": 0, "skipped": skipped, "bytes": 0,
                              "seconds": 0.0, "exit_code": int(code)}, None)
         out.error_line(f"{msg}; nothing sent")
