@@ -18,7 +18,7 @@ from dcmcli.errors import AssociationAborted, AssociationRejected, ConnectError,
 from dcmcli.net.peer import Peer
 from dcmcli.net.ul import (PDU_ASSOCIATE_AC, PDU_ASSOCIATE_RJ, Connection, ConnectionClosed, Context, PeerAborted,
                            ProtocolError, decode_associate, decode_associate_rj, encode_associate_rq, receive_limit)
-from dcmcli.net.uids import ts_name, uid_name
+from dcmcli.net.uids import uid_name
 
 
 @dataclass
@@ -130,9 +130,9 @@ class NegotiationReport:
         for c in self.contexts:
             verdict = CONTEXT_RESULTS.get(c.result, "no answer") if c.result is not None else "no answer"
             if c.result == 0 and c.accepted_transfer_syntax:
-                verdict += f" in {ts_name(c.accepted_transfer_syntax)}"
+                verdict += f" in {uid_name(c.accepted_transfer_syntax)}"
             out.append(f"  context {c.context_id}: {uid_name(c.abstract_syntax)} "
-                       f"[{', '.join(ts_name(t) for t in c.transfer_syntaxes)}]: {verdict}")
+                       f"[{', '.join(uid_name(t) for t in c.transfer_syntaxes)}]: {verdict}")
         if self.rejection:
             out.append(f"  rejected: {self.rejection['result_text']}, source {self.rejection['source_text']}, "
                        f"reason {self.rejection['reason_text']}")
@@ -264,6 +264,19 @@ def request_connection(settings: AssociationSettings, peer: Peer, contexts: Sequ
     report.outcome = "accepted"
     sock.settimeout(settings.dimse_timeout)
     return conn, report
+
+
+def lost_reason(exc: Exception, settings: AssociationSettings) -> str:
+    """Why an established association stopped answering, in plain words."""
+    if isinstance(exc, PeerAborted):
+        return (f"the peer aborted ({ABORT_SOURCE.get(exc.source, 'unknown')}: "
+                f"{ABORT_REASON.get(exc.reason, 'reason not specified')})")
+    if isinstance(exc, ConnectionClosed):
+        if str(exc) == "timeout":
+            limit = f"{settings.dimse_timeout:g} s" if settings.dimse_timeout else "the time limit"
+            return f"no response within {limit} (-td)"
+        return f"the connection was lost ({exc})"
+    return f"protocol error: {exc}"
 
 
 @contextlib.contextmanager

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from dcmcli.errors import AssociationAborted, NoAcceptableContext
-from dcmcli.net.association import AssociationSettings, NegotiationReport, open_connection
+from dcmcli.net.association import AssociationSettings, NegotiationReport, lost_reason, open_connection
 from dcmcli.net.contexts import chunk_pairs
 from dcmcli.net.peer import Peer
 from dcmcli.net.ul import Context, ConnectionClosed, PeerAborted, ProtocolError, c_echo_rq
@@ -40,7 +40,7 @@ def echo(settings: AssociationSettings, peer: Peer, repeat: int = 1, *,
                 conn.send_command(context_id, c_echo_rq(n))
                 _, rsp = conn.read_command()
             except (ConnectionClosed, PeerAborted, ProtocolError) as exc:
-                raise AssociationAborted(f"no answer to C-ECHO {n} from {peer}: {exc}",
+                raise AssociationAborted(f"no answer to C-ECHO {n} from {peer}: {lost_reason(exc, settings)}",
                                          "raise -td if the peer is slow; check the peer's log", report=report) from None
             rtt = (time.perf_counter() - t0) * 1000.0
             res = EchoResult(n, describe(int(rsp.get(0x0900, 0x0110)), "C-ECHO"), rtt)

@@ -19,8 +19,7 @@ from pathlib import Path
 
 from dcmcli.dicomfile import FileInfo
 from dcmcli.errors import AssociationAborted, AssociationRejected, ExitCode, NetworkError, worst
-from dcmcli.net.association import (ABORT_REASON, ABORT_SOURCE, AssociationSettings, NegotiationReport,
-                                    request_connection)
+from dcmcli.net.association import AssociationSettings, NegotiationReport, lost_reason, open_connection
 from dcmcli.net.contexts import plan_batches
 from dcmcli.net.peer import Peer
 from dcmcli.net.uids import DEFLATED, ILE, UNCOMPRESSED_FALLBACK, uid_name
@@ -137,9 +136,8 @@ class StoreSender:
             attempt = 0
             while pending and not self._halt.is_set():
                 try:
-                    conn, report = request_connection(self.settings, self.peer, batch.contexts)
-                    self.on_association(report)
-                    try:
+                    with open_connection(self.settings, self.peer, batch.contexts) as (conn, report):
+                        self.on_association(report)
                         message_id = 0
                         while pending and not self._halt.is_set():
                             message_id = message_id % 0xFFFF + 1
@@ -153,10 +151,6 @@ class StoreSender:
                             self._record(run, result)
                             if conn.closed:  # a file failed mid-stream: go on with a new association
                                 break
-                        conn.release(self.settings.acse_timeout)
-                    except BaseException:
-                        conn.abort()
-                        raise
                 except NetworkError as exc:
                     transient = not isinstance(exc, AssociationRejected) or (
                         exc.report is not None and (exc.report.rejection or {}).get("result") == 2)  # type: ignore[attr-defined]
@@ -227,16 +221,10 @@ class StoreSender:
                                    message=f"the peer accepted no context for {uid_name(sop)} "
                                            f"in {uid_name(ts)} or uncompressed")
             _, rsp = conn.read_command()
-        except PeerAborted as exc:
-            raise _Lost(f"the peer aborted ({ABORT_SOURCE.get(exc.source, 'unknown')}: "
-                        f"{ABORT_REASON.get(exc.reason, 'reason not specified')})") from None
-        except ConnectionClosed as exc:
-            if str(exc) == "timeout":
-                raise _Lost(f"no response within {self.settings.dimse_timeout:g} s (-td)") from None
-            raise _Lost(f"the connection was lost ({exc})") from None
-        except ProtocolError as exc:
-            conn.abort(2, 0)
-            raise _Lost(f"protocol error: {exc}") from None
+        except (PeerAborted, ConnectionClosed, ProtocolError) as exc:
+            if isinstance(exc, ProtocolError):
+                conn.abort(2, 0)
+            raise _Lost(lost_reason(exc, self.settings)) from None
         elapsed = time.perf_counter() - t0
         status = describe(int(rsp.get(0x0900, 0xC000)), "C-STORE")
         if status.category == Category.SUCCESS:
