@@ -122,14 +122,6 @@ def uid_name(uid: str) -> str:
     return entry[0] if entry else str(uid)
 
 
-def ts_name(uid: str) -> str:
-    return uid_name(uid)
-
-
-def is_compressed(ts: str) -> bool:
-    return str(ts) not in UNCOMPRESSED
-
-
 def parse_transfer_syntax(text: str) -> str:
     """A transfer syntax from a UID, a pydicom keyword or a short name."""
     t = text.strip()
