@@ -58,10 +58,11 @@ def test_storescu_page_and_bash_completion_know_aet() -> None:
     assert re.search(r"(?<![\w-])-aet(?![\w-])", bash), "bash completion does not offer -aet"
 
 
-@pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
-def test_bash_completion_parses() -> None:
-    r = subprocess.run(["bash", "-n", str(ROOT / "completions" / "dcmcli.bash")],
-                       capture_output=True, text=True, timeout=30)
+@pytest.mark.parametrize("shell,script", [("bash", "dcmcli.bash"), ("zsh", "_dcmcli"), ("fish", "dcmcli.fish")])
+def test_completion_parses(shell: str, script: str) -> None:
+    if shutil.which(shell) is None:
+        pytest.skip(f"{shell} is not installed")
+    r = subprocess.run([shell, "-n", str(ROOT / "completions" / script)], capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr
 
 
@@ -77,19 +78,6 @@ t dcmcli storescu --log-level ""
     r = subprocess.run(["bash", "--norc", "--noprofile", "-c", script], capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == ["storescp storescu", "-aet -aec", "fatal error warn info debug trace"]
-
-
-@pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed")
-def test_zsh_completion_parses() -> None:
-    r = subprocess.run(["zsh", "-n", str(ROOT / "completions" / "_dcmcli")], capture_output=True, text=True, timeout=30)
-    assert r.returncode == 0, r.stderr
-
-
-@pytest.mark.skipif(shutil.which("fish") is None, reason="fish is not installed")
-def test_fish_completion_parses() -> None:
-    r = subprocess.run(["fish", "-n", str(ROOT / "completions" / "dcmcli.fish")],
-                       capture_output=True, text=True, timeout=30)
-    assert r.returncode == 0, r.stderr
 
 
 @pytest.mark.skipif(shutil.which("groff") is None, reason="groff is not installed")
