@@ -152,9 +152,9 @@ def dcmcli_storescp(tmp_path: Path) -> Iterator:
     """Start dcmcli storescp on a free port (it picks port 0 and tells us)."""
     procs: list[subprocess.Popen[bytes]] = []
 
-    def start(*args: str, outdir: Path | None = None, preexec_fn: object = None) -> Peer:
+    def start(*args: str, outdir: Path | None = None, preexec_fn: object = None, bind: str = "127.0.0.1") -> Peer:
         out = outdir or (tmp_path / f"dcmcli-rx-{len(procs)}")
-        proc = subprocess.Popen(dcmcli_cmd("storescp", "--json", "--bind", "127.0.0.1", "-od", str(out), *args, "0"),
+        proc = subprocess.Popen(dcmcli_cmd("storescp", "--json", "--bind", bind, "-od", str(out), *args, "0"),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                                 preexec_fn=preexec_fn, bufsize=0)  # type: ignore[arg-type]
         # unbuffered: select() on the pipe then tells the truth about unread lines

@@ -204,7 +204,7 @@ def test_promiscuous_accepts_private_sop_class(dcmcli_storescp, workdir: Path) -
     assert received_events(open_minded, 1)[0]["sop_class_uid"] == "1.2.826.0.1.3680043.9.9999.1"
 
 
-def test_ipv6_loopback(tmp_path: Path, workdir: Path) -> None:
+def test_ipv6_loopback(dcmcli_storescp, tmp_path: Path, workdir: Path) -> None:
     import socket as _socket
 
     try:
@@ -213,15 +213,10 @@ def test_ipv6_loopback(tmp_path: Path, workdir: Path) -> None:
     except OSError:
         pytest.skip("no IPv6 loopback here")
     f = copy_samples(workdir, ["explicit-le"])[0]
-    proc = subprocess.Popen([*__import__("conftest").dcmcli_cmd("storescp", "--json", "--bind", "::1",
-                                                                 "-od", str(tmp_path / "rx"), "0")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
-    try:
-        port = json.loads(proc.stdout.readline())["port"]  # type: ignore[union-attr]
-        r = run_dcmcli("storescu", f"[::1]:{port}", str(f))
-        assert r.returncode == 0, r.stderr
-    finally:
-        stop(proc)
+    peer = dcmcli_storescp(outdir=tmp_path / "rx", bind="::1")
+    r = run_dcmcli("storescu", f"[::1]:{peer.port}", str(f))
+    assert r.returncode == 0, r.stderr
+    assert len(received_events(peer, 1)) == 1
     assert len(list((tmp_path / "rx").glob("*.dcm"))) == 1
 
 
