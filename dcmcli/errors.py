@@ -18,6 +18,7 @@ class ExitCode(IntEnum):
     NO_INPUT_FILES = 21
     INVALID_INPUT = 22
     NO_VALID_INPUT = 23
+    CANNOT_CONVERT = 24
     OUTPUT_NOT_WRITABLE = 40
     CANNOT_CONNECT = 60
     ASSOCIATION_REJECTED = 61
@@ -44,6 +45,7 @@ EXIT_CODES: tuple[ExitCodeInfo, ...] = (
     ExitCodeInfo(ExitCode.NO_INPUT_FILES, "no-input-files", "no input files were found"),
     ExitCodeInfo(ExitCode.INVALID_INPUT, "invalid-input", "an input file named on the command line is not DICOM or is truncated"),
     ExitCodeInfo(ExitCode.NO_VALID_INPUT, "no-valid-input", "input files were found, but none of them could be used"),
+    ExitCodeInfo(ExitCode.CANNOT_CONVERT, "cannot-convert", "an object cannot be converted to the transfer syntax asked for: the codec cannot carry it, is not installed, or the lossless check failed"),
     ExitCodeInfo(ExitCode.OUTPUT_NOT_WRITABLE, "output-not-writable", "the output directory or file cannot be created or written"),
     ExitCodeInfo(ExitCode.CANNOT_CONNECT, "cannot-connect", "cannot connect: connection refused, unknown host, or connect timeout"),
     ExitCodeInfo(ExitCode.ASSOCIATION_REJECTED, "association-rejected", "the peer rejected the association (A-ASSOCIATE-RJ)"),
@@ -67,6 +69,7 @@ _SEVERITY: tuple[ExitCode, ...] = (
     ExitCode.ASSOCIATION_ABORTED,
     ExitCode.OUTPUT_NOT_WRITABLE,
     ExitCode.OPERATION_FAILED,
+    ExitCode.CANNOT_CONVERT,
     ExitCode.NO_VALID_INPUT,
     ExitCode.NO_INPUT_FILES,
     ExitCode.INPUT_UNREADABLE,

@@ -34,6 +34,9 @@ J2K_MC = "1.2.840.10008.1.2.4.93"
 HTJ2K_LOSSLESS = "1.2.840.10008.1.2.4.201"
 HTJ2K_LOSSLESS_RPCL = "1.2.840.10008.1.2.4.202"
 HTJ2K = "1.2.840.10008.1.2.4.203"
+JPEGXL_LOSSLESS = "1.2.840.10008.1.2.4.110"
+JPEGXL_JPEG_RECOMPRESSION = "1.2.840.10008.1.2.4.111"
+JPEGXL = "1.2.840.10008.1.2.4.112"
 RLE = "1.2.840.10008.1.2.5"
 
 #: What a sender falls back to when the peer refuses the file's own syntax.
@@ -58,13 +61,25 @@ SHORT_NAMES: dict[str, str] = {
     "j2k-lossless": J2K_LOSSLESS, "jpeg2000-lossless": J2K_LOSSLESS,
     "j2k": J2K, "jpeg2000": J2K,
     "htj2k-lossless": HTJ2K_LOSSLESS, "htj2k-lossless-rpcl": HTJ2K_LOSSLESS_RPCL, "htj2k": HTJ2K,
+    "jpegxl-lossless": JPEGXL_LOSSLESS, "jxl-lossless": JPEGXL_LOSSLESS,
+    "jpegxl-recompression": JPEGXL_JPEG_RECOMPRESSION, "jxl-jpeg": JPEGXL_JPEG_RECOMPRESSION,
+    "jpegxl": JPEGXL, "jxl": JPEGXL,
+}
+
+#: Transfer syntaxes newer than pydicom 3.0's dictionary: (name, keyword).
+EXTRA_SYNTAXES: dict[str, tuple[str, str]] = {
+    JPEGXL_LOSSLESS: ("JPEG XL Lossless", "JPEGXLLossless"),
+    JPEGXL_JPEG_RECOMPRESSION: ("JPEG XL JPEG Recompression", "JPEGXLJPEGRecompression"),
+    JPEGXL: ("JPEG XL", "JPEGXL"),
 }
 
 _LOSSLESS_COMPRESSED = (RLE, JPEG_LS_LOSSLESS, JPEG_LOSSLESS_SV1, JPEG_LOSSLESS_P14, J2K_LOSSLESS,
-                        HTJ2K_LOSSLESS, HTJ2K_LOSSLESS_RPCL, J2K_MC_LOSSLESS)
+                        HTJ2K_LOSSLESS, HTJ2K_LOSSLESS_RPCL, J2K_MC_LOSSLESS, JPEGXL_LOSSLESS)
 
 #: Syntaxes whose pixel data went through lossy compression (video included).
-_LOSSY_IMAGE = frozenset({JPEG_BASELINE, JPEG_EXTENDED, JPEG_LS_NEAR_LOSSLESS, J2K, J2K_MC, HTJ2K})
+#: JPEG XL JPEG Recompression carries a (lossy) baseline JPEG losslessly: the pixels are lossy.
+_LOSSY_IMAGE = frozenset({JPEG_BASELINE, JPEG_EXTENDED, JPEG_LS_NEAR_LOSSLESS, J2K, J2K_MC, HTJ2K,
+                          JPEGXL_JPEG_RECOMPRESSION, JPEGXL})
 
 
 def is_lossy(ts: str) -> bool:
@@ -92,7 +107,7 @@ def all_transfer_syntaxes() -> list[str]:
     import pydicom.uid as pu
 
     order: list[str] = list(_LOSSLESS_COMPRESSED)
-    for ts in pu.AllTransferSyntaxes:
+    for ts in [*pu.AllTransferSyntaxes, *EXTRA_SYNTAXES]:
         if str(ts) not in order and str(ts) not in UNCOMPRESSED:
             order.append(str(ts))
     return order + [ELE, ILE, DEFLATED, EBE]
@@ -119,7 +134,10 @@ def _uid_dictionary() -> dict[str, tuple[str, ...]]:
 def uid_name(uid: str) -> str:
     """The UID's name from pydicom's dictionary, or the UID itself."""
     entry = _uid_dictionary().get(str(uid))
-    return entry[0] if entry else str(uid)
+    if entry:
+        return entry[0]
+    extra = EXTRA_SYNTAXES.get(str(uid))
+    return extra[0] if extra else str(uid)
 
 
 def parse_transfer_syntax(text: str) -> str:
@@ -136,6 +154,9 @@ def parse_transfer_syntax(text: str) -> str:
     for ts in pu.AllTransferSyntaxes:
         if UID(ts).keyword.lower() == low:
             return str(ts)
+    for ts, (_, keyword) in EXTRA_SYNTAXES.items():
+        if keyword.lower() == low:
+            return ts
     raise UsageError(f"unknown transfer syntax {text!r}",
                      f"give a UID, a keyword such as JPEGLSLossless, or one of: {', '.join(sorted(SHORT_NAMES))}")
 

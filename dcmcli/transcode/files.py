@@ -1,0 +1,204 @@
+"""Files in and out of the transcoding core: reading, writing (atomically,
+with dcmcli's file meta), converting one file, and converting many in
+parallel processes. Also what the network senders need: an object loaded and
+transcoded for a peer, and a data set encoded without file meta.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dcmcli import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
+from dcmcli.errors import ExitCode
+from dcmcli.net import uids
+from dcmcli.transcode.core import TranscodeError, TranscodeOptions, transcode
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
+
+
+# -- the network senders' needs ------------------------------------------------
+
+def load_uncompressed(path: Path) -> Dataset:
+    """Read ``path`` and return it as an uncompressed (Explicit VR Little Endian) data set.
+
+    Decompression never adds loss: a lossy-compressed file stays marked as
+    lossy. Colour data decoded from YCbCr becomes RGB.
+    """
+    return load_as(path, uids.ELE)
+
+
+def load_as(path: Path, target: str, options: TranscodeOptions | None = None) -> Dataset:
+    """Read ``path`` and transcode it to ``target`` (raises ``TranscodeError``)."""
+    from pydicom import dcmread
+
+    ds = dcmread(path)
+    transcode(ds, target, options or TranscodeOptions())
+    return ds
+
+
+def encode_dataset(ds: Dataset, *, implicit: bool) -> bytes | None:
+    """The data set (no file meta) encoded little endian, implicit or explicit VR."""
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset
+
+    buf = DicomBytesIO()
+    buf.is_little_endian = True
+    buf.is_implicit_VR = implicit
+    try:
+        write_dataset(buf, ds)
+    except Exception:  # pydicom cannot encode this data set this way
+        return None
+    return buf.getvalue()
+
+
+# -- writing --------------------------------------------------------------------
+
+class OutputError(Exception):
+    """The output file cannot be written."""
+
+
+def write_file(ds: Dataset, path: Path, *, meta: bool = True) -> int:
+    """Write ``ds`` to ``path`` through a temporary file in the same directory
+    (no partial file is ever left under the final name). With ``meta``, a
+    Part 10 file whose file meta names dcmcli; without, the bare data set.
+    Returns the size written."""
+    from pydicom.filewriter import dcmwrite
+
+    ts = str(ds.file_meta.TransferSyntaxUID)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path.parent}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "wb") as fp:
+            if meta:
+                fm = ds.file_meta
+                fm.MediaStorageSOPClassUID = ds.SOPClassUID
+                fm.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+                fm.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
+                fm.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
+                ds.preamble = b"\0" * 128
+                dcmwrite(fp, ds, enforce_file_format=True)
+            else:
+                saved = ds.file_meta
+                del ds.file_meta
+                try:
+                    dcmwrite(fp, ds, implicit_vr=ts == uids.ILE, little_endian=ts != uids.EBE)
+                finally:
+                    ds.file_meta = saved
+            size = fp.tell()
+        os.replace(tmp, path)
+    except OSError as exc:
+        _unlink(tmp)
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    except BaseException:
+        _unlink(tmp)
+        raise
+    return size
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+# -- converting -------------------------------------------------------------------
+
+@dataclass
+class ConvertJob:
+    source: Path
+    destination: Path
+
+
+def convert_file(job: ConvertJob, target: str, options: TranscodeOptions, meta: bool = True) -> dict[str, Any]:
+    """Convert one file; never raises for a per-file problem. The result is a
+    plain dict (it crosses process boundaries): path, output, outcome
+    (converted | failed), message, exit_code and the transcode details."""
+    from pydicom import dcmread
+    from pydicom.errors import InvalidDicomError
+
+    t0 = time.perf_counter()
+    base: dict[str, Any] = {"path": str(job.source), "output": str(job.destination)}
+
+    def failed(code: ExitCode, message: str) -> dict[str, Any]:
+        return {**base, "outcome": "failed", "message": message, "exit_code": int(code),
+                "seconds": round(time.perf_counter() - t0, 6)}
+
+    try:
+        ds = dcmread(job.source)
+        if "PixelData" in ds:
+            ds.PixelData  # noqa: B018 - load it now, so a truncated file fails here
+    except InvalidDicomError as exc:
+        return failed(ExitCode.INVALID_INPUT, f"not a DICOM file: {exc}")
+    except OSError as exc:
+        return failed(ExitCode.INPUT_UNREADABLE, f"cannot read the file: {exc.strerror or exc}")
+    except Exception as exc:  # pydicom raises many types for damaged files
+        return failed(ExitCode.INVALID_INPUT, f"cannot parse the file (truncated or damaged?): {exc}")
+    try:
+        result = transcode(ds, target, options)
+    except TranscodeError as exc:
+        return failed(ExitCode.CANNOT_CONVERT, str(exc))
+    try:
+        size = write_file(ds, job.destination, meta=meta)
+    except OutputError as exc:
+        return failed(ExitCode.OUTPUT_NOT_WRITABLE, str(exc))
+    except Exception as exc:  # pydicom cannot encode a value in the new syntax
+        return failed(ExitCode.CANNOT_CONVERT, f"cannot write the data set as {uids.uid_name(target)}: {exc}")
+    return {**base, "outcome": "converted", "message": "", "exit_code": 0, "bytes": size,
+            "seconds": round(time.perf_counter() - t0, 6), **result.as_dict()}
+
+
+def _warm_up() -> None:
+    """Import what every conversion needs once, before the workers fork."""
+    import pydicom.pixels  # noqa: F401
+
+    from dcmcli.transcode.plugins import register
+
+    register()
+
+
+def convert_many(jobs: Sequence[ConvertJob], target: str, options: TranscodeOptions, *, meta: bool = True,
+                 workers: int = 1, on_result: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """Convert every job; in ``workers`` processes when more than one. Results
+    come back in completion order through ``on_result`` and are returned in
+    job order."""
+    callback = on_result or (lambda r: None)
+    results: list[dict[str, Any] | None] = [None] * len(jobs)
+    _warm_up()
+    workers = max(1, min(workers, len(jobs)))
+    if workers == 1:
+        for i, job in enumerate(jobs):
+            results[i] = convert_file(job, target, options, meta)
+            callback(results[i])  # type: ignore[arg-type]
+        return [r for r in results if r is not None]
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        pending: dict[Future[dict[str, Any]], int] = {}
+        queue: Iterator[tuple[int, ConvertJob]] = iter(enumerate(jobs))
+        for i, job in queue:  # a bounded window keeps memory flat for huge trees
+            pending[pool.submit(convert_file, job, target, options, meta)] = i
+            if len(pending) >= workers * 4:
+                break
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                i = pending.pop(fut)
+                results[i] = fut.result()
+                callback(results[i])  # type: ignore[arg-type]
+                nxt = next(queue, None)
+                if nxt is not None:
+                    pending[pool.submit(convert_file, nxt[1], target, options, meta)] = nxt[0]
+    return [r for r in results if r is not None]
