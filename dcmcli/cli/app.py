@@ -57,7 +57,7 @@ def exit_codes(json_output: Annotated[bool, typer.Option("--json", help="Print J
 
 
 # Subcommands register themselves on import (each module is thin: parse, call the core).
-from dcmcli.cli import demo, echoscu, storescp, storescu  # noqa: E402,F401
+from dcmcli.cli import dcmconv, demo, echoscu, storescp, storescu  # noqa: E402,F401
 
 
 _EXIT = tuple({typer.Exit, getattr(click_exc, "Exit", typer.Exit)})

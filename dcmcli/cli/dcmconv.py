@@ -1,0 +1,195 @@
+"""dcmcli dcmconv: convert files to another transfer syntax (the transcoding
+core's command-line face: DCMTK's dcmconv, dcmcjpeg, dcmcjpls, dcmcrle and
+their decoders in one command)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dcmcli.cli.app import app
+from dcmcli.cli.options import Common, dcmcli_command
+from dcmcli.dicomfile import collect_inputs
+from dcmcli.errors import ExitCode, UsageError, worst
+from dcmcli.net.uids import DEFLATED, EBE, ELE, ILE, parse_transfer_syntax, uid_name
+
+SYNTAX = "Transfer syntax"
+LOSSY = "Lossy compression"
+FILES = "Files"
+
+
+def _list_syntaxes(common: Common) -> int:
+    from dcmcli.transcode.catalog import catalog
+
+    for info in catalog():
+        def human(i=info) -> str:  # type: ignore[no-untyped-def]
+            kind = "lossless" if i.lossless else "lossy"
+            dec = ", ".join(i.decode) or f"[red]no[/] (install {' or '.join(i.decode_missing) or '?'})"
+            enc = ", ".join(i.encode) or f"[red]no[/] (install {' or '.join(i.encode_missing) or '?'})"
+            return (f"{i.uid:<26} {i.short or i.keyword:<22} {kind:<8} decode: {dec}; encode: {enc}\n"
+                    f"{'':<26} {i.name}")
+        out_human = human() if not common.out.json_mode else None
+        common.out.emit("syntax", info.as_dict, out_human)
+    return int(ExitCode.OK)
+
+
+def _plan(inputs: list[str], output: Path, single: bool, files: list[Path]) -> list[tuple[Path, Path]]:
+    """(source, destination) pairs: a file to a file, or everything under the
+    output directory with each input directory's tree mirrored."""
+    if single:
+        return [(files[0], output)]
+    roots = [Path(a) for a in inputs if Path(a).is_dir()]
+    pairs = []
+    for f in files:
+        root = next((r for r in roots if f.is_relative_to(r)), None)
+        rel = f.relative_to(root) if root is not None else Path(f.name)
+        pairs.append((f, output / rel))
+    return pairs
+
+
+@dcmcli_command(app, "dcmconv", network="local")
+def dcmconv(
+    common: Common,
+    paths: Annotated[list[str] | None, typer.Argument(
+        metavar="INPUT... OUTPUT",
+        help="A file and the output file, or files, directories and globs and an output directory.")] = None,
+    transfer_syntax: Annotated[str | None, typer.Option(
+        "-t", "--transfer-syntax", metavar="SYNTAX", rich_help_panel=SYNTAX,
+        help="Output syntax: a UID, a keyword (JPEGLSLossless) or a short name (jpeg-ls-lossless, rle, "
+             "j2k-lossless, htj2k-lossless, jpegxl-lossless, jpeg-baseline...); --list-syntaxes shows them. "
+             "Default: each file keeps its own.")] = None,
+    xfer_little: Annotated[bool, typer.Option("+te", "--write-xfer-little", rich_help_panel=SYNTAX,
+                                              help="Explicit VR Little Endian (as -t ele).")] = False,
+    xfer_implicit: Annotated[bool, typer.Option("+ti", "--write-xfer-implicit", rich_help_panel=SYNTAX,
+                                                help="Implicit VR Little Endian (as -t ile).")] = False,
+    xfer_big: Annotated[bool, typer.Option("+tb", "--write-xfer-big", rich_help_panel=SYNTAX,
+                                           help="Explicit VR Big Endian (as -t ebe).")] = False,
+    xfer_deflated: Annotated[bool, typer.Option("+td", "--write-xfer-deflated", rich_help_panel=SYNTAX,
+                                                help="Deflated Explicit VR Little Endian (as -t deflate).")] = False,
+    list_syntaxes: Annotated[bool, typer.Option(
+        "--list-syntaxes", rich_help_panel=SYNTAX,
+        help="List every transfer syntax, and whether this installation can decode and encode it, then exit.")] = False,
+    quality: Annotated[int, typer.Option("--quality", min=1, max=100, metavar="Q", rich_help_panel=LOSSY,
+                                         help="JPEG baseline and extended quality, 1-100.")] = 90,
+    ratio: Annotated[float, typer.Option("--ratio", min=1.0, metavar="R", rich_help_panel=LOSSY,
+                                         help="JPEG 2000 lossy: target compression ratio R:1.")] = 10.0,
+    near: Annotated[int, typer.Option("--near", min=1, max=255, metavar="N", rich_help_panel=LOSSY,
+                                      help="JPEG-LS near-lossless: largest allowed error per sample.")] = 2,
+    distance: Annotated[float, typer.Option("--distance", min=0.01, max=25.0, metavar="D", rich_help_panel=LOSSY,
+                                            help="JPEG XL lossy: Butteraugli distance (1.0 visually lossless).")] = 1.0,
+    qstep: Annotated[float, typer.Option("--qstep", min=1e-6, max=0.5, metavar="S", rich_help_panel=LOSSY,
+                                         help="HTJ2K lossy: quantisation step as a fraction of the sample range.")] = 0.001,
+    effort: Annotated[int, typer.Option("--effort", min=1, max=9, metavar="E", rich_help_panel=SYNTAX,
+                                        help="JPEG XL encoder effort, 1 (fast) to 9 (smallest).")] = 3,
+    predictor: Annotated[int, typer.Option("--predictor", min=1, max=7, metavar="P", rich_help_panel=SYNTAX,
+                                           help="JPEG lossless process 14 (jpeg-lossless-p14): predictor 1-7.")] = 1,
+    keep_uid: Annotated[bool, typer.Option("--keep-uid", rich_help_panel=LOSSY,
+                                           help="Keep the SOP Instance UID after lossy compression "
+                                                "(default: a new one, with a Source Image Sequence).")] = False,
+    no_verify: Annotated[bool, typer.Option("--no-verify", rich_help_panel=SYNTAX,
+                                            help="Do not decode lossless output again to check it bit for bit.")] = False,
+    utf8: Annotated[bool, typer.Option("+U8", "--convert-to-utf8", rich_help_panel=FILES,
+                                       help="Convert text values to UTF-8 (Specific Character Set ISO_IR 192).")] = False,
+    no_meta: Annotated[bool, typer.Option("-F", "--no-meta", "--write-dataset", rich_help_panel=FILES,
+                                          help="Write the bare data set, without preamble and file meta.")] = False,
+    overwrite_input: Annotated[bool, typer.Option("--overwrite-input", rich_help_panel=FILES,
+                                                  help="Allow the output to replace an input file.")] = False,
+    jobs: Annotated[int, typer.Option("-j", "--jobs", min=0, max=256, metavar="N", rich_help_panel=FILES,
+                                      help="Convert in N processes (0, the default: the number of cores).")] = 0,
+) -> int:
+    """Convert DICOM files to another transfer syntax: uncompressed encodings, RLE, JPEG, JPEG-LS,
+    JPEG 2000, HTJ2K and JPEG XL, compressing and decompressing as needed.
+
+    Usage: dcmcli dcmconv OPTIONS input output, or dcmcli dcmconv OPTIONS input... output-directory
+    """
+    from dcmcli.transcode.core import TranscodeOptions
+
+    out = common.out
+    if list_syntaxes:
+        return _list_syntaxes(common)
+    args = list(paths or [])
+    if len(args) < 2:
+        raise UsageError("give the input and the output", "dcmcli dcmconv -t SYNTAX input output")
+    shortcuts = [ts for flag, ts in ((xfer_little, ELE), (xfer_implicit, ILE), (xfer_big, EBE),
+                                     (xfer_deflated, DEFLATED)) if flag]
+    if len(shortcuts) + (transfer_syntax is not None) > 1:
+        raise UsageError("give one output transfer syntax", "use either -t or one of +te +ti +tb +td")
+    target = shortcuts[0] if shortcuts else (parse_transfer_syntax(transfer_syntax) if transfer_syntax else None)
+
+    *inputs, output_arg = args
+    output = Path(output_arg)
+    found = collect_inputs(inputs)
+    for item in found.unreadable + found.skipped:
+        out.emit("skipped", {"path": item.path, "reason": item.reason}, None)
+        out.warn(item.warning.replace("is not sent", "is not converted"))
+    codes = found.exit_codes()
+    empty = found.nothing_to_send()
+    if empty is not None:
+        code, msg = empty
+        out.emit("summary", {"converted": 0, "failed": 0, "skipped": len(found.skipped), "exit_code": int(code)},
+                 None)
+        out.error_line(f"{msg}; nothing converted")
+        return int(code)
+
+    single = (len(inputs) == 1 and Path(inputs[0]).is_file() and not output.is_dir()
+              and not output_arg.endswith(os.sep))
+    if not single and output.exists() and not output.is_dir():
+        raise UsageError(f"{output} is a file, but several inputs need an output directory",
+                         "name a directory as the last argument")
+    pairs = _plan(inputs, output, single, [f.path for f in found.files])
+    if not overwrite_input:
+        sources = {p.resolve() for p, _ in pairs}
+        clash = next((d for _, d in pairs if d.resolve() in sources), None)
+        if clash is not None:
+            raise UsageError(f"the output {clash} would replace an input file",
+                             "choose another output, or give --overwrite-input")
+    seen: dict[Path, Path] = {}
+    for src, dst in pairs:
+        if dst in seen:
+            raise UsageError(f"{src} and {seen[dst]} would both be written to {dst}",
+                             "convert them into different directories")
+        seen[dst] = src
+
+    from dcmcli.transcode.files import ConvertJob, convert_many
+
+    options = TranscodeOptions(quality=quality, ratio=ratio, near=near, distance=distance, effort=effort,
+                               qstep=qstep, predictor=predictor, keep_uid=keep_uid, verify=not no_verify,
+                               utf8=utf8)
+    by_file = {f.path: f.transfer_syntax for f in found.files}
+    work = [ConvertJob(s, d) for s, d in pairs]
+    workers = jobs or os.cpu_count() or 1
+    results: list[dict[str, object]] = []
+    with out.progress(len(work), "converting") as bar:
+        def on_result(r: dict[str, object]) -> None:
+            bar.advance()
+            if r["outcome"] == "converted":
+                human = (f"[green]converted[/] {r['path']} -> {r['output']} ({uid_name(str(r['transfer_syntax']))}"
+                         + (f", {r['ratio']}:1" if r.get("ratio") else "") + ")") if out.verbosity > 0 else None
+            else:
+                human = f"[red]failed[/] {r['path']}: {r['message']}"
+            out.emit("result", r, human)
+
+        if target is None:  # each file keeps its own syntax: group by syntax
+            for ts in sorted(set(by_file.values())):
+                group = [j for j in work if by_file[j.source] == ts]
+                results += convert_many(group, ts, options, meta=not no_meta, workers=workers, on_result=on_result)
+        else:
+            results = convert_many(work, target, options, meta=not no_meta, workers=workers, on_result=on_result)
+
+    converted = [r for r in results if r["outcome"] == "converted"]
+    failed = [r for r in results if r["outcome"] != "converted"]
+    code = worst(*codes, *(ExitCode(int(r["exit_code"])) for r in failed))  # type: ignore[call-overload]
+    n_in = sum(int(os.path.getsize(r["path"])) for r in converted)  # type: ignore[call-overload]
+    n_out = sum(int(r.get("bytes", 0)) for r in converted)  # type: ignore[call-overload]
+    summary = {"converted": len(converted), "failed": len(failed), "skipped": len(found.skipped),
+               "bytes_in": n_in, "bytes_out": n_out, "exit_code": int(code)}
+    out.emit("summary", summary,
+             f"{len(converted)} converted, {len(failed)} failed, {len(found.skipped)} skipped"
+             + (f"; {n_in / 1e6:.1f} MB -> {n_out / 1e6:.1f} MB" if converted else "")
+             if out.verbosity >= 0 else None)
+    if failed:
+        out.error_line(f"{len(failed)} of {len(results)} files could not be converted")
+    return int(code)
