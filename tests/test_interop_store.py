@@ -156,12 +156,15 @@ def test_dimse_timeout_exits_62(dcmtk_storescp, workdir: Path) -> None:
 
 
 def test_no_acceptable_context_exits_65(dcmcli_storescp, workdir: Path) -> None:
-    """A peer that accepts the association but none of the contexts."""
+    """A peer that accepts the association but none of the contexts: an
+    uncompressed file is not compressed lossily without --allow-lossy, so the
+    near-lossless JPEG-LS the peer wants is never proposed."""
     peer = dcmcli_storescp("--accept-ts", "jpeg-ls-near-lossless")
     files = copy_samples(workdir, ["explicit-le"])
     r = run_dcmcli("storescu", "-v", "127.0.0.1", str(peer.port), str(files[0]))
     assert r.returncode == 65, r.stderr
-    assert "none of the 2 presentation contexts" in r.stderr
+    # the file's own syntax, the uncompressed fallback, the lossless compressed one
+    assert "none of the 3 presentation contexts" in r.stderr
     assert "none of the transfer syntaxes supported" in r.stderr  # -v negotiation report
 
 
@@ -309,3 +312,113 @@ def test_pynetdicom_storescu_to_dcmcli_storescp(dcmcli_storescp, workdir: Path) 
             assert _without_meta(got[str(orig.SOPInstanceUID)]) == _without_meta(f)
         else:
             assert np.array_equal(orig.pixel_array, rx.pixel_array)
+
+
+_COMPRESSED_ONLY_CFG = """\
+[[TransferSyntaxes]]
+[CompressedOnly]
+{syntaxes}
+
+[[PresentationContexts]]
+[StorageCompressedOnly]
+{contexts}
+
+[[Profiles]]
+[CompressedOnly]
+PresentationContexts = StorageCompressedOnly
+"""
+
+
+def _compressed_only_config(folder: Path, syntaxes: list[str]) -> Path:
+    """A DCMTK association profile accepting the storage classes of our
+    samples in the given syntaxes only (no uncompressed fallback)."""
+    classes = ["CTImageStorage", "MRImageStorage", "SecondaryCaptureImageStorage", "UltrasoundImageStorage"]
+    cfg = folder / "compressed-only.cfg"
+    cfg.write_text(_COMPRESSED_ONLY_CFG.format(
+        syntaxes="\n".join(f"TransferSyntax{i} = {ts}" for i, ts in enumerate(syntaxes, 1)),
+        contexts="\n".join(f"PresentationContext{i} = {c}\\CompressedOnly" for i, c in enumerate(classes, 1))))
+    return cfg
+
+
+JPEG_LS = "1.2.840.10008.1.2.4.80"
+J2K_LOSSLESS = "1.2.840.10008.1.2.4.90"
+
+
+@pytest.mark.parametrize("accepted", [[JPEG_LS, J2K_LOSSLESS], [J2K_LOSSLESS]], ids=["jpeg-ls+j2k", "j2k-only"])
+def test_uncompressed_files_arrive_compressed_at_compressed_only_peer(
+        accepted: list[str], dcmtk_storescp, workdir: Path, tmp_path: Path) -> None:
+    """DCMTK storescp configured to accept JPEG-LS lossless and/or JPEG 2000
+    lossless only: uncompressed 16-bit signed grey, 8-bit RGB (odd size) and
+    a JPEG baseline file arrive compressed losslessly with identical pixels."""
+    files = copy_samples(workdir, ["explicit-le", "implicit-le", "rle-rgb", "jpeg-baseline"])
+    odd = copy_samples(workdir / "odd", ["SC_rgb_small_odd.dcm"])
+    cfg = _compressed_only_config(tmp_path, accepted)
+    peer = dcmtk_storescp("-xf", str(cfg), "CompressedOnly")
+    r = run_dcmcli("storescu", "--json", "127.0.0.1", str(peer.port), str(workdir))
+    assert r.returncode == 0, r.stderr
+    results = [e for e in json_lines(r.stdout) if e["event"] == "result"]
+    assert len(results) == len(files) + len(odd)
+    assert {e["sent_transfer_syntax"] for e in results} == {accepted[0]}
+    got = _by_instance(peer.outdir)
+    for f in files + odd:
+        orig = dcmread(f)
+        rx = dcmread(got[str(orig.SOPInstanceUID)])  # lossless: the same instance
+        assert str(rx.file_meta.TransferSyntaxUID) == accepted[0]
+        assert np.array_equal(orig.pixel_array, rx.pixel_array), f.name
+        if is_lossy(str(orig.file_meta.TransferSyntaxUID)):
+            assert rx.LossyImageCompression == "01"  # still on record as lossy
+
+
+def test_lossy_only_peer_needs_allow_lossy(dcmtk_storescp, workdir: Path, tmp_path: Path) -> None:
+    """A peer that takes only JPEG 2000 (lossy): without --allow-lossy an
+    uncompressed file is not sent (65, and the message says why); with it,
+    it is sent as a new instance marked lossy."""
+    files = copy_samples(workdir, ["explicit-le"])
+    cfg = _compressed_only_config(tmp_path, ["1.2.840.10008.1.2.4.91"])
+    peer = dcmtk_storescp("-xf", str(cfg), "CompressedOnly")
+    r = run_dcmcli("storescu", "127.0.0.1", str(peer.port), str(files[0]))
+    assert r.returncode == 65, r.stderr
+    assert "--allow-lossy" in r.stderr
+    assert not _by_instance(peer.outdir)
+
+    r = run_dcmcli("storescu", "--json", "--allow-lossy", "127.0.0.1", str(peer.port), str(files[0]))
+    assert r.returncode == 0, r.stderr
+    (result,) = [e for e in json_lines(r.stdout) if e["event"] == "result"]
+    orig = dcmread(files[0])
+    assert result["sent_transfer_syntax"] == "1.2.840.10008.1.2.4.91"
+    assert result["sop_instance_uid"] != str(orig.SOPInstanceUID)
+    (rx_path,) = _by_instance(peer.outdir).values()
+    rx = dcmread(rx_path)
+    assert rx.LossyImageCompression == "01"
+    assert rx.LossyImageCompressionMethod == "ISO_15444_1" or "ISO_15444_1" in rx.LossyImageCompressionMethod
+    assert rx.SourceImageSequence[0].ReferencedSOPInstanceUID == orig.SOPInstanceUID
+
+
+def test_storescp_store_as_jpeg_ls(dcmcli_storescp, workdir: Path) -> None:
+    """dcmcli storescp --store-as jpeg-ls-lossless: DCMTK's storescu sends
+    uncompressed; the files on disk are JPEG-LS, DCMTK's dcmdjpls decodes
+    them to the original pixels. A 16-bit image asked to be stored as JPEG
+    baseline is kept as received, with a warning, and still acknowledged."""
+    files = copy_samples(workdir, ["explicit-le", "SC_rgb_small_odd.dcm"])
+    peer = dcmcli_storescp("--store-as", "jpeg-ls-lossless")
+    r = subprocess.run([dcmtk("storescu"), "127.0.0.1", str(peer.port), *map(str, files)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    events = received_events(peer, len(files))
+    assert {e["stored_transfer_syntax"] for e in events} == {JPEG_LS}
+    for e in events:
+        stored = Path(str(e["path"]))
+        assert str(dcmread(stored).file_meta.TransferSyntaxUID) == JPEG_LS
+        plain = stored.with_suffix(".raw.dcm")
+        subprocess.run([dcmtk("dcmdjpls"), str(stored), str(plain)], check=True, capture_output=True)
+        orig = next(dcmread(f) for f in files if dcmread(f).SOPInstanceUID == e["sop_instance_uid"])
+        assert np.array_equal(dcmread(plain).pixel_array, orig.pixel_array)
+
+    peer2 = dcmcli_storescp("--store-as", "jpeg-baseline")
+    r = subprocess.run([dcmtk("storescu"), "127.0.0.1", str(peer2.port), str(files[0])],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    (event,) = received_events(peer2, 1)
+    assert event["status"] == 0
+    assert event["stored_transfer_syntax"] == event["transfer_syntax"] == "1.2.840.10008.1.2.1"
+    assert "stored as received" in str(event["message"]) and "8 bits" in str(event["message"])

@@ -63,6 +63,10 @@ def storescp(
         "--shutdown-timeout", min=0, metavar="SECONDS",
         help="On SIGINT/SIGTERM, wait this long for associations in flight before aborting them.")] = 30.0,
     ignore: Annotated[bool, typer.Option("--ignore", help="Receive and acknowledge, but store nothing.")] = False,
+    store_as: Annotated[str | None, typer.Option(
+        "--store-as", metavar="SYNTAX",
+        help="Store received objects in this transfer syntax (e.g. jpeg-ls-lossless, ele); an object that "
+             "cannot be converted is stored as received, with a warning.")] = None,
 ) -> int:
     """Receive DICOM objects and write them as received, atomically, below -od.
 
@@ -77,12 +81,15 @@ def storescp(
         allowed_calling=[validate_ae_title(a, "calling AE title (--allow-calling)") for a in (allow_calling or [])],
         require_called=require_called, max_associations=max_associations,
         exec_on_reception=exec_on_reception, exec_on_eostudy=exec_on_eostudy,
-        eostudy_timeout=eostudy_timeout, shutdown_timeout=shutdown_timeout, ignore=ignore)
+        eostudy_timeout=eostudy_timeout, shutdown_timeout=shutdown_timeout, ignore=ignore,
+        store_as=parse_transfer_syntax(store_as) if store_as else None)
 
     def on_received(r: Received) -> None:
         if r.status == 0:
+            stored = (f", stored as {uid_name(r.stored_transfer_syntax)}"
+                      if r.stored_transfer_syntax and r.stored_transfer_syntax != r.transfer_syntax else "")
             human = (f"received {r.path or r.sop_instance_uid} ({uid_name(r.sop_class_uid)}, "
-                     f"{uid_name(r.transfer_syntax)}) from {r.calling_aet}, {r.size} bytes")
+                     f"{uid_name(r.transfer_syntax)}{stored}) from {r.calling_aet}, {r.size} bytes")
             out.emit("received", r.as_dict, human if out.verbosity >= 0 else None)
         else:
             out.emit("received", r.as_dict,

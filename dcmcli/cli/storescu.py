@@ -36,9 +36,18 @@ def storescu(
     jobs: Annotated[int, typer.Option("-j", "--jobs", min=1, max=64, metavar="N",
                                       help="Send over N parallel associations.")] = 1,
     no_check: Annotated[bool, typer.Option("--no-check", help="Do not walk files to detect truncation before sending.")] = False,
+    allow_lossy: Annotated[bool, typer.Option(
+        "--allow-lossy", help="When the peer refuses a file's syntax, allow lossy compression of a file that is "
+                              "not lossy already (it then gets a new SOP Instance UID).")] = False,
+    no_compress: Annotated[bool, typer.Option(
+        "--no-compress-fallback", help="Do not propose compressed syntaxes as fallbacks (only the file's own and "
+                                       "uncompressed).")] = False,
     warnings_as_errors: WarningsAsErrors = False,
 ) -> int:
     """Send DICOM files to a storage SCP, each in its own transfer syntax when the peer accepts it.
+
+    Otherwise a file is converted to what the peer accepted: decompressed, or compressed losslessly when
+    the peer takes only compressed syntaxes; lossy only for lossy files or with --allow-lossy.
 
     Usage as in DCMTK: dcmcli storescu OPTIONS peer port file-or-dir...
     """
@@ -82,7 +91,8 @@ def storescu(
             out.warn(f"{exc}; retry {attempt} of {retries} in {delay:g} s")
 
         sender = StoreSender(common.settings, target,
-                             StoreOptions(halt_on_error=halt_on_error, retries=retries, jobs=jobs),
+                             StoreOptions(halt_on_error=halt_on_error, retries=retries, jobs=jobs,
+                                          compress=not no_compress, allow_lossy=allow_lossy),
                              on_result=on_result, on_association=lambda rep: show_report(out, rep),
                              on_retry=on_retry)
         run = sender.send(files)

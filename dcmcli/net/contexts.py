@@ -1,9 +1,11 @@
 """Presentation-context planning.
 
 A sender proposes, for every SOP class in its input, one context per
-transfer syntax found in the files (so each file can go as it is) plus one
+transfer syntax found in the files (so each file can go as it is), one
 uncompressed fallback context (so a file can still go, decompressed, to a
-peer that refuses its syntax). PS3.8 allows at most 128 contexts on one
+peer that refuses its syntax) and, when asked, contexts that each list
+several compressed syntaxes, for peers that take only compressed data (the
+peer picks one; the sender transcodes to it). PS3.8 allows at most 128 contexts on one
 association; larger plans are spread over several associations, keeping all
 contexts of one SOP class together.
 """
@@ -30,18 +32,23 @@ class Batch(Generic[T]):
     items: list[T] = field(default_factory=list)
 
 
-def contexts_for(sop_class: str, syntaxes: Iterable[str], *, fallback: bool = True) -> list[tuple[str, list[str]]]:
+def contexts_for(sop_class: str, syntaxes: Iterable[str], *, fallback: bool = True,
+                 extra: Sequence[Sequence[str]] = ()) -> list[tuple[str, list[str]]]:
     """The (abstract syntax, [transfer syntaxes]) pairs proposed for one SOP class."""
     pairs: list[tuple[str, list[str]]] = []
     for ts in dict.fromkeys(syntaxes):
         pairs.append((sop_class, [ts]))
     if fallback:
         pairs.append((sop_class, list(UNCOMPRESSED_FALLBACK)))
+    for group in extra:
+        if group:
+            pairs.append((sop_class, list(group)))
     return pairs
 
 
 def plan_batches(items: Sequence[T], key: "callable[[T], tuple[str, str]]", *,  # type: ignore[valid-type]
-                 fallback: bool = True, limit: int = MAX_CONTEXTS) -> list[Batch[T]]:
+                 fallback: bool = True, extra: Sequence[Sequence[str]] = (),
+                 limit: int = MAX_CONTEXTS) -> list[Batch[T]]:
     """Group ``items`` (anything with a (sop class, transfer syntax) ``key``) into batches."""
     by_class: dict[str, dict[str, None]] = {}
     members: dict[str, list[T]] = {}
@@ -52,9 +59,10 @@ def plan_batches(items: Sequence[T], key: "callable[[T], tuple[str, str]]", *,  
     batches: list[Batch[T]] = []
     current: Batch[T] = Batch()
     for sop, syntaxes in by_class.items():
-        pairs = contexts_for(sop, syntaxes, fallback=fallback)
-        if len(pairs) > limit:  # pathological: more syntaxes than fit; keep the first ones
-            pairs = pairs[: limit - 1] + pairs[-1:]
+        pairs = contexts_for(sop, syntaxes, fallback=fallback, extra=extra)
+        if len(pairs) > limit:  # pathological: more syntaxes than fit; keep the first ones and the fallbacks
+            tail = int(fallback) + sum(1 for g in extra if g)
+            pairs = pairs[: limit - tail] + pairs[len(pairs) - tail:]
         if current.contexts and len(current.contexts) + len(pairs) > limit:
             batches.append(current)
             current = Batch()

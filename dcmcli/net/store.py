@@ -18,14 +18,14 @@ from pathlib import Path
 
 
 from dcmcli.dicomfile import FileInfo
-from dcmcli.errors import AssociationAborted, AssociationRejected, ExitCode, NetworkError, worst
+from dcmcli.errors import AssociationAborted, AssociationRejected, ExitCode, NetworkError, NoAcceptableContext, worst
 from dcmcli.net.association import AssociationSettings, NegotiationReport, lost_reason, open_connection
 from dcmcli.net.contexts import plan_batches
 from dcmcli.net.peer import Peer
-from dcmcli.net.uids import DEFLATED, ILE, UNCOMPRESSED_FALLBACK, uid_name
+from dcmcli.net.uids import DEFLATED, ILE, UNCOMPRESSED_FALLBACK, is_lossy, uid_name
 from dcmcli.net.ul import Connection, ConnectionClosed, PeerAborted, ProtocolError, c_store_rq
 from dcmcli.status import Category, Status, describe
-from dcmcli.transcode import TranscodeError, encode_dataset, load_uncompressed
+from dcmcli.transcode.catalog import LOSSLESS_PREFERENCE, LOSSY_PREFERENCE
 
 
 @dataclass
@@ -35,6 +35,8 @@ class StoreOptions:
     retry_delay: float = 1.0
     jobs: int = 1
     priority: int = 2
+    compress: bool = True  # also propose compressed syntaxes, for peers that take only those
+    allow_lossy: bool = False  # may compress lossily a file that is not lossy already
 
 
 @dataclass
@@ -130,8 +132,18 @@ class StoreSender:
         if self.options.halt_on_error and result.exit_code not in (ExitCode.OK, ExitCode.OPERATION_WARNING):
             self._halt.set()
 
+    def _extra_contexts(self, files: Sequence[FileInfo]) -> list[list[str]]:
+        """Compressed syntaxes to propose beside each file's own and the uncompressed fallback."""
+        if not self.options.compress:
+            return []
+        groups = [list(LOSSLESS_PREFERENCE)]
+        if self.options.allow_lossy or any(is_lossy(f.transfer_syntax) for f in files):
+            groups.append(list(LOSSY_PREFERENCE))
+        return groups
+
     def _send_group(self, files: list[FileInfo], run: StoreRun) -> None:
-        for batch in plan_batches(files, key=lambda f: (f.sop_class_uid, f.transfer_syntax)):
+        extra = self._extra_contexts(files)
+        for batch in plan_batches(files, key=lambda f: (f.sop_class_uid, f.transfer_syntax), extra=extra):
             pending = list(batch.items)
             attempt = 0
             while pending and not self._halt.is_set():
@@ -152,6 +164,9 @@ class StoreSender:
                             if conn.closed:  # a file failed mid-stream: go on with a new association
                                 break
                 except NetworkError as exc:
+                    if isinstance(exc, NoAcceptableContext) and self.options.compress and len(extra) < 2:
+                        exc.hint = (exc.hint or "") + "; if it takes only lossy compression, --allow-lossy lets " \
+                                                      "storescu compress for it"
                     transient = not isinstance(exc, AssociationRejected) or (
                         exc.report is not None and (exc.report.rejection or {}).get("result") == 2)  # type: ignore[attr-defined]
                     if transient and attempt < self.options.retries and not self._halt.is_set():
@@ -171,17 +186,30 @@ class StoreSender:
                     if self.options.halt_on_error:
                         self._halt.set()
 
+    def _transcode_target(self, conn: Connection, info: FileInfo) -> tuple[int, str] | None:
+        """The context to send ``info`` on when its own syntax was refused:
+        uncompressed first, then a lossless compressed syntax, then (for a
+        lossy file, or with allow_lossy) a lossy one."""
+        sop = info.sop_class_uid
+        offered = {t: cid for cid, (a, t) in sorted(conn.accepted.items()) if a == sop}
+        order = list(UNCOMPRESSED_FALLBACK) + list(LOSSLESS_PREFERENCE)
+        if self.options.allow_lossy or is_lossy(info.transfer_syntax):
+            order += list(LOSSY_PREFERENCE)
+        for ts in order:
+            if ts in offered:
+                return offered[ts], ts
+        return None
+
     def _send_one(self, conn: Connection, info: FileInfo, message_id: int) -> StoreResult:
         """Send one file and read its response; raise ``_Lost`` if the association dies."""
         sop, ts = info.sop_class_uid, info.transfer_syntax
         native = [cid for cid, (a, t) in conn.accepted.items() if a == sop and t == ts]
-        fallback = [(cid, t) for cid, (a, t) in conn.accepted.items() if a == sop and t in UNCOMPRESSED_FALLBACK]
         base = dict(path=info.path, sop_class_uid=sop, sop_instance_uid=info.sop_instance_uid,
                     transfer_syntax=ts, size=info.size)
-        command = c_store_rq(message_id, sop, info.sop_instance_uid, self.options.priority)
         t0 = time.perf_counter()
         try:
             if native:
+                command = c_store_rq(message_id, sop, info.sop_instance_uid, self.options.priority)
                 cid, sent_ts = native[0], ts
                 try:
                     fp = info.path.open("rb")
@@ -200,26 +228,34 @@ class StoreSender:
                         conn.abort()
                         return StoreResult(**base, outcome="failed", exit_code=ExitCode.INPUT_UNREADABLE,
                                            message=f"cannot read the file: {exc}")
-            elif fallback:
-                cid, sent_ts = fallback[0]
+            else:
+                choice = self._transcode_target(conn, info)
+                if choice is None:
+                    lossy = "" if self.options.allow_lossy or is_lossy(ts) else " (lossy syntaxes need --allow-lossy)"
+                    return StoreResult(**base, outcome="failed", exit_code=ExitCode.NO_ACCEPTABLE_CONTEXT,
+                                       message=f"the peer accepted no context for {uid_name(sop)} in {uid_name(ts)}"
+                                               f" or any syntax it can be converted to{lossy}")
+                cid, sent_ts = choice
+                from dcmcli.transcode import TranscodeError, encode_dataset
+                from dcmcli.transcode.files import load_as
+
                 try:
-                    ds = load_uncompressed(info.path)
+                    ds = load_as(info.path, sent_ts)
                     data = encode_dataset(ds, implicit=sent_ts == ILE)
                 except TranscodeError as exc:
-                    return StoreResult(**base, outcome="failed", exit_code=ExitCode.INVALID_INPUT,
-                                       message=f"the peer refused {uid_name(ts)} and {exc}")
+                    return StoreResult(**base, outcome="failed", exit_code=ExitCode.CANNOT_CONVERT,
+                                       message=f"the peer refused {uid_name(ts)}, and {exc}")
                 except OSError as exc:
                     return StoreResult(**base, outcome="failed", exit_code=ExitCode.INPUT_UNREADABLE,
                                        message=f"cannot read the file: {exc.strerror or exc}")
                 if data is None:
-                    return StoreResult(**base, outcome="failed", exit_code=ExitCode.INVALID_INPUT,
+                    return StoreResult(**base, outcome="failed", exit_code=ExitCode.CANNOT_CONVERT,
                                        message=f"cannot encode the data set in {uid_name(sent_ts)}")
+                if str(ds.SOPInstanceUID) != info.sop_instance_uid:  # lossy: a new instance
+                    base["sop_instance_uid"] = str(ds.SOPInstanceUID)
+                command = c_store_rq(message_id, sop, str(ds.SOPInstanceUID), self.options.priority)
                 conn.send_command(cid, command)
                 conn.send_data_bytes(cid, data)
-            else:
-                return StoreResult(**base, outcome="failed", exit_code=ExitCode.NO_ACCEPTABLE_CONTEXT,
-                                   message=f"the peer accepted no context for {uid_name(sop)} "
-                                           f"in {uid_name(ts)} or uncompressed")
             _, rsp = conn.read_command()
         except (PeerAborted, ConnectionClosed, ProtocolError) as exc:
             if isinstance(exc, ProtocolError):

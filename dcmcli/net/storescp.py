@@ -113,6 +113,7 @@ class ServerOptions:
     eostudy_timeout: float = 30.0
     shutdown_timeout: float = 30.0
     ignore: bool = False  # receive but do not store (DCMTK --ignore)
+    store_as: str | None = None  # transcode received objects to this syntax before storing
 
 
 @dataclass
@@ -127,13 +128,15 @@ class Received:
     size: int
     status: int
     message: str = ""
+    stored_transfer_syntax: str = ""
 
     def as_dict(self) -> dict[str, object]:
         return {"path": str(self.path) if self.path else None, "sop_class_uid": self.sop_class_uid,
                 "sop_class": uid_name(self.sop_class_uid), "sop_instance_uid": self.sop_instance_uid,
                 "transfer_syntax": self.transfer_syntax, "calling_aet": self.calling_aet,
                 "called_aet": self.called_aet, "peer": self.peer_address, "bytes": self.size,
-                "status": self.status, "status_hex": f"0x{self.status:04X}", "message": self.message}
+                "status": self.status, "status_hex": f"0x{self.status:04X}", "message": self.message,
+                "stored_transfer_syntax": self.stored_transfer_syntax or self.transfer_syntax}
 
 
 class _EndOfStudy:
@@ -474,9 +477,10 @@ class StoreServer:
     def _finish(self, inc: _Incoming, calling: str, called: str, peer: str) -> tuple[int, str | None]:
         """Close, name and place one received object; return its status and comment."""
 
-        def done(status: int, path: Path | None, message: str = "") -> tuple[int, str | None]:
+        def done(status: int, path: Path | None, message: str = "",
+                 stored_ts: str | None = None) -> tuple[int, str | None]:
             rec = Received(path, inc.sop_class, inc.sop_instance, inc.ts, calling, called, peer, inc.size,
-                           status, message)
+                           status, message, stored_ts or inc.ts)
             with self._active_lock:
                 self.count += 1
                 if status != STATUS_SUCCESS:
@@ -499,6 +503,7 @@ class StoreServer:
             inc.discard()
             self.on_log("error", f"cannot parse {inc.sop_instance} from {calling}: {exc}")
             return done(STATUS_CANNOT_UNDERSTAND, None, f"cannot parse the data set: {exc}")
+        stored_ts, note = self._store_as(inc)
         root = self._root
         final = Path(os.path.normpath(os.path.join(root, expand_template(self.options.template, values))))
         try:
@@ -534,7 +539,35 @@ class StoreServer:
         if self.eostudy:
             study = str(values.get("StudyInstanceUID") or "")
             self.eostudy.seen(study, self._placeholders(target, calling, called, peer))
-        return done(STATUS_SUCCESS, target)
+        return done(STATUS_SUCCESS, target, note, stored_ts)
+
+    def _store_as(self, inc: _Incoming) -> tuple[str, str]:
+        """Transcode the received .part file to --store-as; on failure keep it
+        as received (the object is never lost) and say why."""
+        target = self.options.store_as
+        if not target or target == inc.ts:
+            return inc.ts, ""
+        from dcmcli.transcode import TranscodeError
+        from dcmcli.transcode.files import OutputError as WriteError, load_as, write_file
+
+        assert inc.part is not None
+        converted = inc.part.with_name(inc.part.name + ".conv")
+        try:
+            ds = load_as(inc.part, target)
+            write_file(ds, converted)
+            os.replace(converted, inc.part)
+        except (TranscodeError, WriteError, OSError) as exc:
+            self.on_log("warning", f"{inc.sop_instance} stored as received ({uid_name(inc.ts)}): "
+                                   f"cannot store as {uid_name(target)}: {exc}")
+            return inc.ts, f"stored as received: {exc}"
+        except Exception as exc:  # pydicom could not parse what the peer sent
+            self.on_log("warning", f"{inc.sop_instance} stored as received ({uid_name(inc.ts)}): "
+                                   f"cannot read it for conversion: {exc}")
+            return inc.ts, f"stored as received: {exc}"
+        finally:
+            if converted.exists():
+                converted.unlink()
+        return target, ""
 
     def _values(self, inc: _Incoming, sop_class: str, sop_instance: str) -> dict[str, object]:
         values: dict[str, object] = {"SOPInstanceUID": sop_instance, "SOPClassUID": sop_class}
