@@ -16,7 +16,9 @@ import pytest
 import typer
 
 from dcmcli.cli import gendocs
-from dcmcli.cli.app import app
+from dcmcli.cli.app import load_commands
+
+app = load_commands()
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository: man/ and completions/
 

@@ -56,8 +56,17 @@ def exit_codes(json_output: Annotated[bool, typer.Option("--json", help="Print J
             typer.echo(f"{int(e.code):>3}  {e.name:<22} {e.meaning}")
 
 
-# Subcommands register themselves on import (each module is thin: parse, call the core).
-from dcmcli.cli import dcmconv, demo, echoscu, storescp, storescu  # noqa: E402,F401
+#: Subcommands register themselves on import (each module is thin: parse, call the core).
+COMMANDS = ("echoscu", "storescu", "storescp", "dcmconv", "demo")
+
+
+def load_commands(names: tuple[str, ...] = COMMANDS) -> typer.Typer:
+    """Import the subcommand modules (each registers itself on ``app``)."""
+    import importlib
+
+    for name in names:
+        importlib.import_module(f"dcmcli.cli.{name}")
+    return app
 
 
 _EXIT = tuple({typer.Exit, getattr(click_exc, "Exit", typer.Exit)})
@@ -67,6 +76,9 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point."""
     args = sys.argv[1:] if argv is None else argv
     prog = "dcmcli"
+    # Running one subcommand builds only that one: typer validates every
+    # parameter of every command it builds, which costs start-up time.
+    load_commands((args[0],) if args and args[0] in COMMANDS else COMMANDS)
     try:
         rv = app(args=args, prog_name=prog, standalone_mode=False)
     except click_exc.UsageError as exc:

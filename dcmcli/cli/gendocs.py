@@ -292,7 +292,9 @@ def _describe(cmd: Any, name: str, ctx: Any) -> Cmd:
 def load(app: typer.Typer | None = None) -> tuple[Cmd, tuple[Cmd, ...]]:
     """Walk the typer app: the group, and its visible subcommands sorted by name."""
     if app is None:
-        from dcmcli.cli.app import app
+        from dcmcli.cli.app import load_commands
+
+        app = load_commands()
     group = typer.main.get_command(app)
     if not hasattr(group, "list_commands"):
         raise TypeError(f"{PROG}: expected a typer app with subcommands, got a single command")

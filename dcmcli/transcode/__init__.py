@@ -12,8 +12,19 @@ files (storescu, storescp) start fast.
 
 from __future__ import annotations
 
-from dcmcli.transcode.core import TranscodeError, TranscodeOptions, TranscodeResult, transcode
-from dcmcli.transcode.files import encode_dataset, load_uncompressed
+import importlib
+from typing import Any
 
-__all__ = ["TranscodeError", "TranscodeOptions", "TranscodeResult", "transcode", "encode_dataset",
-           "load_uncompressed"]
+_EXPORTS = {
+    "TranscodeError": "core", "TranscodeOptions": "core", "TranscodeResult": "core", "transcode": "core",
+    "encode_dataset": "files", "load_uncompressed": "files", "load_as": "files",
+}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    """Import the submodules on first use: storescu only needs the catalog's
+    constants unless a file has to be transcoded."""
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"dcmcli.transcode.{_EXPORTS[name]}"), name)
+    raise AttributeError(name)
