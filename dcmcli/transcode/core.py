@@ -397,7 +397,9 @@ def _swap_binary(ds: Dataset, *, pixel_data: bool) -> None:
             for item in elem.value:
                 _swap_binary(item, pixel_data=pixel_data)
             continue
-        if elem.tag == 0x7FE00010 and (not pixel_data or int(ds.get("BitsAllocated", 16)) <= 8):
+        # OW is swapped within each 16-bit word (PS3.5 Table 6.2-1), 8-bit
+        # samples in OW Pixel Data too (pydicom and DCMTK read it so); OB is not.
+        if elem.tag == 0x7FE00010 and (not pixel_data or elem.VR == "OB"):
             continue
         width = _WORD.get(elem.VR)
         value = elem.value
