@@ -54,8 +54,9 @@ def _plan(inputs: list[str], output: Path, single: bool, files: list[Path]) -> l
 def dcmconv(
     common: Common,
     paths: Annotated[list[str] | None, typer.Argument(
-        metavar="INPUT... OUTPUT",
-        help="A file and the output file, or files, directories and globs and an output directory.")] = None,
+        metavar="PATHS",
+        help="INPUT OUTPUT (a file to a file), or INPUT... OUTPUT-DIRECTORY (files, directories and globs; "
+             "directory trees are mirrored).")] = None,
     transfer_syntax: Annotated[str | None, typer.Option(
         "-t", "--transfer-syntax", metavar="SYNTAX", rich_help_panel=SYNTAX,
         help="Output syntax: a UID, a keyword (JPEGLSLossless) or a short name (jpeg-ls-lossless, rle, "
@@ -168,9 +169,11 @@ def dcmconv(
             if r["outcome"] == "converted":
                 human = (f"[green]converted[/] {r['path']} -> {r['output']} ({uid_name(str(r['transfer_syntax']))}"
                          + (f", {r['ratio']}:1" if r.get("ratio") else "") + ")") if out.verbosity > 0 else None
-            else:
-                human = f"[red]failed[/] {r['path']}: {r['message']}"
-            out.emit("result", r, human)
+                out.emit("result", r, human)
+            else:  # the reason goes to stderr, with the other errors
+                out.emit("result", r, None)
+                if not out.json_mode:
+                    out.error(f"{r['path']}: {r['message']}")
 
         if target is None:  # each file keeps its own syntax: group by syntax
             for ts in sorted(set(by_file.values())):

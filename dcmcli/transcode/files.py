@@ -89,12 +89,13 @@ def write_file(ds: Dataset, path: Path, *, meta: bool = True) -> int:
                 ds.preamble = b"\0" * 128
                 dcmwrite(fp, ds, enforce_file_format=True)
             else:
-                saved = ds.file_meta
+                saved, preamble = ds.file_meta, ds.preamble
                 del ds.file_meta
+                ds.preamble = None  # no preamble, no "DICM": the bare data set
                 try:
                     dcmwrite(fp, ds, implicit_vr=ts == uids.ILE, little_endian=ts != uids.EBE)
                 finally:
-                    ds.file_meta = saved
+                    ds.file_meta, ds.preamble = saved, preamble
             size = fp.tell()
         os.replace(tmp, path)
     except OSError as exc:
