@@ -34,7 +34,21 @@ _dcmcli()
             if [[ $cur == -* ]]; then
                 COMPREPLY=( $(compgen -W "--version -h --help" -- "$cur") )
             else
-                COMPREPLY=( $(compgen -W "demo echoscu exit-codes storescp storescu" -- "$cur") )
+                COMPREPLY=( $(compgen -W "dcmconv demo echoscu exit-codes storescp storescu" -- "$cur") )
+            fi
+            ;;
+        dcmconv)
+            case "$prev" in
+                -ll|--log-level)
+                    COMPREPLY=( $(compgen -W "fatal error warn info debug trace" -- "$cur") )
+                    return 0 ;;
+                -t|--transfer-syntax|--quality|--ratio|--near|--distance|--qstep|--effort|--predictor|-j|--jobs)
+                    return 0 ;;
+            esac
+            if [[ $cur == -* ]]; then
+                COMPREPLY=( $(compgen -W "-t --transfer-syntax +te --write-xfer-little +ti --write-xfer-implicit +tb --write-xfer-big +td --write-xfer-deflated --list-syntaxes --quality --ratio --near --distance --qstep --effort --predictor --keep-uid --no-verify +U8 --convert-to-utf8 -F --no-meta --write-dataset --overwrite-input -j --jobs -v --verbose -d --debug -q --quiet -ll --log-level --json -h --help" -- "$cur") )
+            else
+                _dcmcli_files -f "$cur"
             fi
             ;;
         demo)
@@ -78,11 +92,11 @@ _dcmcli()
                 -ll|--log-level)
                     COMPREPLY=( $(compgen -W "fatal error warn info debug trace" -- "$cur") )
                     return 0 ;;
-                --bind|--template|--accept-ts|--allow-calling|--max-associations|-xcr|--exec-on-reception|-xcs|--exec-on-eostudy|-tos|--eostudy-timeout|--shutdown-timeout|-aet|--aetitle|-pdu|--max-pdu|-ta|--acse-timeout|-td|--dimse-timeout)
+                --bind|--template|--accept-ts|--allow-calling|--max-associations|-xcr|--exec-on-reception|-xcs|--exec-on-eostudy|-tos|--eostudy-timeout|--shutdown-timeout|--store-as|-aet|--aetitle|-pdu|--max-pdu|-ta|--acse-timeout|-td|--dimse-timeout)
                     return 0 ;;
             esac
             if [[ $cur == -* ]]; then
-                COMPREPLY=( $(compgen -W "-od --output-directory --bind --layout --template --on-duplicate -pm --promiscuous --accept-ts --allow-calling --require-called --max-associations -xcr --exec-on-reception -xcs --exec-on-eostudy -tos --eostudy-timeout --shutdown-timeout --ignore -aet --aetitle -pdu --max-pdu -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json -h --help" -- "$cur") )
+                COMPREPLY=( $(compgen -W "-od --output-directory --bind --layout --template --on-duplicate -pm --promiscuous --accept-ts --allow-calling --require-called --max-associations -xcr --exec-on-reception -xcs --exec-on-eostudy -tos --eostudy-timeout --shutdown-timeout --ignore --store-as -aet --aetitle -pdu --max-pdu -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json -h --help" -- "$cur") )
             fi
             ;;
         storescu)
@@ -94,7 +108,7 @@ _dcmcli()
                     return 0 ;;
             esac
             if [[ $cur == -* ]]; then
-                COMPREPLY=( $(compgen -W "--halt-on-error --retries -j --jobs --no-check --warnings-as-errors -aet --aetitle -aec --call -pdu --max-pdu -to --timeout -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json -h --help" -- "$cur") )
+                COMPREPLY=( $(compgen -W "--halt-on-error --retries -j --jobs --no-check --allow-lossy --no-compress-fallback --warnings-as-errors -aet --aetitle -aec --call -pdu --max-pdu -to --timeout -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json -h --help" -- "$cur") )
             else
                 _dcmcli_files -f "$cur"
             fi
