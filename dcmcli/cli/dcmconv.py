@@ -4,6 +4,7 @@ their decoders in one command)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Annotated
@@ -15,6 +16,7 @@ from dcmcli.cli.options import Common, dcmcli_command
 from dcmcli.dicomfile import collect_inputs
 from dcmcli.errors import ExitCode, UsageError, worst
 from dcmcli.net.uids import DEFLATED, EBE, ELE, ILE, parse_transfer_syntax, uid_name
+from dcmcli.output import ProgressTicker
 
 SYNTAX = "Transfer syntax"
 LOSSY = "Lossy compression"
@@ -160,12 +162,17 @@ def dcmconv(
                                qstep=qstep, predictor=predictor, keep_uid=keep_uid, verify=not no_verify,
                                utf8=utf8)
     by_file = {f.path: f.transfer_syntax for f in found.files}
-    work = [ConvertJob(s, d) for s, d in pairs]
+    work = [ConvertJob(s, d, target or by_file[s]) for s, d in pairs]  # no -t: each keeps its own
     workers = jobs or os.cpu_count() or 1
-    results: list[dict[str, object]] = []
-    with out.progress(len(work), "converting") as bar:
+    with contextlib.ExitStack() as stack:
+        bar: list[ProgressTicker] = []
+
+        def on_start() -> None:  # after the workers are forked: the bar has a thread
+            bar.append(stack.enter_context(out.progress(len(work), "converting")))
+
         def on_result(r: dict[str, object]) -> None:
-            bar.advance()
+            if bar:
+                bar[0].advance()
             if r["outcome"] == "converted":
                 human = (f"[green]converted[/] {r['path']} -> {r['output']} ({uid_name(str(r['transfer_syntax']))}"
                          + (f", {r['ratio']}:1" if r.get("ratio") else "") + ")") if out.verbosity > 0 else None
@@ -175,12 +182,8 @@ def dcmconv(
                 if not out.json_mode:
                     out.error(f"{r['path']}: {r['message']}")
 
-        if target is None:  # each file keeps its own syntax: group by syntax
-            for ts in sorted(set(by_file.values())):
-                group = [j for j in work if by_file[j.source] == ts]
-                results += convert_many(group, ts, options, meta=not no_meta, workers=workers, on_result=on_result)
-        else:
-            results = convert_many(work, target, options, meta=not no_meta, workers=workers, on_result=on_result)
+        results = convert_many(work, options, meta=not no_meta, workers=workers, on_result=on_result,
+                               on_start=on_start)
 
     converted = [r for r in results if r["outcome"] == "converted"]
     failed = [r for r in results if r["outcome"] != "converted"]

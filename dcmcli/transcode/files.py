@@ -120,9 +120,10 @@ def _unlink(path: str) -> None:
 class ConvertJob:
     source: Path
     destination: Path
+    target: str  # transfer syntax UID
 
 
-def convert_file(job: ConvertJob, target: str, options: TranscodeOptions, meta: bool = True) -> dict[str, Any]:
+def convert_file(job: ConvertJob, options: TranscodeOptions, meta: bool = True) -> dict[str, Any]:
     """Convert one file; never raises for a per-file problem. The result is a
     plain dict (it crosses process boundaries): path, output, outcome
     (converted | failed), message, exit_code and the transcode details."""
@@ -146,6 +147,7 @@ def convert_file(job: ConvertJob, target: str, options: TranscodeOptions, meta: 
         return failed(ExitCode.INPUT_UNREADABLE, f"cannot read the file: {exc.strerror or exc}")
     except Exception as exc:  # pydicom raises many types for damaged files
         return failed(ExitCode.INVALID_INPUT, f"cannot parse the file (truncated or damaged?): {exc}")
+    target = job.target
     try:
         result = transcode(ds, target, options)
     except TranscodeError as exc:
@@ -169,30 +171,40 @@ def _warm_up() -> None:
     register()
 
 
-def convert_many(jobs: Sequence[ConvertJob], target: str, options: TranscodeOptions, *, meta: bool = True,
-                 workers: int = 1, on_result: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
-    """Convert every job; in ``workers`` processes when more than one. Results
-    come back in completion order through ``on_result`` and are returned in
-    job order."""
+def convert_many(jobs: Sequence[ConvertJob], options: TranscodeOptions, *, meta: bool = True, workers: int = 1,
+                 on_result: Callable[[dict[str, Any]], None] | None = None,
+                 on_start: Callable[[], None] | None = None) -> list[dict[str, Any]]:
+    """Convert every job; in ``workers`` processes when more than one.
+
+    Results come back in completion order through ``on_result`` and are
+    returned in job order. ``on_start`` runs once the workers exist: start
+    threads (a progress bar) there, not before, as the workers are forked.
+    """
     callback = on_result or (lambda r: None)
     results: list[dict[str, Any] | None] = [None] * len(jobs)
     _warm_up()
     workers = max(1, min(workers, len(jobs)))
     if workers == 1:
+        if on_start:
+            on_start()
         for i, job in enumerate(jobs):
-            results[i] = convert_file(job, target, options, meta)
+            results[i] = convert_file(job, options, meta)
             callback(results[i])  # type: ignore[arg-type]
         return [r for r in results if r is not None]
     import multiprocessing
 
+    # fork: the workers inherit the imported codecs (forkserver measured 0.3 s
+    # slower for 100 files); with fork all of them start at the first submit.
     ctx = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         pending: dict[Future[dict[str, Any]], int] = {}
         queue: Iterator[tuple[int, ConvertJob]] = iter(enumerate(jobs))
         for i, job in queue:  # a bounded window keeps memory flat for huge trees
-            pending[pool.submit(convert_file, job, target, options, meta)] = i
+            pending[pool.submit(convert_file, job, options, meta)] = i
             if len(pending) >= workers * 4:
                 break
+        if on_start:
+            on_start()
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for fut in done:
@@ -201,5 +213,5 @@ def convert_many(jobs: Sequence[ConvertJob], target: str, options: TranscodeOpti
                 callback(results[i])  # type: ignore[arg-type]
                 nxt = next(queue, None)
                 if nxt is not None:
-                    pending[pool.submit(convert_file, nxt[1], target, options, meta)] = nxt[0]
+                    pending[pool.submit(convert_file, nxt[1], options, meta)] = nxt[0]
     return [r for r in results if r is not None]
