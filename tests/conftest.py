@@ -64,13 +64,18 @@ def sample(name: str) -> Path:
     return Path(path)
 
 
-def dcmtk(tool: str) -> str:
-    path = DCMTK_BIN / tool
+def peer_tool(folder: Path, tool: str, owner: str, package: str) -> str:
+    """A real peer's binary: fail in CI (.ci/run must install it), skip elsewhere."""
+    path = folder / tool
     if not path.exists():
         if os.environ.get("CI"):
-            pytest.fail(f"DCMTK's {tool} is missing at {path}: .ci/run must install the dcmtk package")
-        pytest.skip(f"DCMTK's {tool} is not installed")
+            pytest.fail(f"{owner}'s {tool} is missing at {path}: .ci/run must install {package}")
+        pytest.skip(f"{owner}'s {tool} is not installed (Debian package {package})")
     return str(path)
+
+
+def dcmtk(tool: str) -> str:
+    return peer_tool(DCMTK_BIN, tool, "DCMTK", "dcmtk")
 
 
 def free_port() -> int:

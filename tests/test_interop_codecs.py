@@ -32,7 +32,7 @@ from dcmcli.net import uids
 from dcmcli.transcode.core import transcode
 from dcmcli.transcode.files import write_file
 from codec_samples import MULTIFRAME_GREY, jpeg_lossless_predictor, pixels, psnr, sample_path
-from conftest import dcmtk, json_lines, run_dcmcli
+from conftest import dcmtk, json_lines, peer_tool, run_dcmcli
 
 pytestmark = [pytest.mark.interop, pytest.mark.filterwarnings("ignore:Invalid value for VR UI")]
 
@@ -53,12 +53,7 @@ GDCM_DECODES = [*DCMTK_DECODES, ("j2k-lossless",), ("htj2k-lossless",), ("htj2k-
 
 
 def gdcm(tool: str) -> str:
-    path = GDCM_BIN / tool
-    if not path.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"GDCM's {tool} is missing at {path}: .ci/run must install libgdcm-tools")
-        pytest.skip(f"GDCM's {tool} is not installed (Debian package libgdcm-tools)")
-    return str(path)
+    return peer_tool(GDCM_BIN, tool, "GDCM", "libgdcm-tools")
 
 
 def _run(*cmd: str) -> subprocess.CompletedProcess[str]:

@@ -265,18 +265,13 @@ def register() -> None:
             _uid_dict.UID_dictionary.setdefault(uid, (name, "Transfer Syntax", "", "", keyword))
         for uid, profile in EXTRA_PROFILES.items():
             ebase.ENCODING_PROFILES.setdefault(UID(uid), profile)  # type: ignore[arg-type]
-        for uid in ENCODER_CODECS:
-            u = UID(uid)
-            if u not in ebase._PIXEL_DATA_ENCODERS:
-                ebase._PIXEL_DATA_ENCODERS[u] = (ebase.Encoder(u), "dcmcli")
-            encoder = ebase._PIXEL_DATA_ENCODERS[u][0]
-            if PLUGIN not in encoder._available and PLUGIN not in encoder._unavailable:
-                encoder.add_plugin(PLUGIN, (__name__, "encode_frame"))
-        for uid in DECODER_CODECS:
-            u = UID(uid)
-            if u not in dbase._PIXEL_DATA_DECODERS:
-                dbase._PIXEL_DATA_DECODERS[u] = (dbase.Decoder(u), "dcmcli")
-            decoder = dbase._PIXEL_DATA_DECODERS[u][0]
-            if PLUGIN not in decoder._available and PLUGIN not in decoder._unavailable:
-                decoder.add_plugin(PLUGIN, (__name__, "decode_frame"))
+        for uids_, registry, coder, func in ((ENCODER_CODECS, ebase._PIXEL_DATA_ENCODERS, ebase.Encoder, "encode_frame"),
+                                             (DECODER_CODECS, dbase._PIXEL_DATA_DECODERS, dbase.Decoder, "decode_frame")):
+            for uid in uids_:
+                u = UID(uid)
+                if u not in registry:  # a syntax pydicom has no Encoder/Decoder object for
+                    registry[u] = (coder(u), "dcmcli")  # type: ignore[index]
+                obj = registry[u][0]  # type: ignore[index]
+                if PLUGIN not in obj._available and PLUGIN not in obj._unavailable:
+                    obj.add_plugin(PLUGIN, (__name__, func))
         _registered = True
