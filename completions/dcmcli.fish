@@ -88,7 +88,7 @@ complete -c dcmcli -n '__fish_seen_subcommand_from storescp' -o xcs -l exec-on-e
 complete -c dcmcli -n '__fish_seen_subcommand_from storescp' -o tos -l eostudy-timeout -x -d 'Seconds without objects that end a study.'
 complete -c dcmcli -n '__fish_seen_subcommand_from storescp' -l shutdown-timeout -x -d 'On SIGINT/SIGTERM, wait this long for associations in flight before aborting them.'
 complete -c dcmcli -n '__fish_seen_subcommand_from storescp' -l ignore -d 'Receive and acknowledge, but store nothing.'
-complete -c dcmcli -n '__fish_seen_subcommand_from storescp' -l store-as -x -d 'Store received objects in this transfer syntax (e.g. jpeg-ls-lossless, ele); an object that cannot be converted is stored as received, with a warning.'
+complete -c dcmcli -n '__fish_seen_subcommand_from storescp' -l store-as -x -d 'Store received objects in this transfer syntax (e.g. jpeg-ls-lossless, ele); an object that cannot be converted is stored as received, with a warning. A lossy syntax keeps the SOP Instance UID (marked Lossy Image Compression 01).'
 complete -c dcmcli -n '__fish_seen_subcommand_from storescp' -o aet -l aetitle -x -d 'My AE title (calling AE title of an SCU, own title of an SCP); default: the command name in capitals, e.g. STORESCU.'
 complete -c dcmcli -n '__fish_seen_subcommand_from storescp' -o pdu -l max-pdu -x -d 'Maximum PDU size to receive (DCMTK\'s default is 16384); 0 means unlimited.'
 complete -c dcmcli -n '__fish_seen_subcommand_from storescp' -o ta -l acse-timeout -x -d 'Timeout for ACSE messages (association request, release).'

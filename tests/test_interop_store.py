@@ -422,3 +422,17 @@ def test_storescp_store_as_jpeg_ls(dcmcli_storescp, workdir: Path) -> None:
     assert event["status"] == 0
     assert event["stored_transfer_syntax"] == event["transfer_syntax"] == "1.2.840.10008.1.2.1"
     assert "stored as received" in str(event["message"]) and "8 bits" in str(event["message"])
+
+
+def test_storescp_lossy_store_as_keeps_the_uid(dcmcli_storescp, workdir: Path) -> None:
+    """A lossy --store-as keeps the SOP Instance UID the sender knows and marks the object lossy."""
+    (f,) = copy_samples(workdir, ["explicit-le"])
+    peer = dcmcli_storescp("--store-as", "j2k")
+    r = subprocess.run([dcmtk("storescu"), "127.0.0.1", str(peer.port), str(f)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    (event,) = received_events(peer, 1)
+    stored = dcmread(Path(str(event["path"])))
+    assert str(stored.file_meta.TransferSyntaxUID) == "1.2.840.10008.1.2.4.91"
+    assert stored.SOPInstanceUID == dcmread(f).SOPInstanceUID == stored.file_meta.MediaStorageSOPInstanceUID
+    assert stored.LossyImageCompression == "01"

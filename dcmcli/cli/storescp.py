@@ -66,7 +66,8 @@ def storescp(
     store_as: Annotated[str | None, typer.Option(
         "--store-as", metavar="SYNTAX",
         help="Store received objects in this transfer syntax (e.g. jpeg-ls-lossless, ele); an object that "
-             "cannot be converted is stored as received, with a warning.")] = None,
+             "cannot be converted is stored as received, with a warning. A lossy syntax keeps the SOP "
+             "Instance UID (marked Lossy Image Compression 01).")] = None,
 ) -> int:
     """Receive DICOM objects and write them as received, atomically, below -od.
 

@@ -547,13 +547,15 @@ class StoreServer:
         target = self.options.store_as
         if not target or target == inc.ts:
             return inc.ts, ""
-        from dcmcli.transcode import TranscodeError
+        from dcmcli.transcode import TranscodeError, TranscodeOptions
         from dcmcli.transcode.files import OutputError as WriteError, load_as, write_file
 
         assert inc.part is not None
         converted = inc.part.with_name(inc.part.name + ".conv")
         try:
-            ds = load_as(inc.part, target)
+            # The sender's references must stay valid: the UID is kept even
+            # for a lossy --store-as (marked by Lossy Image Compression).
+            ds = load_as(inc.part, target, TranscodeOptions(keep_uid=True))
             write_file(ds, converted)
             os.replace(converted, inc.part)
         except (TranscodeError, WriteError, OSError) as exc:
