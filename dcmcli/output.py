@@ -62,6 +62,15 @@ class _RichProgress:
             self._progress.advance(self._task, n)
 
 
+def human_size(n: float) -> str:
+    """Bytes for people: 812 B, 40.2 KB, 263.1 MB (powers of 1024)."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}

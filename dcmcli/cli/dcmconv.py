@@ -16,7 +16,7 @@ from dcmcli.cli.options import Common, dcmcli_command
 from dcmcli.dicomfile import collect_inputs
 from dcmcli.errors import ExitCode, UsageError, worst
 from dcmcli.net.uids import DEFLATED, EBE, ELE, ILE, parse_transfer_syntax, uid_name
-from dcmcli.output import ProgressTicker
+from dcmcli.output import ProgressTicker, human_size
 
 SYNTAX = "Transfer syntax"
 LOSSY = "Lossy compression"
@@ -188,13 +188,14 @@ def dcmconv(
     converted = [r for r in results if r["outcome"] == "converted"]
     failed = [r for r in results if r["outcome"] != "converted"]
     code = worst(*codes, *(ExitCode(int(r["exit_code"])) for r in failed))  # type: ignore[call-overload]
-    n_in = sum(int(os.path.getsize(r["path"])) for r in converted)  # type: ignore[call-overload]
+    size_of = {str(f.path): f.size for f in found.files}  # before conversion (--overwrite-input)
+    n_in = sum(size_of.get(str(r["path"]), 0) for r in converted)
     n_out = sum(int(r.get("bytes", 0)) for r in converted)  # type: ignore[call-overload]
     summary = {"converted": len(converted), "failed": len(failed), "skipped": len(found.skipped),
                "bytes_in": n_in, "bytes_out": n_out, "exit_code": int(code)}
     out.emit("summary", summary,
              f"{len(converted)} converted, {len(failed)} failed, {len(found.skipped)} skipped"
-             + (f"; {n_in / 1e6:.1f} MB -> {n_out / 1e6:.1f} MB" if converted else "")
+             + (f"; {human_size(n_in)} -> {human_size(n_out)}" if converted else "")
              if out.verbosity >= 0 else None)
     if failed:
         out.error_line(f"{len(failed)} of {len(results)} files could not be converted")

@@ -14,14 +14,7 @@ from dcmcli.errors import ExitCode, UsageError, worst
 from dcmcli.net.peer import parse_peer
 from dcmcli.net.store import StoreOptions, StoreResult, StoreSender
 from dcmcli.net.uids import uid_name
-
-
-def _human_size(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"
+from dcmcli.output import human_size
 
 
 @dcmcli_command(app, "storescu", network="scu", default_aet="STORESCU")
@@ -110,7 +103,7 @@ def storescu(
                "mb_per_s": round(mbps, 2), "exit_code": int(code)}
     human = (f"{n_sent} sent ({n_warn} with warnings), {n_fail} failed, {skipped} skipped"
              + (f", {not_attempted} not attempted (halted)" if not_attempted else "")
-             + f"; {_human_size(n_bytes)} in {run.elapsed:.2f} s ({mbps:.1f} MB/s)")
+             + f"; {human_size(n_bytes)} in {run.elapsed:.2f} s ({mbps:.1f} MB/s)")
     out.emit("summary", summary, human if out.verbosity >= 0 else None)
     for err in run.errors:
         if err.report is not None:
