@@ -328,6 +328,28 @@ def test_near_option_bounds_the_error(made: Path) -> None:
         assert 0 < int(diff.max()) <= near
 
 
+@pytest.mark.parametrize("name", ["CT_small.dcm", "SC_rgb_rle_2frame.dcm"])
+def test_ratio_option_sets_the_lossy_htj2k_and_j2k_size(name: str, made: Path) -> None:
+    """--ratio means the same for JPEG 2000 and HTJ2K (whose quantisation step
+    is searched): the pixel data compresses at least that much (more when the
+    image compresses better than that even losslessly)."""
+    for target in (uids.HTJ2K, uids.J2K):
+        sizes = {}
+        for ratio in (5.0, 20.0):
+            ds = load(name, made)
+            result = transcode(ds, target, TranscodeOptions(ratio=ratio))
+            assert result.ratio is not None and result.ratio >= ratio * 0.95, (target, result.ratio)
+            sizes[ratio] = result.ratio
+        assert sizes[20.0] >= sizes[5.0]
+
+
+def test_qstep_fixes_the_htj2k_step_instead(made: Path) -> None:
+    fine, coarse = load("CT_small.dcm", made), load("CT_small.dcm", made)
+    r_fine = transcode(fine, uids.HTJ2K, TranscodeOptions(qstep=1e-4))
+    r_coarse = transcode(coarse, uids.HTJ2K, TranscodeOptions(qstep=1e-2))
+    assert r_coarse.ratio is not None and r_fine.ratio is not None and r_coarse.ratio > r_fine.ratio * 2
+
+
 # -- verification and refusals ---------------------------------------------------------------
 
 def test_lossless_verification_catches_a_codec_that_changes_pixels(monkeypatch: pytest.MonkeyPatch,

@@ -41,7 +41,7 @@ class TranscodeOptions:
     near: int = 2  # JPEG-LS near-lossless: largest allowed error
     distance: float = 1.0  # JPEG XL lossy: Butteraugli distance (0.1 best .. 25)
     effort: int = 3  # JPEG XL: encoder effort 1 (fast) .. 9 (small)
-    qstep: float = 0.001  # HTJ2K lossy: quantisation step, relative to the Bits Stored range
+    qstep: float | None = None  # HTJ2K lossy: quantisation step relative to the Bits Stored range (else: ratio)
     predictor: int = 1  # JPEG lossless process 14: predictor 1-7
     keep_uid: bool = False  # keep the SOP Instance UID after lossy compression
     verify: bool = True  # decode lossless output again and compare
@@ -271,10 +271,13 @@ def _encode_frames(arr: np.ndarray, meta: dict[str, Any], target: str, pi: str,
         # our plugin's options
         "jpeg_quality": options.quality, "jpeg_predictor": options.predictor,
         "jxl_distance": options.distance, "jxl_effort": options.effort,
-        "htj2k_quantization": options.qstep * (2 ** bits_stored) / (2 ** int(meta["bits_allocated"])),
     }
+    if options.qstep is not None:
+        kwargs["htj2k_quantization"] = options.qstep * (2 ** bits_stored) / (2 ** int(meta["bits_allocated"]))
     if target == uids.JPEG_LS_NEAR_LOSSLESS:
         kwargs["jls_error"] = options.near
+    if target == uids.HTJ2K:
+        kwargs["j2k_cr"] = [options.ratio]
     if target == uids.J2K:
         kwargs["j2k_cr"] = [options.ratio]
         # pylibjpeg-openjpeg honours the ratio but always uses 6 resolution levels,

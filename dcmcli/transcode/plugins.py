@@ -199,9 +199,13 @@ def encode_frame(src: bytes, runner: EncodeRunner) -> bytes | bytearray:
 
     if ts in (uids.HTJ2K_LOSSLESS, uids.HTJ2K_LOSSLESS_RPCL, uids.HTJ2K):
         # OpenJPH writes RPCL progression; .202 also asks for TLM markers (PS3.5 A.4.7).
-        level = None if lossless else float(runner.get_option("htj2k_quantization", 0.005))
-        return ic.htj2k_encode(arr, level=level, reversible=lossless, rgb=pi in ("YBR_RCT", "YBR_ICT"),
-                               tlm=ts == uids.HTJ2K_LOSSLESS_RPCL)
+        rgb = pi in ("YBR_RCT", "YBR_ICT")
+        if lossless:
+            return ic.htj2k_encode(arr, reversible=True, rgb=rgb, tlm=ts == uids.HTJ2K_LOSSLESS_RPCL)
+        qstep = runner.get_option("htj2k_quantization", None)
+        if qstep is not None:
+            return ic.htj2k_encode(arr, level=float(qstep), reversible=False, rgb=rgb)
+        return _htj2k_for_ratio(ic, arr, float(runner.get_option("j2k_cr", [10.0])[0]), rgb)
 
     if ts in (uids.JPEGXL_LOSSLESS, uids.JPEGXL):
         effort = int(runner.get_option("jxl_effort", 3))
@@ -217,6 +221,28 @@ def encode_frame(src: bytes, runner: EncodeRunner) -> bytes | bytearray:
         return ic.jpegxl_encode_jpeg(jpeg)
 
     raise ValueError(f"the imagecodecs plugin does not encode {uids.uid_name(ts)}")
+
+
+def _htj2k_for_ratio(ic: Any, arr: np.ndarray, ratio: float, rgb: bool) -> bytes | bytearray:
+    """Lossy HTJ2K at a target compression ratio. OpenJPH takes only a
+    quantisation step, so search it (log scale, 12 encodes of a few ms each)
+    for the finest step whose codestream is no larger than raw size / ratio."""
+    import math
+
+    budget = arr.nbytes / max(ratio, 1.0)
+    lo, hi = math.log(1e-7), math.log(0.5)  # step relative to the sample type's range
+    coarsest = ic.htj2k_encode(arr, level=0.5, reversible=False, rgb=rgb)
+    if len(coarsest) > budget:  # tiny images: headers alone exceed it; do not ruin the pixels for nothing
+        return ic.htj2k_encode(arr, level=1e-4, reversible=False, rgb=rgb)
+    best = coarsest
+    for _ in range(12):
+        mid = (lo + hi) / 2
+        data = ic.htj2k_encode(arr, level=math.exp(mid), reversible=False, rgb=rgb)
+        if len(data) <= budget:
+            best, hi = data, mid  # small enough: try a finer step
+        else:
+            lo = mid
+    return best
 
 
 # -- decoding -------------------------------------------------------------------
