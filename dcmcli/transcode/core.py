@@ -361,6 +361,8 @@ def transcode(ds: Dataset, target: str, options: TranscodeOptions | None = None)
             raise TranscodeError(f"float pixel data cannot be encoded as {_name(target)}; "
                                  "only uncompressed syntaxes carry it")
         result.pixels = "none"
+        if target not in _UNCOMPRESSED:  # as DCMTK's encoders: written as is, under the new syntax
+            result.notes.append("no Pixel Data to compress: only the transfer syntax changed")
     elif source == target or (source in _UNCOMPRESSED and target in _UNCOMPRESSED):
         if (source == uids.EBE) != (target == uids.EBE):
             _swap_binary(ds, pixel_data=True)
