@@ -6,7 +6,7 @@
 complete -c dcmcli -f
 complete -c dcmcli -n __fish_use_subcommand -l version -d 'Print the version and exit.'
 complete -c dcmcli -n __fish_use_subcommand -s h -l help -d 'Show this message and exit.'
-complete -c dcmcli -n __fish_use_subcommand -a dcmconv -d 'Convert DICOM files to another transfer syntax: uncompressed encodings, RLE, JPEG, JPEG-LS, JPEG 2000, HTJ2K and JPEG XL, compressing and decompressing as needed.'
+complete -c dcmcli -n __fish_use_subcommand -a dcmconv -d 'Convert DICOM files to another transfer syntax, compressing or decompressing as needed.'
 complete -c dcmcli -n __fish_use_subcommand -a demo -d 'Start a storescp in-process on a free port and send sample objects to it (needs nothing outside).'
 complete -c dcmcli -n __fish_use_subcommand -a echoscu -d 'Verify a peer (C-ECHO) and measure round-trip times; optionally probe its storage support.'
 complete -c dcmcli -n __fish_use_subcommand -a exit-codes -d 'List the exit codes every dcmcli command uses.'

@@ -104,8 +104,9 @@ def dcmconv(
     jobs: Annotated[int, typer.Option("-j", "--jobs", min=0, max=256, metavar="N", rich_help_panel=FILES,
                                       help="Convert in N processes (0, the default: the number of cores).")] = 0,
 ) -> int:
-    """Convert DICOM files to another transfer syntax: uncompressed encodings, RLE, JPEG, JPEG-LS,
-    JPEG 2000, HTJ2K and JPEG XL, compressing and decompressing as needed.
+    """Convert DICOM files to another transfer syntax, compressing or decompressing as needed.
+
+    Uncompressed encodings, RLE, JPEG, JPEG-LS, JPEG 2000, HTJ2K and JPEG XL, in and out.
 
     Usage: dcmcli dcmconv OPTIONS input output, or dcmcli dcmconv OPTIONS input... output-directory
     """
