@@ -2,9 +2,11 @@
 
 Files are grouped into associations by ``plan_batches``; each file goes in
 its own transfer syntax, streamed from disk without decoding (over the lean
-upper layer in ``dcmcli.net.ul``), when that context was accepted, and
-decompressed on the fly when only the uncompressed fallback was. Failed associations are re-opened with backoff (``retries``),
-and ``jobs`` runs several associations in parallel.
+upper layer in ``dcmcli.net.ul``), when that context was accepted; otherwise
+it is transcoded (``dcmcli.transcode``) to the best syntax the peer accepted:
+uncompressed, else lossless compression, else (allowed only for lossy files
+or with ``allow_lossy``) lossy. Failed associations are re-opened with
+backoff (``retries``), and ``jobs`` runs several associations in parallel.
 """
 
 from __future__ import annotations
@@ -248,6 +250,10 @@ class StoreSender:
                 except OSError as exc:
                     return StoreResult(**base, outcome="failed", exit_code=ExitCode.INPUT_UNREADABLE,
                                        message=f"cannot read the file: {exc.strerror or exc}")
+                except Exception as exc:  # pydicom cannot parse what the header walk let through
+                    return StoreResult(**base, outcome="failed", exit_code=ExitCode.CANNOT_CONVERT,
+                                       message=f"the peer refused {uid_name(ts)}, and the file cannot be read "
+                                               f"for conversion: {exc}")
                 if data is None:
                     return StoreResult(**base, outcome="failed", exit_code=ExitCode.CANNOT_CONVERT,
                                        message=f"cannot encode the data set in {uid_name(sent_ts)}")
