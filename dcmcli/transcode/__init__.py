@@ -17,7 +17,7 @@ from typing import Any
 
 _EXPORTS = {
     "TranscodeError": "core", "TranscodeOptions": "core", "TranscodeResult": "core", "transcode": "core",
-    "encode_dataset": "files", "load_uncompressed": "files", "load_as": "files",
+    "encode_dataset": "files", "load_as": "files",
 }
 __all__ = list(_EXPORTS)
 

@@ -26,17 +26,11 @@ if TYPE_CHECKING:
 
 # -- the network senders' needs ------------------------------------------------
 
-def load_uncompressed(path: Path) -> Dataset:
-    """Read ``path`` and return it as an uncompressed (Explicit VR Little Endian) data set.
+def load_as(path: Path, target: str, options: TranscodeOptions | None = None) -> Dataset:
+    """Read ``path`` and transcode it to ``target`` (raises ``TranscodeError``).
 
     Decompression never adds loss: a lossy-compressed file stays marked as
-    lossy. Colour data decoded from YCbCr becomes RGB.
-    """
-    return load_as(path, uids.ELE)
-
-
-def load_as(path: Path, target: str, options: TranscodeOptions | None = None) -> Dataset:
-    """Read ``path`` and transcode it to ``target`` (raises ``TranscodeError``)."""
+    lossy. Colour data decoded from YCbCr becomes RGB."""
     from pydicom import dcmread
 
     ds = dcmread(path)
@@ -152,6 +146,9 @@ def convert_file(job: ConvertJob, options: TranscodeOptions, meta: bool = True) 
         result = transcode(ds, target, options)
     except TranscodeError as exc:
         return failed(ExitCode.CANNOT_CONVERT, str(exc))
+    except Exception as exc:  # a bug: this file fails, the others go on
+        return failed(ExitCode.INTERNAL, f"internal error while converting: {type(exc).__name__}: {exc}; "
+                                         "please report it")
     try:
         size = write_file(ds, job.destination, meta=meta)
     except OutputError as exc:
