@@ -300,23 +300,16 @@ def _verify(ds: Dataset, target: str, original: np.ndarray, meta: dict[str, Any]
     """Decode the new pixel data and compare with the source, masked to Bits Stored."""
     import numpy as np
 
+    from dcmcli.transcode.plugins import stored_bits
+
     decoded, _ = _decode(ds, target)
-    a = _masked(original, meta)
-    b = _masked(decoded.reshape(original.shape), meta)
+    bits = int(meta.get("bits_stored", 0) or 0)
+    a = stored_bits(original, bits)
+    b = stored_bits(decoded.reshape(original.shape), bits)
     if a.shape != b.shape or not np.array_equal(a, b):
         diff = int(np.count_nonzero(a != b)) if a.shape == b.shape else -1
         raise TranscodeError(f"lossless verification failed for {_name(target)}: "
                              f"{diff} samples differ after decoding; not written")
-
-
-def _masked(arr: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
-    import numpy as np
-
-    bits = int(meta.get("bits_stored", 0) or 0)
-    if arr.dtype.kind not in "ui" or not bits or bits >= arr.dtype.itemsize * 8:
-        return arr
-    unsigned = arr.view(arr.dtype.str.replace("i", "u"))
-    return np.bitwise_and(unsigned, np.array((1 << bits) - 1, dtype=unsigned.dtype))
 
 
 def _jpeg_frames(ds: Dataset) -> list[bytes]:

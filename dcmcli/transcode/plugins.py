@@ -129,30 +129,23 @@ def _frame_array(src: bytes, runner: EncodeRunner) -> np.ndarray:
     return arr.reshape(runner.rows, runner.columns, spp)
 
 
-def _as_unsigned(arr: np.ndarray, bits_stored: int) -> np.ndarray:
-    """Signed samples as their two's complement bit pattern in ``bits_stored``
-    bits: how PS3.5 carries signed data in JPEG and JPEG-LS (the decoder
-    sign-extends by Pixel Representation)."""
+def stored_bits(arr: np.ndarray, bits_stored: int) -> np.ndarray:
+    """The samples as the unsigned bit pattern of their ``bits_stored`` bits.
+
+    Signed samples become their two's complement pattern, which is how PS3.5
+    carries signed data in JPEG and JPEG-LS (the decoder sign-extends by Pixel
+    Representation); unused high bits (overlays, garbage) are cleared, as
+    DCMTK's encoders do, so a lossless encoder with a precision of Bits Stored
+    neither fails nor changes values. Also what lossless verification compares.
+    """
     import numpy as np
 
-    if arr.dtype.kind != "i":
+    if arr.dtype.kind not in "ui":
         return arr
     unsigned = arr.view(arr.dtype.str.replace("i", "u"))
-    mask = np.array((1 << bits_stored) - 1, dtype=unsigned.dtype)
-    return np.bitwise_and(unsigned, mask)
-
-
-def _check_bits(arr: np.ndarray, bits_stored: int) -> np.ndarray:
-    """Unused high bits set (overlays, garbage) would make a lossless encoder
-    with a precision of Bits Stored fail or change values: clear them, as
-    DCMTK's encoders do."""
-    import numpy as np
-
-    if arr.dtype.kind == "u" and bits_stored < arr.dtype.itemsize * 8:
-        mask = np.array((1 << bits_stored) - 1, dtype=arr.dtype)
-        if int(arr.max(initial=0)) > int(mask):
-            return np.bitwise_and(arr, mask)
-    return arr
+    if not 0 < bits_stored < unsigned.dtype.itemsize * 8:
+        return unsigned
+    return np.bitwise_and(unsigned, np.array((1 << bits_stored) - 1, dtype=unsigned.dtype))
 
 
 def encode_frame(src: bytes, runner: EncodeRunner) -> bytes | bytearray:
@@ -179,18 +172,18 @@ def encode_frame(src: bytes, runner: EncodeRunner) -> bytes | bytearray:
                 kwargs["subsampling"] = "422" if pi == "YBR_FULL_422" else "444"
             else:
                 kwargs["outcolorspace"] = "RGB"
-        return ic.jpeg8_encode(_check_bits(arr, bits), **kwargs)
+        return ic.jpeg8_encode(stored_bits(arr, bits), **kwargs)
 
     if ts in (uids.JPEG_LOSSLESS_P14, uids.JPEG_LOSSLESS_SV1):
         predictor = 1 if ts == uids.JPEG_LOSSLESS_SV1 else int(runner.get_option("jpeg_predictor", 1))
         kwargs = {"lossless": True, "predictor": predictor, "bitspersample": max(bits, 2)}
         if colour:
             kwargs.update(colorspace="RGB", outcolorspace="RGB")
-        return ic.jpeg8_encode(_check_bits(_as_unsigned(arr, bits), bits), **kwargs)
+        return ic.jpeg8_encode(stored_bits(arr, bits), **kwargs)
 
     if ts in (uids.JPEG_LS_LOSSLESS, uids.JPEG_LS_NEAR_LOSSLESS):
         near = int(runner.get_option("jls_error", 0)) if not lossless else 0
-        return ic.jpegls_encode(_check_bits(_as_unsigned(arr, bits), bits), level=near)
+        return ic.jpegls_encode(stored_bits(arr, bits), level=near)
 
     if ts in (uids.J2K_LOSSLESS, uids.J2K):
         level = None if lossless else runner.get_option("j2k_psnr", None)
