@@ -373,12 +373,12 @@ class Inputs:
         return ExitCode.NO_VALID_INPUT, f"none of the {self.found} input files is usable DICOM"
 
 
-def collect_inputs(args: Iterable[str], *, check_complete: bool = True) -> Inputs:
-    """Files, directories and globs to the DICOM files to send, and what is skipped.
+def collect_inputs(args: Iterable[str], *, check_complete: bool = True, action: str = "sent") -> Inputs:
+    """Files, directories and globs to the DICOM files to work on, and what is skipped.
 
     A file named on the command line that is not usable DICOM makes the exit
     code 22; one found by a directory scan is only a warning; DICOMDIRs are
-    never sent.
+    never used (``action`` words the message: "sent", "converted").
     """
     candidates, problems = find_inputs(args)
     unreadable = [Skipped(arg, why, f"{arg}: {why}", ExitCode.INPUT_UNREADABLE) for arg, why in problems]
@@ -392,7 +392,8 @@ def collect_inputs(args: Iterable[str], *, check_complete: bool = True) -> Input
                                    ExitCode.INVALID_INPUT if cand.explicit else ExitCode.OK))
             continue
         if info.sop_class_uid == MEDIA_DIRECTORY_STORAGE:
-            skipped.append(Skipped(str(cand.path), "DICOMDIR (not sent)", f"skipped {cand.path}: a DICOMDIR is not sent"))
+            skipped.append(Skipped(str(cand.path), f"DICOMDIR (not {action})",
+                                   f"skipped {cand.path}: a DICOMDIR is not {action}"))
             continue
         files.append(info)
     return Inputs(files, unreadable, skipped, len(candidates))

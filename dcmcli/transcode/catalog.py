@@ -74,12 +74,6 @@ LOSSY_PREFERENCE: tuple[str, ...] = (
     uids.J2K, uids.HTJ2K, uids.JPEG_LS_NEAR_LOSSLESS, uids.JPEG_BASELINE, uids.JPEG_EXTENDED, uids.JPEGXL,
 )
 
-#: Which Python package provides which plugin (for "install X" messages).
-PLUGIN_PACKAGES = {
-    "imagecodecs": "imagecodecs", "pylibjpeg": "pylibjpeg with pylibjpeg-libjpeg, -openjpeg, -rle",
-    "pyjpegls": "pyjpegls", "gdcm": "python-gdcm", "pillow": "pillow", "pydicom": "pydicom",
-}
-
 _UNCOMPRESSED = frozenset({uids.ILE, uids.ELE, uids.EBE, uids.DEFLATED})
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dcmcli.net import uids
-from dcmcli.transcode.catalog import LOSSLESS_TARGETS, PLUGIN_PACKAGES, syntax_info
+from dcmcli.transcode.catalog import LOSSLESS_TARGETS, syntax_info
 
 if TYPE_CHECKING:
     import numpy as np
