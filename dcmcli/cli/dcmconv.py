@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -36,20 +35,6 @@ def _list_syntaxes(common: Common) -> int:
         out_human = human() if not common.out.json_mode else None
         common.out.emit("syntax", info.as_dict, out_human)
     return int(ExitCode.OK)
-
-
-def _plan(inputs: list[str], output: Path, single: bool, files: list[Path]) -> list[tuple[Path, Path]]:
-    """(source, destination) pairs: a file to a file, or everything under the
-    output directory with each input directory's tree mirrored."""
-    if single:
-        return [(files[0], output)]
-    roots = [Path(a) for a in inputs if Path(a).is_dir()]
-    pairs = []
-    for f in files:
-        root = next((r for r in roots if f.is_relative_to(r)), None)
-        rel = f.relative_to(root) if root is not None else Path(f.name)
-        pairs.append((f, output / rel))
-    return pairs
 
 
 @dcmcli_command(app, "dcmconv", network="local")
@@ -124,12 +109,11 @@ def dcmconv(
         raise UsageError("give one output transfer syntax", "use either -t or one of +te +ti +tb +td")
     target = shortcuts[0] if shortcuts else (parse_transfer_syntax(transfer_syntax) if transfer_syntax else None)
 
-    *inputs, output_arg = args
-    output = Path(output_arg)
-    found = collect_inputs(inputs)
+    *inputs, output = args
+    found = collect_inputs(inputs, action="converted")
     for item in found.unreadable + found.skipped:
         out.emit("skipped", {"path": item.path, "reason": item.reason}, None)
-        out.warn(item.warning.replace("is not sent", "is not converted"))
+        out.warn(item.warning)
     codes = found.exit_codes()
     empty = found.nothing_to_send()
     if empty is not None:
@@ -139,32 +123,12 @@ def dcmconv(
         out.error_line(f"{msg}; nothing converted")
         return int(code)
 
-    single = (len(inputs) == 1 and Path(inputs[0]).is_file() and not output.is_dir()
-              and not output_arg.endswith(os.sep))
-    if not single and output.exists() and not output.is_dir():
-        raise UsageError(f"{output} is a file, but several inputs need an output directory",
-                         "name a directory as the last argument")
-    pairs = _plan(inputs, output, single, [f.path for f in found.files])
-    if not overwrite_input:
-        sources = {p.resolve() for p, _ in pairs}
-        clash = next((d for _, d in pairs if d.resolve() in sources), None)
-        if clash is not None:
-            raise UsageError(f"the output {clash} would replace an input file",
-                             "choose another output, or give --overwrite-input")
-    seen: dict[Path, Path] = {}
-    for src, dst in pairs:
-        if dst in seen:
-            raise UsageError(f"{src} and {seen[dst]} would both be written to {dst}",
-                             "convert them into different directories")
-        seen[dst] = src
+    from dcmcli.transcode.files import convert_many, plan_jobs
 
-    from dcmcli.transcode.files import ConvertJob, convert_many
-
+    work = plan_jobs(inputs, output, found.files, target, overwrite_input=overwrite_input)
     options = TranscodeOptions(quality=quality, ratio=ratio, near=near, distance=distance, effort=effort,
                                qstep=qstep, predictor=predictor, keep_uid=keep_uid, verify=not no_verify,
                                utf8=utf8)
-    by_file = {f.path: f.transfer_syntax for f in found.files}
-    work = [ConvertJob(s, d, target or by_file[s]) for s, d in pairs]  # no -t: each keeps its own
     workers = jobs or os.cpu_count() or 1
     with contextlib.ExitStack() as stack:
         bar: list[ProgressTicker] = []

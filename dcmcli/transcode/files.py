@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dcmcli import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
-from dcmcli.errors import ExitCode
+from dcmcli.dicomfile import FileInfo
+from dcmcli.errors import ExitCode, UsageError
 from dcmcli.net import uids
 from dcmcli.transcode.core import TranscodeError, TranscodeOptions, transcode
 
@@ -115,6 +116,43 @@ class ConvertJob:
     source: Path
     destination: Path
     target: str  # transfer syntax UID
+
+
+def plan_jobs(inputs: Sequence[str], output: str, files: Sequence[FileInfo], target: str | None, *,
+              overwrite_input: bool = False) -> list[ConvertJob]:
+    """What to write where: one input file to the output file, or every file
+    below the output directory with each input directory's tree mirrored
+    (files named directly go to its top). Without ``target`` each file keeps
+    its own syntax. Raises ``UsageError`` for an output that would replace an
+    input (unless ``overwrite_input``) or receive two files."""
+    out = Path(output)
+    single = (len(inputs) == 1 and Path(inputs[0]).is_file() and not out.is_dir()
+              and not output.endswith(os.sep))
+    if not single and out.exists() and not out.is_dir():
+        raise UsageError(f"{out} is a file, but several inputs need an output directory",
+                         "name a directory as the last argument")
+    roots = [Path(a) for a in inputs if Path(a).is_dir()]
+    jobs: list[ConvertJob] = []
+    for f in files:
+        if single:
+            dest = out
+        else:
+            root = next((r for r in roots if f.path.is_relative_to(r)), None)
+            dest = out / (f.path.relative_to(root) if root is not None else Path(f.path.name))
+        jobs.append(ConvertJob(f.path, dest, target or f.transfer_syntax))
+    if not overwrite_input:
+        sources = {j.source.resolve() for j in jobs}
+        clash = next((j.destination for j in jobs if j.destination.resolve() in sources), None)
+        if clash is not None:
+            raise UsageError(f"the output {clash} would replace an input file",
+                             "choose another output, or give --overwrite-input")
+    seen: dict[Path, Path] = {}
+    for j in jobs:
+        if j.destination in seen:
+            raise UsageError(f"{j.source} and {seen[j.destination]} would both be written to {j.destination}",
+                             "convert them into different directories")
+        seen[j.destination] = j.source
+    return jobs
 
 
 def convert_file(job: ConvertJob, options: TranscodeOptions, meta: bool = True) -> dict[str, Any]:
