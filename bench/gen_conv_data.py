@@ -30,16 +30,13 @@ bench_conv.py calls :func:`generate` itself when its input is missing.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
-from pydicom.uid import generate_uid
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gen_data import existing_count, make_dataset
+from gen_data import write_series
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_DIR = HERE / "data" / "conv" / "in"
@@ -113,27 +110,15 @@ def generate(directory: Path = DEFAULT_DIR, count: int = 100, force: bool = Fals
              seed: int = 20240602, quiet: bool = False) -> None:
     """Write ``count`` images to ``directory`` unless it already holds exactly
     that many ``*.dcm`` files (and ``force`` is false)."""
-    have = existing_count(directory)
-    if have == count and not force:
+    size, seconds = write_series(directory, count, ROWS, COLS, SET_NAME, "ct",
+                                 lambda rng, i: make_pixels(rng, phantom_hu(i / max(count - 1, 1))),
+                                 seed=seed, force=force)
+    if seconds is None:
         if not quiet:
-            size = sum(p.stat().st_size for p in directory.glob("*.dcm"))
             print(f"{count} files already in {directory} ({size / 1e6:.1f} MB), skipped")
         return
-    if directory.exists():
-        shutil.rmtree(directory)
-    directory.mkdir(parents=True)
-    rng = np.random.default_rng(seed)
-    study_uid, series_uid, frame_uid = generate_uid(), generate_uid(), generate_uid()
-    t0 = time.perf_counter()
-    width = max(3, len(str(count)))
-    for i in range(count):
-        z = i / max(count - 1, 1)
-        pixels = make_pixels(rng, phantom_hu(z))
-        make_dataset(directory / f"ct_{i:0{width}d}.dcm", i, ROWS, COLS, pixels,
-                     study_uid, series_uid, frame_uid, SET_NAME)
-    size = sum(p.stat().st_size for p in directory.glob("*.dcm"))
     print(f"wrote {count} CT images of {ROWS}x{COLS} (16 bits allocated, 12 stored) to "
-          f"{directory} ({size / 1e6:.1f} MB) in {time.perf_counter() - t0:.1f} s")
+          f"{directory} ({size / 1e6:.1f} MB) in {seconds:.1f} s")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,6 +26,7 @@ to write somewhere else (pass the same ``--data`` to bench_store.py).
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 import datetime
 import shutil
 import sys
@@ -126,28 +127,38 @@ def existing_count(directory: Path) -> int:
     return sum(1 for _ in directory.glob("*.dcm")) if directory.is_dir() else 0
 
 
-def generate(directory: Path, name: str, count: int, force: bool, seed: int) -> None:
-    rows, cols = SETS[name]
-    have = existing_count(directory)
-    if have == count and not force:
-        size = sum(p.stat().st_size for p in directory.glob("*.dcm"))
-        print(f"{name}: {count} files already in {directory} ({size / 1e6:.1f} MB), skipped")
-        return
+def write_series(directory: Path, count: int, rows: int, cols: int, set_name: str, stem: str,
+                 pixels_for: Callable[[np.random.Generator, int], np.ndarray], *, seed: int,
+                 force: bool) -> tuple[int, float | None]:
+    """Write one series of ``count`` CT images (``stem_NNN.dcm``, pixels from
+    ``pixels_for(rng, index)``) into an emptied ``directory``, unless it holds
+    exactly that many ``*.dcm`` files already and ``force`` is false.
+    Returns the bytes in the directory and the seconds taken (None: skipped)."""
+    if existing_count(directory) == count and not force:
+        return sum(p.stat().st_size for p in directory.glob("*.dcm")), None
     if directory.exists():
         shutil.rmtree(directory)
     directory.mkdir(parents=True)
     rng = np.random.default_rng(seed)
-    base = phantom(rows, cols)
     study_uid, series_uid, frame_uid = generate_uid(), generate_uid(), generate_uid()
     t0 = time.perf_counter()
-    width = len(str(count))
+    width = max(3, len(str(count)))
     for i in range(count):
-        path = directory / f"{name}_{i:0{width}d}.dcm"
-        make_dataset(path, i, rows, cols, make_pixels(rng, base),
-                     study_uid, series_uid, frame_uid, name)
-    size = sum(p.stat().st_size for p in directory.glob("*.dcm"))
+        make_dataset(directory / f"{stem}_{i:0{width}d}.dcm", i, rows, cols, pixels_for(rng, i),
+                     study_uid, series_uid, frame_uid, set_name)
+    return sum(p.stat().st_size for p in directory.glob("*.dcm")), time.perf_counter() - t0
+
+
+def generate(directory: Path, name: str, count: int, force: bool, seed: int) -> None:
+    rows, cols = SETS[name]
+    base = phantom(rows, cols)
+    size, seconds = write_series(directory, count, rows, cols, name, name,
+                                 lambda rng, i: make_pixels(rng, base), seed=seed, force=force)
+    if seconds is None:
+        print(f"{name}: {count} files already in {directory} ({size / 1e6:.1f} MB), skipped")
+        return
     print(f"{name}: wrote {count} files of {rows}x{cols}x16 bit to {directory} "
-          f"({size / 1e6:.1f} MB, {size / count / 1e3:.1f} KB each) in {time.perf_counter() - t0:.1f} s")
+          f"({size / 1e6:.1f} MB, {size / count / 1e3:.1f} KB each) in {seconds:.1f} s")
 
 
 def main(argv: list[str] | None = None) -> int:
