@@ -74,8 +74,13 @@ _dcmcli()
             fi
             ;;
         exit-codes)
+            case "$prev" in
+                -ll|--log-level)
+                    COMPREPLY=( $(compgen -W "fatal error warn info debug trace" -- "$cur") )
+                    return 0 ;;
+            esac
             if [[ $cur == -* ]]; then
-                COMPREPLY=( $(compgen -W "--json -h --help" -- "$cur") )
+                COMPREPLY=( $(compgen -W "-v --verbose -d --debug -q --quiet -ll --log-level --json -h --help" -- "$cur") )
             fi
             ;;
         storescp)

@@ -69,7 +69,11 @@ complete -c dcmcli -n '__fish_seen_subcommand_from echoscu' -l json -d 'Print JS
 complete -c dcmcli -n '__fish_seen_subcommand_from echoscu' -s h -l help -d 'Show this message and exit.'
 
 # exit-codes
-complete -c dcmcli -n '__fish_seen_subcommand_from exit-codes' -l json -d 'Print JSON Lines.'
+complete -c dcmcli -n '__fish_seen_subcommand_from exit-codes' -s v -l verbose -d 'Verbose: the negotiation report and more detail on stderr.'
+complete -c dcmcli -n '__fish_seen_subcommand_from exit-codes' -s d -l debug -d 'Debug output and tracebacks on errors.'
+complete -c dcmcli -n '__fish_seen_subcommand_from exit-codes' -s q -l quiet -d 'Quiet: errors only; no progress bar, no per-item lines.'
+complete -c dcmcli -n '__fish_seen_subcommand_from exit-codes' -o ll -l log-level -x -a 'fatal error warn info debug trace' -d 'Log level (overrides -q/-v/-d).'
+complete -c dcmcli -n '__fish_seen_subcommand_from exit-codes' -l json -d 'Print JSON Lines on stdout: one object per result or event.'
 complete -c dcmcli -n '__fish_seen_subcommand_from exit-codes' -s h -l help -d 'Show this message and exit.'
 
 # storescp

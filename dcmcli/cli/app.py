@@ -44,28 +44,17 @@ def _root(
     """DICOM command-line toolbox: DCMTK's vocabulary, consistent exit codes, JSON output."""
 
 
-@app.command("exit-codes")
-def exit_codes(json_output: Annotated[bool, typer.Option("--json", help="Print JSON Lines.")] = False) -> None:
-    """List the exit codes every dcmcli command uses."""
-    import json
-
-    for e in EXIT_CODES:
-        if json_output:
-            typer.echo(json.dumps({"event": "exit-code", "code": int(e.code), "name": e.name, "meaning": e.meaning}))
-        else:
-            typer.echo(f"{int(e.code):>3}  {e.name:<22} {e.meaning}")
-
-
 #: Subcommands register themselves on import (each module is thin: parse, call the core).
-COMMANDS = ("echoscu", "storescu", "storescp", "dcmconv", "demo")
+COMMANDS = {"exit-codes": "exitcodes", "echoscu": "echoscu", "storescu": "storescu", "storescp": "storescp",
+            "dcmconv": "dcmconv", "demo": "demo"}
 
 
-def load_commands(names: tuple[str, ...] = COMMANDS) -> typer.Typer:
+def load_commands(names: tuple[str, ...] = tuple(COMMANDS)) -> typer.Typer:
     """Import the subcommand modules (each registers itself on ``app``)."""
     import importlib
 
     for name in names:
-        importlib.import_module(f"dcmcli.cli.{name}")
+        importlib.import_module(f"dcmcli.cli.{COMMANDS[name]}")
     return app
 
 
@@ -78,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     prog = "dcmcli"
     # Running one subcommand builds only that one: typer validates every
     # parameter of every command it builds, which costs start-up time.
-    load_commands((args[0],) if args and args[0] in COMMANDS else COMMANDS)
+    load_commands((args[0],) if args and args[0] in COMMANDS else tuple(COMMANDS))
     try:
         rv = app(args=args, prog_name=prog, standalone_mode=False)
     except click_exc.UsageError as exc:
