@@ -62,6 +62,10 @@ class _RichProgress:
             self._progress.advance(self._task, n)
 
 
+def _raise_broken_pipe() -> None:
+    raise BrokenPipeError("stdout closed by the reader")
+
+
 def human_size(n: float) -> str:
     """Bytes for people: 812 B, 40.2 KB, 263.1 MB (powers of 1024)."""
     for unit in ("B", "KB", "MB", "GB"):
@@ -106,6 +110,8 @@ class Output:
             from rich.console import Console
 
             self._console = Console(file=self._stdout, highlight=False, soft_wrap=True)
+            # rich answers a closed pipe (`| head`) with exit 1; let run_guarded end with 0 instead
+            self._console.on_broken_pipe = _raise_broken_pipe  # type: ignore[method-assign]
         return self._console
 
     @property

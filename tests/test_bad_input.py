@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
-from conftest import copy_samples, free_port, json_lines, run_dcmcli
+from conftest import copy_samples, dcmcli_cmd, free_port, json_lines, run_dcmcli
 
 
 def _one_line(stderr: str) -> str:
@@ -89,3 +90,13 @@ def test_exit_codes_listing_matches_table() -> None:
     assert r.returncode == 0
     rows = json_lines(r.stdout)
     assert [row["code"] for row in rows] == [int(e.code) for e in EXIT_CODES]
+
+
+def test_reader_closing_the_pipe_is_not_an_error() -> None:
+    """`dcmcli exit-codes | head -1`: the reader goes away; exit 0, nothing on stderr."""
+    proc = subprocess.Popen(dcmcli_cmd("exit-codes"), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0, err
+    assert err == ""

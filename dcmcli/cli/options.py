@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
+import sys
 import traceback
 import typing
 from collections.abc import Callable
@@ -146,6 +148,9 @@ def run_guarded(command: str, get_out: Callable[[], Output | None], debug: bool,
         raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
     except typer.Exit:
         raise
+    except BrokenPipeError:  # `dcmcli ... | head`: the reader has what it wanted; not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        raise typer.Exit(int(ExitCode.OK)) from None
     except Exception as exc:  # a bug: say so plainly, trace only with -d
         if debug:
             traceback.print_exc()
