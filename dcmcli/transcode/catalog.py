@@ -56,11 +56,10 @@ SYNTAXES: tuple[str, ...] = (
 )
 
 #: Lossless in the sense that matters for pixels: decoding gives back what was encoded.
-LOSSLESS_TARGETS: frozenset[str] = frozenset({
-    uids.ILE, uids.ELE, uids.EBE, uids.DEFLATED, uids.RLE, uids.JPEG_LOSSLESS_P14, uids.JPEG_LOSSLESS_SV1,
-    uids.JPEG_LS_LOSSLESS, uids.J2K_LOSSLESS, uids.HTJ2K_LOSSLESS, uids.HTJ2K_LOSSLESS_RPCL, uids.JPEGXL_LOSSLESS,
-    uids.JPEGXL_JPEG_RECOMPRESSION,  # lossless with respect to the JPEG it carries
-})
+LOSSLESS_TARGETS: frozenset[str] = frozenset(
+    {ts for ts in SYNTAXES if not uids.is_lossy(ts)}
+    | {uids.JPEGXL_JPEG_RECOMPRESSION}  # lossless with respect to the JPEG it carries
+)
 
 #: What a sender may compress to when a peer takes only compressed syntaxes,
 #: best first (smallest and most widely decoded first).
@@ -111,7 +110,7 @@ def syntax_info(uid: str) -> SyntaxInfo:
         decode, decode_missing = _plugins(dec[0]) if dec else ((), ())
         encode, encode_missing = _plugins(enc[0]) if enc else ((), ())
     return SyntaxInfo(uid=uid, name=name, keyword=keyword, short=_short_name(uid),
-                      lossless=uid in LOSSLESS_TARGETS and uid != uids.JPEGXL_JPEG_RECOMPRESSION,
+                      lossless=not uids.is_lossy(uid),
                       encapsulated=uid not in _UNCOMPRESSED, decode=decode, encode=encode,
                       decode_missing=decode_missing, encode_missing=encode_missing)
 

@@ -156,8 +156,7 @@ def encode_frame(src: bytes, runner: EncodeRunner) -> bytes | bytearray:
     bits = int(runner.bits_stored)
     pi = str(runner.photometric_interpretation)
     colour = runner.samples_per_pixel == 3
-    lossless = ts not in (uids.JPEG_BASELINE, uids.JPEG_EXTENDED, uids.JPEG_LS_NEAR_LOSSLESS,
-                          uids.J2K, uids.HTJ2K, uids.JPEGXL)
+    lossless = not uids.is_lossy(ts)
 
     if ts in (uids.JPEG_BASELINE, uids.JPEG_EXTENDED):
         quality = int(runner.get_option("jpeg_quality", 90))
