@@ -551,13 +551,11 @@ class StoreServer:
         from dcmcli.transcode.files import OutputError as WriteError, load_as, write_file
 
         assert inc.part is not None
-        converted = inc.part.with_name(inc.part.name + ".conv")
         try:
             # The sender's references must stay valid: the UID is kept even
             # for a lossy --store-as (marked by Lossy Image Compression).
             ds = load_as(inc.part, target, TranscodeOptions(keep_uid=True))
-            write_file(ds, converted)
-            os.replace(converted, inc.part)
+            write_file(ds, inc.part)  # atomic: the .part holds either object whole
         except (TranscodeError, WriteError, OSError) as exc:
             self.on_log("warning", f"{inc.sop_instance} stored as received ({uid_name(inc.ts)}): "
                                    f"cannot store as {uid_name(target)}: {exc}")
@@ -566,9 +564,6 @@ class StoreServer:
             self.on_log("warning", f"{inc.sop_instance} stored as received ({uid_name(inc.ts)}): "
                                    f"cannot read it for conversion: {exc}")
             return inc.ts, f"stored as received: {exc}"
-        finally:
-            if converted.exists():
-                converted.unlink()
         return target, ""
 
     def _values(self, inc: _Incoming, sop_class: str, sop_instance: str) -> dict[str, object]:
