@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dcmcli.errors import ExitCode
-from dcmcli.net.uids import DEFLATED as DeflatedExplicitVRLittleEndian
-from dcmcli.net.uids import EBE as ExplicitVRBigEndian
-from dcmcli.net.uids import ILE as ImplicitVRLittleEndian
+from dcmcli.uids import DEFLATED as DeflatedExplicitVRLittleEndian
+from dcmcli.uids import EBE as ExplicitVRBigEndian
+from dcmcli.uids import ILE as ImplicitVRLittleEndian
 
 MEDIA_DIRECTORY_STORAGE = "1.2.840.10008.1.3.10"
 

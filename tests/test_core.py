@@ -15,7 +15,7 @@ from dcmcli.errors import ExitCode, UsageError, worst
 from dcmcli.net.contexts import plan_batches
 from dcmcli.net.peer import parse_peer, validate_ae_title
 from dcmcli.net.storescp import check_template, expand_template, safe_component
-from dcmcli.net.uids import all_transfer_syntaxes, parse_transfer_syntax, storage_sop_classes
+from dcmcli.uids import all_transfer_syntaxes, parse_transfer_syntax, storage_sop_classes
 from dcmcli.status import Category, describe
 
 
@@ -217,7 +217,7 @@ def test_command_sets_round_trip() -> None:
 
 
 def test_is_lossy() -> None:
-    from dcmcli.net.uids import is_lossy
+    from dcmcli.uids import is_lossy
 
     assert is_lossy("1.2.840.10008.1.2.4.50") and is_lossy("1.2.840.10008.1.2.4.102.1")
     assert not is_lossy("1.2.840.10008.1.2.4.70") and not is_lossy("1.2.840.10008.1.2.4.201")

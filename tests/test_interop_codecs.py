@@ -28,7 +28,7 @@ from pydicom.dataset import FileMetaDataset
 from pydicom.encaps import generate_frames
 from pydicom.uid import generate_uid
 
-from dcmcli.net import uids
+from dcmcli import uids
 from dcmcli.transcode.core import transcode
 from dcmcli.transcode.files import write_file
 from codec_samples import MULTIFRAME_GREY, jpeg_lossless_predictor, pixels, psnr, sample_path

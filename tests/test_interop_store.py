@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from pydicom import dcmread
 
-from dcmcli.net.uids import is_lossy
+from dcmcli.uids import is_lossy
 from conftest import (SAMPLES, copy_samples, dcmtk, json_lines, received_events, run_dcmcli, sample)
 
 pytestmark = pytest.mark.interop

@@ -20,7 +20,7 @@ from pydicom.data import get_charset_files
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import generate_fragments, generate_frames, parse_basic_offsets
 
-from dcmcli.net import uids
+from dcmcli import uids
 from dcmcli.transcode import core
 from dcmcli.transcode.catalog import SYNTAXES, catalog
 from dcmcli.transcode.core import TranscodeError, TranscodeOptions, transcode

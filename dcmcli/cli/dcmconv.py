@@ -14,7 +14,7 @@ from dcmcli.cli.app import app
 from dcmcli.cli.options import Common, dcmcli_command
 from dcmcli.dicomfile import collect_inputs
 from dcmcli.errors import ExitCode, UsageError, worst
-from dcmcli.net.uids import DEFLATED, EBE, ELE, ILE, parse_transfer_syntax, uid_name
+from dcmcli.uids import DEFLATED, EBE, ELE, ILE, parse_transfer_syntax, uid_name
 from dcmcli.output import ProgressTicker, human_size
 
 SYNTAX = "Transfer syntax"

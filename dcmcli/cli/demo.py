@@ -16,7 +16,7 @@ from dcmcli.net.echo import echo
 from dcmcli.net.peer import Peer
 from dcmcli.net.storescp import LAYOUTS, ServerOptions, StoreServer
 from dcmcli.net.store import StoreOptions, StoreSender
-from dcmcli.net.uids import uid_name
+from dcmcli.uids import uid_name
 
 SAMPLES = ("CT_small.dcm", "MR_small.dcm", "JPEG2000.dcm", "SC_rgb_rle.dcm", "rtplan.dcm")
 

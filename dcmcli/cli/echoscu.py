@@ -13,7 +13,7 @@ from dcmcli.cli.report import show_report
 from dcmcli.errors import ExitCode
 from dcmcli.net.echo import echo, probe
 from dcmcli.net.peer import parse_peer
-from dcmcli.net.uids import parse_sop_class, parse_transfer_syntax, storage_sop_classes, uid_name
+from dcmcli.uids import parse_sop_class, parse_transfer_syntax, storage_sop_classes, uid_name
 from dcmcli.status import Category
 
 PROBE_DEFAULT_TS = ["ile", "ele", "rle", "jpeg-baseline", "jpeg-lossless", "jpeg-ls-lossless", "j2k-lossless", "j2k"]

@@ -15,7 +15,7 @@ from dcmcli.cli.options import Common, dcmcli_command
 from dcmcli.errors import ExitCode
 from dcmcli.net.peer import validate_ae_title, validate_port
 from dcmcli.net.storescp import DUPLICATE_POLICIES, LAYOUTS, Received, ServerOptions, StoreServer, listening_info
-from dcmcli.net.uids import all_transfer_syntaxes, parse_transfer_syntax, uid_name
+from dcmcli.uids import all_transfer_syntaxes, parse_transfer_syntax, uid_name
 
 
 Layout = Enum("Layout", {name: name for name in LAYOUTS}, type=str)  # type: ignore[misc]

@@ -13,7 +13,7 @@ from dcmcli.dicomfile import collect_inputs
 from dcmcli.errors import ExitCode, UsageError, worst
 from dcmcli.net.peer import parse_peer
 from dcmcli.net.store import StoreOptions, StoreResult, StoreSender
-from dcmcli.net.uids import uid_name
+from dcmcli.uids import uid_name
 from dcmcli.output import human_size
 
 

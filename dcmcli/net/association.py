@@ -18,7 +18,7 @@ from dcmcli.errors import AssociationAborted, AssociationRejected, ConnectError,
 from dcmcli.net.peer import Peer
 from dcmcli.net.ul import (PDU_ASSOCIATE_AC, PDU_ASSOCIATE_RJ, Connection, ConnectionClosed, Context, PeerAborted,
                            ProtocolError, decode_associate, decode_associate_rj, encode_associate_rq, receive_limit)
-from dcmcli.net.uids import uid_name
+from dcmcli.uids import uid_name
 
 
 @dataclass

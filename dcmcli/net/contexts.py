@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from dcmcli.net.ul import Context
-from dcmcli.net.uids import UNCOMPRESSED_FALLBACK
+from dcmcli.uids import UNCOMPRESSED_FALLBACK
 
 MAX_CONTEXTS = 128
 

@@ -11,7 +11,7 @@ from dcmcli.net.association import AssociationSettings, NegotiationReport, lost_
 from dcmcli.net.contexts import chunk_pairs
 from dcmcli.net.peer import Peer
 from dcmcli.net.ul import Context, ConnectionClosed, PeerAborted, ProtocolError, c_echo_rq
-from dcmcli.net.uids import ELE, ILE, VERIFICATION, uid_name
+from dcmcli.uids import ELE, ILE, VERIFICATION, uid_name
 from dcmcli.status import Status, describe
 
 

@@ -24,7 +24,7 @@ from dcmcli.errors import AssociationAborted, AssociationRejected, ExitCode, Net
 from dcmcli.net.association import AssociationSettings, NegotiationReport, lost_reason, open_connection
 from dcmcli.net.contexts import plan_batches
 from dcmcli.net.peer import Peer
-from dcmcli.net.uids import DEFLATED, ILE, UNCOMPRESSED_FALLBACK, is_lossy, uid_name
+from dcmcli.uids import DEFLATED, ILE, UNCOMPRESSED_FALLBACK, is_lossy, uid_name
 from dcmcli.net.ul import Connection, ConnectionClosed, PeerAborted, ProtocolError, c_store_rq
 from dcmcli.status import Category, Status, describe
 from dcmcli.transcode.catalog import LOSSLESS_PREFERENCE, LOSSY_PREFERENCE

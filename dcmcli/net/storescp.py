@@ -31,7 +31,7 @@ from typing import Any, BinaryIO
 from dcmcli.dicomfile import InvalidFile, encode_file_meta, read_top_level, scan_top_level
 from dcmcli.errors import ListenError, OutputError, UsageError
 from dcmcli.net.association import AssociationSettings, set_nodelay
-from dcmcli.net.uids import DEFLATED, VERIFICATION, all_transfer_syntaxes, storage_sop_classes, uid_name
+from dcmcli.uids import DEFLATED, VERIFICATION, all_transfer_syntaxes, storage_sop_classes, uid_name
 from dcmcli.net.ul import (C_ECHO_RQ, C_STORE_RQ, NO_DATA_SET, PDU_ASSOCIATE_RQ, Connection, ConnectionClosed,
                            PeerAborted, ProtocolError, c_echo_rsp, c_store_rsp, decode_associate, decode_command,
                            encode_associate_ac, encode_associate_rj, negotiate, receive_limit)

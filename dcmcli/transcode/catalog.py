@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dcmcli.net import uids
+from dcmcli import uids
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from dcmcli.net import uids
+from dcmcli import uids
 from dcmcli.transcode.catalog import LOSSLESS_TARGETS, syntax_info
 
 if TYPE_CHECKING:

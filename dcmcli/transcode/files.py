@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from dcmcli import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from dcmcli.dicomfile import FileInfo
 from dcmcli.errors import ExitCode, UsageError
-from dcmcli.net import uids
+from dcmcli import uids
 from dcmcli.transcode.core import TranscodeError, TranscodeOptions, transcode
 
 if TYPE_CHECKING:

@@ -23,7 +23,7 @@ import functools
 import threading
 from typing import TYPE_CHECKING, Any
 
-from dcmcli.net import uids
+from dcmcli import uids
 
 if TYPE_CHECKING:
     import numpy as np

@@ -1,0 +1,315 @@
+"""The UID and SOP-class registry both cores use: transfer syntaxes, SOP
+classes, the Query/Retrieve information models, their names, and parsing of
+user-given UIDs, keywords and short names.
+
+The constants are plain strings so that sending and receiving need neither
+pydicom nor pynetdicom (importing them costs about 0.9 s); their
+dictionaries are loaded only when a name or a list is asked for.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from dcmcli.errors import UsageError
+
+VERIFICATION = "1.2.840.10008.1.1"
+
+ILE = "1.2.840.10008.1.2"
+ELE = "1.2.840.10008.1.2.1"
+DEFLATED = "1.2.840.10008.1.2.1.99"
+EBE = "1.2.840.10008.1.2.2"
+JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
+JPEG_EXTENDED = "1.2.840.10008.1.2.4.51"
+JPEG_LOSSLESS_P14 = "1.2.840.10008.1.2.4.57"
+JPEG_LOSSLESS_SV1 = "1.2.840.10008.1.2.4.70"
+JPEG_LS_LOSSLESS = "1.2.840.10008.1.2.4.80"
+JPEG_LS_NEAR_LOSSLESS = "1.2.840.10008.1.2.4.81"
+J2K_LOSSLESS = "1.2.840.10008.1.2.4.90"
+J2K = "1.2.840.10008.1.2.4.91"
+J2K_MC_LOSSLESS = "1.2.840.10008.1.2.4.92"
+J2K_MC = "1.2.840.10008.1.2.4.93"
+HTJ2K_LOSSLESS = "1.2.840.10008.1.2.4.201"
+HTJ2K_LOSSLESS_RPCL = "1.2.840.10008.1.2.4.202"
+HTJ2K = "1.2.840.10008.1.2.4.203"
+JPEGXL_LOSSLESS = "1.2.840.10008.1.2.4.110"
+JPEGXL_JPEG_RECOMPRESSION = "1.2.840.10008.1.2.4.111"
+JPEGXL = "1.2.840.10008.1.2.4.112"
+RLE = "1.2.840.10008.1.2.5"
+
+#: What a sender falls back to when the peer refuses the file's own syntax.
+UNCOMPRESSED_FALLBACK: tuple[str, ...] = (ELE, ILE)
+UNCOMPRESSED: frozenset[str] = frozenset({ELE, ILE, EBE, DEFLATED})
+
+_UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+
+#: Short names accepted wherever a transfer syntax is asked for.
+SHORT_NAMES: dict[str, str] = {
+    "ile": ILE, "implicit": ILE,
+    "ele": ELE, "explicit": ELE,
+    "ebe": EBE, "big": EBE,
+    "deflate": DEFLATED, "deflated": DEFLATED,
+    "rle": RLE,
+    "jpeg-baseline": JPEG_BASELINE, "jpeg8": JPEG_BASELINE,
+    "jpeg-extended": JPEG_EXTENDED, "jpeg12": JPEG_EXTENDED,
+    "jpeg-lossless": JPEG_LOSSLESS_SV1, "jpeg-lossless-sv1": JPEG_LOSSLESS_SV1,
+    "jpeg-lossless-p14": JPEG_LOSSLESS_P14,
+    "jpeg-ls-lossless": JPEG_LS_LOSSLESS, "jpeg-ls": JPEG_LS_LOSSLESS,
+    "jpeg-ls-near-lossless": JPEG_LS_NEAR_LOSSLESS,
+    "j2k-lossless": J2K_LOSSLESS, "jpeg2000-lossless": J2K_LOSSLESS,
+    "j2k": J2K, "jpeg2000": J2K,
+    "htj2k-lossless": HTJ2K_LOSSLESS, "htj2k-lossless-rpcl": HTJ2K_LOSSLESS_RPCL, "htj2k": HTJ2K,
+    "jpegxl-lossless": JPEGXL_LOSSLESS, "jxl-lossless": JPEGXL_LOSSLESS,
+    "jpegxl-recompression": JPEGXL_JPEG_RECOMPRESSION, "jxl-jpeg": JPEGXL_JPEG_RECOMPRESSION,
+    "jpegxl": JPEGXL, "jxl": JPEGXL,
+}
+
+#: Transfer syntaxes newer than pydicom 3.0's dictionary: (name, keyword).
+EXTRA_SYNTAXES: dict[str, tuple[str, str]] = {
+    JPEGXL_LOSSLESS: ("JPEG XL Lossless", "JPEGXLLossless"),
+    JPEGXL_JPEG_RECOMPRESSION: ("JPEG XL JPEG Recompression", "JPEGXLJPEGRecompression"),
+    JPEGXL: ("JPEG XL", "JPEGXL"),
+}
+
+_LOSSLESS_COMPRESSED = (RLE, JPEG_LS_LOSSLESS, JPEG_LOSSLESS_SV1, JPEG_LOSSLESS_P14, J2K_LOSSLESS,
+                        HTJ2K_LOSSLESS, HTJ2K_LOSSLESS_RPCL, J2K_MC_LOSSLESS, JPEGXL_LOSSLESS)
+
+#: Syntaxes whose pixel data went through lossy compression (video included).
+#: JPEG XL JPEG Recompression carries a (lossy) baseline JPEG losslessly: the pixels are lossy.
+_LOSSY_IMAGE = frozenset({JPEG_BASELINE, JPEG_EXTENDED, JPEG_LS_NEAR_LOSSLESS, J2K, J2K_MC, HTJ2K,
+                          JPEGXL_JPEG_RECOMPRESSION, JPEGXL})
+
+
+def is_lossy(ts: str) -> bool:
+    """True for lossy image syntaxes and the MPEG/HEVC video syntaxes (.4.100 - .4.108)."""
+    ts = str(ts)
+    if ts in _LOSSY_IMAGE:
+        return True
+    prefix = "1.2.840.10008.1.2.4."
+    if ts.startswith(prefix):
+        head = ts[len(prefix):].split(".")[0]
+        return head.isdigit() and 100 <= int(head) <= 108
+    return False
+
+
+@functools.lru_cache(maxsize=1)
+def all_transfer_syntaxes() -> list[str]:
+    """Every transfer syntax pydicom knows, in storescp's default preference order.
+
+    Compressed syntaxes come first (lossless, then lossy and video), as with
+    DCMTK's storescp +xa: a sender that offers its file's own compressed
+    syntax beside uncompressed ones then never has to transcode, and the
+    object is stored as it was. Uncompressed last: explicit little endian,
+    implicit little endian, deflated, explicit big endian.
+    """
+    import pydicom.uid as pu
+
+    order: list[str] = list(_LOSSLESS_COMPRESSED)
+    for ts in [*pu.AllTransferSyntaxes, *EXTRA_SYNTAXES]:
+        if str(ts) not in order and str(ts) not in UNCOMPRESSED:
+            order.append(str(ts))
+    return order + [ELE, ILE, DEFLATED, EBE]
+
+
+@functools.lru_cache(maxsize=1)
+def _uid_dictionary() -> dict[str, tuple[str, ...]]:
+    """pydicom's UID dictionary, read from its data module without importing
+    the pydicom package (which would pull in numpy: half a second)."""
+    try:
+        spec = importlib.util.find_spec("pydicom")
+        locations = list(spec.submodule_search_locations or []) if spec else []
+        path = Path(locations[0]) / "_uid_dict.py"
+        namespace: dict[str, object] = {}
+        exec(compile(path.read_text(encoding="utf-8"), str(path), "exec"), namespace)  # a plain dict literal
+        return namespace["UID_dictionary"]  # type: ignore[return-value]
+    except Exception:  # another layout: take the slow road
+        from pydicom._uid_dict import UID_dictionary
+
+        return UID_dictionary  # type: ignore[return-value]
+
+
+@functools.lru_cache(maxsize=4096)
+def uid_name(uid: str) -> str:
+    """The UID's name from pydicom's dictionary, or the UID itself."""
+    entry = _uid_dictionary().get(str(uid))
+    if entry:
+        return entry[0]
+    extra = EXTRA_SYNTAXES.get(str(uid))
+    return extra[0] if extra else str(uid)
+
+
+def parse_transfer_syntax(text: str) -> str:
+    """A transfer syntax from a UID, a pydicom keyword or a short name."""
+    t = text.strip()
+    if _UID_RE.match(t):
+        return t
+    low = t.lower()
+    if low in SHORT_NAMES:
+        return SHORT_NAMES[low]
+    import pydicom.uid as pu
+    from pydicom.uid import UID
+
+    for ts in pu.AllTransferSyntaxes:
+        if UID(ts).keyword.lower() == low:
+            return str(ts)
+    for ts, (_, keyword) in EXTRA_SYNTAXES.items():
+        if keyword.lower() == low:
+            return ts
+    raise UsageError(f"unknown transfer syntax {text!r}",
+                     f"give a UID, a keyword such as JPEGLSLossless, or one of: {', '.join(sorted(SHORT_NAMES))}")
+
+
+@functools.lru_cache(maxsize=1)
+def storage_sop_classes() -> list[str]:
+    """Every storage SOP class pynetdicom knows (170 in pynetdicom 3.0)."""
+    from pynetdicom import AllStoragePresentationContexts
+
+    return [str(cx.abstract_syntax) for cx in AllStoragePresentationContexts]
+
+
+@functools.lru_cache(maxsize=1)
+def _keywords() -> dict[str, str]:
+    """Lower-case keyword -> UID for every SOP class pydicom's dictionary names."""
+    return {entry[4].lower(): uid for uid, entry in _uid_dictionary().items()
+            if len(entry) > 4 and entry[4] and "SOP Class" in entry[1]}
+
+
+def is_uid(text: str) -> bool:
+    """A syntactically valid UID (PS3.5 9.1): digits and dots, no empty component, at most 64 characters."""
+    return len(text) <= 64 and bool(_UID_RE.match(text))
+
+
+def parse_sop_class(text: str) -> str:
+    """A SOP class from a UID or a keyword such as ``CTImageStorage``."""
+    t = text.strip()
+    if _UID_RE.match(t):
+        return t
+    uid = _keywords().get(t.lower())
+    if uid is None and not t.lower().endswith("storage"):
+        uid = _keywords().get(t.lower() + "storage")
+    if uid is None:
+        raise UsageError(f"unknown SOP class {text!r}", "give a UID or a keyword such as CTImageStorage")
+    return uid
+
+
+def keyword_of(uid: str) -> str:
+    """The UID's keyword (``CTImageStorage``), or the UID itself."""
+    entry = _uid_dictionary().get(str(uid))
+    return entry[4] if entry and len(entry) > 4 and entry[4] else str(uid)
+
+
+# -- SOP classes of the other services -----------------------------------------
+
+STORAGE_COMMITMENT_PUSH = "1.2.840.10008.1.20.1"
+MPPS = "1.2.840.10008.3.1.2.3.3"
+IAN = "1.2.840.10008.5.1.4.33"
+PROCEDURAL_EVENT_LOGGING = "1.2.840.10008.1.40"
+MEDIA_CREATION = "1.2.840.10008.5.1.1.33"
+UPS_PUSH = "1.2.840.10008.5.1.4.34.6.1"
+UPS_WATCH = "1.2.840.10008.5.1.4.34.6.2"
+UPS_PULL = "1.2.840.10008.5.1.4.34.6.3"
+UPS_EVENT = "1.2.840.10008.5.1.4.34.6.4"
+UPS_QUERY = "1.2.840.10008.5.1.4.34.6.5"
+
+
+# -- Query/Retrieve information models (PS3.4 C, K, U, V, X, Y, ...) ---------------
+
+_QR = "1.2.840.10008.5.1.4.1.2"
+
+
+@dataclass(frozen=True)
+class QueryModel:
+    """One information model: its short name (``-M``), its FIND, MOVE and GET
+    SOP classes (None where the standard defines none), and its
+    Query/Retrieve levels (empty when the model has no QueryRetrieveLevel)."""
+
+    name: str
+    title: str
+    find: str | None
+    move: str | None = None
+    get: str | None = None
+    levels: tuple[str, ...] = ()
+
+    def uid(self, service: str) -> str | None:
+        return {"find": self.find, "move": self.move, "get": self.get}[service]
+
+
+QUERY_MODELS: tuple[QueryModel, ...] = (
+    QueryModel("patient", "Patient Root", f"{_QR}.1.1", f"{_QR}.1.2", f"{_QR}.1.3",
+               ("PATIENT", "STUDY", "SERIES", "IMAGE")),
+    QueryModel("study", "Study Root", f"{_QR}.2.1", f"{_QR}.2.2", f"{_QR}.2.3", ("STUDY", "SERIES", "IMAGE")),
+    QueryModel("patient-study", "Patient/Study Only (retired)", f"{_QR}.3.1", f"{_QR}.3.2", f"{_QR}.3.3",
+               ("PATIENT", "STUDY")),
+    QueryModel("composite", "Composite Instance Root", None, f"{_QR}.4.2", f"{_QR}.4.3",
+               ("STUDY", "SERIES", "IMAGE", "FRAME")),
+    QueryModel("without-bulk-data", "Composite Instance Retrieve Without Bulk Data", None, None, f"{_QR}.5.3",
+               ("STUDY", "SERIES", "IMAGE")),
+    QueryModel("worklist", "Modality Worklist", "1.2.840.10008.5.1.4.31"),
+    QueryModel("gp-worklist", "General Purpose Worklist (retired)", "1.2.840.10008.5.1.4.32.1"),
+    QueryModel("ups", "Unified Procedure Step - Pull", UPS_PULL),
+    QueryModel("ups-watch", "Unified Procedure Step - Watch", UPS_WATCH),
+    QueryModel("ups-query", "Unified Procedure Step - Query", UPS_QUERY),
+    QueryModel("hanging-protocol", "Hanging Protocol", "1.2.840.10008.5.1.4.38.2", "1.2.840.10008.5.1.4.38.3",
+               "1.2.840.10008.5.1.4.38.4"),
+    QueryModel("color-palette", "Color Palette", "1.2.840.10008.5.1.4.39.2", "1.2.840.10008.5.1.4.39.3",
+               "1.2.840.10008.5.1.4.39.4"),
+    QueryModel("implant-template", "Generic Implant Template", "1.2.840.10008.5.1.4.43.2",
+               "1.2.840.10008.5.1.4.43.3", "1.2.840.10008.5.1.4.43.4"),
+    QueryModel("implant-assembly", "Implant Assembly Template", "1.2.840.10008.5.1.4.44.2",
+               "1.2.840.10008.5.1.4.44.3", "1.2.840.10008.5.1.4.44.4"),
+    QueryModel("implant-group", "Implant Template Group", "1.2.840.10008.5.1.4.45.2",
+               "1.2.840.10008.5.1.4.45.3", "1.2.840.10008.5.1.4.45.4"),
+    QueryModel("defined-procedure", "Defined Procedure Protocol", "1.2.840.10008.5.1.4.20.1",
+               "1.2.840.10008.5.1.4.20.2", "1.2.840.10008.5.1.4.20.3"),
+    QueryModel("protocol-approval", "Protocol Approval", "1.2.840.10008.5.1.4.1.1.200.4",
+               "1.2.840.10008.5.1.4.1.1.200.5", "1.2.840.10008.5.1.4.1.1.200.6"),
+    QueryModel("inventory", "Inventory", "1.2.840.10008.5.1.4.1.1.201.2", "1.2.840.10008.5.1.4.1.1.201.3",
+               "1.2.840.10008.5.1.4.1.1.201.4"),
+    QueryModel("repository", "Repository Query", "1.2.840.10008.5.1.4.1.1.201.6"),
+    QueryModel("relevant-patient", "General Relevant Patient Information", "1.2.840.10008.5.1.4.37.1"),
+    QueryModel("relevant-patient-breast", "Breast Imaging Relevant Patient Information",
+               "1.2.840.10008.5.1.4.37.2"),
+    QueryModel("relevant-patient-cardiac", "Cardiac Relevant Patient Information", "1.2.840.10008.5.1.4.37.3"),
+    QueryModel("product-characteristics", "Product Characteristics", "1.2.840.10008.5.1.4.41"),
+    QueryModel("substance-approval", "Substance Approval", "1.2.840.10008.5.1.4.42"),
+)
+
+_MODEL_BY_NAME = {m.name: m for m in QUERY_MODELS}
+_MODEL_ALIASES = {"patientroot": "patient", "studyroot": "study", "psonly": "patient-study", "mwl": "worklist",
+                  "patientstudyonly": "patient-study", "compositeinstanceroot": "composite", "nobulk": "without-bulk-data"}
+
+
+def model_of(uid: str) -> QueryModel | None:
+    """The information model a FIND, MOVE or GET SOP class belongs to."""
+    for m in QUERY_MODELS:
+        if uid in (m.find, m.move, m.get):
+            return m
+    return None
+
+
+def parse_model(text: str, service: str) -> tuple[QueryModel, str]:
+    """An information model from a short name (``study``), a keyword or a UID
+    of any of its SOP classes; returns the model and its SOP class for
+    ``service`` ("find", "move" or "get")."""
+    t = text.strip()
+    low = t.lower().replace("_", "-")
+    model = _MODEL_BY_NAME.get(low) or _MODEL_BY_NAME.get(_MODEL_ALIASES.get(low.replace("-", ""), ""))
+    uid: str | None = None
+    if model is None:
+        uid = t if _UID_RE.match(t) else _keywords().get(t.lower())
+        model = model_of(uid) if uid else None
+    names = ", ".join(m.name for m in QUERY_MODELS if m.uid(service))
+    if model is None:
+        if uid:  # a SOP class outside the registry: use it as it is
+            return QueryModel(uid, uid_name(uid), uid if service == "find" else None,
+                              uid if service == "move" else None, uid if service == "get" else None), uid
+        raise UsageError(f"unknown information model {text!r}", f"use one of {names}, a keyword or a UID")
+    chosen = model.uid(service)
+    if chosen is None:
+        raise UsageError(f"the {model.title} information model has no C-{service.upper()}",
+                         f"models with C-{service.upper()}: {names}")
+    return model, chosen
