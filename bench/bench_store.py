@@ -242,7 +242,7 @@ def one_run(cfg: Config, src: Path, expected: int, out_base: Path, log_path: Pat
                     stopped = ev
                 elif ev.get("event") == "received":
                     received_events = (received_events or 0) + 1
-                    if ev.get("status") not in (0, None):
+                    if (ev.get("status") or {}).get("code") not in (0, None):
                         other.append(line)
                 elif ev.get("event") not in ("listening", "association", "released"):
                     other.append(line)

@@ -85,6 +85,9 @@ _dcmcli()
             ;;
         storescp)
             case "$prev" in
+                -ll|--log-level)
+                    COMPREPLY=( $(compgen -W "fatal error warn info debug trace" -- "$cur") )
+                    return 0 ;;
                 -od|--output-directory)
                     _dcmcli_files -d "$cur"
                     return 0 ;;
@@ -94,14 +97,11 @@ _dcmcli()
                 --on-duplicate)
                     COMPREPLY=( $(compgen -W "overwrite keep rename reject" -- "$cur") )
                     return 0 ;;
-                -ll|--log-level)
-                    COMPREPLY=( $(compgen -W "fatal error warn info debug trace" -- "$cur") )
-                    return 0 ;;
-                --bind|--template|--accept-ts|--allow-calling|--max-associations|-xcr|--exec-on-reception|-xcs|--exec-on-eostudy|-tos|--eostudy-timeout|--shutdown-timeout|--store-as|-aet|--aetitle|-pdu|--max-pdu|-ta|--acse-timeout|-td|--dimse-timeout)
+                --bind|--accept-ts|--allow-calling|--max-associations|--shutdown-timeout|-aet|--aetitle|-pdu|--max-pdu|-ta|--acse-timeout|-td|--dimse-timeout|--template|--store-as|-xcr|--exec-on-reception|-xcs|--exec-on-eostudy|-tos|--eostudy-timeout)
                     return 0 ;;
             esac
             if [[ $cur == -* ]]; then
-                COMPREPLY=( $(compgen -W "-od --output-directory --bind --layout --template --on-duplicate -pm --promiscuous --accept-ts --allow-calling --require-called --max-associations -xcr --exec-on-reception -xcs --exec-on-eostudy -tos --eostudy-timeout --shutdown-timeout --ignore --store-as -aet --aetitle -pdu --max-pdu -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json -h --help" -- "$cur") )
+                COMPREPLY=( $(compgen -W "--bind -pm --promiscuous --accept-ts --allow-calling --require-called --max-associations --shutdown-timeout -aet --aetitle -pdu --max-pdu -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json -od --output-directory --layout --template --on-duplicate --store-as --fsync --ignore -xcr --exec-on-reception -xcs --exec-on-eostudy -tos --eostudy-timeout -h --help" -- "$cur") )
             fi
             ;;
         storescu)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import select
+import queue
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -129,6 +130,18 @@ class Peer:
     outdir: Path
     proc: subprocess.Popen[bytes]
     log: list[str] = field(default_factory=list)
+    #: JSON events a dcmcli server printed, read by a thread as they come
+    #: (a server blocked on a full stdout pipe would stall the test).
+    events: queue.Queue[dict[str, object] | None] | None = None
+    reader: threading.Thread | None = None
+
+
+def _read_events(stream: object, into: queue.Queue[dict[str, object] | None]) -> None:
+    for raw in iter(stream.readline, b""):  # type: ignore[attr-defined]
+        line = raw.decode(errors="replace")
+        if line.startswith("{"):
+            into.put(json.loads(line))
+    into.put(None)  # end of output
 
 
 @pytest.fixture
@@ -171,7 +184,10 @@ def dcmcli_storescp(tmp_path: Path) -> Iterator:
             raise RuntimeError(f"dcmcli storescp did not start: {err}")
         event = json.loads(line)
         assert event["event"] == "listening", event
-        return Peer(int(event["port"]), out, proc)
+        events: queue.Queue[dict[str, object] | None] = queue.Queue()
+        reader = threading.Thread(target=_read_events, args=(proc.stdout, events), daemon=True)
+        reader.start()
+        return Peer(int(event["port"]), out, proc, events=events, reader=reader)
 
     yield start
     for p in procs:
@@ -183,20 +199,33 @@ def dcmcli_storescp(tmp_path: Path) -> Iterator:
 
 def received_events(peer: Peer, count: int, timeout: float = 60.0) -> list[dict[str, object]]:
     """Read ``count`` 'received' JSON events from a dcmcli storescp."""
-    assert peer.proc.stdout is not None
+    assert peer.events is not None
     events: list[dict[str, object]] = []
     deadline = time.monotonic() + timeout
-    while len(events) < count and time.monotonic() < deadline:
-        ready, _, _ = select.select([peer.proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
-        if not ready:
+    while len(events) < count:
+        try:
+            ev = peer.events.get(timeout=max(0.001, deadline - time.monotonic()))
+        except queue.Empty:
             break
-        line = peer.proc.stdout.readline().decode()
-        if not line:
+        if ev is None:
+            peer.events.put(None)
             break
-        ev = json.loads(line)
         if ev["event"] == "received":
             events.append(ev)
     return events
+
+
+def remaining_events(peer: Peer, timeout: float = 60.0) -> list[dict[str, object]]:
+    """Every event a dcmcli server prints until its output ends (it exited)."""
+    assert peer.events is not None
+    out: list[dict[str, object]] = []
+    deadline = time.monotonic() + timeout
+    while True:
+        ev = peer.events.get(timeout=max(0.001, deadline - time.monotonic()))
+        if ev is None:
+            peer.events.put(None)
+            return out
+        out.append(ev)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from dcmcli.dicomfile import InvalidFile, encode_file_meta, read_file_info, read
 from dcmcli.errors import ExitCode, UsageError, worst
 from dcmcli.net.contexts import plan_batches
 from dcmcli.net.peer import parse_peer, validate_ae_title
-from dcmcli.net.storescp import check_template, expand_template, safe_component
+from dcmcli.net.services.writer import check_template, expand_template, safe_component
 from dcmcli.uids import all_transfer_syntaxes, parse_transfer_syntax, storage_sop_classes
 from dcmcli.status import Category, describe
 
@@ -155,24 +155,27 @@ def test_transfer_syntax_names_and_order() -> None:
 
 def test_tcp_nodelay_on_both_ends(tmp_path: Path) -> None:
     """Every socket dcmcli opens or accepts has TCP_NODELAY; the peer sees our identity."""
-    from dcmcli.net.association import AssociationSettings, open_connection
+    from dcmcli.net.acceptor import AcceptorOptions
+    from dcmcli.net.association import AssociationSettings, open_association
+    from dcmcli.net.dimse import c_echo_rq
     from dcmcli.net.peer import Peer
-    from dcmcli.net.storescp import ServerOptions, StoreServer
-    from dcmcli.net.ul import Context, c_echo_rq
+    from dcmcli.net.services.storage import StoreServer
+    from dcmcli.net.services.writer import WriterOptions
+    from dcmcli.net.ul import Context
 
-    server = StoreServer(AssociationSettings(calling_aet="SCP"), ServerOptions(port=0, bind="127.0.0.1",
-                                                                              output_dir=tmp_path))
+    server = StoreServer(AssociationSettings(calling_aet="SCP"), AcceptorOptions(port=0, bind="127.0.0.1"),
+                         WriterOptions(output_dir=tmp_path))
     port = server.start()
     try:
         settings = AssociationSettings()
-        with open_connection(settings, Peer("127.0.0.1", port), [Context(None, "1.2.840.10008.1.1",
-                                                                         ["1.2.840.10008.1.2"])]) as (conn, rep):
-            assert conn.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
-            accepted = server._conns[0].sock
+        with open_association(settings, Peer("127.0.0.1", port), [Context(None, "1.2.840.10008.1.1",
+                                                                          ["1.2.840.10008.1.2"])]) as assoc:
+            assert assoc.conn.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+            accepted = server.acceptor._conns[0].sock
             assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
-            assert rep.peer_implementation_class_uid == "2.25.232300382606218194586959400769231542194"
-            conn.send_command(1, c_echo_rq(1))
-            assert conn.read_command()[1][0x0900] == 0
+            assert assoc.report.peer_implementation_class_uid == "2.25.232300382606218194586959400769231542194"
+            assoc.send(1, c_echo_rq(1))
+            assert assoc.receive().command.status == 0
     finally:
         server.stop(5)
 
@@ -181,26 +184,27 @@ def test_association_pdus_read_back_with_pynetdicom() -> None:
     """dcmcli's own A-ASSOCIATE codec against pynetdicom's, both ways."""
     from pynetdicom.pdu import A_ASSOCIATE_AC, A_ASSOCIATE_RQ
 
-    from dcmcli.net.ul import Context, decode_associate, encode_associate_ac, encode_associate_rq, negotiate
+    from dcmcli.net.ul import Associate, Context, decode_associate, encode_associate_ac, encode_associate_rq, negotiate
 
     cx = [Context(1, "1.2.840.10008.5.1.4.1.1.2", ["1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2"]),
           Context(3, "1.2.3.4", ["1.2.840.10008.1.2"])]
-    raw = encode_associate_rq("SCU", "SCP", cx, 16384)
+    raw = encode_associate_rq(Associate("SCU", "SCP", cx, 16384))
     pdu = A_ASSOCIATE_RQ()
     pdu.decode(raw)
     prim = pdu.to_primitive()
     assert (prim.calling_ae_title, prim.called_ae_title, prim.maximum_length_received) == ("SCU", "SCP", 16384)
     rq = decode_associate(1, raw[6:])
-    results = negotiate(rq.contexts, lambda a: a.startswith("1.2.840"), ["1.2.840.10008.1.2", "1.2.840.10008.1.2.4.90"])
+    results = negotiate(rq.contexts, lambda a: ["1.2.840.10008.1.2", "1.2.840.10008.1.2.4.90"]
+                        if a.startswith("1.2.840") else None)
     assert [(r.result, r.transfer_syntax) for r in results] == [(0, ["1.2.840.10008.1.2"]), (3, ["1.2.840.10008.1.2"])]
     ac = A_ASSOCIATE_AC()
-    ac.decode(encode_associate_ac(rq, results, 0))
+    ac.decode(encode_associate_ac(Associate(rq.calling_ae_title, rq.called_ae_title, results, 0)))
     got = [(c.context_id, c.result) for c in ac.to_primitive().presentation_context_definition_results_list]
     assert got == [(1, 0), (3, 3)]
 
 
 def test_command_sets_round_trip() -> None:
-    from dcmcli.net.ul import c_store_rq, c_store_rsp, decode_command
+    from dcmcli.net.dimse import c_store_rq, c_store_rsp, decode_command
 
     rq = decode_command(c_store_rq(7, "1.2.840.10008.5.1.4.1.1.2", "1.2.3.4.5", 2))
     assert (rq[0x0100], rq[0x0110], rq[0x0700], rq[0x0800]) == (0x0001, 7, 2, 0)

@@ -77,7 +77,7 @@ def test_dcmtk_senders_to_dcmcli_storescp(sender: str, dcmcli_storescp, workdir:
         assert r.returncode == 0, r.stdout + r.stderr
     events = received_events(peer, len(files))
     assert len(events) == len(files)
-    assert all(e["status"] == 0 and e["calling_aet"] == "DCMTKSCU" for e in events)
+    assert all(e["status"]["code"] == 0 and e["calling_aet"] == "DCMTKSCU" for e in events)
     got = _by_instance(peer.outdir)
     for f in files:
         orig = dcmread(f)
@@ -249,7 +249,7 @@ def test_small_pdu_both_directions(dcmtk_storescp, dcmcli_storescp, workdir: Pat
     r = run_dcmcli("storescu", "127.0.0.1", str(ours.port), str(files[0]), str(files[2]))
     assert r.returncode == 0, r.stderr
     events = received_events(ours, 3)
-    assert [e["status"] for e in events] == [0, 0, 0]
+    assert [e["status"]["code"] for e in events] == [0, 0, 0]
     for f in files:
         uid = str(dcmread(f, stop_before_pixels=True).SOPInstanceUID)
         assert _without_meta(_by_instance(ours.outdir)[uid]) == _without_meta(f)
@@ -302,7 +302,7 @@ def test_pynetdicom_storescu_to_dcmcli_storescp(dcmcli_storescp, workdir: Path) 
                         str(peer.port), *map(str, files)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     events = received_events(peer, len(files))
-    assert [e["status"] for e in events] == [0] * len(files)
+    assert [e["status"]["code"] for e in events] == [0] * len(files)
     assert {e["calling_aet"] for e in events} == {"PNDSCU"}
     got = _by_instance(peer.outdir)
     for f in files:
@@ -419,7 +419,7 @@ def test_storescp_store_as_jpeg_ls(dcmcli_storescp, workdir: Path) -> None:
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
     (event,) = received_events(peer2, 1)
-    assert event["status"] == 0
+    assert event["status"]["code"] == 0
     assert event["stored_transfer_syntax"] == event["transfer_syntax"] == "1.2.840.10008.1.2.1"
     assert "stored as received" in str(event["message"]) and "8 bits" in str(event["message"])
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pydicom import dcmread
 
-from conftest import copy_samples, dcmtk, json_lines, received_events, run_dcmcli, stop
+from conftest import copy_samples, dcmtk, json_lines, received_events, remaining_events, run_dcmcli, stop
 
 HOSTILE = ["../../../escape", "/etc/passwd", "a\\b\\..\\c", ".", "..", "x" * 300, "", "1.2.3\x01\x7f",
            "CON", "..\\..\\win"]
@@ -37,7 +37,7 @@ def test_hostile_values_never_escape_output_dir(dcmcli_storescp, tmp_path: Path,
     r = run_dcmcli("storescu", "127.0.0.1", str(peer.port), *map(str, files))
     assert r.returncode == 0, r.stderr
     events = received_events(peer, len(files))
-    assert all(e["status"] == 0 for e in events)
+    assert all(e["status"]["code"] == 0 for e in events)
     stored = [p for p in outdir.rglob("*.dcm")]
     assert len(stored) == len(files)
     root = outdir.resolve()
@@ -50,20 +50,25 @@ def test_hostile_values_never_escape_output_dir(dcmcli_storescp, tmp_path: Path,
 
 
 def test_hostile_sop_instance_uid(dcmcli_storescp, tmp_path: Path, workdir: Path) -> None:
+    """An invalid UID is refused (0xC000), never stored under a sanitised name
+    where another invalid UID would overwrite it."""
     base = copy_samples(workdir / "base", ["explicit-le"])[0]
-    ds = dcmread(base)
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = "../../../../tmp/evil"
-    evil = workdir / "evil.dcm"
-    ds.save_as(evil, enforce_file_format=True)
+    bad = []
+    for n, uid in enumerate(["../../../../tmp/evil", "1.2.3/4", "1.2.3_4", ".", ".."]):
+        ds = dcmread(base)
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = uid
+        p = workdir / f"evil{n}.dcm"
+        ds.save_as(p, enforce_file_format=True)
+        bad.append(p)
     outdir = tmp_path / "rx"
     peer = dcmcli_storescp(outdir=outdir)
-    # DCMTK's senders refuse such a UID; dcmcli's sends files as they are.
-    r = run_dcmcli("storescu", "127.0.0.1", str(peer.port), str(evil))
-    assert r.returncode == 0, r.stderr
-    ev = received_events(peer, 1)[0]
-    path = Path(str(ev["path"]))
-    assert path.resolve().is_relative_to(outdir.resolve())
-    assert path.parent == outdir and path.name.startswith("CT.") and path.name.endswith("tmp_evil.dcm")
+    # DCMTK's senders refuse such UIDs; dcmcli's sends files as they are.
+    r = run_dcmcli("storescu", "127.0.0.1", str(peer.port), *map(str, bad + [base]))
+    assert r.returncode == 66, r.stderr
+    assert "invalid Affected SOP Instance UID" in r.stdout + r.stderr
+    events = received_events(peer, len(bad) + 1)
+    assert [e["status"]["code"] for e in events] == [0xC000] * len(bad) + [0]
+    assert len(list(outdir.glob("*.dcm"))) == 1 and not list(outdir.glob(".*.part"))
 
 
 @pytest.fixture
@@ -87,7 +92,7 @@ def test_disk_full_answers_a700_and_keeps_running(dcmcli_storescp, full_disk: Pa
     assert res["status"]["code"] == 0xA700
     assert "no space left" in res["message"]
     ev = received_events(peer, 1)[0]
-    assert ev["status"] == 0xA700
+    assert ev["status"]["code"] == 0xA700
     assert list(full_disk.iterdir()) == []  # no half-written object left behind
     # The server is still up and answering.
     assert run_dcmcli("echoscu", "127.0.0.1", str(peer.port)).returncode == 0
@@ -147,7 +152,7 @@ def test_sigterm_lets_transfer_in_flight_finish(dcmcli_storescp, workdir: Path) 
         assert first, "nothing received"
         peer.proc.send_signal(signal.SIGTERM)  # mid-association
         assert sender.wait(60) == 0
-        rest = [json.loads(line) for line in peer.proc.stdout.read().decode().splitlines()]  # type: ignore[union-attr]
+        rest = remaining_events(peer)
         assert peer.proc.wait(30) == 0
     finally:
         stop(sender)
@@ -176,13 +181,13 @@ def test_exec_on_reception_runs_without_shell(dcmcli_storescp, tmp_path: Path, w
 
 
 def test_max_associations_rejects_the_next_one(dcmcli_storescp) -> None:
-    from dcmcli.net.association import AssociationSettings, open_connection
+    from dcmcli.net.association import AssociationSettings, open_association
     from dcmcli.net.peer import Peer
     from dcmcli.net.ul import Context
 
     peer = dcmcli_storescp("--max-associations", "1")
     verification = [Context(None, "1.2.840.10008.1.1", ["1.2.840.10008.1.2"])]
-    with open_connection(AssociationSettings(), Peer("127.0.0.1", peer.port), verification):
+    with open_association(AssociationSettings(), Peer("127.0.0.1", peer.port), verification):
         r = run_dcmcli("echoscu", "127.0.0.1", str(peer.port))
         assert r.returncode == 61
         assert "local limit exceeded" in r.stderr

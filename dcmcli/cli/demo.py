@@ -11,11 +11,13 @@ from dcmcli.cli.app import app
 from dcmcli.cli.options import Common, dcmcli_command
 from dcmcli.dicomfile import read_file_info
 from dcmcli.errors import ExitCode
+from dcmcli.net.acceptor import AcceptorOptions
 from dcmcli.net.association import AssociationSettings
-from dcmcli.net.echo import echo
 from dcmcli.net.peer import Peer
-from dcmcli.net.storescp import LAYOUTS, ServerOptions, StoreServer
-from dcmcli.net.store import StoreOptions, StoreSender
+from dcmcli.net.services.echo import echo
+from dcmcli.net.services.storage import StoreServer
+from dcmcli.net.services.store import StoreOptions, StoreSender
+from dcmcli.net.services.writer import LAYOUTS, WriterOptions
 from dcmcli.uids import uid_name
 
 SAMPLES = ("CT_small.dcm", "MR_small.dcm", "JPEG2000.dcm", "SC_rgb_rle.dcm", "rtplan.dcm")
@@ -28,9 +30,8 @@ def demo(common: Common) -> int:
 
     out = common.out
     with tempfile.TemporaryDirectory(prefix="dcmcli-demo-") as tmp:
-        server = StoreServer(AssociationSettings(calling_aet="DEMO-SCP"),
-                             ServerOptions(port=0, bind="127.0.0.1", output_dir=Path(tmp),
-                                           template=LAYOUTS["study"]))
+        server = StoreServer(AssociationSettings(calling_aet="DEMO-SCP"), AcceptorOptions(port=0, bind="127.0.0.1"),
+                             WriterOptions(output_dir=Path(tmp), template=LAYOUTS["study"]))
         port = server.start()
         try:
             peer = Peer("127.0.0.1", port, "DEMO-SCP")

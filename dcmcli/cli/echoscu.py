@@ -11,7 +11,7 @@ from dcmcli.cli.app import app
 from dcmcli.cli.options import Common, dcmcli_command
 from dcmcli.cli.report import show_report
 from dcmcli.errors import ExitCode
-from dcmcli.net.echo import echo, probe
+from dcmcli.net.services.echo import echo, probe
 from dcmcli.net.peer import parse_peer
 from dcmcli.uids import parse_sop_class, parse_transfer_syntax, storage_sop_classes, uid_name
 from dcmcli.status import Category

@@ -18,17 +18,23 @@ import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from dcmcli.errors import DcmcliError, ExitCode
+from dcmcli.errors import DcmcliError, ExitCode, UsageError
 from dcmcli.net.association import AssociationSettings
 from dcmcli.net.peer import validate_ae_title
+from dcmcli.net.services.writer import DUPLICATE_POLICIES, LAYOUTS, WriterOptions
 from dcmcli.output import LOG_LEVELS, Output, Verbosity
 
 NETWORK = "Network options"
 OUTPUT = "Output options"
+STORAGE = "Storage options (received objects)"
+
+Layout = Enum("Layout", {name: name for name in LAYOUTS}, type=str)  # type: ignore[misc]
+OnDuplicate = Enum("OnDuplicate", {name: name for name in DUPLICATE_POLICIES}, type=str)  # type: ignore[misc]
 
 
 class LogLevel(str, Enum):
@@ -66,6 +72,38 @@ _LL = Annotated[LogLevel | None, typer.Option("-ll", "--log-level", rich_help_pa
 _JSON = Annotated[bool, typer.Option("--json", rich_help_panel=OUTPUT,
                                      help="Print JSON Lines on stdout: one object per result or event.")]
 
+# The storage writer's options: storescp, movescu's receiver and getscu.
+_OD = Annotated[Path, typer.Option("-od", "--output-directory", metavar="DIR", rich_help_panel=STORAGE,
+                                   help="Write received objects below DIR (created when missing).")]
+_LAYOUT = Annotated[Layout | None, typer.Option("--layout", rich_help_panel=STORAGE,  # type: ignore[valid-type]
+                                                help="Output layout: flat (default), study (study/series folders), "
+                                                     "patient (patient/study/series).")]
+_TEMPLATE = Annotated[str | None, typer.Option(
+    "--template", metavar="TEMPLATE", rich_help_panel=STORAGE,
+    help="Attribute template for file names, e.g. {PatientID}/{StudyInstanceUID}/{SOPInstanceUID}.dcm")]
+_DUPLICATE = Annotated[OnDuplicate, typer.Option(  # type: ignore[valid-type]
+    "--on-duplicate", rich_help_panel=STORAGE,
+    help="A SOP instance that is already stored: overwrite (default), keep the first, rename the new one, "
+         "or reject (0111).")]
+_STORE_AS = Annotated[str | None, typer.Option(
+    "--store-as", metavar="SYNTAX", rich_help_panel=STORAGE,
+    help="Store received objects in this transfer syntax (e.g. jpeg-ls-lossless, ele); an object that cannot be "
+         "converted is stored as received, with a warning. A lossy syntax keeps the SOP Instance UID (marked "
+         "Lossy Image Compression 01).")]
+_FSYNC = Annotated[bool, typer.Option("--fsync", rich_help_panel=STORAGE,
+                                      help="Flush each object and its folder to disk before acknowledging it "
+                                           "(safe against power loss; slower).")]
+_IGNORE = Annotated[bool, typer.Option("--ignore", rich_help_panel=STORAGE,
+                                       help="Receive and acknowledge, but store nothing.")]
+_XCR = Annotated[str | None, typer.Option(
+    "-xcr", "--exec-on-reception", metavar="COMMAND", rich_help_panel=STORAGE,
+    help="Run COMMAND after each object (#p dir, #f file, #a calling AE, #c called AE, #r peer); no shell.")]
+_XCS = Annotated[str | None, typer.Option(
+    "-xcs", "--exec-on-eostudy", metavar="COMMAND", rich_help_panel=STORAGE,
+    help="Run COMMAND when a study is complete (no object for --eostudy-timeout); placeholders as -xcr.")]
+_TOS = Annotated[float, typer.Option("-tos", "--eostudy-timeout", min=0.1, metavar="SECONDS", rich_help_panel=STORAGE,
+                                     help="Seconds without objects that end a study.")]
+
 _SHARED: list[tuple[str, Any, Any, set[str]]] = [
     ("aetitle", _AET, None, {"scu", "scp"}),
     ("call", _AEC, "ANY-SCP", {"scu"}),
@@ -79,6 +117,16 @@ _SHARED: list[tuple[str, Any, Any, set[str]]] = [
     ("quiet", _QUIET, False, {"scu", "scp", "local"}),
     ("log_level", _LL, None, {"scu", "scp", "local"}),
     ("json_output", _JSON, False, {"scu", "scp", "local"}),
+    ("output_directory", _OD, Path("."), {"store"}),
+    ("layout", _LAYOUT, None, {"store"}),
+    ("template", _TEMPLATE, None, {"store"}),
+    ("on_duplicate", _DUPLICATE, "overwrite", {"store"}),
+    ("store_as", _STORE_AS, None, {"store"}),
+    ("fsync", _FSYNC, False, {"store"}),
+    ("ignore", _IGNORE, False, {"store"}),
+    ("exec_on_reception", _XCR, None, {"store"}),
+    ("exec_on_eostudy", _XCS, None, {"store"}),
+    ("eostudy_timeout", _TOS, 30.0, {"store"}),
 ]
 
 
@@ -89,6 +137,26 @@ class Common:
     out: Output
     verbosity: Verbosity
     debug: bool
+    #: The storage writer's options, for commands that receive objects.
+    writer: WriterOptions | None = None
+
+
+def writer_options(values: dict[str, Any]) -> WriterOptions:
+    """The shared storage options as the writer's settings (checked here, once)."""
+    from dcmcli.uids import parse_transfer_syntax
+
+    layout = values.get("layout")
+    template = values.get("template")
+    if layout is not None and template:
+        raise UsageError("--layout and --template both name the output layout", "give one of them")
+    chosen = template or LAYOUTS[Layout(layout).value if layout is not None else "flat"]
+    store_as = values.get("store_as")
+    return WriterOptions(
+        output_dir=Path(values.get("output_directory") or "."), template=chosen,
+        duplicates=OnDuplicate(values.get("on_duplicate") or "overwrite").value,
+        store_as=parse_transfer_syntax(store_as) if store_as else None, fsync=bool(values.get("fsync")),
+        ignore=bool(values.get("ignore")), exec_on_reception=values.get("exec_on_reception"),
+        exec_on_eostudy=values.get("exec_on_eostudy"), eostudy_timeout=float(values.get("eostudy_timeout") or 30.0))
 
 
 def _verbosity(values: dict[str, Any]) -> Verbosity:
@@ -120,7 +188,10 @@ def _build(command: str, values: dict[str, Any], default_aet: str) -> Common:
         settings.dimse_timeout = values["dimse_timeout"] or None
     if "tcp_nodelay" in values:
         settings.tcp_nodelay = bool(values["tcp_nodelay"])
-    return Common(command, settings, out, verbosity, verbosity >= Verbosity.DEBUG)
+    if verbosity >= Verbosity.DEBUG:
+        settings.trace = out.debug  # A-ASSOCIATE contents and every command set, as DCMTK's -d
+    writer = writer_options(values) if "output_directory" in values else None
+    return Common(command, settings, out, verbosity, verbosity >= Verbosity.DEBUG, writer)
 
 
 def run_guarded(command: str, get_out: Callable[[], Output | None], debug: bool,
@@ -160,10 +231,11 @@ def run_guarded(command: str, get_out: Callable[[], Output | None], debug: bool,
     raise typer.Exit(int(code or 0))
 
 
-def dcmcli_command(app: typer.Typer, name: str, *, network: str, default_aet: str = "DCMCLI",
+def dcmcli_command(app: typer.Typer, name: str, *, network: str, default_aet: str = "DCMCLI", storage: bool = False,
                    **typer_kwargs: Any) -> Callable[[Callable[..., int | None]], Callable[..., None]]:
-    """Register ``fn(common, **own_options)`` as subcommand ``name`` with the shared options."""
-    shared = [s for s in _SHARED if network in s[3]]
+    """Register ``fn(common, **own_options)`` as subcommand ``name`` with the shared options
+    (``storage``: also the storage writer's, for commands that receive objects)."""
+    shared = [s for s in _SHARED if network in s[3] or (storage and "store" in s[3])]
 
     def decorate(fn: Callable[..., int | None]) -> Callable[..., None]:
         sig = inspect.signature(fn)

@@ -12,7 +12,7 @@ from dcmcli.cli.report import show_report
 from dcmcli.dicomfile import collect_inputs
 from dcmcli.errors import ExitCode, UsageError, worst
 from dcmcli.net.peer import parse_peer
-from dcmcli.net.store import StoreOptions, StoreResult, StoreSender
+from dcmcli.net.services.store import StoreOptions, StoreResult, StoreSender
 from dcmcli.uids import uid_name
 from dcmcli.output import human_size
 

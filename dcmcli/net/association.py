@@ -1,9 +1,13 @@
-"""The association core: settings, opening associations, and the negotiation report.
+"""The requestor: settings, opening associations, the negotiation report, and
+the message loop of an SCU.
 
-Every command opens its associations through ``request_connection`` (as
-requestor) or ``dcmcli.net.storescp.StoreServer`` (as acceptor), both on the
-lean upper layer in ``dcmcli.net.ul``, so every command gets the same
-timeouts, PDU size, implementation identity, TCP_NODELAY and error messages.
+Layer 3 of the engine (beside ``dcmcli.net.acceptor``), on ``ul`` and
+``dimse``. Every SCU opens its associations through ``request_association``
+(or ``open_association``), so every command gets the same timeouts, PDU
+size, implementation identity, TCP_NODELAY, negotiation report and error
+messages. ``Association.exchange`` sends one request and waits for its
+responses while serving what the peer sends meanwhile (C-STORE
+sub-operations of a C-GET, N-EVENT-REPORTs), and sends C-CANCEL when asked.
 """
 
 from __future__ import annotations
@@ -11,13 +15,16 @@ from __future__ import annotations
 import contextlib
 import errno
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from dcmcli.errors import AssociationAborted, AssociationRejected, ConnectError, NoAcceptableContext
+from dcmcli.net.dimse import (C_CANCEL_RQ, COMMAND_NAMES, Channel, Command, Message, Sink, cancel, response)
 from dcmcli.net.peer import Peer
-from dcmcli.net.ul import (PDU_ASSOCIATE_AC, PDU_ASSOCIATE_RJ, Connection, ConnectionClosed, Context, PeerAborted,
-                           ProtocolError, decode_associate, decode_associate_rj, encode_associate_rq, receive_limit)
+from dcmcli.net.ul import (MIN_PEER_PDU, PDU_ASSOCIATE_AC, PDU_ASSOCIATE_RJ, Associate, CommonExtendedNegotiation,
+                           Connection, ConnectionClosed, Context, ExtendedNegotiation, PeerAborted, ProtocolError,
+                           RoleSelection, UserIdentity, decode_associate, decode_associate_rj, encode_associate_rq,
+                           receive_limit)
 from dcmcli.uids import uid_name
 
 
@@ -30,9 +37,10 @@ class AssociationSettings:
     connect_timeout: float | None = 15.0
     acse_timeout: float = 30.0
     dimse_timeout: float | None = 120.0
-    network_timeout: float | None = 60.0
     max_pdu: int = 131072  # what we receive; DCMTK defaults to 16384 and allows up to this
     tcp_nodelay: bool = True
+    #: Called with debug lines (A-ASSOCIATE contents, every command set) for -d.
+    trace: Callable[[str], None] | None = None
 
 
 def set_nodelay(sock: socket.socket | None, on: bool = True) -> None:
@@ -70,6 +78,10 @@ ABORT_REASON = {
 }
 
 
+def abort_text(source: int, reason: int) -> str:
+    return f"{ABORT_SOURCE.get(source, 'unknown source')}: {ABORT_REASON.get(reason, 'reason not specified')}"
+
+
 @dataclass
 class ContextReport:
     context_id: int
@@ -91,12 +103,45 @@ class ContextReport:
 
 
 @dataclass
+class RoleReport:
+    sop_class: str
+    proposed_scu: bool
+    proposed_scp: bool
+    accepted_scu: bool | None  # None: the acceptor did not answer (the defaults apply)
+    accepted_scp: bool | None
+
+    def as_dict(self) -> dict[str, object]:
+        return {"sop_class": self.sop_class, "sop_class_name": uid_name(self.sop_class),
+                "proposed_scu": self.proposed_scu, "proposed_scp": self.proposed_scp,
+                "accepted_scu": self.accepted_scu, "accepted_scp": self.accepted_scp}
+
+
+@dataclass
+class ExtendedReport:
+    sop_class: str
+    proposed: list[int]
+    accepted: list[int] | None  # None: not answered (not supported)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"sop_class": self.sop_class, "sop_class_name": uid_name(self.sop_class),
+                "proposed": self.proposed, "accepted": self.accepted}
+
+
+@dataclass
 class NegotiationReport:
+    """One association's negotiation, the same object on the requestor and
+    the acceptor side (``side``); the ``association`` JSON event."""
+
     peer: Peer
     calling_aet: str
     called_aet: str
+    side: str = "requestor"
     outcome: str = "not attempted"
     contexts: list[ContextReport] = field(default_factory=list)
+    roles: list[RoleReport] = field(default_factory=list)
+    extended: list[ExtendedReport] = field(default_factory=list)
+    async_window: dict[str, object] | None = None
+    user_identity: dict[str, object] | None = None
     peer_ae_title: str | None = None
     peer_max_pdu: int | None = None
     peer_implementation_class_uid: str | None = None
@@ -107,11 +152,16 @@ class NegotiationReport:
 
     def as_dict(self) -> dict[str, object]:
         return {
+            "side": self.side,
             "peer": self.peer.as_dict(),
             "calling_aet": self.calling_aet,
             "called_aet": self.called_aet,
             "outcome": self.outcome,
             "contexts": [c.as_dict() for c in self.contexts],
+            "roles": [r.as_dict() for r in self.roles],
+            "extended_negotiation": [e.as_dict() for e in self.extended],
+            "async_window": self.async_window,
+            "user_identity": self.user_identity,
             "peer_ae_title": self.peer_ae_title,
             "peer_max_pdu": self.peer_max_pdu,
             "peer_implementation_class_uid": self.peer_implementation_class_uid,
@@ -123,7 +173,11 @@ class NegotiationReport:
 
     def lines(self) -> list[str]:
         """The report as plain lines for ``-v``."""
-        out = [f"association {self.calling_aet} -> {self.called_aet} at {self.peer}: {self.outcome}"]
+        if self.side == "acceptor":
+            out = [f"association from {self.calling_aet} at {self.peer.host}:{self.peer.port} "
+                   f"to {self.called_aet}: {self.outcome}"]
+        else:
+            out = [f"association {self.calling_aet} -> {self.called_aet} at {self.peer}: {self.outcome}"]
         if self.peer_implementation_class_uid:
             out.append(f"  peer AE {self.peer_ae_title!r}, max PDU {self.peer_max_pdu}, implementation "
                        f"{self.peer_implementation_class_uid} {self.peer_implementation_version_name or ''}".rstrip())
@@ -133,12 +187,41 @@ class NegotiationReport:
                 verdict += f" in {uid_name(c.accepted_transfer_syntax)}"
             out.append(f"  context {c.context_id}: {uid_name(c.abstract_syntax)} "
                        f"[{', '.join(uid_name(t) for t in c.transfer_syntaxes)}]: {verdict}")
+        for r in self.roles:
+            def roles(scu: bool | None, scp: bool | None) -> str:
+                if scu is None:
+                    return "not answered (default roles)"
+                return "+".join(n for n, on in (("SCU", scu), ("SCP", scp)) if on) or "none"
+            out.append(f"  role selection {uid_name(r.sop_class)}: proposed {roles(r.proposed_scu, r.proposed_scp)}, "
+                       f"accepted {roles(r.accepted_scu, r.accepted_scp)}")
+        for e in self.extended:
+            out.append(f"  extended negotiation {uid_name(e.sop_class)}: proposed {e.proposed}, "
+                       f"accepted {e.accepted if e.accepted is not None else 'not supported'}")
+        if self.user_identity:
+            out.append(f"  user identity: {self.user_identity}")
         if self.rejection:
             out.append(f"  rejected: {self.rejection['result_text']}, source {self.rejection['source_text']}, "
                        f"reason {self.rejection['reason_text']}")
         if self.abort:
             out.append(f"  aborted by {self.abort['source_text']}: {self.abort['reason_text']}")
         return out
+
+
+def describe_associate(kind: str, a: Associate) -> str:
+    """An A-ASSOCIATE-RQ/AC as DCMTK's -d shows it."""
+    lines = [f"{kind}: calling {a.calling_ae_title!r}, called {a.called_ae_title!r}, max PDU {a.max_pdu}, "
+             f"implementation {a.implementation_class_uid} {a.implementation_version_name or ''}".rstrip()]
+    for cx in a.contexts:
+        result = "" if cx.result is None else f" -> {CONTEXT_RESULTS.get(cx.result, cx.result)}"
+        lines.append(f"  context {cx.context_id}: {uid_name(cx.abstract_syntax) if cx.abstract_syntax else ''} "
+                     f"[{', '.join(uid_name(t) for t in cx.transfer_syntax)}]{result}")
+    for r in a.roles:
+        lines.append(f"  role {uid_name(r.sop_class)}: SCU {int(r.scu)} SCP {int(r.scp)}")
+    for e in a.extended:
+        lines.append(f"  extended {uid_name(e.sop_class)}: {list(e.info)}")
+    if a.async_window:
+        lines.append(f"  asynchronous operations window {a.async_window}")
+    return "\n".join(lines)
 
 
 def resolve(peer: Peer) -> tuple[str, int]:
@@ -152,17 +235,24 @@ def resolve(peer: Peer) -> tuple[str, int]:
     return infos[0][4][0], infos[0][0]
 
 
+def rejection_info(result: int, source: int, diag: int) -> dict[str, object]:
+    reason = RJ_REASON.get((source, diag), (f"reason {diag}", ""))[0]
+    return {"result": result, "result_text": RJ_RESULT.get(result, str(result)),
+            "source": source, "source_text": RJ_SOURCE.get(source, str(source)),
+            "reason": diag, "reason_text": reason}
+
+
 def _rejected(report: NegotiationReport, peer: Peer, result: int, source: int, diag: int) -> AssociationRejected:
     """The error for an A-ASSOCIATE-RJ, with the report filled in."""
     reason, hint = RJ_REASON.get((source, diag), (f"reason {diag}", "check the peer's log"))
     report.outcome = "rejected"
-    report.rejection = {"result": result, "result_text": RJ_RESULT.get(result, str(result)),
-                        "source": source, "source_text": RJ_SOURCE.get(source, str(source)),
-                        "reason": diag, "reason_text": reason}
+    report.rejection = rejection_info(result, source, diag)
     if (source, diag) == (1, 7):
         hint = f"check -aec (sent {report.called_aet!r})"
     elif (source, diag) == (1, 3):
         hint = f"check -aet (sent {report.calling_aet!r}); the peer may need this AE title configured"
+    if result == 2:
+        hint += "; the rejection is transient: --retries tries again"
     return AssociationRejected(f"association rejected by {peer} ({report.rejection['result_text']}): {reason}",
                                hint, report=report)
 
@@ -189,8 +279,129 @@ def _connect_message(peer: Peer, exc: OSError, settings: AssociationSettings) ->
     return f"cannot connect to {peer}: {exc.strerror or exc}", "check the host and port"
 
 
-def request_connection(settings: AssociationSettings, peer: Peer, contexts: Sequence[Context]
-                       ) -> tuple[Connection, NegotiationReport]:
+def lost_reason(exc: Exception, settings: AssociationSettings) -> str:
+    """Why an established association stopped answering, in plain words."""
+    if isinstance(exc, PeerAborted):
+        return f"the peer aborted ({abort_text(exc.source, exc.reason)})"
+    if isinstance(exc, ConnectionClosed):
+        if str(exc) == "timeout":
+            limit = f"{settings.dimse_timeout:g} s" if settings.dimse_timeout else "the time limit"
+            return f"no response within {limit} (-td)"
+        return f"the connection was lost ({exc})"
+    return f"protocol error: {exc}"
+
+
+class Association:
+    """An established association, requestor side."""
+
+    def __init__(self, conn: Connection, report: NegotiationReport, settings: AssociationSettings, peer: Peer,
+                 ac: Associate) -> None:
+        self.conn = conn
+        self.report = report
+        self.settings = settings
+        self.peer = peer
+        self.ac = ac
+        trace = settings.trace
+        self.channel = Channel(conn, on_command=(lambda d, ctx, cmd: trace(f"{d} on context {ctx}: {cmd.describe()}"))
+                               if trace else None)
+        self._message_id = 0
+        #: Accepted roles per SOP class: (requestor may be SCU, requestor may be SCP).
+        self.roles: dict[str, tuple[bool, bool]] = {}
+        for r in report.roles:
+            if r.accepted_scu is not None:
+                self.roles[r.sop_class] = (bool(r.accepted_scu), bool(r.accepted_scp))
+
+    # -- contexts -----------------------------------------------------------
+    @property
+    def accepted(self) -> dict[int, tuple[str, str]]:
+        return self.conn.accepted
+
+    def contexts_for(self, abstract_syntax: str) -> list[tuple[int, str]]:
+        """(context id, transfer syntax) of every accepted context for a SOP class."""
+        return [(cid, ts) for cid, (a, ts) in sorted(self.conn.accepted.items()) if a == abstract_syntax]
+
+    def context_for(self, abstract_syntax: str) -> int | None:
+        found = self.contexts_for(abstract_syntax)
+        return found[0][0] if found else None
+
+    def next_message_id(self) -> int:
+        self._message_id = self._message_id % 0xFFFF + 1
+        return self._message_id
+
+    # -- messages -----------------------------------------------------------
+    def lost(self, exc: Exception, doing: str, hint: str = "check the peer's log") -> AssociationAborted:
+        """The error for an association that died while ``doing`` something."""
+        if isinstance(exc, ProtocolError) and not self.conn.closed:
+            self.conn.abort(2, exc.reason)
+        return AssociationAborted(f"association with {self.peer} lost while {doing}: {lost_reason(exc, self.settings)}",
+                                  hint, report=self.report)
+
+    def send(self, context_id: int, command: bytes, data: bytes | None = None) -> None:
+        self.channel.send(context_id, command, data)
+
+    def receive(self) -> Message:
+        """The next message; the peer releasing here is an error (a response was due)."""
+        msg = self.channel.receive()
+        if msg is None:
+            raise ConnectionClosed("the peer released the association while a response was due")
+        return msg
+
+    def exchange(self, context_id: int, command: bytes, data: bytes | None, message_id: int, *,
+                 on_response: Callable[[Command, bytes | None], None] | None = None,
+                 handlers: dict[int, Callable[[Association, Message], None]] | None = None,
+                 should_cancel: Callable[[], bool] | None = None,
+                 data_limit: int = 64 << 20) -> Command:
+        """Send one request and read its responses until the final one, which is returned.
+
+        ``on_response(command, data)`` sees every response, pending ones
+        included, with its data set (bytes, at most ``data_limit``).
+        ``handlers`` serve requests the peer sends meanwhile, by command
+        field (each must answer); any other request is answered with
+        0x0211 (unrecognised operation). After each pending response
+        ``should_cancel()`` is asked; when true, one C-CANCEL-RQ is sent.
+        Network failures raise ``ConnectionClosed``, ``PeerAborted`` or
+        ``ProtocolError``; the caller words them with ``lost``.
+        """
+        self.send(context_id, command, data)
+        cancelled = False
+        while True:
+            msg = self.receive()
+            cmd = msg.command
+            if cmd.is_request:
+                handler = (handlers or {}).get(cmd.field)
+                if handler is not None:
+                    handler(self, msg)
+                else:
+                    self.channel.discard_data()
+                    if cmd.field != C_CANCEL_RQ:
+                        self.send(msg.context_id, response(cmd.field | 0x8000, cmd.message_id, 0x0211,
+                                                           affected_sop_class=cmd.text(0x0002) or None))
+                continue
+            if cmd.responding_to != message_id:
+                raise ProtocolError(f"a {cmd.name} for message {cmd.responding_to}, while {message_id} is the one "
+                                    f"outstanding")
+            payload = self.channel.read_data(data_limit) if cmd.has_dataset else None
+            if on_response is not None:
+                on_response(cmd, payload)
+            if cmd.status in (0xFF00, 0xFF01):
+                if not cancelled and should_cancel is not None and should_cancel():
+                    self.send(context_id, cancel(message_id))
+                    cancelled = True
+                continue
+            return cmd
+
+    def release(self) -> None:
+        self.conn.release(self.settings.acse_timeout)
+
+    def abort(self) -> None:
+        self.conn.abort()
+
+
+def request_association(settings: AssociationSettings, peer: Peer, contexts: Sequence[Context], *,
+                        roles: Sequence[RoleSelection] = (), extended: Sequence[ExtendedNegotiation] = (),
+                        common_extended: Sequence[CommonExtendedNegotiation] = (),
+                        user_identity: UserIdentity | None = None,
+                        async_window: tuple[int, int] | None = None) -> Association:
     """Open an association, or raise the ``NetworkError`` that says why not.
 
     The report is filled in either way; a raised error carries it as ``.report``.
@@ -211,10 +422,14 @@ def request_connection(settings: AssociationSettings, peer: Peer, contexts: Sequ
         message, hint = _connect_message(peer, exc, settings)
         report.connect_error = message
         raise ConnectError(message, hint, report=report) from None
-    conn = Connection(sock, max_receive=receive_limit(settings.max_pdu))
-    sock.settimeout(settings.acse_timeout)
+    conn = Connection(sock, max_receive=receive_limit(settings.max_pdu), timeout=settings.acse_timeout)
+    rq = Associate(calling_ae_title=settings.calling_aet, called_ae_title=called, contexts=list(contexts),
+                   max_pdu=settings.max_pdu, roles=list(roles), extended=list(extended),
+                   common_extended=list(common_extended), user_identity=user_identity, async_window=async_window)
+    if settings.trace:
+        settings.trace(describe_associate("A-ASSOCIATE-RQ sent", rq))
     try:
-        conn.send(encode_associate_rq(settings.calling_aet, called, contexts, settings.max_pdu))
+        conn.send(encode_associate_rq(rq))
         pdu_type, body = conn.read_pdu()
     except PeerAborted as exc:
         conn.close()
@@ -222,7 +437,8 @@ def request_connection(settings: AssociationSettings, peer: Peer, contexts: Sequ
         report.abort = {"source": exc.source, "source_text": ABORT_SOURCE.get(exc.source, "unknown"),
                         "reason": exc.reason, "reason_text": ABORT_REASON.get(exc.reason, "reason not specified")}
         raise AssociationAborted(f"{peer} aborted the association request ({report.abort['reason_text']})",
-                                 "check the peer's log", report=report) from None
+                                 "check the peer's log; it may not know this calling AE title (-aet)",
+                                 report=report) from None
     except ConnectionClosed as exc:
         conn.close()
         report.outcome = "no response"
@@ -232,6 +448,11 @@ def request_connection(settings: AssociationSettings, peer: Peer, contexts: Sequ
                 "is this a DICOM port? raise -ta if the peer is slow", report=report) from None
         raise AssociationAborted(f"{peer} closed the connection without answering the association request",
                                  "is this a DICOM port? check the peer's log", report=report) from None
+    except ProtocolError as exc:  # read_pdu has aborted already
+        conn.close()
+        report.outcome = "failed"
+        raise AssociationAborted(f"{peer} answered with something that is not DICOM: {exc}",
+                                 "is this a DICOM port? check the host and port", report=report) from None
     try:
         if pdu_type == PDU_ASSOCIATE_RJ:
             conn.close()
@@ -239,10 +460,15 @@ def request_connection(settings: AssociationSettings, peer: Peer, contexts: Sequ
         if pdu_type != PDU_ASSOCIATE_AC:
             raise ProtocolError(f"answered the association request with PDU type 0x{pdu_type:02X}")
         ac = decode_associate(pdu_type, body)
+        if ac.max_pdu and ac.max_pdu < MIN_PEER_PDU:
+            raise ProtocolError(f"announced a maximum PDU of {ac.max_pdu} bytes, too small for any data")
     except ProtocolError as exc:
-        conn.abort(2, 0)
+        conn.abort(2, exc.reason)
         report.outcome = "failed"
-        raise AssociationAborted(f"{peer} {exc}", "is this a DICOM port?", report=report) from None
+        raise AssociationAborted(f"{peer} sent an invalid association answer: {exc}",
+                                 "is this a DICOM port? check the peer's log", report=report) from None
+    if settings.trace:
+        settings.trace(describe_associate("A-ASSOCIATE-AC received", ac))
     report.peer_ae_title = ac.called_ae_title
     report.peer_max_pdu = ac.max_pdu
     report.peer_implementation_class_uid = ac.implementation_class_uid
@@ -257,36 +483,43 @@ def request_connection(settings: AssociationSettings, peer: Peer, contexts: Sequ
                                              got.transfer_syntax[0] if ok else None))  # type: ignore[union-attr]
         if ok:
             conn.accepted[int(cx.context_id or 0)] = (cx.abstract_syntax, got.transfer_syntax[0])  # type: ignore[union-attr]
+    for r in roles:
+        answer = ac.role(r.sop_class)
+        report.roles.append(RoleReport(r.sop_class, r.scu, r.scp, answer.scu if answer else None,
+                                       answer.scp if answer else None))
+    for e in extended:
+        got_info = ac.extended_info(e.sop_class)
+        report.extended.append(ExtendedReport(e.sop_class, list(e.info),
+                                              list(got_info) if got_info is not None else None))
+    if async_window is not None:
+        report.async_window = {"proposed": list(async_window),
+                               "accepted": list(ac.async_window) if ac.async_window else [1, 1]}
+    if user_identity is not None:
+        report.user_identity = {"type": user_identity.kind,
+                                "positive_response_requested": user_identity.positive_response_requested,
+                                "server_response": ac.user_identity_response is not None}
     conn.peer_max_pdu = ac.max_pdu
     if not conn.accepted:
         conn.abort(0, 0)
         raise _no_context(report, peer)
     report.outcome = "accepted"
-    sock.settimeout(settings.dimse_timeout)
-    return conn, report
-
-
-def lost_reason(exc: Exception, settings: AssociationSettings) -> str:
-    """Why an established association stopped answering, in plain words."""
-    if isinstance(exc, PeerAborted):
-        return (f"the peer aborted ({ABORT_SOURCE.get(exc.source, 'unknown')}: "
-                f"{ABORT_REASON.get(exc.reason, 'reason not specified')})")
-    if isinstance(exc, ConnectionClosed):
-        if str(exc) == "timeout":
-            limit = f"{settings.dimse_timeout:g} s" if settings.dimse_timeout else "the time limit"
-            return f"no response within {limit} (-td)"
-        return f"the connection was lost ({exc})"
-    return f"protocol error: {exc}"
+    conn.timeout = settings.dimse_timeout
+    return Association(conn, report, settings, peer, ac)
 
 
 @contextlib.contextmanager
-def open_connection(settings: AssociationSettings, peer: Peer, contexts: Sequence[Context]
-                    ) -> Iterator[tuple[Connection, NegotiationReport]]:
-    """``request_connection`` as a context manager: released at the end, aborted on an error."""
-    conn, report = request_connection(settings, peer, contexts)
+def open_association(settings: AssociationSettings, peer: Peer, contexts: Sequence[Context],
+                     **negotiation: object) -> Iterator[Association]:
+    """``request_association`` as a context manager: released at the end, aborted on an error."""
+    assoc = request_association(settings, peer, contexts, **negotiation)  # type: ignore[arg-type]
     try:
-        yield conn, report
+        yield assoc
     except BaseException:
-        conn.abort()
+        assoc.abort()
         raise
-    conn.release(settings.acse_timeout)
+    assoc.release()
+
+
+__all__ = ["AssociationSettings", "Association", "NegotiationReport", "ContextReport", "RoleReport",
+           "ExtendedReport", "request_association", "open_association", "lost_reason", "set_nodelay",
+           "abort_text", "rejection_info", "describe_associate", "resolve", "Sink", "COMMAND_NAMES"]

@@ -1,26 +1,30 @@
-"""A lean DICOM upper layer (PS3.8) for the storage data path.
+"""The DICOM upper layer (PS3.8): PDUs, A-ASSOCIATE items, negotiation,
+P-DATA, release and abort, on a plain blocking socket.
+
+Layer 1 of the engine (``ul`` -> ``dimse`` -> ``association`` / ``acceptor``
+-> ``services``). It knows PDUs and items, never DIMSE commands.
 
 pynetdicom runs every message through two polling threads, queues, a state
 machine and pydicom-encoded command sets; measured here that costs 5-15 ms
 per C-STORE, ten times DCMTK, and importing it (with pydicom and numpy)
-costs about 0.9 s per command. This module does the association on a plain
-blocking socket instead: the A-ASSOCIATE PDUs (PS3.8 9.3.2-9.3.4),
-presentation-context negotiation, P-DATA fragmentation, the C-STORE and
-C-ECHO command sets (PS3.7 9.3.1, 9.3.5), release and abort.
+costs about 0.9 s per command. This module does the upper layer on a
+blocking socket instead and imports neither.
 
-``Connection`` is one association, requestor or acceptor; the requestor
-side is opened by ``dcmcli.net.association.request_connection``, the
-acceptor side by ``dcmcli.net.storescp``. It imports neither pydicom nor
-pynetdicom.
+What a hostile or broken peer sends never costs more than it sends: a PDU
+body is read incrementally (a claimed length allocates nothing until the
+bytes arrive), lengths are checked against what was announced, and every
+read of a PDU runs against one deadline for the whole PDU (ARTIM, PS3.8
+9.1.5), not a timeout per ``recv``. Every malformed field raises
+``ProtocolError`` with the A-ABORT reason to answer it with.
 """
 
 from __future__ import annotations
 
 import socket
 import struct
-from collections.abc import Callable, Iterator, Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO
 
 from dcmcli import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 
@@ -33,24 +37,36 @@ PDU_DATA = 0x04
 PDU_RELEASE_RQ = 0x05
 PDU_RELEASE_RP = 0x06
 PDU_ABORT = 0x07
+PDU_TYPES = frozenset(range(1, 8))
 
-C_STORE_RQ = 0x0001
-C_STORE_RSP = 0x8001
-C_ECHO_RQ = 0x0030
-C_ECHO_RSP = 0x8030
-NO_DATA_SET = 0x0101
+# A-ABORT reasons (source 2, service provider), PS3.8 9.3.8
+ABORT_NOT_SPECIFIED = 0
+ABORT_UNRECOGNIZED_PDU = 1
+ABORT_UNEXPECTED_PDU = 2
+ABORT_UNRECOGNIZED_PARAMETER = 4
+ABORT_UNEXPECTED_PARAMETER = 5
+ABORT_INVALID_PARAMETER = 6
 
 _QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
 
 #: Data fragments when the peer sets no PDU limit (max PDU 0).
 UNLIMITED_CHUNK = 1 << 20
-#: Largest P-DATA PDU read when we announced no limit, and largest
-#: A-ASSOCIATE / A-RELEASE / A-ABORT PDU read at all.
+#: Largest P-DATA PDU read when we announced no limit.
 UNLIMITED_RECEIVE = 1 << 28
+#: Largest A-ASSOCIATE / A-RELEASE / A-ABORT PDU read at all (128 contexts
+#: of 30 transfer syntaxes each fit in a quarter of it).
 MAX_CONTROL_PDU = 1 << 20
+#: A PDU body up to this size is read into one buffer allocated up front;
+#: larger ones grow as their bytes arrive.
+_PREALLOCATE = 256 * 1024
+#: The smallest maximum PDU a peer may announce: a P-DATA PDV needs 6 bytes
+#: of header before one byte of value.
+MIN_PEER_PDU = 7
 
 
 def receive_limit(announced_max_pdu: int) -> int:
+    """Largest P-DATA PDU body accepted: what we announced, with slack for
+    peers that count the 6-byte header in; 0 announced means no limit."""
     return announced_max_pdu + 1024 if announced_max_pdu else UNLIMITED_RECEIVE
 
 
@@ -64,90 +80,21 @@ class PeerAborted(Exception):
 
 
 class ConnectionClosed(Exception):
-    """The peer closed the TCP connection, or a timeout expired."""
+    """The peer closed the TCP connection, or a deadline expired (``str`` is "timeout")."""
 
 
 class ProtocolError(Exception):
-    """The peer sent something the upper layer does not allow."""
+    """The peer sent something the upper layer (or DIMSE) does not allow.
+
+    ``reason`` is the A-ABORT reason (source 2) to answer it with.
+    """
+
+    def __init__(self, message: str, reason: int = ABORT_INVALID_PARAMETER) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
-# -- command sets (always Implicit VR Little Endian, PS3.7 6.3.1) ----------
-
-def _elem(group_elem: int, value: bytes) -> bytes:
-    return struct.pack("<HHL", 0x0000, group_elem, len(value)) + value
-
-
-def _ui(value: str) -> bytes:
-    raw = value.encode("ascii")
-    return raw + b"\x00" if len(raw) % 2 else raw
-
-
-def _us(value: int) -> bytes:
-    return struct.pack("<H", value)
-
-
-def encode_command(elements: dict[int, bytes]) -> bytes:
-    """A command set from ``{element number in group 0000: encoded value}``."""
-    body = b"".join(_elem(tag, elements[tag]) for tag in sorted(elements))
-    return _elem(0x0000, struct.pack("<L", len(body))) + body
-
-
-def c_store_rq(message_id: int, sop_class: str, sop_instance: str, priority: int = 0,
-               move_originator: tuple[str, int] | None = None) -> bytes:
-    elements = {0x0002: _ui(sop_class), 0x0100: _us(C_STORE_RQ), 0x0110: _us(message_id),
-                0x0700: _us(priority), 0x0800: _us(0x0000), 0x1000: _ui(sop_instance)}
-    if move_originator:
-        aet = move_originator[0].encode("ascii")
-        elements[0x1030] = aet + b" " if len(aet) % 2 else aet
-        elements[0x1031] = _us(move_originator[1])
-    return encode_command(elements)
-
-
-def c_store_rsp(message_id: int, sop_class: str, sop_instance: str, status: int,
-                error_comment: str | None = None) -> bytes:
-    elements = {0x0002: _ui(sop_class), 0x0100: _us(C_STORE_RSP), 0x0120: _us(message_id),
-                0x0800: _us(NO_DATA_SET), 0x0900: _us(status), 0x1000: _ui(sop_instance)}
-    if error_comment and status != 0:
-        text = error_comment[:64].encode("latin-1", "replace")
-        elements[0x0902] = text + b" " if len(text) % 2 else text
-    return encode_command(elements)
-
-
-def c_echo_rq(message_id: int, sop_class: str = "1.2.840.10008.1.1") -> bytes:
-    return encode_command({0x0002: _ui(sop_class), 0x0100: _us(C_ECHO_RQ), 0x0110: _us(message_id),
-                           0x0800: _us(NO_DATA_SET)})
-
-
-def c_echo_rsp(message_id: int, sop_class: str, status: int = 0) -> bytes:
-    return encode_command({0x0002: _ui(sop_class), 0x0100: _us(C_ECHO_RSP), 0x0120: _us(message_id),
-                           0x0800: _us(NO_DATA_SET), 0x0900: _us(status)})
-
-
-_US_TAGS = {0x0100, 0x0110, 0x0120, 0x0700, 0x0800, 0x0900, 0x1020, 0x1021, 0x1022, 0x1023, 0x1031}
-_UL_TAGS = {0x0000}
-
-
-def decode_command(data: bytes) -> dict[int, int | str]:
-    """Parse a command set into ``{element number: int or str}``."""
-    out: dict[int, int | str] = {}
-    pos, end = 0, len(data)
-    while pos + 8 <= end:
-        group, elem, length = struct.unpack_from("<HHL", data, pos)
-        pos += 8
-        value = data[pos:pos + length]
-        pos += length
-        if group != 0x0000:
-            continue
-        if elem in _US_TAGS and length == 2:
-            out[elem] = struct.unpack("<H", value)[0]
-        elif elem in _UL_TAGS and length == 4:
-            out[elem] = struct.unpack("<L", value)[0]
-        else:
-            out[elem] = value.decode("latin-1").strip(" \x00")
-    return out
-
-
-# -- association PDUs (PS3.8 9.3.2 - 9.3.4) -------------------------------------
+# -- A-ASSOCIATE items (PS3.8 9.3.2 - 9.3.4, PS3.7 Annex D.3.3) -------------------
 
 @dataclass
 class Context:
@@ -160,8 +107,45 @@ class Context:
 
 
 @dataclass
+class RoleSelection:
+    """SCP/SCU Role Selection (D.3.3.4): may the requestor be SCU, be SCP, for this SOP class."""
+
+    sop_class: str
+    scu: bool
+    scp: bool
+
+
+@dataclass
+class ExtendedNegotiation:
+    """SOP Class Extended Negotiation (D.3.3.5): service-class application information bytes."""
+
+    sop_class: str
+    info: bytes
+
+
+@dataclass
+class CommonExtendedNegotiation:
+    """SOP Class Common Extended Negotiation (D.3.3.6), request only."""
+
+    sop_class: str
+    service_class: str
+    related_general_sop_classes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class UserIdentity:
+    """User Identity negotiation request (D.3.3.7): 1 username, 2 username and
+    passcode, 3 Kerberos, 4 SAML, 5 JWT."""
+
+    kind: int
+    positive_response_requested: bool
+    primary: bytes
+    secondary: bytes = b""
+
+
+@dataclass
 class Associate:
-    """The fields of an A-ASSOCIATE-RQ or -AC that dcmcli uses."""
+    """An A-ASSOCIATE-RQ or -AC, every field of PS3.8 and PS3.7 Annex D."""
 
     calling_ae_title: str = ""
     called_ae_title: str = ""
@@ -169,93 +153,249 @@ class Associate:
     max_pdu: int = 0
     implementation_class_uid: str | None = None
     implementation_version_name: str | None = None
+    protocol_version: int = 1
+    application_context: str = APPLICATION_CONTEXT
+    #: Asynchronous Operations Window (invoked, performed); None: not negotiated (1, 1).
+    async_window: tuple[int, int] | None = None
+    roles: list[RoleSelection] = field(default_factory=list)
+    extended: list[ExtendedNegotiation] = field(default_factory=list)
+    common_extended: list[CommonExtendedNegotiation] = field(default_factory=list)
+    user_identity: UserIdentity | None = None
+    #: The acceptor's User Identity server response (AC only; b"" for none).
+    user_identity_response: bytes | None = None
+
+    def role(self, sop_class: str) -> RoleSelection | None:
+        return next((r for r in self.roles if r.sop_class == sop_class), None)
+
+    def extended_info(self, sop_class: str) -> bytes | None:
+        return next((e.info for e in self.extended if e.sop_class == sop_class), None)
 
 
 def _item(item_type: int, value: bytes) -> bytes:
+    if len(value) > 0xFFFF:
+        raise ValueError(f"an A-ASSOCIATE item of {len(value)} bytes does not fit")
     return struct.pack(">BBH", item_type, 0, len(value)) + value
 
 
+def _u16_prefixed(raw: bytes) -> bytes:
+    return struct.pack(">H", len(raw)) + raw
+
+
+def _ascii(text: str) -> bytes:
+    return text.encode("ascii")
+
+
 def _ae16(title: str) -> bytes:
-    return title.encode("ascii", "replace")[:16].ljust(16, b" ")
+    return title.encode("ascii")[:16].ljust(16, b" ")
 
 
-def _user_information(max_pdu: int) -> bytes:
-    return _item(0x50, _item(0x51, struct.pack(">L", max_pdu))
-                 + _item(0x52, IMPLEMENTATION_CLASS_UID.encode("ascii"))
-                 + _item(0x55, IMPLEMENTATION_VERSION_NAME.encode("ascii")))
+def _user_information(a: Associate, is_rq: bool) -> bytes:
+    sub = _item(0x51, struct.pack(">L", a.max_pdu))
+    sub += _item(0x52, _ascii(a.implementation_class_uid or IMPLEMENTATION_CLASS_UID))
+    if a.async_window is not None:
+        sub += _item(0x53, struct.pack(">HH", *a.async_window))
+    for r in a.roles:
+        sub += _item(0x54, _u16_prefixed(_ascii(r.sop_class)) + bytes((int(r.scu), int(r.scp))))
+    sub += _item(0x55, _ascii(a.implementation_version_name or IMPLEMENTATION_VERSION_NAME))
+    for e in a.extended:
+        sub += _item(0x56, _u16_prefixed(_ascii(e.sop_class)) + e.info)
+    if is_rq:
+        for c in a.common_extended:
+            related = b"".join(_u16_prefixed(_ascii(u)) for u in c.related_general_sop_classes)
+            sub += _item(0x57, _u16_prefixed(_ascii(c.sop_class)) + _u16_prefixed(_ascii(c.service_class))
+                         + _u16_prefixed(related))
+        if a.user_identity is not None:
+            u = a.user_identity
+            sub += _item(0x58, bytes((u.kind, int(u.positive_response_requested)))
+                         + _u16_prefixed(u.primary) + _u16_prefixed(u.secondary))
+    elif a.user_identity_response is not None:
+        sub += _item(0x59, _u16_prefixed(a.user_identity_response))
+    return _item(0x50, sub)
 
 
 def _pdu(pdu_type: int, body: bytes) -> bytes:
     return struct.pack(">BBL", pdu_type, 0, len(body)) + body
 
 
-def encode_associate_rq(calling: str, called: str, contexts: Sequence[Context], max_pdu: int) -> bytes:
-    body = struct.pack(">HH", 1, 0) + _ae16(called) + _ae16(calling) + bytes(32)
-    body += _item(0x10, APPLICATION_CONTEXT.encode("ascii"))
-    for cx in contexts:
-        sub = _item(0x30, cx.abstract_syntax.encode("ascii"))
-        sub += b"".join(_item(0x40, ts.encode("ascii")) for ts in cx.transfer_syntax)
+def _header(a: Associate, called: str, calling: str) -> bytes:
+    return (struct.pack(">HH", a.protocol_version, 0) + _ae16(called) + _ae16(calling) + bytes(32)
+            + _item(0x10, _ascii(a.application_context)))
+
+
+def encode_associate_rq(a: Associate) -> bytes:
+    body = _header(a, a.called_ae_title, a.calling_ae_title)
+    for cx in a.contexts:
+        sub = _item(0x30, _ascii(cx.abstract_syntax))
+        sub += b"".join(_item(0x40, _ascii(ts)) for ts in cx.transfer_syntax)
         body += _item(0x20, struct.pack(">BBBB", cx.context_id or 0, 0, 0, 0) + sub)
-    body += _user_information(max_pdu)
-    return _pdu(PDU_ASSOCIATE_RQ, body)
+    return _pdu(PDU_ASSOCIATE_RQ, body + _user_information(a, True))
 
 
-def encode_associate_ac(rq: Associate, results: Sequence[Context], max_pdu: int) -> bytes:
-    body = struct.pack(">HH", 1, 0) + _ae16(rq.called_ae_title) + _ae16(rq.calling_ae_title) + bytes(32)
-    body += _item(0x10, APPLICATION_CONTEXT.encode("ascii"))
-    for cx in results:
+def encode_associate_ac(a: Associate) -> bytes:
+    """The acceptor's answer; ``a`` holds the requestor's AE titles and the results."""
+    body = _header(a, a.called_ae_title, a.calling_ae_title)
+    for cx in a.contexts:
         # A rejected context still carries one (not significant) transfer syntax sub-item.
         ts = (cx.transfer_syntax[:1] or ["1.2.840.10008.1.2"])[0]
-        body += _item(0x21, struct.pack(">BBBB", cx.context_id or 0, 0, cx.result or 0, 0)
-                      + _item(0x40, ts.encode("ascii")))
-    body += _user_information(max_pdu)
-    return _pdu(PDU_ASSOCIATE_AC, body)
+        body += _item(0x21, struct.pack(">BBBB", cx.context_id or 0, 0, cx.result or 0, 0) + _item(0x40, _ascii(ts)))
+    return _pdu(PDU_ASSOCIATE_AC, body + _user_information(a, False))
 
 
 def encode_associate_rj(result: int, source: int, reason: int) -> bytes:
     return _pdu(PDU_ASSOCIATE_RJ, struct.pack(">BBBB", 0, result, source, reason))
 
 
-def _text(raw: bytes | bytearray | memoryview) -> str:
-    return bytes(raw).decode("ascii", "replace").strip(" \x00")
+def _text(raw: bytes | bytearray | memoryview, what: str, limit: int = 64) -> str:
+    """An ASCII field (UID, AE title, name) with its padding removed; anything
+    else is a protocol error, never replaced characters."""
+    data = bytes(raw)
+    if len(data) > limit:
+        raise ProtocolError(f"{what} is {len(data)} bytes long (at most {limit})")
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError:
+        raise ProtocolError(f"{what} is not ASCII") from None
+    text = text.strip(" \x00")
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text):
+        raise ProtocolError(f"{what} contains control characters")
+    return text
 
 
-def _items(data: bytes | bytearray | memoryview, start: int, end: int) -> Iterator[tuple[int, memoryview]]:
+def _uid(raw: bytes | bytearray | memoryview, what: str) -> str:
+    text = _text(raw, what)
+    if not text or not all(ch.isdigit() or ch == "." for ch in text):
+        raise ProtocolError(f"{what} {text!r} is not a UID")
+    return text
+
+
+def _items(data: bytes | bytearray | memoryview, start: int, end: int) -> list[tuple[int, memoryview]]:
     view = memoryview(data)
+    out = []
     pos = start
-    while pos + 4 <= end:
+    while pos < end:
+        if pos + 4 > end:
+            raise ProtocolError("an A-ASSOCIATE item header runs past the end of its PDU")
         item_type = view[pos]
         (length,) = struct.unpack_from(">H", view, pos + 2)
         if pos + 4 + length > end:
             raise ProtocolError("an A-ASSOCIATE item runs past the end of its PDU")
-        yield item_type, view[pos + 4:pos + 4 + length]
+        out.append((item_type, view[pos + 4:pos + 4 + length]))
         pos += 4 + length
+    return out
+
+
+def _prefixed(value: memoryview, pos: int, what: str) -> tuple[memoryview, int]:
+    """A field with a 2-byte length prefix at ``pos``; returns it and the position after."""
+    if pos + 2 > len(value):
+        raise ProtocolError(f"{what}: length field missing")
+    (n,) = struct.unpack_from(">H", value, pos)
+    if pos + 2 + n > len(value):
+        raise ProtocolError(f"{what}: runs past the end of its item")
+    return value[pos + 2:pos + 2 + n], pos + 2 + n
+
+
+def _decode_context(item_type: int, value: memoryview) -> Context:
+    if len(value) < 4:
+        raise ProtocolError(f"presentation context item of {len(value)} bytes (at least 4)")
+    cid = value[0]
+    abstract: list[str] = []
+    syntaxes: list[str] = []
+    for sub_type, sub in _items(value, 4, len(value)):
+        if sub_type == 0x30:
+            abstract.append(_uid(sub, "abstract syntax"))
+        elif sub_type == 0x40:
+            syntaxes.append(_uid(sub, "transfer syntax") if item_type == 0x20 or value[2] == 0
+                            else _text(sub, "transfer syntax"))
+        else:
+            raise ProtocolError(f"unknown sub-item 0x{sub_type:02X} in a presentation context",
+                                ABORT_UNRECOGNIZED_PARAMETER)
+    if item_type == 0x20:
+        if len(abstract) != 1:
+            raise ProtocolError(f"presentation context {cid} has {len(abstract)} abstract syntaxes (one required)")
+        if not syntaxes:
+            raise ProtocolError(f"presentation context {cid} proposes no transfer syntax")
+        return Context(cid, abstract[0], syntaxes)
+    if value[2] > 4:
+        raise ProtocolError(f"presentation context {cid} has result {value[2]} (0-4 defined)")
+    if value[2] == 0 and len(syntaxes) != 1:
+        raise ProtocolError(f"accepted presentation context {cid} names {len(syntaxes)} transfer syntaxes (one required)")
+    return Context(cid, "", syntaxes[:1], value[2])
+
+
+def _decode_user_information(info: Associate, value: memoryview) -> None:
+    seen_max = False
+    for sub_type, sub in _items(value, 0, len(value)):
+        if sub_type == 0x51:
+            if len(sub) != 4:
+                raise ProtocolError(f"maximum length sub-item of {len(sub)} bytes (4 required)")
+            info.max_pdu = struct.unpack(">L", sub)[0]
+            seen_max = True
+        elif sub_type == 0x52:
+            info.implementation_class_uid = _uid(sub, "implementation class UID")
+        elif sub_type == 0x55:
+            info.implementation_version_name = _text(sub, "implementation version name", 16)
+        elif sub_type == 0x53:
+            if len(sub) != 4:
+                raise ProtocolError("asynchronous operations window sub-item is not 4 bytes")
+            invoked, performed = struct.unpack(">HH", sub)
+            info.async_window = (invoked, performed)
+        elif sub_type == 0x54:
+            uid, pos = _prefixed(sub, 0, "role selection")
+            if pos + 2 != len(sub):
+                raise ProtocolError("role selection sub-item has the wrong length")
+            info.roles.append(RoleSelection(_uid(uid, "role selection SOP class"), bool(sub[pos]), bool(sub[pos + 1])))
+        elif sub_type == 0x56:
+            uid, pos = _prefixed(sub, 0, "extended negotiation")
+            info.extended.append(ExtendedNegotiation(_uid(uid, "extended negotiation SOP class"), bytes(sub[pos:])))
+        elif sub_type == 0x57:
+            uid, pos = _prefixed(sub, 0, "common extended negotiation")
+            service, pos = _prefixed(sub, pos, "common extended negotiation")
+            related_raw, pos = _prefixed(sub, pos, "common extended negotiation")
+            related, rpos = [], 0
+            while rpos < len(related_raw):
+                r, rpos = _prefixed(related_raw, rpos, "related general SOP class")
+                related.append(_uid(r, "related general SOP class"))
+            info.common_extended.append(CommonExtendedNegotiation(
+                _uid(uid, "common extended negotiation SOP class"), _uid(service, "service class"), related))
+        elif sub_type == 0x58:
+            if len(sub) < 2:
+                raise ProtocolError("user identity sub-item too short")
+            primary, pos = _prefixed(sub, 2, "user identity")
+            secondary, pos = _prefixed(sub, pos, "user identity") if pos < len(sub) else (memoryview(b""), pos)
+            info.user_identity = UserIdentity(sub[0], bool(sub[1]), bytes(primary), bytes(secondary))
+        elif sub_type == 0x59:
+            response, _ = _prefixed(sub, 0, "user identity response")
+            info.user_identity_response = bytes(response)
+        # other sub-items (future extensions) are ignored, as PS3.7 D.3.3 asks
+    if not seen_max:
+        raise ProtocolError("user information has no maximum length sub-item")
 
 
 def decode_associate(pdu_type: int, body: bytes | bytearray) -> Associate:
-    """Decode the body of an A-ASSOCIATE-RQ or -AC PDU."""
+    """Decode the body of an A-ASSOCIATE-RQ or -AC PDU, strictly: every
+    malformed field raises ``ProtocolError``."""
     if len(body) < 68:
-        raise ProtocolError("A-ASSOCIATE PDU too short")
-    info = Associate(called_ae_title=_text(body[4:20]), calling_ae_title=_text(body[20:36]))
+        raise ProtocolError(f"A-ASSOCIATE PDU of {len(body)} bytes (at least 68)")
+    (version,) = struct.unpack_from(">H", body, 0)
+    info = Associate(called_ae_title=_text(body[4:20], "called AE title", 16),
+                     calling_ae_title=_text(body[20:36], "calling AE title", 16), protocol_version=version)
+    context_item = 0x20 if pdu_type == PDU_ASSOCIATE_RQ else 0x21
+    seen_user_info = seen_app = False
     for item_type, value in _items(body, 68, len(body)):
-        if item_type in (0x20, 0x21):  # presentation context (RQ, AC)
-            cid = value[0]
-            abstract, syntaxes = "", []
-            for sub_type, sub in _items(value, 4, len(value)):
-                if sub_type == 0x30:
-                    abstract = _text(sub)
-                elif sub_type == 0x40:
-                    syntaxes.append(_text(sub))
-            result = value[2] if item_type == 0x21 else None
-            info.contexts.append(Context(cid, abstract, syntaxes, result))
-        elif item_type == 0x50:  # user information
-            for sub_type, sub in _items(value, 0, len(value)):
-                if sub_type == 0x51 and len(sub) == 4:
-                    info.max_pdu = struct.unpack(">L", sub)[0]
-                elif sub_type == 0x52:
-                    info.implementation_class_uid = _text(sub)
-                elif sub_type == 0x55:
-                    info.implementation_version_name = _text(sub)
+        if item_type == 0x10:
+            info.application_context = _uid(value, "application context name")
+            seen_app = True
+        elif item_type == context_item:
+            info.contexts.append(_decode_context(item_type, value))
+        elif item_type == 0x50:
+            _decode_user_information(info, value)
+            seen_user_info = True
+        else:
+            raise ProtocolError(f"unexpected item 0x{item_type:02X} in an A-ASSOCIATE PDU", ABORT_UNEXPECTED_PARAMETER)
+    if not seen_app:
+        raise ProtocolError("no application context item")
+    if not seen_user_info:
+        raise ProtocolError("no user information item")
     return info
 
 
@@ -266,17 +406,19 @@ def decode_associate_rj(body: bytes | bytearray) -> tuple[int, int, int]:
     return body[1], body[2], body[3]
 
 
-def negotiate(proposed: Sequence[Context], supported: Callable[[str], bool], preference: Sequence[str]) -> list[Context]:
+def negotiate(proposed: Sequence[Context], supported: Callable[[str], Sequence[str] | None]) -> list[Context]:
     """Answer each proposed context as acceptor (PS3.8 9.3.3.2).
 
-    The transfer syntax chosen is the first of ``preference`` the requestor
-    proposed. Results: 0 acceptance, 3 abstract syntax not supported, 4
-    transfer syntaxes not supported. SCP/SCU role selection and extended
-    negotiation items are not answered (their defaults apply).
+    ``supported(abstract_syntax)`` gives the transfer syntaxes accepted for
+    it, in order of preference, or None when the SOP class is not; the
+    syntax chosen is the first of those the requestor proposed. Results: 0
+    acceptance, 3 abstract syntax not supported, 4 transfer syntaxes not
+    supported.
     """
     results = []
     for cx in proposed:
-        if not supported(cx.abstract_syntax):
+        preference = supported(cx.abstract_syntax)
+        if preference is None:
             results.append(Context(cx.context_id, cx.abstract_syntax, cx.transfer_syntax[:1], 3))
             continue
         offered = set(cx.transfer_syntax)
@@ -304,62 +446,114 @@ class Connection:
 
     sock: socket.socket
     peer_max_pdu: int = 16384
-    #: Largest P-DATA PDU accepted: what we announced, with slack for peers
-    #: that count the 6-byte header in; 0 announced means UNLIMITED_RECEIVE.
+    #: Largest P-DATA PDU accepted (see ``receive_limit``).
     max_receive: int = UNLIMITED_RECEIVE
+    #: Seconds a whole PDU may take to arrive, from the moment we wait for it
+    #: (None: no limit). Set to the ACSE timeout while negotiating, then to
+    #: the DIMSE timeout.
+    timeout: float | None = 30.0
     accepted: dict[int, tuple[str, str]] = field(default_factory=dict)  # id -> (abstract, transfer syntax)
-    _buffer: bytearray = field(default_factory=bytearray)
     closed: bool = False
 
     # -- raw PDUs ---------------------------------------------------------
-    def _recv_exact(self, n: int) -> bytearray:
+    def _recv_into(self, view: memoryview, deadline: float | None) -> int:
+        """One ``recv_into`` bounded by ``deadline``; returns the byte count (never 0)."""
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ConnectionClosed("timeout")
+            self.sock.settimeout(remaining)
+        try:
+            k = self.sock.recv_into(view)
+        except (socket.timeout, TimeoutError):
+            raise ConnectionClosed("timeout") from None
+        except OSError as exc:
+            raise ConnectionClosed(str(exc)) from None
+        if k == 0:
+            raise ConnectionClosed("the peer closed the connection")
+        return k
+
+    def _recv_exact(self, n: int, deadline: float | None) -> bytearray:
         buf = bytearray(n)
         view = memoryview(buf)
         got = 0
         while got < n:
-            try:
-                if _QUICKACK is not None and n <= 6:
-                    # ACK at once: a peer that leaves Nagle on (DCMTK without
-                    # TCP_NODELAY=1) otherwise waits ~40 ms for our delayed ACK
-                    # before sending the rest of each PDU. Linux resets this
-                    # flag after reads, so it is set before each PDU header.
-                    self.sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
-                k = self.sock.recv_into(view[got:], n - got)
-            except (socket.timeout, TimeoutError):
-                raise ConnectionClosed("timeout") from None
-            except OSError as exc:
-                raise ConnectionClosed(str(exc)) from None
-            if k == 0:
-                raise ConnectionClosed("the peer closed the connection")
-            got += k
+            got += self._recv_into(view[got:], deadline)
         return buf
 
-    def read_pdu(self) -> tuple[int, bytearray]:
-        header = self._recv_exact(6)
+    def _recv_growing(self, n: int, deadline: float | None) -> bytearray:
+        """``n`` bytes into a buffer that grows only as they arrive."""
+        buf = bytearray()
+        chunk = bytearray(_PREALLOCATE)
+        view = memoryview(chunk)
+        while len(buf) < n:
+            k = self._recv_into(view[:min(len(chunk), n - len(buf))], deadline)
+            buf += view[:k]
+        return buf
+
+    def read_pdu(self, timeout: float | None | bool = True) -> tuple[int, bytearray]:
+        """Read one PDU within ``timeout`` seconds (default: ``self.timeout``).
+
+        Raises ``PeerAborted`` for an A-ABORT, ``ConnectionClosed`` when the
+        connection drops or the deadline passes, ``ProtocolError`` (after
+        aborting) for an unknown PDU type or an impossible length.
+        """
+        limit_s = self.timeout if timeout is True else timeout
+        deadline = None if limit_s is None or limit_s is False else time.monotonic() + float(limit_s)
+        if _QUICKACK is not None:
+            # ACK at once: a peer that leaves Nagle on (DCMTK without
+            # TCP_NODELAY=1) otherwise waits ~40 ms for our delayed ACK
+            # before sending the rest of each PDU. Linux resets this flag
+            # after reads, so it is set before each PDU header.
+            try:
+                self.sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+            except OSError:
+                pass
+        header = self._recv_exact(6, deadline)
         pdu_type, _, length = struct.unpack(">BBL", header)
+        if pdu_type not in PDU_TYPES:
+            self.abort(2, ABORT_UNRECOGNIZED_PDU)
+            raise ProtocolError(f"the peer sent an unknown PDU type 0x{pdu_type:02X}: it does not speak the "
+                                f"DICOM upper layer", ABORT_UNRECOGNIZED_PDU)
         limit = self.max_receive if pdu_type == PDU_DATA else MAX_CONTROL_PDU
         if length > limit:
             # Never allocate what a hostile or broken peer claims (up to 4 GiB).
-            self.abort(2, 6)  # invalid PDU parameter value
-            raise ProtocolError(f"the peer sent a PDU of {length} bytes, more than the {limit} allowed")
-        body = self._recv_exact(length) if length else bytearray()
+            self.abort(2, ABORT_INVALID_PARAMETER)
+            raise ProtocolError(f"the peer sent a PDU of {length} bytes, more than the {limit} allowed: it does not "
+                                f"speak the DICOM upper layer, or ignores the maximum PDU size")
+        if length <= _PREALLOCATE:
+            body = self._recv_exact(length, deadline) if length else bytearray()
+        else:
+            body = self._recv_growing(length, deadline)
         if pdu_type == PDU_ABORT:
             source, reason = (body[2], body[3]) if len(body) >= 4 else (0, 0)
-            self.closed = True
+            self.close()
             raise PeerAborted(source, reason)
         return pdu_type, body
 
+    def data_waiting(self) -> bool:
+        """Whether bytes from the peer are ready to read now (without blocking)."""
+        import select
+
+        try:
+            ready, _, _ = select.select([self.sock], [], [], 0)
+        except (OSError, ValueError):
+            return True  # let the next read report the problem
+        return bool(ready)
+
     def send(self, data: bytes) -> None:
+        self.sock.settimeout(self.timeout)
         try:
             self.sock.sendall(data)
         except (socket.timeout, TimeoutError):
-            raise ConnectionClosed("timeout while sending") from None
+            raise ConnectionClosed("timeout") from None
         except OSError as exc:
             raise ConnectionClosed(str(exc)) from None
 
     def abort(self, source: int = 0, reason: int = 0) -> None:
         if not self.closed:
             try:
+                self.sock.settimeout(1.0)
                 self.sock.sendall(abort_pdu(source, reason))
             except OSError:
                 pass
@@ -369,10 +563,15 @@ class Connection:
         """After A-RELEASE-RP the requestor closes the connection (PS3.8 7.2,
         ARTIM); closing first could reset it before the peer reads the RP."""
         self.closed = True
+        deadline = time.monotonic() + artim
         try:
-            self.sock.settimeout(artim)
-            while self.sock.recv(4096):
-                pass
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self.sock.settimeout(remaining)
+                if not self.sock.recv(4096):
+                    break
         except OSError:
             pass
         self.close()
@@ -383,7 +582,10 @@ class Connection:
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
-        self.sock.close()
+        try:
+            self.sock.close()
+        except OSError:
+            pass
 
     # -- P-DATA -----------------------------------------------------------
     @property
@@ -391,103 +593,36 @@ class Connection:
         """Largest PDV value that fits the peer's maximum PDU (PS3.8 9.3.5)."""
         return self.peer_max_pdu - 6 if self.peer_max_pdu else UNLIMITED_CHUNK
 
-    def send_command(self, context_id: int, command: bytes) -> None:
-        self._send_fragments(context_id, command, is_command=True)
-
-    def _send_fragments(self, context_id: int, data: bytes, *, is_command: bool) -> None:
-        step = self.max_fragment
-        view = memoryview(data)
-        for start in range(0, max(len(data), 1), step):
-            chunk = view[start:start + step]
-            last = start + step >= len(data)
-            self._send_pdv(context_id, chunk, is_command, last)
-
-    def _send_pdv(self, context_id: int, chunk: bytes | memoryview, is_command: bool, last: bool) -> None:
+    def send_pdv(self, context_id: int, chunk: bytes | memoryview, is_command: bool, last: bool) -> None:
         mch = (0x01 if is_command else 0x00) | (0x02 if last else 0x00)
         n = len(chunk)
         header = struct.pack(">BBLLBB", PDU_DATA, 0, n + 6, n + 2, context_id, mch)
+        self.sock.settimeout(self.timeout)
         try:
-            self.sock.sendmsg([header, chunk])
+            if n <= 4096:
+                self.sock.sendall(header + bytes(chunk))
+            else:
+                sent = self.sock.sendmsg([header, chunk])
+                if sent < len(header) + n:  # a partial write: send the rest
+                    rest = (header + bytes(chunk))[sent:]
+                    self.sock.sendall(rest)
         except (socket.timeout, TimeoutError):
             raise ConnectionClosed("timeout while sending") from None
         except OSError as exc:
             raise ConnectionClosed(str(exc)) from None
-
-    def send_data_bytes(self, context_id: int, data: bytes) -> None:
-        self._send_fragments(context_id, data, is_command=False)
-
-    def send_data_file(self, context_id: int, fp: BinaryIO, length: int, pad: bool = False) -> None:
-        """Stream ``length`` bytes of ``fp`` (from its position) as data fragments."""
-        step = self.max_fragment
-        buf = bytearray(min(step, max(length + (1 if pad else 0), 1)))
-        remaining = length
-        total = length + (1 if pad else 0)
-        sent = 0
-        while True:
-            want = min(len(buf), total - sent)
-            view = memoryview(buf)[:want]
-            got = 0
-            while got < want and remaining > 0:
-                k = fp.readinto(view[got:min(want, got + remaining)])  # type: ignore[attr-defined]
-                if not k:
-                    raise OSError("the file ended early")
-                got += k
-                remaining -= k
-            while got < want:  # the pad byte
-                view[got] = 0
-                got += 1
-            sent += want
-            self._send_pdv(context_id, view, False, sent >= total)
-            if sent >= total:
-                return
-
-    def pdvs(self) -> Iterator[tuple[int, bool, bool, memoryview]]:
-        """Yield (context id, is command, is last, value) from incoming P-DATA.
-
-        Stops (returns) at A-RELEASE-RQ after answering it; raises
-        ``PeerAborted`` or ``ConnectionClosed`` otherwise.
-        """
-        while True:
-            pdu_type, body = self.read_pdu()
-            if pdu_type == PDU_RELEASE_RQ:
-                self.send(RELEASE_RP)
-                self.await_close()
-                return
-            if pdu_type != PDU_DATA:
-                raise ProtocolError(f"unexpected PDU type 0x{pdu_type:02X} during the data phase")
-            view = memoryview(body)
-            pos = 0
-            while pos + 6 <= len(body):
-                (item_len,) = struct.unpack_from(">L", body, pos)
-                if item_len < 2 or pos + 4 + item_len > len(body):
-                    raise ProtocolError("malformed presentation data value item")
-                ctx = body[pos + 4]
-                mch = body[pos + 5]
-                yield ctx, bool(mch & 0x01), bool(mch & 0x02), view[pos + 6:pos + 4 + item_len]
-                pos += 4 + item_len
-
-    def read_command(self) -> tuple[int, dict[int, int | str]]:
-        """Read one command set (a response, as requestor)."""
-        parts: list[bytes] = []
-        for ctx, is_cmd, last, value in self.pdvs():
-            if not is_cmd:
-                raise ProtocolError("a data set arrived where a command was expected")
-            parts.append(bytes(value))
-            if last:
-                return ctx, decode_command(b"".join(parts))
-        raise ConnectionClosed("the peer released the association while a response was due")
 
     def release(self, timeout: float) -> None:
         """A-RELEASE as requestor; close either way."""
         if self.closed:
             return
         try:
-            self.sock.settimeout(timeout)
+            self.timeout = timeout
             self.send(RELEASE_RQ)
+            deadline = time.monotonic() + timeout
             while True:
-                pdu_type, _ = self.read_pdu()
+                pdu_type, _ = self.read_pdu(max(0.001, deadline - time.monotonic()))
                 if pdu_type == PDU_RELEASE_RP:
                     break
-        except (ConnectionClosed, PeerAborted, OSError):
+        except (ConnectionClosed, PeerAborted, ProtocolError, OSError):
             pass
         self.close()

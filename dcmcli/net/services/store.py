@@ -21,11 +21,12 @@ from pathlib import Path
 
 from dcmcli.dicomfile import FileInfo
 from dcmcli.errors import AssociationAborted, AssociationRejected, ExitCode, NetworkError, NoAcceptableContext, worst
-from dcmcli.net.association import AssociationSettings, NegotiationReport, lost_reason, open_connection
+from dcmcli.net.association import Association, AssociationSettings, NegotiationReport, lost_reason, open_association
 from dcmcli.net.contexts import plan_batches
+from dcmcli.net.dimse import C_STORE_RSP, c_store_rq
 from dcmcli.net.peer import Peer
+from dcmcli.net.ul import ConnectionClosed, PeerAborted, ProtocolError
 from dcmcli.uids import DEFLATED, ILE, UNCOMPRESSED_FALLBACK, is_lossy, uid_name
-from dcmcli.net.ul import Connection, ConnectionClosed, PeerAborted, ProtocolError, c_store_rq
 from dcmcli.status import Category, Status, describe
 from dcmcli.transcode.catalog import LOSSLESS_PREFERENCE, LOSSY_PREFERENCE
 
@@ -150,7 +151,8 @@ class StoreSender:
             attempt = 0
             while pending and not self._halt.is_set():
                 try:
-                    with open_connection(self.settings, self.peer, batch.contexts) as (conn, report):
+                    with open_association(self.settings, self.peer, batch.contexts) as conn:
+                        report = conn.report
                         self.on_association(report)
                         message_id = 0
                         while pending and not self._halt.is_set():
@@ -163,7 +165,7 @@ class StoreSender:
                                     "check the peer's log; --retries re-opens it", report=report) from None
                             pending.pop(0)
                             self._record(run, result)
-                            if conn.closed:  # a file failed mid-stream: go on with a new association
+                            if conn.conn.closed:  # a file failed mid-stream: go on with a new association
                                 break
                 except NetworkError as exc:
                     if isinstance(exc, NoAcceptableContext) and self.options.compress and len(extra) < 2:
@@ -188,7 +190,7 @@ class StoreSender:
                     if self.options.halt_on_error:
                         self._halt.set()
 
-    def _transcode_target(self, conn: Connection, info: FileInfo) -> tuple[int, str] | None:
+    def _transcode_target(self, conn: Association, info: FileInfo) -> tuple[int, str] | None:
         """The context to send ``info`` on when its own syntax was refused:
         uncompressed first, then a lossless compressed syntax, then (for a
         lossy file, or with allow_lossy) a lossy one."""
@@ -202,7 +204,7 @@ class StoreSender:
                 return offered[ts], ts
         return None
 
-    def _send_one(self, conn: Connection, info: FileInfo, message_id: int) -> StoreResult:
+    def _send_one(self, conn: Association, info: FileInfo, message_id: int) -> StoreResult:
         """Send one file and read its response; raise ``_Lost`` if the association dies."""
         sop, ts = info.sop_class_uid, info.transfer_syntax
         native = [cid for cid, (a, t) in conn.accepted.items() if a == sop and t == ts]
@@ -223,9 +225,9 @@ class StoreSender:
                 # PS3.5 A.5: a deflated stream of odd length is padded with one byte.
                 pad = ts == DEFLATED and length % 2 == 1
                 with fp:
-                    conn.send_command(cid, command)
+                    conn.send(cid, command)
                     try:
-                        conn.send_data_file(cid, fp, length, pad)
+                        conn.channel.send_data_file(cid, fp, length, pad)
                     except OSError as exc:  # the file, not the network: the association is unusable
                         conn.abort()
                         return StoreResult(**base, outcome="failed", exit_code=ExitCode.INPUT_UNREADABLE,
@@ -260,22 +262,23 @@ class StoreSender:
                 if str(ds.SOPInstanceUID) != info.sop_instance_uid:  # lossy: a new instance
                     base["sop_instance_uid"] = str(ds.SOPInstanceUID)
                 command = c_store_rq(message_id, sop, str(ds.SOPInstanceUID), self.options.priority)
-                conn.send_command(cid, command)
-                conn.send_data_bytes(cid, data)
-            _, rsp = conn.read_command()
+                conn.send(cid, command, data)
+            rsp = conn.receive().command
+            if rsp.field != C_STORE_RSP or rsp.responding_to != message_id:
+                raise ProtocolError(f"a {rsp.name} for message {rsp.responding_to} answered C-STORE {message_id}")
         except (PeerAborted, ConnectionClosed, ProtocolError) as exc:
             if isinstance(exc, ProtocolError):
-                conn.abort(2, 0)
+                conn.conn.abort(2, exc.reason)
             raise _Lost(lost_reason(exc, self.settings)) from None
         elapsed = time.perf_counter() - t0
-        status = describe(int(rsp.get(0x0900, 0xC000)), "C-STORE")
+        status = describe(rsp.status, "C-STORE")
         if status.category == Category.SUCCESS:
             outcome, code = "sent", ExitCode.OK
         elif status.category == Category.WARNING:
             outcome, code = "warning", ExitCode.OPERATION_WARNING
         else:
             outcome, code = "failed", ExitCode.OPERATION_FAILED
-        comment = rsp.get(0x0902)
+        comment = rsp.text(0x0902)
         message = status.meaning + (f" ({comment})" if comment else "")
         return StoreResult(**base, outcome=outcome, sent_transfer_syntax=str(sent_ts), status=status,
                            message=message, seconds=elapsed, exit_code=code)

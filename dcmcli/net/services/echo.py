@@ -7,10 +7,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from dcmcli.errors import AssociationAborted, NoAcceptableContext
-from dcmcli.net.association import AssociationSettings, NegotiationReport, lost_reason, open_connection
+from dcmcli.net.association import AssociationSettings, NegotiationReport, lost_reason, open_association
 from dcmcli.net.contexts import chunk_pairs
+from dcmcli.net.dimse import C_ECHO_RSP, c_echo_rq
 from dcmcli.net.peer import Peer
-from dcmcli.net.ul import Context, ConnectionClosed, PeerAborted, ProtocolError, c_echo_rq
+from dcmcli.net.ul import Context, ConnectionClosed, PeerAborted, ProtocolError
 from dcmcli.uids import ELE, ILE, VERIFICATION, uid_name
 from dcmcli.status import Status, describe
 
@@ -30,20 +31,25 @@ def echo(settings: AssociationSettings, peer: Peer, repeat: int = 1, *,
          on_result: Callable[[EchoResult], None] | None = None) -> list[EchoResult]:
     """Send ``repeat`` C-ECHO requests on one association."""
     results: list[EchoResult] = []
-    with open_connection(settings, peer, [Context(None, VERIFICATION, [ELE, ILE])]) as (conn, report):
+    with open_association(settings, peer, [Context(None, VERIFICATION, [ELE, ILE])]) as assoc:
+        report = assoc.report
         if on_report:
             on_report(report)
-        context_id = next(iter(conn.accepted))
+        context_id = next(iter(assoc.accepted))
         for n in range(1, repeat + 1):
             t0 = time.perf_counter()
             try:
-                conn.send_command(context_id, c_echo_rq(n))
-                _, rsp = conn.read_command()
+                assoc.send(context_id, c_echo_rq(n))
+                rsp = assoc.receive().command
+                if rsp.field != C_ECHO_RSP or rsp.responding_to != n:
+                    raise ProtocolError(f"a {rsp.name} for message {rsp.responding_to} answered C-ECHO {n}")
             except (ConnectionClosed, PeerAborted, ProtocolError) as exc:
+                if isinstance(exc, ProtocolError):
+                    assoc.conn.abort(2, exc.reason)
                 raise AssociationAborted(f"no answer to C-ECHO {n} from {peer}: {lost_reason(exc, settings)}",
                                          "raise -td if the peer is slow; check the peer's log", report=report) from None
             rtt = (time.perf_counter() - t0) * 1000.0
-            res = EchoResult(n, describe(int(rsp.get(0x0900, 0x0110)), "C-ECHO"), rtt)
+            res = EchoResult(n, describe(rsp.status, "C-ECHO"), rtt)
             results.append(res)
             if on_result:
                 on_result(res)
@@ -70,8 +76,8 @@ def probe(settings: AssociationSettings, peer: Peer, sop_classes: Sequence[str],
     results: list[ProbeResult] = []
     for contexts in chunk_pairs(pairs):
         try:
-            with open_connection(settings, peer, contexts) as (_conn, report):
-                pass
+            with open_association(settings, peer, contexts) as assoc:
+                report = assoc.report
         except NoAcceptableContext as exc:  # a batch the peer wants none of is an answer too
             report = exc.report  # type: ignore[assignment]
         if on_report:

@@ -1,0 +1,508 @@
+"""The acceptor: the one listener every SCP role uses.
+
+Layer 3 of the engine (beside the requestor in ``dcmcli.net.association``).
+It listens (IPv4 or IPv6), limits connections before and after negotiation,
+applies access control, negotiates presentation contexts, roles, extended
+negotiation and the asynchronous operations window with the services it
+serves, runs the data phase, and releases, aborts and shuts down. What each
+message means is the business of a ``Service`` (Verification, Storage, and
+later C-FIND for the worklist, N-EVENT-REPORT for storage commitment);
+services never touch sockets.
+
+Hostile peers: every malformed PDU or message gets an A-ASSOCIATE-RJ or an
+A-ABORT and one log line, never an uncaught exception (each connection's
+thread catches everything), a hang (every PDU has a deadline: the ACSE
+timeout while negotiating, ARTIM, then the DIMSE timeout) or unbounded
+memory (PDU bodies and command sets are bounded and read as they arrive;
+connections waiting for negotiation are limited).
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import threading
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from dcmcli.errors import ListenError
+from dcmcli.net.association import (AssociationSettings, ContextReport, ExtendedReport, NegotiationReport, RoleReport,
+                                    abort_text, describe_associate, rejection_info, set_nodelay)
+from dcmcli.net.dimse import C_CANCEL_RQ, Channel, Message, response
+from dcmcli.net.peer import Peer
+from dcmcli.net.ul import (ABORT_INVALID_PARAMETER, ABORT_UNEXPECTED_PDU, APPLICATION_CONTEXT, MIN_PEER_PDU,
+                           PDU_ASSOCIATE_RQ, Associate, Connection, ConnectionClosed, Context, ExtendedNegotiation,
+                           PeerAborted, ProtocolError, RoleSelection, decode_associate, encode_associate_ac,
+                           encode_associate_rj, negotiate, receive_limit)
+from dcmcli.uids import ELE, ILE, VERIFICATION
+
+# A-ASSOCIATE-RJ (result, source, reason), PS3.8 9.3.4
+RJ_CALLING_NOT_RECOGNISED = (1, 1, 3)
+RJ_CALLED_NOT_RECOGNISED = (1, 1, 7)
+RJ_APPLICATION_CONTEXT = (1, 1, 2)
+RJ_PROTOCOL_VERSION = (1, 2, 2)
+RJ_LOCAL_LIMIT = (2, 3, 2)
+
+#: Errors of accept() that pass (a full descriptor table, memory pressure):
+#: back off and keep accepting.
+_TRANSIENT_ACCEPT = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM, errno.ECONNABORTED, errno.EPROTO,
+                     errno.EPERM, errno.EAGAIN}
+
+
+class Service:
+    """What an acceptor serves: which SOP classes in which transfer
+    syntaxes, which roles, and what each request means.
+
+    ``handle`` gets every request message on a context this service
+    accepted; it must read or discard the message's data set and answer.
+    """
+
+    name = "service"
+
+    def transfer_syntaxes(self, abstract_syntax: str) -> Sequence[str] | None:
+        """Accepted transfer syntaxes for a SOP class, in order of preference; None: not served."""
+        return None
+
+    def role(self, sop_class: str, scu: bool, scp: bool) -> tuple[bool, bool]:
+        """Answer a role selection item: (requestor may be SCU, requestor may be SCP).
+        By default the requestor is SCU only, the acceptor SCP."""
+        return scu, False
+
+    def extended(self, sop_class: str, info: bytes) -> bytes | None:
+        """Answer SOP Class Extended Negotiation; None: not supported (no item returned)."""
+        return None
+
+    def handle(self, assoc: ServedAssociation, msg: Message) -> None:
+        assoc.channel.discard_data()
+        assoc.refuse(msg, 0x0211, "unrecognised operation")
+
+    def ended(self, assoc: ServedAssociation) -> None:
+        """The association ended (released, aborted or lost)."""
+
+
+class VerificationService(Service):
+    """Verification SOP class (C-ECHO SCP), always in both little endian syntaxes."""
+
+    name = "verification"
+
+    def transfer_syntaxes(self, abstract_syntax: str) -> Sequence[str] | None:
+        return (ELE, ILE) if abstract_syntax == VERIFICATION else None
+
+    def handle(self, assoc: ServedAssociation, msg: Message) -> None:
+        from dcmcli.net.dimse import C_ECHO_RQ, C_ECHO_RSP
+
+        assoc.channel.discard_data()
+        if msg.command.field != C_ECHO_RQ:
+            assoc.refuse(msg, 0x0211, "unrecognised operation")
+            return
+        assoc.send(msg.context_id, response(C_ECHO_RSP, msg.command.message_id, 0x0000,
+                                            affected_sop_class=msg.command.text(0x0002) or VERIFICATION))
+
+
+@dataclass
+class AcceptorOptions:
+    port: int = 0
+    bind: str = ""
+    allowed_calling: list[str] = field(default_factory=list)
+    require_called: bool = False
+    #: Only connections from these addresses (movescu's receiver: the peer only).
+    allowed_hosts: list[str] | None = None
+    max_associations: int = 10
+    #: Connections accepted but not associated yet (slow or idle clients).
+    max_pending: int = 32
+    shutdown_timeout: float = 30.0
+
+
+class ServedAssociation:
+    """An association on the acceptor side, as services see it."""
+
+    def __init__(self, conn: Connection, channel: Channel, report: NegotiationReport, rq: Associate,
+                 address: str, log: Callable[[str, str], None]) -> None:
+        self.conn = conn
+        self.channel = channel
+        self.report = report
+        self.rq = rq
+        self.calling_aet = rq.calling_ae_title
+        self.called_aet = rq.called_ae_title
+        self.address = address
+        self.log = log
+        self.state: dict[str, Any] = {}  # per-association state of the services
+
+    @property
+    def accepted(self) -> dict[int, tuple[str, str]]:
+        return self.conn.accepted
+
+    # the names a storage handler uses on both sides (see services.storage)
+    @property
+    def remote_aet(self) -> str:
+        return self.calling_aet
+
+    @property
+    def local_aet(self) -> str:
+        return self.called_aet
+
+    @property
+    def remote_address(self) -> str:
+        return self.address
+
+    def send(self, context_id: int, command: bytes, data: bytes | None = None) -> None:
+        self.channel.send(context_id, command, data)
+
+    def refuse(self, msg: Message, status: int, why: str) -> None:
+        """Answer a request with a failure status (its data set already read)."""
+        cmd = msg.command
+        self.log("warning", f"{cmd.name} from {self.calling_aet}@{self.address} refused: {why} (0x{status:04X})")
+        if cmd.is_request and cmd.field != C_CANCEL_RQ:
+            self.send(msg.context_id, response(cmd.field | 0x8000, cmd.message_id, status,
+                                               affected_sop_class=cmd.text(0x0002) or None,
+                                               affected_sop_instance=cmd.text(0x1000) or None,
+                                               error_comment=why))
+
+
+class Acceptor:
+    """Listens and serves associations, one thread each, with ``services``."""
+
+    def __init__(self, settings: AssociationSettings, options: AcceptorOptions, services: Sequence[Service], *,
+                 on_log: Callable[[str, str], None] | None = None,
+                 on_association: Callable[[NegotiationReport], None] | None = None) -> None:
+        self.settings = settings
+        self.options = options
+        self.services = list(services)
+        self.on_log = on_log or (lambda level, msg: None)
+        self.on_association = on_association or (lambda report: None)
+        self._listener: socket.socket | None = None
+        self._accepting: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._conns: list[Connection] = []
+        self._pending = 0
+        self._pending_refused = 0
+        self.port: int | None = None
+        self.associations = 0
+        self.aborted = 0
+
+    # -- lifecycle -------------------------------------------------------
+    def start(self) -> int:
+        """Bind and start accepting in the background; return the port."""
+        bind = self.options.bind
+        family = socket.AF_INET6 if ":" in bind else socket.AF_INET
+        where = f"[{bind}]:{self.options.port}" if ":" in bind else f"{bind or '0.0.0.0'}:{self.options.port}"
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((bind, self.options.port))
+            sock.listen(128)
+        except OSError as exc:
+            sock.close()
+            if exc.errno == errno.EADDRINUSE:
+                raise ListenError(f"cannot listen on {where}: the port is already in use",
+                                  "stop the other server or choose another port") from None
+            if exc.errno in (errno.EACCES, errno.EPERM):
+                raise ListenError(f"cannot listen on {where}: permission denied",
+                                  "ports below 1024 need privileges; choose a port above 1024") from None
+            raise ListenError(f"cannot listen on {where}: {exc.strerror or exc}", "check the bind address") from None
+        self._listener = sock
+        self.port = int(sock.getsockname()[1])
+        self._accepting = threading.Thread(target=self._accept_loop, name="dcmcli-accept", daemon=True)
+        self._accepting.start()
+        return self.port
+
+    def _accept_loop(self) -> None:
+        listener = self._listener
+        assert listener is not None
+        delay = 0.0
+        failing = False
+        while not self._stopping.is_set():
+            try:
+                client, addr = listener.accept()
+            except OSError as exc:
+                if self._stopping.is_set() or exc.errno in (errno.EBADF, errno.EINVAL):
+                    return  # the listening socket was closed by stop()
+                if exc.errno not in _TRANSIENT_ACCEPT:
+                    self.on_log("error", f"accept failed: {exc.strerror or exc}; still listening")
+                elif not failing:
+                    self.on_log("error", f"cannot accept connections: {exc.strerror or exc}; "
+                                         f"retrying (raise the open-files limit, ulimit -n, or --max-associations)")
+                failing = True
+                delay = min(1.0, delay * 2 or 0.01)
+                if self._stopping.wait(delay):
+                    return
+                continue
+            if failing:
+                self.on_log("info", "accepting connections again")
+                failing, delay = False, 0.0
+            if self._stopping.is_set():
+                client.close()
+                return
+            with self._lock:
+                if self._pending >= self.options.max_pending:
+                    refused = True
+                    self._pending_refused += 1
+                    first = self._pending_refused == 1
+                else:
+                    refused = False
+                    self._pending += 1
+            if refused:
+                # Too many connections that have not negotiated yet: drop this one.
+                if first:
+                    self.on_log("warning", f"{self.options.max_pending} connections are waiting to negotiate; "
+                                           f"closing new ones until they finish")
+                client.close()
+                continue
+            t = threading.Thread(target=self._serve, args=(client, addr), name=f"dcmcli-assoc-{addr[1]}", daemon=True)
+            with self._lock:
+                self._threads = [x for x in self._threads if x.is_alive()] + [t]
+            t.start()
+
+    def stop(self, timeout: float | None = None) -> int:
+        """Stop accepting, let associations in flight finish (up to ``timeout``),
+        abort the rest. Returns how many had to be aborted."""
+        if self._listener is None:
+            return 0
+        self._stopping.set()
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._listener.close()
+        self._listener = None
+        if self._accepting is not None:
+            self._accepting.join(5)
+        deadline = time.monotonic() + (self.options.shutdown_timeout if timeout is None else timeout)
+        with self._lock:
+            threads = list(self._threads)
+        for t in threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            conns = list(self._conns)
+        for conn in conns:
+            conn.abort(2, 0)
+        for t in threads:
+            t.join(5)
+        return len(conns)
+
+    @property
+    def listening(self) -> bool:
+        return self._listener is not None
+
+    @property
+    def active(self) -> int:
+        with self._lock:
+            return len(self._conns)
+
+    # -- negotiation -----------------------------------------------------
+    def _service_for(self, abstract_syntax: str) -> tuple[Service, Sequence[str]] | None:
+        for s in self.services:
+            syntaxes = s.transfer_syntaxes(abstract_syntax)
+            if syntaxes is not None:
+                return s, syntaxes
+        return None
+
+    def _check_rq(self, rq: Associate) -> tuple[int, int, int] | None:
+        """Structural checks of an A-ASSOCIATE-RQ: an RJ triple, or raises ProtocolError."""
+        if not rq.protocol_version & 1:
+            return RJ_PROTOCOL_VERSION
+        if rq.application_context != APPLICATION_CONTEXT:
+            return RJ_APPLICATION_CONTEXT
+        seen: set[int] = set()
+        for cx in rq.contexts:
+            cid = int(cx.context_id or 0)
+            if cid % 2 == 0:
+                raise ProtocolError(f"presentation context id {cid} is even (odd ids 1-255 only)")
+            if cid in seen:
+                raise ProtocolError(f"presentation context id {cid} is proposed twice")
+            seen.add(cid)
+        if not rq.contexts:
+            raise ProtocolError("the association request proposes no presentation context")
+        if rq.max_pdu and rq.max_pdu < MIN_PEER_PDU:
+            raise ProtocolError(f"a maximum PDU of {rq.max_pdu} bytes leaves no room for data")
+        return None
+
+    def _access(self, rq: Associate, host: str) -> tuple[tuple[int, int, int], str] | None:
+        o = self.options
+        if o.allowed_hosts is not None and host not in o.allowed_hosts:
+            return RJ_CALLING_NOT_RECOGNISED, f"address {host} is not the peer this receiver waits for"
+        if o.allowed_calling and rq.calling_ae_title not in o.allowed_calling:
+            return RJ_CALLING_NOT_RECOGNISED, "calling AE title not allowed"
+        if o.require_called and rq.called_ae_title != self.settings.calling_aet:
+            return RJ_CALLED_NOT_RECOGNISED, f"called AE title is not ours ({self.settings.calling_aet})"
+        return None
+
+    def _negotiate(self, conn: Connection, host: str, port: int, log_peer: str
+                   ) -> tuple[ServedAssociation, dict[int, Service]] | None:
+        """Answer the A-ASSOCIATE-RQ; the association and its services per
+        context, or None when it was rejected."""
+        pdu_type, body = conn.read_pdu()
+        if pdu_type != PDU_ASSOCIATE_RQ:
+            raise ProtocolError(f"PDU type 0x{pdu_type:02X} where an A-ASSOCIATE-RQ was expected",
+                                ABORT_UNEXPECTED_PDU)
+        rq = decode_associate(pdu_type, body)
+        trace = self.settings.trace
+        if trace:
+            trace(describe_associate(f"A-ASSOCIATE-RQ received from {log_peer}", rq))
+        report = NegotiationReport(Peer(host, port, rq.calling_ae_title), rq.calling_ae_title, rq.called_ae_title,
+                                   side="acceptor")
+        report.peer_ae_title = rq.calling_ae_title
+        report.peer_max_pdu = rq.max_pdu
+        report.peer_implementation_class_uid = rq.implementation_class_uid
+        report.peer_implementation_version_name = rq.implementation_version_name
+        reject = self._check_rq(rq)
+        why = {RJ_PROTOCOL_VERSION: f"protocol version {rq.protocol_version} not supported",
+               RJ_APPLICATION_CONTEXT: f"application context {rq.application_context} not supported"}.get(reject, "")
+        if reject is None:
+            denied = self._access(rq, host)
+            if denied:
+                reject, why = denied
+        if reject is None:
+            with self._lock:
+                if len(self._conns) >= self.options.max_associations:
+                    reject, why = RJ_LOCAL_LIMIT, f"too many associations ({self.options.max_associations})"
+                else:
+                    self._conns.append(conn)
+        if reject is not None:
+            report.outcome = "rejected"
+            report.rejection = rejection_info(*reject)
+            self.on_log("warning", f"association from {rq.calling_ae_title}@{log_peer} to {rq.called_ae_title} "
+                                   f"rejected: {why}")
+            self.on_association(report)
+            conn.send(encode_associate_rj(*reject))
+            conn.close()
+            return None
+        by_context: dict[int, Service] = {}
+
+        def supported(abstract: str) -> Sequence[str] | None:
+            found = self._service_for(abstract)
+            return found[1] if found else None
+
+        results = negotiate(rq.contexts, supported)
+        for cx in results:
+            if cx.result == 0:
+                found = self._service_for(cx.abstract_syntax)
+                assert found is not None
+                by_context[int(cx.context_id or 0)] = found[0]
+        ac = Associate(calling_ae_title=rq.calling_ae_title, called_ae_title=rq.called_ae_title, contexts=results,
+                       max_pdu=self.settings.max_pdu)
+        accepted_classes = {cx.abstract_syntax for cx in results if cx.result == 0}
+        for r in rq.roles:
+            found = self._service_for(r.sop_class) if r.sop_class in accepted_classes else None
+            scu, scp = found[0].role(r.sop_class, r.scu, r.scp) if found else (False, False)
+            ac.roles.append(RoleSelection(r.sop_class, scu and r.scu, scp and r.scp))
+            report.roles.append(RoleReport(r.sop_class, r.scu, r.scp, scu and r.scu, scp and r.scp))
+        for e in rq.extended:
+            found = self._service_for(e.sop_class) if e.sop_class in accepted_classes else None
+            answer = found[0].extended(e.sop_class, e.info) if found else None
+            if answer is not None:
+                ac.extended.append(ExtendedNegotiation(e.sop_class, answer))
+            report.extended.append(ExtendedReport(e.sop_class, list(e.info), list(answer) if answer is not None else None))
+        if rq.async_window is not None:
+            ac.async_window = (1, 1)  # operations are performed one at a time
+            report.async_window = {"proposed": list(rq.async_window), "accepted": [1, 1]}
+        if rq.user_identity is not None:
+            report.user_identity = {"type": rq.user_identity.kind,
+                                    "positive_response_requested": rq.user_identity.positive_response_requested,
+                                    "server_response": False}
+        report.contexts = [ContextReport(int(p.context_id or 0), p.abstract_syntax, list(p.transfer_syntax),
+                                         r.result, r.transfer_syntax[0] if r.result == 0 else None)
+                           for p, r in zip(rq.contexts, results)]
+        if trace:
+            trace(describe_associate(f"A-ASSOCIATE-AC sent to {log_peer}", ac))
+        conn.send(encode_associate_ac(ac))
+        conn.accepted = {int(cx.context_id or 0): (cx.abstract_syntax, cx.transfer_syntax[0])
+                         for cx in results if cx.result == 0}
+        conn.peer_max_pdu = rq.max_pdu
+        report.outcome = "accepted" if conn.accepted else "no acceptable presentation context"
+        self.on_association(report)
+        channel = Channel(conn, on_command=(lambda d, ctx, cmd: trace(f"{d} on context {ctx}: {cmd.describe()}"))
+                          if trace else None)
+        return ServedAssociation(conn, channel, report, rq, log_peer, self.on_log), by_context
+
+    # -- one connection --------------------------------------------------
+    def _serve(self, client: socket.socket, addr: tuple[Any, ...]) -> None:
+        host, port = str(addr[0]), int(addr[1])
+        log_peer = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        conn = Connection(client, max_receive=receive_limit(self.settings.max_pdu), timeout=self.settings.acse_timeout)
+        served: ServedAssociation | None = None
+        by_context: dict[int, Service] = {}
+        pending = True
+        try:
+            set_nodelay(client, self.settings.tcp_nodelay)
+            negotiated = self._negotiate(conn, host, port, log_peer)
+            with self._lock:
+                self._pending -= 1
+                pending = False
+                if self._pending < self.options.max_pending:
+                    self._pending_refused = 0
+            if negotiated is None:
+                return
+            served, by_context = negotiated
+            self.associations += 1
+            conn.timeout = self.settings.dimse_timeout
+            self.on_log("info", f"association from {served.calling_aet}@{log_peer} to {served.called_aet} accepted "
+                                f"({len(conn.accepted)} of {len(served.rq.contexts)} contexts)")
+            self._data_phase(served, by_context)
+            self.on_log("info", f"association from {served.calling_aet}@{log_peer} released")
+        except PeerAborted as exc:
+            self.aborted += 1
+            self.on_log("warning" if served else "info",
+                        f"association from {log_peer} aborted by the peer ({abort_text(exc.source, exc.reason)})")
+        except ProtocolError as exc:
+            self.aborted += 1
+            conn.abort(2, exc.reason)
+            self.on_log("warning", f"association from {log_peer} aborted: {exc}")
+        except ConnectionClosed as exc:
+            if served is None and str(exc) != "timeout":
+                # a port check or scanner: connected and left without a word
+                self.on_log("debug", f"connection from {log_peer} closed before an association request")
+            elif str(exc) == "timeout":
+                self.aborted += 1
+                conn.abort(2, 0)
+                limit = self.settings.acse_timeout if served is None else self.settings.dimse_timeout
+                phase = "association request" if served is None else "next message"
+                self.on_log("warning", f"association from {log_peer} aborted: no {phase} within {limit:g} s"
+                                       + (" (-ta)" if served is None else " (-td)"))
+            else:
+                self.aborted += 1
+                self.on_log("warning", f"association from {log_peer} ended: {exc}")
+        except Exception as exc:  # a bug: one line (and a traceback with -d), never a dead server
+            self.aborted += 1
+            conn.abort(2, 0)
+            self.on_log("error", f"association from {log_peer} aborted: internal error: {type(exc).__name__}: {exc}")
+            self.on_log("debug", traceback.format_exc())
+        finally:
+            with self._lock:
+                if pending:
+                    self._pending -= 1
+                if conn in self._conns:
+                    self._conns.remove(conn)
+            if served is not None:
+                for s in {id(s): s for s in by_context.values()}.values():
+                    try:
+                        s.ended(served)
+                    except Exception as exc:  # noqa: BLE001 - never let a service kill the thread
+                        self.on_log("error", f"{s.name}: {type(exc).__name__}: {exc}")
+            if not conn.closed:
+                conn.close()
+
+    def _data_phase(self, served: ServedAssociation, by_context: dict[int, Service]) -> None:
+        channel = served.channel
+        while True:
+            msg = channel.receive()
+            if msg is None:
+                return  # released
+            cmd = msg.command
+            if not cmd.is_request:
+                raise ProtocolError(f"a {cmd.name} arrived, but no request of ours was outstanding",
+                                    ABORT_UNEXPECTED_PDU)
+            if cmd.field == C_CANCEL_RQ:
+                continue  # nothing of that message id is in progress any more
+            by_context[msg.context_id].handle(served, msg)
+            if served.conn.closed:
+                return
+
+
+__all__ = ["Acceptor", "AcceptorOptions", "Service", "ServedAssociation", "VerificationService", "Context",
+           "ABORT_INVALID_PARAMETER"]

@@ -1,0 +1,185 @@
+"""The Storage SCP role: C-STORE requests into the storage writer.
+
+``StorageService`` is the one place a received C-STORE is handled, on any
+association: storescp's (via the acceptor), movescu's built-in receiver
+(the same), and getscu's own association (C-STORE sub-operations of a C-GET
+arrive on the requestor's side; ``Association.exchange`` hands them here).
+``StoreServer`` is storescp: an acceptor serving Verification and Storage.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from dcmcli.net.acceptor import Acceptor, AcceptorOptions, ServedAssociation, Service, VerificationService
+from dcmcli.net.association import AssociationSettings, NegotiationReport
+from dcmcli.net.dimse import C_STORE_RQ, C_STORE_RSP, Channel, Message, c_store_rsp, response
+from dcmcli.net.services.writer import (STATUS_CANNOT_UNDERSTAND, STATUS_SUCCESS, Received, StorageWriter,
+                                        WriterOptions)
+from dcmcli.uids import VERIFICATION, all_transfer_syntaxes, is_uid, storage_sop_classes
+
+STATUS_DOES_NOT_MATCH = 0xA900
+
+
+class StoringSide(Protocol):
+    """What the storage handler needs of an association, acceptor or requestor side."""
+
+    channel: Channel
+
+    @property
+    def accepted(self) -> dict[int, tuple[str, str]]: ...
+    @property
+    def remote_aet(self) -> str: ...
+    @property
+    def local_aet(self) -> str: ...
+    @property
+    def remote_address(self) -> str: ...
+    def send(self, context_id: int, command: bytes, data: bytes | None = None) -> None: ...
+
+
+@dataclass
+class StorageOptions:
+    """Which objects a storage SCP accepts."""
+
+    transfer_syntaxes: list[str] = field(default_factory=all_transfer_syntaxes)
+    promiscuous: bool = False  # accept any SOP class, private and unknown ones too
+
+
+class StorageService(Service):
+    """C-STORE SCP: every storage SOP class (or any, promiscuous) into a writer."""
+
+    name = "storage"
+
+    def __init__(self, writer: StorageWriter, options: StorageOptions | None = None, *,
+                 on_received: Callable[[Received], None] | None = None) -> None:
+        self.writer = writer
+        self.options = options or StorageOptions()
+        self.on_received = on_received or (lambda r: None)
+        self._storage = set(storage_sop_classes())
+        self._lock = threading.Lock()
+        self.count = 0
+        self.failures = 0
+
+    def transfer_syntaxes(self, abstract_syntax: str) -> Sequence[str] | None:
+        if abstract_syntax == VERIFICATION:
+            return None
+        if abstract_syntax in self._storage or self.options.promiscuous:
+            return self.options.transfer_syntaxes
+        return None
+
+    def handle(self, assoc: ServedAssociation, msg: Message) -> None:  # type: ignore[override]
+        if msg.command.field != C_STORE_RQ:
+            assoc.channel.discard_data()
+            assoc.refuse(msg, 0x0211, "unrecognised operation")
+            return
+        self.store(assoc, msg, assoc.log)
+
+    def store(self, side: StoringSide, msg: Message, log: Callable[[str, str], None]) -> Received:
+        """Receive one C-STORE request's data set, store it, answer it."""
+        cmd = msg.command
+        sop_class, sop_instance = cmd.text(0x0002), cmd.text(0x1000)
+        ts = side.accepted[msg.context_id][1]
+        calling, called, peer = side.remote_aet, side.local_aet, side.remote_address
+
+        def answer(status: int, path: object, message: str, stored_ts: str = "", size: int = 0) -> Received:
+            side.send(msg.context_id, c_store_rsp(cmd.message_id, sop_class if is_uid(sop_class) else "",
+                                                  sop_instance if is_uid(sop_instance) else "", status,
+                                                  message if status else None))
+            rec = Received(path, sop_class, sop_instance, ts, calling, called, peer, size,  # type: ignore[arg-type]
+                           status, message, stored_ts or ts)
+            with self._lock:
+                self.count += 1
+                if status != STATUS_SUCCESS:
+                    self.failures += 1
+            self.on_received(rec)
+            return rec
+
+        if not cmd.has_dataset:
+            log("warning", f"C-STORE-RQ from {calling}@{peer} without a data set; answered 0xC000")
+            return answer(STATUS_CANNOT_UNDERSTAND, None, "cannot understand: the request has no data set")
+        for what, uid in (("SOP Class UID", sop_class), ("SOP Instance UID", sop_instance)):
+            if not is_uid(uid):
+                size = side.channel.discard_data()
+                log("warning", f"C-STORE-RQ from {calling}@{peer} with an invalid Affected {what} {uid!r}; "
+                               f"answered 0xC000, nothing stored")
+                return answer(STATUS_CANNOT_UNDERSTAND, None, f"cannot understand: invalid Affected {what}", size=size)
+        inc = self.writer.begin(sop_class, sop_instance, ts, calling)
+        try:
+            side.channel.read_data_into(inc)
+        except BaseException:
+            inc.discard()  # ended mid-object: no half-written file stays
+            raise
+        mismatch = self.writer.check_identity(inc)
+        if mismatch:
+            inc.discard()
+            log("warning", f"{sop_instance} from {calling}: {mismatch}; answered 0xA900, nothing stored")
+            return answer(STATUS_DOES_NOT_MATCH, None, mismatch, size=inc.size)
+        outcome = self.writer.finish(inc, calling, called, peer)
+        return answer(outcome.status, outcome.path, outcome.message, outcome.stored_transfer_syntax, inc.size)
+
+
+def store_handler(service: StorageService, log: Callable[[str, str], None]) -> Callable[..., None]:
+    """A handler for ``Association.exchange``: C-STORE sub-operations on the requestor's own association."""
+
+    def handle(side: StoringSide, msg: Message) -> None:
+        service.store(side, msg, log)
+
+    return handle
+
+
+def refuse_store(side: StoringSide, msg: Message, status: int, comment: str) -> None:
+    side.channel.discard_data()
+    side.send(msg.context_id, response(C_STORE_RSP, msg.command.message_id, status,
+                                       affected_sop_class=msg.command.text(0x0002) or None,
+                                       affected_sop_instance=msg.command.text(0x1000) or None,
+                                       error_comment=comment))
+
+
+class StoreServer:
+    """storescp: an acceptor serving Verification and Storage into a writer."""
+
+    def __init__(self, settings: AssociationSettings, acceptor: AcceptorOptions, writer: WriterOptions,
+                 storage: StorageOptions | None = None, *,
+                 on_received: Callable[[Received], None] | None = None,
+                 on_log: Callable[[str, str], None] | None = None,
+                 on_association: Callable[[NegotiationReport], None] | None = None,
+                 extra_services: Sequence[Service] = ()) -> None:
+        self.settings = settings
+        self.on_log = on_log or (lambda level, msg: None)
+        self.writer = StorageWriter(writer, on_log=self.on_log)
+        self.storage = StorageService(self.writer, storage, on_received=on_received)
+        self.acceptor = Acceptor(settings, acceptor, [VerificationService(), self.storage, *extra_services],
+                                 on_log=self.on_log, on_association=on_association)
+
+    @property
+    def port(self) -> int | None:
+        return self.acceptor.port
+
+    @property
+    def count(self) -> int:
+        return self.storage.count
+
+    @property
+    def failures(self) -> int:
+        return self.storage.failures
+
+    @property
+    def listening(self) -> bool:
+        return self.acceptor.listening
+
+    def start(self) -> int:
+        self.writer.prepare()
+        return self.acceptor.start()
+
+    def stop(self, timeout: float | None = None) -> int:
+        aborted = self.acceptor.stop(timeout)
+        self.writer.close()
+        return aborted
+
+    def listening_info(self) -> dict[str, object]:
+        o = self.acceptor.options
+        return {"port": self.port, "bind": o.bind or "0.0.0.0", "output_dir": str(self.writer.options.output_dir),
+                "ae_title": self.settings.calling_aet}

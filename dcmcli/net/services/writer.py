@@ -1,0 +1,553 @@
+"""The storage writer: where received objects go, for every receiver
+(storescp, movescu's built-in receiver, getscu).
+
+Each object's data fragments are written, as they arrive, behind dcmcli's
+own file meta (implementation UID, source AE title) into a hidden ``.part``
+file in the output directory, which is renamed into place when the object
+is complete: memory stays flat for large objects, the data set is never
+decoded and re-encoded (unless ``store_as`` asks for another syntax), and a
+final name never holds half an object. The name comes from a template of
+attribute values, each sanitised; duplicates follow a policy; hooks run
+commands on reception and at the end of a study.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import heapq
+import io
+import os
+import re
+import shlex
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from dcmcli.dicomfile import InvalidFile, encode_file_meta, read_top_level, scan_top_level
+from dcmcli.errors import OutputError, UsageError
+from dcmcli.uids import DEFLATED, uid_name
+
+LAYOUTS = {
+    "flat": "{Modality}.{SOPInstanceUID}.dcm",
+    "study": "{StudyInstanceUID}/{SeriesInstanceUID}/{Modality}.{SOPInstanceUID}.dcm",
+    "patient": "{PatientID}/{StudyInstanceUID}/{SeriesInstanceUID}/{Modality}.{SOPInstanceUID}.dcm",
+}
+DUPLICATE_POLICIES = ("overwrite", "keep", "rename", "reject")
+
+_FIELD = re.compile(r"\{([A-Za-z][A-Za-z0-9]*)\}")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+_PART = re.compile(r"^\.(?:(\d+)-)?[0-9a-f]{32}\.part$")
+_OUT_OF_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+_NOT_WRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS}
+
+#: How much of each data set is kept in memory to read the naming attributes.
+HEAD_BYTES = 64 * 1024
+
+STATUS_SUCCESS = 0x0000
+STATUS_DUPLICATE = 0x0111
+STATUS_OUT_OF_RESOURCES = 0xA700
+STATUS_CANNOT_UNDERSTAND = 0xC000
+
+
+def safe_component(value: object, fallback: str = "unknown", max_len: int = 64) -> str:
+    """One path component from a sender-chosen value: never empty, never a dot
+    name, no separators or control characters, at most ``max_len`` characters."""
+    text = str(value if value is not None else "").strip().strip("\x00")
+    safe = _UNSAFE.sub("_", text)
+    safe = safe.lstrip(".")  # no hidden files, no '.' or '..'
+    if not safe:
+        safe = fallback
+    if len(safe) > max_len:
+        digest = hashlib.sha1(text.encode("utf-8", "replace")).hexdigest()[:10]
+        safe = safe[: max_len - 11] + "_" + digest
+    return safe
+
+
+def check_template(template: str) -> list[str]:
+    """Validate a naming template; return the attribute keywords it uses."""
+    if template.startswith("/") or template.startswith("\\"):
+        raise UsageError(f"invalid naming template {template!r}: it must be relative",
+                         "remove the leading '/'; files go below -od")
+    depth = 0
+    for ch in template:
+        depth += {"{": 1, "}": -1}.get(ch, 0)
+        if depth not in (0, 1):
+            break
+    if depth != 0:
+        raise UsageError(f"invalid naming template {template!r}: unbalanced braces",
+                         "write each attribute as {Keyword}, e.g. {StudyDate}")
+    parts = template.split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        raise UsageError(f"invalid naming template {template!r}: empty, '.' or '..' path component",
+                         "use attribute fields such as {StudyInstanceUID}/{SOPInstanceUID}.dcm")
+    fields = _FIELD.findall(template)
+    if "{SOPInstanceUID}" not in template:
+        raise UsageError(f"invalid naming template {template!r}: it must contain {{SOPInstanceUID}}",
+                         "every object needs a name of its own")
+    return fields
+
+
+def expand_template(template: str, values: dict[str, object]) -> str:
+    def sub(m: re.Match[str]) -> str:
+        return safe_component(values.get(m.group(1)), fallback="unknown")
+
+    parts = [_FIELD.sub(sub, part) for part in template.split("/")]
+    return "/".join(safe_component(p, fallback="unknown", max_len=200) if "{" not in p and p != "" else p
+                    for p in parts)
+
+
+@dataclass
+class WriterOptions:
+    """How received objects are stored (the options storescp, movescu and getscu share)."""
+
+    output_dir: Path = Path(".")
+    template: str = LAYOUTS["flat"]
+    duplicates: str = "overwrite"
+    ignore: bool = False  # receive but do not store (DCMTK --ignore)
+    store_as: str | None = None  # transcode received objects to this syntax before storing
+    fsync: bool = False  # file and directory reach the disk before the object is acknowledged
+    exec_on_reception: str | None = None
+    exec_on_eostudy: str | None = None
+    eostudy_timeout: float = 30.0
+
+
+@dataclass
+class Received:
+    """What happened to one received object (the ``received`` JSON event)."""
+
+    path: Path | None
+    sop_class_uid: str
+    sop_instance_uid: str
+    transfer_syntax: str
+    calling_aet: str
+    called_aet: str
+    peer_address: str
+    size: int
+    status: int
+    message: str = ""
+    stored_transfer_syntax: str = ""
+
+    def as_dict(self) -> dict[str, object]:
+        from dcmcli.status import describe
+
+        host, _, port = self.peer_address.rpartition(":")
+        return {"path": str(self.path) if self.path else None, "sop_class_uid": self.sop_class_uid,
+                "sop_class": uid_name(self.sop_class_uid), "sop_instance_uid": self.sop_instance_uid,
+                "transfer_syntax": self.transfer_syntax, "calling_aet": self.calling_aet,
+                "called_aet": self.called_aet,
+                "peer": {"host": host.strip("[]"), "port": int(port) if port.isdigit() else None,
+                         "ae_title": self.calling_aet},
+                "bytes": self.size, "status": describe(self.status, "C-STORE").as_dict(),
+                "message": self.message, "stored_transfer_syntax": self.stored_transfer_syntax or self.transfer_syntax}
+
+
+class _EndOfStudy:
+    """Runs --exec-on-eostudy once no object of a study arrived for a while:
+    one scheduler thread for all studies (a heap of deadlines)."""
+
+    def __init__(self, run: Callable[[dict[str, str]], None], timeout: float) -> None:
+        self.run = run
+        self.timeout = timeout
+        self.pending: dict[str, tuple[float, dict[str, str]]] = {}
+        self.heap: list[tuple[float, str]] = []
+        self.cond = threading.Condition()
+        self.closed = False
+        self.thread: threading.Thread | None = None
+
+    def seen(self, study_uid: str, values: dict[str, str]) -> None:
+        with self.cond:
+            due = time.monotonic() + self.timeout
+            self.pending[study_uid] = (due, values)
+            heapq.heappush(self.heap, (due, study_uid))
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._loop, name="dcmcli-eostudy", daemon=True)
+                self.thread.start()
+            self.cond.notify()
+
+    def _loop(self) -> None:
+        while True:
+            with self.cond:
+                while not self.closed:
+                    if not self.heap:
+                        self.cond.wait()
+                        continue
+                    due, study = self.heap[0]
+                    wait = due - time.monotonic()
+                    if wait > 0:
+                        self.cond.wait(wait)
+                        continue
+                    heapq.heappop(self.heap)
+                    entry = self.pending.get(study)
+                    if entry and entry[0] == due:  # not seen again since
+                        del self.pending[study]
+                        break
+                else:
+                    return
+            self.run(entry[1])
+
+    def flush(self) -> None:
+        with self.cond:
+            entries = list(self.pending.values())
+            self.pending.clear()
+            self.heap.clear()
+            self.closed = True
+            self.cond.notify()
+        for _due, values in entries:
+            self.run(values)
+        if self.thread is not None:
+            self.thread.join(5)
+
+    def threads(self) -> int:
+        return 1 if self.thread is not None else 0
+
+
+def _why(exc: OSError) -> str:
+    if exc.errno in _OUT_OF_SPACE:
+        return "no space left on the output device"
+    if exc.errno in _NOT_WRITABLE:
+        return "the output directory is not writable"
+    return exc.strerror or str(exc)
+
+
+@dataclass
+class Incoming:
+    """One object being received: streamed into a hidden .part file (a ``dimse.Sink``)."""
+
+    sop_class: str
+    sop_instance: str
+    ts: str
+    part: Path | None = None
+    fp: BinaryIO | None = None
+    meta_len: int = 0
+    size: int = 0
+    error: OSError | None = None
+    head: bytearray = field(default_factory=bytearray)  # the first bytes, for naming
+
+    def write(self, data: memoryview) -> None:
+        if len(self.head) < HEAD_BYTES:
+            self.head += data[:HEAD_BYTES - len(self.head)]
+        self.size += len(data)
+        if self.fp is not None and self.error is None:
+            try:
+                self.fp.write(data)
+            except OSError as exc:
+                self.fail(exc)
+
+    def fail(self, exc: OSError) -> None:
+        """Remember the first write error; keep draining the data, answer A700 at the end."""
+        self.error = exc
+        self.close()
+
+    def close(self, fsync: bool = False) -> None:
+        if self.fp is not None:
+            fp, self.fp = self.fp, None
+            try:
+                if fsync and self.error is None:
+                    fp.flush()
+                    os.fsync(fp.fileno())
+                fp.close()
+            except OSError as exc:
+                self.error = self.error or exc
+
+    def discard(self) -> None:
+        self.close()
+        if self.part is not None:
+            try:
+                self.part.unlink()
+            except OSError:
+                pass
+            self.part = None
+
+
+@dataclass
+class Outcome:
+    status: int
+    path: Path | None
+    message: str = ""
+    stored_transfer_syntax: str = ""
+
+    @property
+    def comment(self) -> str | None:
+        """The Error Comment for the response (failures only)."""
+        return self.message.replace("refused: out of resources: ", "") if self.status else None
+
+
+class StorageWriter:
+    """Stores received objects below ``options.output_dir``; thread-safe."""
+
+    def __init__(self, options: WriterOptions, *, on_log: Callable[[str, str], None] | None = None) -> None:
+        self.options = options
+        self.on_log = on_log or (lambda level, msg: None)
+        self.fields = check_template(options.template)
+        if options.duplicates not in DUPLICATE_POLICIES:
+            raise UsageError(f"unknown duplicate policy {options.duplicates!r}",
+                             f"use one of {', '.join(DUPLICATE_POLICIES)}")
+        needed = set(self.fields) | ({"StudyInstanceUID"} if options.exec_on_eostudy else set())
+        self._tags: dict[str, int] = {}
+        wanted = sorted(needed - {"SOPInstanceUID", "SOPClassUID"})
+        if wanted:
+            from pydicom.datadict import tag_for_keyword
+
+            for kw in wanted:
+                tag = tag_for_keyword(kw)
+                if tag is None:
+                    raise UsageError(f"unknown attribute {{{kw}}} in the naming template",
+                                     "use DICOM keywords such as PatientID or StudyInstanceUID")
+                self._tags[kw] = int(tag)
+        self._root = os.path.abspath(options.output_dir)
+        self._dirs: set[str] = set()
+        self._name_lock = threading.Lock()
+        self._procs: list[threading.Thread] = []
+        self._procs_lock = threading.Lock()
+        self.eostudy = (_EndOfStudy(lambda v: self._exec(self.options.exec_on_eostudy, v), options.eostudy_timeout)
+                        if options.exec_on_eostudy else None)
+
+    # -- lifecycle -------------------------------------------------------
+    def prepare(self) -> None:
+        """Create the output directory, check that it is writable, and remove
+        ``.part`` files that a killed receiver left behind."""
+        out = self.options.output_dir
+        if out.exists() and not out.is_dir():
+            raise OutputError(f"output directory {str(out)!r} is a file, not a directory",
+                              "give -od a directory (it is created when missing)")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            probe = out / f".dcmcli-probe-{uuid.uuid4().hex}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise OutputError(f"output directory {str(out)!r} is not writable: {exc.strerror or exc}",
+                              "check -od and its permissions") from None
+        removed = 0
+        try:
+            names = os.listdir(out)
+        except OSError:
+            names = []
+        for name in names:
+            m = _PART.match(name)
+            if not m:
+                continue
+            if m.group(1) and int(m.group(1)) != os.getpid() and _alive(int(m.group(1))):
+                continue  # another receiver's object in flight
+            try:
+                os.unlink(out / name)
+                removed += 1
+            except OSError:
+                pass
+        if removed:
+            self.on_log("info", f"removed {removed} incomplete .part file(s) left in {out} by an interrupted receiver")
+
+    def close(self) -> None:
+        """Run the pending end-of-study commands and wait for hook commands."""
+        if self.eostudy:
+            self.eostudy.flush()
+        with self._procs_lock:
+            procs = list(self._procs)
+        for t in procs:
+            t.join(10)
+
+    # -- one object ------------------------------------------------------
+    def begin(self, sop_class: str, sop_instance: str, ts: str, source_aet: str) -> Incoming:
+        inc = Incoming(sop_class, sop_instance, ts)
+        if self.options.ignore:
+            return inc
+        inc.part = self.options.output_dir / f".{os.getpid()}-{uuid.uuid4().hex}.part"
+        try:
+            inc.fp = inc.part.open("wb")
+            inc.meta_len = inc.fp.write(encode_file_meta(sop_class, sop_instance, ts, source_aet))
+        except OSError as exc:
+            inc.fail(exc)
+        except UnicodeEncodeError:  # non-ASCII UIDs never reach here (the command decoder refuses them)
+            inc.fail(OSError(errno.EINVAL, "UIDs are not ASCII"))
+        return inc
+
+    def check_identity(self, inc: Incoming) -> str | None:
+        """Why the data set's SOP Class / Instance UID differ from the request's
+        (DCMTK answers such an object 0xA900), or None."""
+        if inc.ts == DEFLATED or not inc.head:
+            return None
+        try:
+            raw = scan_top_level(io.BytesIO(inc.head), len(inc.head), inc.ts, {0x00080016, 0x00080018})
+        except InvalidFile:
+            return None  # cut inside the first 64 KB: naming will tell
+        for tag, what, expected in ((0x00080016, "SOP Class UID", inc.sop_class),
+                                    (0x00080018, "SOP Instance UID", inc.sop_instance)):
+            if tag in raw:
+                found = raw[tag].decode("latin-1").strip(" \x00")
+                if found != expected:
+                    return f"data set does not match: its {what} {found[:64]!r} is not the request's {expected!r}"
+        return None
+
+    def finish(self, inc: Incoming, calling: str, called: str, peer: str) -> Outcome:
+        """Close, name and place one received object; return its status."""
+        if self.options.ignore:
+            return Outcome(STATUS_SUCCESS, None, "ignored (--ignore)")
+        inc.close(self.options.fsync)
+        if inc.error is not None:
+            why = _why(inc.error)
+            inc.discard()
+            self.on_log("error", f"cannot store {inc.sop_instance} from {calling}: {why}; answered 0xA700")
+            return Outcome(STATUS_OUT_OF_RESOURCES, None, f"refused: out of resources: {why}")
+        assert inc.part is not None
+        try:
+            values = self._values(inc)
+        except Exception as exc:  # a data set we cannot walk
+            inc.discard()
+            self.on_log("error", f"cannot parse {inc.sop_instance} from {calling}: {exc}")
+            return Outcome(STATUS_CANNOT_UNDERSTAND, None, f"cannot parse the data set: {exc}")
+        stored_ts, note = self._store_as(inc)
+        root = self._root
+        final = Path(os.path.normpath(os.path.join(root, expand_template(self.options.template, values))))
+        try:
+            # Every component is sanitised already; this is the last line of defence.
+            if os.path.commonpath([root, final]) != root:
+                inc.discard()
+                return Outcome(STATUS_CANNOT_UNDERSTAND, None, "refused: the name would leave the output directory")
+            parent = str(final.parent)
+            if parent not in self._dirs:
+                final.parent.mkdir(parents=True, exist_ok=True)
+                self._dirs.add(parent)
+            with self._name_lock:
+                target = self._apply_duplicate_policy(final)
+                if target is None:
+                    inc.discard()
+                    if self.options.duplicates == "reject":
+                        self.on_log("warning", f"duplicate SOP instance {inc.sop_instance} from {calling} rejected")
+                        return Outcome(STATUS_DUPLICATE, final, "duplicate SOP instance (rejected)")
+                    return Outcome(STATUS_SUCCESS, final, "duplicate SOP instance (kept the first copy)")
+                try:
+                    os.replace(inc.part, target)
+                except FileNotFoundError:  # the folder was removed under us: make it again
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    self._dirs.discard(parent)
+                    os.replace(inc.part, target)
+                inc.part = None
+            if self.options.fsync:
+                _fsync_dir(target.parent)
+        except OSError as exc:
+            inc.discard()
+            why = _why(exc)
+            self.on_log("error", f"cannot store {inc.sop_instance} from {calling}: {why} ({final.parent}); "
+                                 f"answered 0xA700")
+            return Outcome(STATUS_OUT_OF_RESOURCES, None, f"refused: out of resources: {why}")
+        if self.options.exec_on_reception:
+            self._exec(self.options.exec_on_reception, self._placeholders(target, calling, called, peer))
+        if self.eostudy:
+            study = str(values.get("StudyInstanceUID") or "")
+            self.eostudy.seen(study, self._placeholders(target, calling, called, peer))
+        return Outcome(STATUS_SUCCESS, target, note, stored_ts)
+
+    def _store_as(self, inc: Incoming) -> tuple[str, str]:
+        """Transcode the received .part file to --store-as; on failure keep it
+        as received (the object is never lost) and say why."""
+        target = self.options.store_as
+        if not target or target == inc.ts:
+            return inc.ts, ""
+        from dcmcli.transcode import TranscodeError, TranscodeOptions
+        from dcmcli.transcode.files import OutputError as WriteError, load_as, write_file
+
+        assert inc.part is not None
+        try:
+            # The sender's references must stay valid: the UID is kept even
+            # for a lossy --store-as (marked by Lossy Image Compression).
+            ds = load_as(inc.part, target, TranscodeOptions(keep_uid=True))
+            write_file(ds, inc.part)  # atomic: the .part holds either object whole
+        except (TranscodeError, WriteError, OSError) as exc:
+            self.on_log("warning", f"{inc.sop_instance} stored as received ({uid_name(inc.ts)}): "
+                                   f"cannot store as {uid_name(target)}: {exc}")
+            return inc.ts, f"stored as received: {exc}"
+        except Exception as exc:  # pydicom could not parse what the peer sent
+            self.on_log("warning", f"{inc.sop_instance} stored as received ({uid_name(inc.ts)}): "
+                                   f"cannot read it for conversion: {exc}")
+            return inc.ts, f"stored as received: {exc}"
+        return target, ""
+
+    def _values(self, inc: Incoming) -> dict[str, object]:
+        values: dict[str, object] = {"SOPInstanceUID": inc.sop_instance, "SOPClassUID": inc.sop_class}
+        if self._tags:
+            wanted = set(self._tags.values())
+            try:  # from the start of the data kept in memory
+                if inc.ts == DEFLATED:
+                    raise InvalidFile("deflated: read with pydicom")
+                raw = scan_top_level(io.BytesIO(inc.head), len(inc.head), inc.ts, wanted)
+            except InvalidFile:  # the attributes lie further in (or deflated): read the file
+                assert inc.part is not None
+                raw = read_top_level(inc.part, inc.meta_len, inc.ts, wanted)
+            for kw, tag in self._tags.items():
+                text = raw.get(tag, b"").decode("latin-1").strip(" \x00")
+                values[kw] = text or ("OT" if kw == "Modality" else "")
+        return values
+
+    def _apply_duplicate_policy(self, final: Path) -> Path | None:
+        policy = self.options.duplicates
+        if policy == "overwrite" or not final.exists():
+            return final
+        if policy in ("keep", "reject"):
+            return None
+        n = 1
+        while True:
+            candidate = final.with_name(f"{final.stem}.{n}{final.suffix}")
+            if not candidate.exists():
+                return candidate
+            n += 1
+
+    # -- external commands -----------------------------------------------
+    @staticmethod
+    def _placeholders(path: Path, calling: str, called: str, peer: str) -> dict[str, str]:
+        return {"#p": str(path.parent), "#f": path.name, "#a": calling, "#c": called,
+                "#r": peer.rsplit(":", 1)[0].strip("[]")}
+
+    def _exec(self, command: str | None, values: dict[str, str]) -> None:
+        """Run a hook as an argument vector (never through a shell); each
+        placeholder is replaced once, and a value that would turn an argument
+        into an option (a calling AE title ``-n``) stops the command."""
+        if not command:
+            return
+        argv = []
+        for token in shlex.split(command):
+            new = re.sub(r"#[pfacr]", lambda m: values[m.group(0)], token)
+            if new.startswith("-") and not token.startswith("-"):
+                self.on_log("warning", f"not running {command!r}: a received value would make the argument "
+                                       f"{new!r} an option")
+                return
+            argv.append(new)
+
+        def run() -> None:
+            try:
+                # The hook's output goes to stderr: stdout carries --json events.
+                rc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=sys.stderr.fileno(),
+                                    check=False).returncode
+                if rc != 0:
+                    self.on_log("warning", f"command {argv[0]!r} exited with {rc}")
+            except (OSError, ValueError) as exc:
+                self.on_log("error", f"cannot run {argv[0]!r}: {getattr(exc, 'strerror', None) or exc}")
+
+        t = threading.Thread(target=run, daemon=True, name="dcmcli-exec")
+        with self._procs_lock:
+            self._procs = [p for p in self._procs if p.is_alive()] + [t]
+        t.start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
