@@ -255,3 +255,6 @@ def copy_samples(dest: Path, names: list[str]) -> list[Path]:
         ds.save_as(p, enforce_file_format=True)
         out.append(p)
     return out
+
+
+from qr_peers import *  # noqa: E402,F401,F403
