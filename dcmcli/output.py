@@ -123,6 +123,11 @@ class Output:
         return self._err_console
 
     @property
+    def stdout_is_terminal(self) -> bool:
+        isatty = getattr(self._stdout, "isatty", None)
+        return bool(isatty and isatty())
+
+    @property
     def stderr_is_terminal(self) -> bool:
         isatty = getattr(self._stderr, "isatty", None)
         return bool(isatty and isatty())

@@ -32,6 +32,7 @@ from dcmcli.output import LOG_LEVELS, Output, Verbosity
 NETWORK = "Network options"
 OUTPUT = "Output options"
 STORAGE = "Storage options (received objects)"
+QUERY = "Query options"
 
 Layout = Enum("Layout", {name: name for name in LAYOUTS}, type=str)  # type: ignore[misc]
 OnDuplicate = Enum("OnDuplicate", {name: name for name in DUPLICATE_POLICIES}, type=str)  # type: ignore[misc]
@@ -104,6 +105,32 @@ _XCS = Annotated[str | None, typer.Option(
 _TOS = Annotated[float, typer.Option("-tos", "--eostudy-timeout", min=0.1, metavar="SECONDS", rich_help_panel=STORAGE,
                                      help="Seconds without objects that end a study.")]
 
+# The query options: findscu, movescu, getscu.
+class Level(str, Enum):
+    PATIENT = "PATIENT"
+    STUDY = "STUDY"
+    SERIES = "SERIES"
+    IMAGE = "IMAGE"
+    FRAME = "FRAME"
+
+
+_PATIENT = Annotated[bool, typer.Option("-P", "--patient", rich_help_panel=QUERY,
+                                        help="Patient Root information model.")]
+_STUDY = Annotated[bool, typer.Option("-S", "--study", rich_help_panel=QUERY,
+                                      help="Study Root information model (the default).")]
+_PSONLY = Annotated[bool, typer.Option("-O", "--psonly", rich_help_panel=QUERY,
+                                       help="Patient/Study Only information model (retired).")]
+_MODEL = Annotated[str | None, typer.Option(
+    "-M", "--model", metavar="MODEL", rich_help_panel=QUERY,
+    help="Information model by name (patient, study, patient-study, composite, worklist, ups, hanging-protocol, "
+         "color-palette, implant-template, ...), keyword or UID.")]
+_KEY = Annotated[list[str] | None, typer.Option(
+    "-k", "--key", metavar="KEY", rich_help_panel=QUERY,
+    help="A key: Keyword=value, (gggg,eeee)=value, Keyword (return key), Sequence[0].Keyword=value "
+         "(repeatable; overrides the query files).")]
+_LEVEL = Annotated[Level | None, typer.Option("-L", "--level", rich_help_panel=QUERY, case_sensitive=False,
+                                              help="Query/Retrieve Level (default: STUDY; PATIENT with -P).")]
+
 _SHARED: list[tuple[str, Any, Any, set[str]]] = [
     ("aetitle", _AET, None, {"scu", "scp"}),
     ("call", _AEC, "ANY-SCP", {"scu"}),
@@ -127,6 +154,12 @@ _SHARED: list[tuple[str, Any, Any, set[str]]] = [
     ("exec_on_reception", _XCR, None, {"store"}),
     ("exec_on_eostudy", _XCS, None, {"store"}),
     ("eostudy_timeout", _TOS, 30.0, {"store"}),
+    ("patient_root", _PATIENT, False, {"query"}),
+    ("study_root", _STUDY, False, {"query"}),
+    ("psonly", _PSONLY, False, {"query"}),
+    ("model", _MODEL, None, {"query"}),
+    ("key", _KEY, None, {"query"}),
+    ("level", _LEVEL, None, {"query"}),
 ]
 
 
@@ -139,6 +172,40 @@ class Common:
     debug: bool
     #: The storage writer's options, for commands that receive objects.
     writer: WriterOptions | None = None
+    #: The query options, for findscu, movescu and getscu.
+    query: QueryArgs | None = None
+
+
+@dataclass
+class QueryArgs:
+    """-P/-S/-O/-M, -k and -L as given."""
+
+    model: str | None  # None: not given (Study Root)
+    keys: list[str]
+    level: str | None
+
+    def resolve(self, service: str, also: str | None = None) -> tuple[Any, str]:
+        """The information model and its SOP class for "find", "move" or "get";
+        ``also`` is a model a command's own flag names (findscu -W)."""
+        from dcmcli.uids import parse_model
+
+        if also and self.model:
+            raise UsageError(f"more than one information model given ({self.model}, {also})",
+                             "give one of -P, -S, -O, -W or -M")
+        return parse_model(also or self.model or "study", service)
+
+
+def query_args(values: dict[str, Any]) -> QueryArgs:
+    chosen = [name for flag, name in (("patient_root", "patient"), ("study_root", "study"), ("psonly", "patient-study"))
+              if values.get(flag)]
+    if values.get("model"):
+        chosen.append(values["model"])
+    if len(chosen) > 1:
+        raise UsageError(f"more than one information model given ({', '.join(chosen)})",
+                         "give one of -P, -S, -O, -W or -M")
+    level = values.get("level")
+    return QueryArgs(chosen[0] if chosen else None, list(values.get("key") or []),
+                     level.value if level is not None else None)
 
 
 def writer_options(values: dict[str, Any]) -> WriterOptions:
@@ -191,7 +258,8 @@ def _build(command: str, values: dict[str, Any], default_aet: str) -> Common:
     if verbosity >= Verbosity.DEBUG:
         settings.trace = out.debug  # A-ASSOCIATE contents and every command set, as DCMTK's -d
     writer = writer_options(values) if "output_directory" in values else None
-    return Common(command, settings, out, verbosity, verbosity >= Verbosity.DEBUG, writer)
+    query = query_args(values) if "key" in values else None
+    return Common(command, settings, out, verbosity, verbosity >= Verbosity.DEBUG, writer, query)
 
 
 def run_guarded(command: str, get_out: Callable[[], Output | None], debug: bool,
@@ -232,10 +300,11 @@ def run_guarded(command: str, get_out: Callable[[], Output | None], debug: bool,
 
 
 def dcmcli_command(app: typer.Typer, name: str, *, network: str, default_aet: str = "DCMCLI", storage: bool = False,
-                   **typer_kwargs: Any) -> Callable[[Callable[..., int | None]], Callable[..., None]]:
+                   query: bool = False, **typer_kwargs: Any) -> Callable[[Callable[..., int | None]], Callable[..., None]]:
     """Register ``fn(common, **own_options)`` as subcommand ``name`` with the shared options
-    (``storage``: also the storage writer's, for commands that receive objects)."""
-    shared = [s for s in _SHARED if network in s[3] or (storage and "store" in s[3])]
+    (``storage``: also the storage writer's, for commands that receive objects; ``query``: the
+    information model, key and level options of findscu, movescu and getscu)."""
+    shared = [s for s in _SHARED if network in s[3] or (storage and "store" in s[3]) or (query and "query" in s[3])]
 
     def decorate(fn: Callable[..., int | None]) -> Callable[..., None]:
         sig = inspect.signature(fn)
@@ -275,3 +344,7 @@ def dcmcli_command(app: typer.Typer, name: str, *, network: str, default_aet: st
 WarningsAsErrors = Annotated[bool, typer.Option("--warnings-as-errors", rich_help_panel=OUTPUT,
                                                 help=f"Exit {int(ExitCode.OPERATION_WARNING)} when any operation "
                                                      "ended with a warning status (default: exit 0).")]
+
+#: -od for commands that write files but are not storage receivers (findscu -X).
+OutputDirectory = Annotated[Path, typer.Option("-od", "--output-directory", metavar="DIR", rich_help_panel=OUTPUT,
+                                               help="Write the files of -X below DIR.")]

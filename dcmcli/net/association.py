@@ -316,6 +316,19 @@ class Association:
     def accepted(self) -> dict[int, tuple[str, str]]:
         return self.conn.accepted
 
+    # the names the storage handler uses on both sides (C-STORE sub-operations of a C-GET)
+    @property
+    def remote_aet(self) -> str:
+        return self.report.called_aet
+
+    @property
+    def local_aet(self) -> str:
+        return self.settings.calling_aet
+
+    @property
+    def remote_address(self) -> str:
+        return f"{self.peer.host}:{self.peer.port}"
+
     def contexts_for(self, abstract_syntax: str) -> list[tuple[int, str]]:
         """(context id, transfer syntax) of every accepted context for a SOP class."""
         return [(cid, ts) for cid, (a, ts) in sorted(self.conn.accepted.items()) if a == abstract_syntax]

@@ -58,6 +58,9 @@ DATA_SET_PRESENT = 0x0000  # any other value means present; 0x0000 is what every
 
 PRIORITY_MEDIUM, PRIORITY_HIGH, PRIORITY_LOW = 0x0000, 0x0001, 0x0002
 
+#: Key of the Failed SOP Instance UID List when a peer sends it in the command set.
+FAILED_SOP_INSTANCES = 0x00080058
+
 #: Largest command set accepted (the longest real ones, an N-GET with a long
 #: attribute list, stay far below).
 MAX_COMMAND = 16 * 1024
@@ -289,12 +292,17 @@ def decode_command(data: bytes | bytearray, *, strict: bool = True) -> Command:
             raise MalformedCommand("the command set ends inside an element header")
         group, elem, length = struct.unpack_from("<HHL", data, pos)
         pos += 8
-        if group != 0x0000:
-            raise MalformedCommand(f"element ({group:04X},{elem:04X}) outside group 0000 in a command set")
         if pos + length > end:
-            raise MalformedCommand(f"element (0000,{elem:04X}) runs past the end of the command set")
+            raise MalformedCommand(f"element ({group:04X},{elem:04X}) runs past the end of the command set")
         value = bytes(view[pos:pos + length])
         pos += length
+        if group != 0x0000:
+            # Outside the command group: some peers (Orthanc) put the Failed
+            # SOP Instance UID List of a C-GET/C-MOVE response here as status
+            # detail. Keep that one (keyed by its whole tag), skip the rest.
+            if (group, elem) == (0x0008, 0x0058):
+                out[FAILED_SOP_INSTANCES] = value.decode("ascii", "replace").strip(" \x00")
+            continue
         known = FIELDS.get(elem)
         if known is None:
             continue  # retired or unknown command elements are ignored

@@ -1,0 +1,188 @@
+"""dcmcli findscu: query a peer (C-FIND) and print the matches as a table, DICOM JSON, NDJSON or CSV."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import IO, Annotated, Any
+
+import typer
+
+from dcmcli.cli.app import app
+from dcmcli.cli.options import Common, OutputDirectory, dcmcli_command
+from dcmcli.cli.report import show_report
+from dcmcli.errors import ExitCode, OutputError, UsageError
+from dcmcli.net.peer import parse_peer
+from dcmcli.net.services.query import FindOptions, FindOutcome, Match, build_query, find
+from dcmcli.output import Output
+from dcmcli.status import Category
+
+
+def open_output(name: str | None, what: str) -> IO[str] | None:
+    """A file to write, or stdout for "-"."""
+    if name is None:
+        return None
+    if name == "-":
+        return sys.stdout
+    try:
+        return open(name, "w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise OutputError(f"cannot write {what} {name!r}: {exc.strerror or exc}", "check the path") from None
+
+
+def status_hint(code: int) -> str:
+    return {
+        0xA900: "the peer says the identifier does not fit the information model: check the keys and -L (-d shows "
+                "what was sent)",
+        0xA700: "the peer is out of resources; try a narrower query",
+        0xC000: "the peer could not process the query; hierarchical peers need the unique keys of the levels above "
+                "(e.g. StudyInstanceUID=... for a SERIES query)",
+    }.get(code & 0xFF00 if code >= 0xC000 else code, "see the peer's log")
+
+
+@dcmcli_command(app, "findscu", network="scu", default_aet="FINDSCU", query=True)
+def findscu(
+    common: Common,
+    peer: Annotated[str, typer.Argument(metavar="PEER", help="Host name or address, or [AET@]host:port.")],
+    args: Annotated[list[str] | None, typer.Argument(
+        metavar="[PORT] [QUERY-FILE]...",
+        help="TCP port (unless PEER has :port), then query files (DICOM or DICOM JSON); -k keys override them.")] = None,
+    worklist: Annotated[bool, typer.Option("-W", "--worklist", rich_help_panel="Query options",
+                                           help="Modality Worklist information model.")] = False,
+    cancel_after: Annotated[int | None, typer.Option("--cancel", min=0, metavar="N",
+                                                     help="Send C-CANCEL after N responses.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, metavar="N",
+                                              help="Stop after N matches (C-CANCEL; later ones are dropped).")] = None,
+    repeat: Annotated[int, typer.Option("--repeat", min=1, metavar="N", help="Repeat the query N times.")] = 1,
+    relational: Annotated[bool, typer.Option("--relational", help="Ask for relational queries (extended negotiation).")] = False,
+    datetime_: Annotated[bool, typer.Option("--datetime", help="Ask for combined date-time matching.")] = False,
+    fuzzy: Annotated[bool, typer.Option("--fuzzy", help="Ask for fuzzy semantic matching of person names.")] = False,
+    timezone: Annotated[bool, typer.Option("--timezone", help="Ask for timezone query adjustment.")] = False,
+    csv_file: Annotated[str | None, typer.Option("--csv", metavar="FILE",
+                                                 help="Write the matches as CSV to FILE ('-': stdout).")] = None,
+    ndjson_file: Annotated[str | None, typer.Option(
+        "--ndjson", metavar="FILE", help="Write the matches as DICOM JSON, one object per line, to FILE ('-': stdout).")] = None,
+    extract: Annotated[bool, typer.Option("-X", "--extract", help="Write each match as a DICOM file rsp0001.dcm, ... "
+                                                                    "(below -od).")] = False,
+    output_directory: OutputDirectory = Path("."),
+    no_default_keys: Annotated[bool, typer.Option(
+        "--no-default-keys", help="Send exactly the keys given (no usual return keys, no unique keys added).")] = False,
+) -> int:
+    """Query a peer (C-FIND) and print the matches: a table, --json (DICOM JSON per match), --ndjson, --csv.
+
+    With no -k, the usual return keys of the level are asked for. Usage as in DCMTK:
+    dcmcli findscu OPTIONS peer port [query-file...]
+    """
+    out = common.out
+    assert common.query is not None
+    target, files = parse_peer(peer, list(args or []))
+    model, sop_class = common.query.resolve("find", "worklist" if worklist else None)
+    from dcmcli.dataset import read_dataset_file, to_json
+
+    bases = [ds for f in files for ds in read_dataset_file(Path(f))]
+    query = build_query(model, common.query.level, common.query.keys, bases, default_keys=not no_default_keys)
+    if common.debug:
+        out.debug(f"identifier:\n{query.identifier}")
+    flags = {n for n, on in (("relational", relational), ("datetime", datetime_), ("fuzzy", fuzzy),
+                             ("timezone", timezone)) if on}
+    from dcmcli.render import Column, CsvWriter, NdjsonWriter, Table
+
+    columns = [Column.of(p) for p in query.columns]
+    csv_stream = open_output(csv_file, "the CSV file")
+    ndjson_stream = open_output(ndjson_file, "the NDJSON file")
+    stdout_taken = sys.stdout in (csv_stream, ndjson_stream)
+    if stdout_taken and out.json_mode:
+        raise UsageError("--json and --csv - / --ndjson - both write to stdout", "send one of them to a file")
+    csv_writer = CsvWriter(csv_stream, columns) if csv_stream else None
+    ndjson_writer = NdjsonWriter(ndjson_stream) if ndjson_stream else None
+    table = Table(columns) if not out.json_mode and not stdout_taken and out.verbosity >= 0 else None
+    if extract:
+        try:
+            output_directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create {str(output_directory)!r}: {exc.strerror or exc}",
+                              "check -od") from None
+    written = 0
+    t0 = time.perf_counter()
+
+    def on_match(m: Match) -> None:
+        nonlocal written
+        ds = m.dataset()
+        record = to_json(ds)
+        if csv_writer:
+            csv_writer.add(record)
+        if ndjson_writer:
+            ndjson_writer.add(record)
+        if table is not None:
+            table.add(record)
+        out.emit("match", lambda: {"n": m.number, "repeat": m.repeat, "status": m.status.as_dict(), "dataset": record})
+        if extract:
+            written += 1
+            _write_response(ds, output_directory / f"rsp{written:04d}.dcm", sop_class)
+
+    def on_outcome(o: FindOutcome) -> None:
+        if table is not None and table.rows:
+            table.print(sys.stdout, rich=out.stdout_is_terminal)
+            table.rows.clear()
+
+    try:
+        outcomes = find(common.settings, target, sop_class, query.identifier,
+                        FindOptions(cancel_after=cancel_after, limit=limit, repeat=repeat, extended=flags),
+                        on_match=on_match, on_report=lambda r: show_report(out, r), on_outcome=on_outcome)
+    finally:
+        for stream in (csv_stream, ndjson_stream):
+            if stream is not None and stream is not sys.stdout:
+                stream.close()
+    return _summary(out, outcomes, time.perf_counter() - t0, stdout_taken)
+
+
+def _write_response(ds: Any, path: Path, sop_class: str) -> None:
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    from dcmcli import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = sop_class
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
+    meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
+    ds.file_meta = meta
+    try:
+        ds.save_as(path, enforce_file_format=True)
+    except OSError as exc:
+        raise OutputError(f"cannot write {str(path)!r}: {exc.strerror or exc}", "check -od") from None
+
+
+def _summary(out: Output, outcomes: list[FindOutcome], seconds: float, stdout_taken: bool) -> int:
+    last = outcomes[-1]
+    matches = sum(o.matches for o in outcomes)
+    failed = last.status.category == Category.FAILURE
+    code = ExitCode.OPERATION_FAILED if failed else ExitCode.OK
+    summary = {"matches": matches, "queries": len(outcomes), "status": last.status.as_dict(),
+               "error_comment": last.error_comment or None, "cancelled": any(o.cancelled for o in outcomes),
+               "seconds": round(seconds, 3), "outcomes": [o.as_dict() for o in outcomes], "exit_code": int(code)}
+    if failed:
+        out.emit("summary", summary, None)
+        comment = f": {last.error_comment}" if last.error_comment else ""
+        offending = (f" (offending: {', '.join(o['offending_elements'])})"  # type: ignore[arg-type]
+                     if last.offending_elements else "")
+        out.error_line(f"C-FIND failed after {matches} match{'es' if matches != 1 else ''}: {last.status.meaning} "
+                       f"({last.status.hex}){comment}{offending}; {status_hint(last.status.code)}")
+        return int(code)
+    if matches == 0:
+        human = "no matches"
+    else:
+        human = f"{matches} match{'es' if matches != 1 else ''}"
+    if summary["cancelled"]:
+        human += f", cancelled as asked ({last.status.meaning}, {last.status.hex})"
+    human += f" in {seconds:.2f} s"
+    if stdout_taken or out.verbosity < 0:
+        out.emit("summary", summary, None)
+        if out.verbosity >= 0:
+            out.info(human)
+    else:
+        out.emit("summary", summary, human)
+    return int(code)

@@ -1,0 +1,90 @@
+"""dcmcli getscu: retrieve objects on our own association (C-GET) and store them like storescp."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dcmcli.cli.app import app
+from dcmcli.cli.options import Common, WarningsAsErrors, dcmcli_command
+from dcmcli.cli.report import show_report
+from dcmcli.cli.retrieving import finish, progress_bar
+from dcmcli.cli.storescp import log_printer, received_printer
+from dcmcli.net.peer import parse_peer
+from dcmcli.net.services.query import build_query
+from dcmcli.net.services.retrieve import (RetrieveOptions, get, identifiers_from_files, inventory, parse_store_tc,
+                                          plan_storage)
+from dcmcli.net.services.writer import StorageWriter
+from dcmcli.uids import uid_name
+
+
+@dcmcli_command(app, "getscu", network="scu", default_aet="GETSCU", storage=True, query=True)
+def getscu(
+    common: Common,
+    peer: Annotated[str, typer.Argument(metavar="PEER", help="Host name or address, or [AET@]host:port.")],
+    args: Annotated[list[str] | None, typer.Argument(
+        metavar="[PORT] [QUERY-FILE]...",
+        help="TCP port (unless PEER has :port), then query files (DICOM or DICOM JSON); -k keys override them.")] = None,
+    without_bulk_data: Annotated[bool, typer.Option(
+        "--without-bulk-data", help="Composite Instance Retrieve Without Bulk Data (no pixel data and other bulk "
+                                    "data).")] = False,
+    store_tc: Annotated[list[str] | None, typer.Option(
+        "--store-tc", metavar="SOPCLASS[:TS,...]",
+        help="Propose exactly these storage contexts (repeatable), e.g. CTImageStorage:jpeg-ls-lossless,ele.")] = None,
+    no_find: Annotated[bool, typer.Option(
+        "--no-find", help="Do not ask first (C-FIND at IMAGE level) which SOP classes the objects have; propose the "
+                          "common storage classes instead.")] = False,
+    from_files: Annotated[list[str] | None, typer.Option(
+        "--from-files", metavar="FILE-OR-DIR",
+        help="Retrieve exactly the instances of these files (by their UIDs; repeatable; one request per series).")] = None,
+    cancel_after: Annotated[int | None, typer.Option("--cancel-after", min=0, metavar="N",
+                                                     help="Send C-CANCEL after N sub-operations.")] = None,
+    warnings_as_errors: WarningsAsErrors = False,
+) -> int:
+    """Retrieve objects from a peer on this association (C-GET) and store them like storescp.
+
+    The storage contexts come from a C-FIND at IMAGE level first (which SOP classes the objects have), so
+    any study fits 128 contexts, over several associations if it must. Exit codes as movescu.
+    Usage as in DCMTK: dcmcli getscu OPTIONS peer port [query-file...]
+    """
+    out = common.out
+    assert common.query is not None and common.writer is not None
+    target, files = parse_peer(peer, list(args or []))
+    model, sop_class = common.query.resolve("get", "without-bulk-data" if without_bulk_data else None)
+    if from_files:
+        identifiers = identifiers_from_files(from_files, model)
+    else:
+        from dcmcli.dataset import read_dataset_file
+
+        bases = [ds for f in files for ds in read_dataset_file(Path(f))]
+        identifiers = [build_query(model, common.query.level, common.query.keys, bases, default_keys=False).identifier]
+    if common.debug:
+        for ident in identifiers:
+            out.debug(f"identifier:\n{ident}")
+    exact = parse_store_tc(store_tc) if store_tc else None
+    inv = None
+    if exact is None and not no_find and len(identifiers) == 1:
+        inv = inventory(common.settings, target, model, identifiers[0])
+        if inv is not None:
+            out.info(f"the peer lists {inv.matches} instance{'s' if inv.matches != 1 else ''} of "
+                     f"{len(inv.classes)} SOP class{'es' if len(inv.classes) != 1 else ''}: "
+                     + ", ".join(uid_name(c) for c in inv.classes))
+        else:
+            out.info("the peer does not say which SOP classes the objects have: proposing the common storage classes")
+    if inv is not None and inv.matches == 0:
+        out.emit("summary", {"service": "C-GET", "completed": 0, "failed": 0, "warning": 0, "received": 0,
+                             "exit_code": 0}, "C-GET: nothing to retrieve (no instance matched)")
+        return 0
+    plans = plan_storage(inv.classes if inv else None, inv.instances if inv else None, identifiers[0], exact)
+    writer = StorageWriter(common.writer, on_log=log_printer(out))
+    writer.prepare()
+    try:
+        with progress_bar(out, f"retrieving from {target}") as on_progress:
+            outcome = get(common.settings, target, sop_class, identifiers, plans, writer,
+                          RetrieveOptions(cancel_after=cancel_after), on_received=received_printer(out),
+                          on_report=lambda r: show_report(out, r), on_progress=on_progress, on_log=log_printer(out))
+    finally:
+        writer.close()
+    return finish(out, outcome, "C-GET", receiving=True, warnings_as_errors=warnings_as_errors)

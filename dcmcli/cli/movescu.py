@@ -1,0 +1,82 @@
+"""dcmcli movescu: have a peer send objects to a destination (C-MOVE), optionally to a receiver of our own (+P)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dcmcli.cli.app import app
+from dcmcli.cli.options import Common, WarningsAsErrors, dcmcli_command
+from dcmcli.cli.report import show_report
+from dcmcli.cli.retrieving import finish, progress_bar
+from dcmcli.cli.storescp import log_printer, received_printer
+from dcmcli.net.peer import parse_peer, validate_ae_title, validate_port
+from dcmcli.net.services.query import build_query
+from dcmcli.net.services.retrieve import (MoveReceiver, RetrieveOptions, identifiers_from_files, move,
+                                          peer_addresses)
+
+
+@dcmcli_command(app, "movescu", network="scu", default_aet="MOVESCU", storage=True, query=True)
+def movescu(
+    common: Common,
+    peer: Annotated[str, typer.Argument(metavar="PEER", help="Host name or address, or [AET@]host:port.")],
+    args: Annotated[list[str] | None, typer.Argument(
+        metavar="[PORT] [QUERY-FILE]...",
+        help="TCP port (unless PEER has :port), then query files (DICOM or DICOM JSON); -k keys override them.")] = None,
+    move_destination: Annotated[str | None, typer.Option(
+        "-aem", "--move", metavar="AETITLE", help="Move destination AE title (default: my AE title, -aet).")] = None,
+    port: Annotated[int | None, typer.Option(
+        "+P", "--port", min=0, max=65535, metavar="PORT",
+        help="Receive the objects here myself: a storage SCP on PORT for the duration of the move, accepting "
+             "only the peer's address (storage options as storescp).")] = None,
+    any_sender: Annotated[bool, typer.Option(
+        "--any-sender", help="With +P, accept sub-associations from any address, not only the peer's.")] = False,
+    from_files: Annotated[list[str] | None, typer.Option(
+        "--from-files", metavar="FILE-OR-DIR",
+        help="Move exactly the instances of these files (by their UIDs; repeatable; one request per series).")] = None,
+    cancel_after: Annotated[int | None, typer.Option("--cancel-after", min=0, metavar="N",
+                                                     help="Send C-CANCEL after N sub-operations.")] = None,
+    warnings_as_errors: WarningsAsErrors = False,
+) -> int:
+    """Ask a peer to send objects to a move destination (C-MOVE); +P receives them here.
+
+    Exit codes: a failure status, or any failed sub-operation (or, with +P, an object that never arrived): 66;
+    warnings only: 0 (67 with --warnings-as-errors). Usage as in DCMTK: dcmcli movescu OPTIONS peer port [query-file...]
+    """
+    out = common.out
+    assert common.query is not None and common.writer is not None
+    target, files = parse_peer(peer, list(args or []))
+    model, sop_class = common.query.resolve("move")
+    destination = validate_ae_title(move_destination or common.settings.calling_aet, "move destination (-aem)")
+    if from_files:
+        identifiers = identifiers_from_files(from_files, model)
+    else:
+        from dcmcli.dataset import read_dataset_file
+
+        bases = [ds for f in files for ds in read_dataset_file(Path(f))]
+        identifiers = [build_query(model, common.query.level, common.query.keys, bases, default_keys=False).identifier]
+    if common.debug:
+        for ident in identifiers:
+            out.debug(f"identifier:\n{ident}")
+    receiver = None
+    if port is not None:
+        receiver = MoveReceiver(common.settings, validate_port(port), common.writer,
+                                None if any_sender else peer_addresses(target),
+                                on_received=received_printer(out), on_log=log_printer(out),
+                                on_association=lambda r: show_report(out, r))
+        bound = receiver.start()
+        out.emit("listening", {"port": bound, "bind": "0.0.0.0", "output_dir": str(common.writer.output_dir),
+                               "ae_title": destination},
+                 f"receiving on port {bound} as {destination}, writing to {common.writer.output_dir}"
+                 if out.verbosity > 0 else None)
+    try:
+        with progress_bar(out, f"moving to {destination}") as on_progress:
+            outcome = move(common.settings, target, sop_class, identifiers, destination,
+                           RetrieveOptions(cancel_after=cancel_after), receiver=receiver,
+                           on_report=lambda r: show_report(out, r), on_progress=on_progress)
+    finally:
+        if receiver is not None and receiver.acceptor.listening:
+            receiver.stop(0)
+    return finish(out, outcome, "C-MOVE", receiving=receiver is not None, warnings_as_errors=warnings_as_errors)

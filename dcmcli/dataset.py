@@ -1,0 +1,109 @@
+"""Data sets as both cores and every command see them: bytes on the wire in
+a transfer syntax, files (DICOM or DICOM JSON, PS3.18 F), and DICOM JSON.
+
+Below both cores, like ``dcmcli.uids`` and ``dcmcli.dicomfile``. pydicom is
+imported here, so only commands that build or read data sets (findscu,
+movescu, getscu, the N-services) import this module.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dcmcli.errors import InputError, UsageError
+from dcmcli.uids import EBE, ILE
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
+
+
+class InvalidDataset(Exception):
+    """A data set that cannot be parsed."""
+
+
+def encode(ds: Dataset, transfer_syntax: str) -> bytes:
+    """The data set's bytes in an uncompressed transfer syntax (no file meta)."""
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset
+
+    fp = DicomBytesIO()
+    fp.is_little_endian = transfer_syntax != EBE
+    fp.is_implicit_VR = transfer_syntax == ILE
+    write_dataset(fp, ds)
+    return fp.getvalue()
+
+
+def decode(data: bytes, transfer_syntax: str) -> Dataset:
+    """A data set read from its bytes (as sent in a DIMSE message), with its
+    values decoded in whatever character set it declares (ISO 2022 included)."""
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filereader import read_dataset
+
+    try:
+        ds = read_dataset(DicomBytesIO(data), transfer_syntax == ILE, transfer_syntax != EBE)
+        ds.set_original_encoding(transfer_syntax == ILE, transfer_syntax != EBE, ds.get("SpecificCharacterSet"))
+        return ds
+    except Exception as exc:  # pydicom raises many kinds for broken data
+        raise InvalidDataset(f"cannot parse the data set: {exc}") from None
+
+
+def to_json(ds: Dataset) -> dict[str, Any]:
+    """DICOM JSON (PS3.18 F.2) of a data set; binary values inline, base64."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ds.to_json_dict(bulk_data_threshold=1 << 30)  # type: ignore[no-any-return]
+
+
+def from_json(obj: dict[str, Any]) -> Dataset:
+    from pydicom.dataset import Dataset
+
+    try:
+        return Dataset.from_json(obj)
+    except Exception as exc:
+        raise InvalidDataset(f"not a DICOM JSON object: {exc}") from None
+
+
+def read_dataset_file(path: Path, what: str = "query file") -> list[Dataset]:
+    """Data sets from a DICOM file (Part 10 or bare, as DCMTK's query files)
+    or a DICOM JSON file (one object, or an array of them)."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {what} {str(path)!r}: {exc.strerror or exc}",
+                         "check the path and its permissions") from None
+    head = raw.lstrip()[:1]
+    if head in (b"{", b"["):
+        try:
+            obj = json.loads(raw)
+        except ValueError as exc:
+            raise UsageError(f"{what} {str(path)!r} is not valid JSON: {exc}",
+                             "give a DICOM file or a DICOM JSON object") from None
+        items = obj if isinstance(obj, list) else [obj]
+        out = []
+        for n, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise UsageError(f"{what} {str(path)!r}: item {n} is not a JSON object", "give DICOM JSON (PS3.18 F)")
+            try:
+                out.append(from_json(item))
+            except InvalidDataset as exc:
+                raise UsageError(f"{what} {str(path)!r}: {exc}", "give DICOM JSON (PS3.18 F)") from None
+        return out
+    from pydicom import dcmread
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        ds = dcmread(path, force=True)
+        if not len(ds):
+            raise InvalidDicomError("no elements")
+        # A bare data set read with force=True can come out as garbage elements: check them.
+        for elem in ds:
+            _ = elem.value
+    except Exception as exc:
+        raise UsageError(f"{what} {str(path)!r} is neither DICOM nor DICOM JSON ({type(exc).__name__})",
+                         "write it with dump2dcm, or as a DICOM JSON object") from None
+    ds.file_meta = None  # type: ignore[assignment]
+    return [ds]

@@ -1,0 +1,581 @@
+"""C-MOVE and C-GET SCU (movescu, getscu).
+
+Both send one request and follow its pending responses (remaining,
+completed, failed, warning sub-operations), cancel after N sub-operations
+when asked, and end with an outcome whose exit code follows one rule for
+both (see ``RetrieveOutcome.exit_code``).
+
+C-MOVE: the peer opens its own associations to the move destination;
+movescu can run that destination itself (``MoveReceiver``: the shared
+acceptor and storage writer, accepting only the peer's address while the
+move runs). C-GET: the objects come back on the same association, as
+C-STORE requests that ``Association.exchange`` hands to the shared storage
+handler; the storage SOP classes are proposed with the SCP role (role
+selection), planned by ``plan_storage`` from a C-FIND at IMAGE level so that
+a study fits the 128 contexts of an association (or several).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from dcmcli.errors import ExitCode, NetworkError
+from dcmcli.net.acceptor import Acceptor, AcceptorOptions, VerificationService
+from dcmcli.net.association import Association, AssociationSettings, NegotiationReport, open_association
+from dcmcli.net.dimse import C_GET_RQ, C_GET_RSP, C_MOVE_RQ, C_MOVE_RSP, C_STORE_RQ, FAILED_SOP_INSTANCES, Command, request
+from dcmcli.net.peer import Peer
+from dcmcli.net.services.query import lost_during, unknown_ae_hint
+from dcmcli.net.services.storage import StorageOptions, StorageService, store_handler
+from dcmcli.net.services.writer import Received, StorageWriter, WriterOptions
+from dcmcli.net.ul import ConnectionClosed, Context, PeerAborted, ProtocolError, RoleSelection
+from dcmcli.status import Category, Status, describe
+from dcmcli.uids import (EBE, ELE, HTJ2K, HTJ2K_LOSSLESS, ILE, J2K, J2K_LOSSLESS, JPEG_BASELINE, JPEG_EXTENDED,
+                         JPEG_LOSSLESS_P14, JPEG_LOSSLESS_SV1, JPEG_LS_LOSSLESS, JPEG_LS_NEAR_LOSSLESS, RLE,
+                         all_transfer_syntaxes, uid_name)
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
+
+MAX_CONTEXTS = 128
+
+
+@dataclass
+class Progress:
+    """Sub-operation counts of one C-MOVE/C-GET response (None: not in the response)."""
+
+    status: Status
+    remaining: int | None
+    completed: int | None
+    failed: int | None
+    warning: int | None
+
+    @classmethod
+    def of(cls, cmd: Command, service: str) -> Progress:
+        return cls(describe(cmd.status, service), cmd.number(0x1020), cmd.number(0x1021), cmd.number(0x1022),
+                   cmd.number(0x1023))
+
+    def as_dict(self) -> dict[str, object]:
+        return {"status": self.status.as_dict(), "remaining": self.remaining, "completed": self.completed,
+                "failed": self.failed, "warning": self.warning}
+
+
+@dataclass
+class RetrieveOptions:
+    priority: int = 0
+    cancel_after: int | None = None  # sub-operations
+    warnings_as_errors: bool = False
+
+
+@dataclass
+class RetrieveOutcome:
+    """How one C-MOVE or C-GET ended, with what we received ourselves."""
+
+    service: str
+    status: Status
+    completed: int = 0
+    failed: int = 0
+    warning: int = 0
+    remaining: int | None = None
+    failed_uids: list[str] = field(default_factory=list)
+    error_comment: str = ""
+    cancelled: bool = False
+    seconds: float = 0.0
+    received: int = 0  # objects our receiver (movescu +P, getscu) stored
+    refused: int = 0  # objects our receiver answered with a failure status
+    hint: str = ""
+
+    @property
+    def missing(self) -> int:
+        """Sub-operations the peer counts as completed that never reached our receiver."""
+        return max(0, self.completed + self.warning - self.received - self.refused)
+
+    def exit_code(self, warnings_as_errors: bool = False, *, receiving: bool = False) -> ExitCode:
+        """One rule for movescu and getscu:
+
+        * a failure status (A7xx, A801, A9xx, Cxxx) -> operation-failed;
+        * any sub-operation failed, or (with our own receiver) an object the
+          peer counts as sent never arrived -> operation-failed;
+        * only warnings (B000 with warning sub-operations, or stored with
+          warnings) -> operation-warning with --warnings-as-errors, else ok;
+        * cancelled as asked (FE00) -> ok; nothing matched -> ok.
+        """
+        if self.status.category == Category.FAILURE:
+            return ExitCode.OPERATION_FAILED
+        if self.failed or self.refused or (receiving and self.missing):
+            return ExitCode.OPERATION_FAILED
+        if self.warning or self.status.category == Category.WARNING:
+            return ExitCode.OPERATION_WARNING if warnings_as_errors else ExitCode.OK
+        return ExitCode.OK
+
+    def as_dict(self) -> dict[str, object]:
+        return {"service": self.service, "status": self.status.as_dict(), "completed": self.completed,
+                "failed": self.failed, "warning": self.warning, "remaining": self.remaining,
+                "failed_sop_instance_uids": self.failed_uids, "error_comment": self.error_comment or None,
+                "cancelled": self.cancelled, "seconds": round(self.seconds, 3), "received": self.received,
+                "refused": self.refused, "missing": self.missing, "hint": self.hint or None}
+
+
+def _failed_list(cmd: Command, payload: bytes | None, ts: str) -> list[str]:
+    """Failed SOP Instance UID List (0008,0058): in the response's data set
+    (PS3.4 C.4.2.1.4), or in its command set (Orthanc)."""
+    text = cmd.get(FAILED_SOP_INSTANCES)
+    if isinstance(text, str) and text:
+        return [u for u in text.split("\\") if u]
+    if payload:
+        from dcmcli.dataset import InvalidDataset, decode
+
+        try:
+            ds = decode(payload, ts)
+        except InvalidDataset:
+            return []
+        value = ds.get("FailedSOPInstanceUIDList")
+        if value:
+            return [str(value)] if isinstance(value, str) else [str(u) for u in value]
+    return []
+
+
+def status_hint(status: Status, service: str, settings: AssociationSettings, destination: str | None) -> str:
+    code = status.code
+    if code == 0xA801:
+        return (f"the peer does not know the move destination AE title {destination!r}: add {destination} with this "
+                f"host and the receiver's port to the peer's configuration (for Orthanc: DicomModalities; for "
+                f"dcmqrscp: its HostTable)")
+    if service == "C-MOVE" and 0xC000 <= code <= 0xCFFF:
+        return (f"the peer could not process the move; if it does not know the destination {destination!r} "
+                f"(Orthanc answers C000 then), add {destination} with this host and the receiver's port to its "
+                f"configuration (for Orthanc: DicomModalities); else see the peer's log")
+    if code == 0xA702:
+        return ("the peer could not perform the sub-operations: for C-GET it may need other storage contexts "
+                "(see -v; --store-tc chooses them)")
+    if code == 0xA701:
+        return "the peer is out of resources; retrieve less at a time"
+    if code == 0xA900:
+        return "the identifier does not fit the information model: check the keys and -L"
+    if 0xC000 <= code <= 0xCFFF:
+        return "the peer could not process the request; see its log (-d shows what was sent)"
+    return ""
+
+
+def _follow(assoc: Association, context_id: int, field_: int, rsp_field: int, service: str, sop_class: str,
+            identifier: bytes, options: RetrieveOptions, extra: dict[str, object],
+            on_progress: Callable[[Progress], None] | None,
+            handlers: dict[int, Callable[..., None]] | None = None) -> RetrieveOutcome:
+    message_id = assoc.next_message_id()
+    ts = assoc.accepted[context_id][1]
+    t0 = time.perf_counter()
+    last: list[Progress] = []
+    failed_uids: list[str] = []
+    answered = 0
+
+    def on_response(cmd: Command, payload: bytes | None) -> None:
+        nonlocal answered
+        if cmd.field != rsp_field:
+            raise ProtocolError(f"a {cmd.name} answered a {service}-RQ")
+        answered += 1
+        p = Progress.of(cmd, service)
+        last.append(p)
+        if p.status.category != Category.PENDING:
+            failed_uids.extend(_failed_list(cmd, payload, ts))
+        if on_progress:
+            on_progress(p)
+
+    def should_cancel() -> bool:
+        if options.cancel_after is None or not last:
+            return False
+        p = last[-1]
+        done = (p.completed or 0) + (p.failed or 0) + (p.warning or 0)
+        return done >= options.cancel_after
+
+    command = request(field_, message_id, dataset=True, affected_sop_class=sop_class, priority=options.priority,
+                      **extra)  # type: ignore[arg-type]
+    try:
+        final = assoc.exchange(context_id, command, identifier, message_id, on_response=on_response,
+                               should_cancel=should_cancel, handlers=handlers)
+    except (ConnectionClosed, PeerAborted, ProtocolError) as exc:
+        raise lost_during(assoc, exc, service, answered) from None
+    p = Progress.of(final, service)
+    prev = last[-2] if len(last) > 1 else None
+
+    def count(value: int | None, before: int | None) -> int:
+        return value if value is not None else (before or 0)
+
+    outcome = RetrieveOutcome(
+        service, p.status,
+        completed=count(p.completed, prev.completed if prev else None),
+        failed=count(p.failed, prev.failed if prev else None),
+        warning=count(p.warning, prev.warning if prev else None),
+        remaining=p.remaining, failed_uids=failed_uids, error_comment=final.text(0x0902),
+        cancelled=p.status.category == Category.CANCEL, seconds=time.perf_counter() - t0)
+    return outcome
+
+
+# -- C-MOVE ----------------------------------------------------------------------
+
+class MoveReceiver:
+    """movescu's built-in storage SCP: the shared acceptor and writer on a port,
+    accepting associations only from ``hosts`` while the move runs."""
+
+    def __init__(self, settings: AssociationSettings, port: int, writer: WriterOptions, hosts: list[str] | None, *,
+                 on_received: Callable[[Received], None] | None = None,
+                 on_log: Callable[[str, str], None] | None = None,
+                 on_association: Callable[[NegotiationReport], None] | None = None) -> None:
+        self.writer = StorageWriter(writer, on_log=on_log)
+        self.storage = StorageService(self.writer, StorageOptions(promiscuous=True), on_received=on_received)
+        bind = "::" if hosts and any(":" in h for h in hosts) else ""
+        self.acceptor = Acceptor(settings, AcceptorOptions(port=port, bind=bind, allowed_hosts=hosts,
+                                                           max_associations=8),
+                                 [VerificationService(), self.storage], on_log=on_log, on_association=on_association)
+
+    def start(self) -> int:
+        self.writer.prepare()
+        return self.acceptor.start()
+
+    def stop(self, timeout: float) -> int:
+        """Let sub-associations still open finish (up to ``timeout``), then stop."""
+        aborted = self.acceptor.stop(timeout)
+        self.writer.close()
+        return aborted
+
+
+def peer_addresses(peer: Peer) -> list[str]:
+    """Every address ``peer.host`` resolves to (where its sub-associations come from)."""
+    try:
+        infos = socket.getaddrinfo(peer.host, None, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        return [peer.host]
+    found = {str(i[4][0]) for i in infos}
+    mapped = {f"::ffff:{a}" for a in found if ":" not in a}
+    return sorted(found | mapped)
+
+
+def _combine(total: RetrieveOutcome | None, outcome: RetrieveOutcome) -> RetrieveOutcome:
+    """Several requests (one per series, or per association) as one outcome:
+    counts add up; the worst status wins."""
+    if total is None:
+        return outcome
+    total.completed += outcome.completed
+    total.failed += outcome.failed
+    total.warning += outcome.warning
+    total.failed_uids += outcome.failed_uids
+    total.seconds += outcome.seconds
+    rank = {Category.SUCCESS: 0, Category.WARNING: 1, Category.CANCEL: 2, Category.FAILURE: 3}
+    if rank.get(outcome.status.category, 3) > rank.get(total.status.category, 3):
+        total.status, total.error_comment = outcome.status, outcome.error_comment
+    total.cancelled = total.cancelled or outcome.cancelled
+    return total
+
+
+def _stop_after(outcome: RetrieveOutcome) -> bool:
+    return outcome.status.category in (Category.FAILURE, Category.CANCEL)
+
+
+def move(settings: AssociationSettings, peer: Peer, sop_class: str, identifiers: Sequence[Dataset], destination: str,
+         options: RetrieveOptions, *, receiver: MoveReceiver | None = None,
+         on_report: Callable[[NegotiationReport], None] | None = None,
+         on_progress: Callable[[Progress], None] | None = None) -> RetrieveOutcome:
+    """C-MOVE of each identifier to ``destination``, on one association; with
+    ``receiver`` running, what it stored joins the outcome."""
+    from dcmcli.dataset import encode
+
+    total: RetrieveOutcome | None = None
+    try:
+        with open_association(settings, peer, [Context(None, sop_class, [ELE, ILE])]) as assoc:
+            if on_report:
+                on_report(assoc.report)
+            context_id = assoc.context_for(sop_class)
+            assert context_id is not None
+            ts = assoc.accepted[context_id][1]
+            for ident in identifiers:
+                outcome = _follow(assoc, context_id, C_MOVE_RQ, C_MOVE_RSP, "C-MOVE", sop_class, encode(ident, ts),
+                                  options, {"move_destination": destination}, on_progress)
+                total = _combine(total, outcome)
+                if _stop_after(outcome):
+                    break
+    finally:
+        if receiver is not None:
+            # The peer may release its sub-association after its final response.
+            receiver.stop(timeout=max(5.0, settings.acse_timeout))
+    assert total is not None
+    if receiver is not None:
+        total.received = receiver.storage.count - receiver.storage.failures
+        total.refused = receiver.storage.failures
+    total.hint = status_hint(total.status, "C-MOVE", settings, destination)
+    return total
+
+
+def identifiers_from_files(paths: Sequence[str], model: object) -> list[Dataset]:
+    """Identifiers that retrieve exactly the instances of these files: one
+    IMAGE-level request per series, listing its SOP Instance UIDs."""
+    from pathlib import Path as P
+
+    from dcmcli.dicomfile import collect_inputs, read_top_level
+    from dcmcli.errors import InputError
+
+    inputs = collect_inputs(paths)
+    if not inputs.files:
+        problem = inputs.nothing_to_send()
+        raise InputError(f"--from-files: {problem[1] if problem else 'no DICOM files'}",
+                         "name DICOM files or folders holding them")
+    by_series: dict[tuple[str, str, str], list[str]] = {}
+    for info in inputs.files:
+        raw = read_top_level(P(info.path), info.dataset_offset, info.transfer_syntax,
+                             [0x00100020, 0x0020000D, 0x0020000E])
+        text = {t: v.decode("latin-1").strip(" \x00") for t, v in raw.items()}
+        key = (text.get(0x00100020, ""), text.get(0x0020000D, ""), text.get(0x0020000E, ""))
+        if not key[1] or not key[2]:
+            raise InputError(f"--from-files: {info.path} has no Study or Series Instance UID",
+                             "only files with both UIDs can be retrieved by instance")
+        by_series.setdefault(key, []).append(info.sop_instance_uid)
+    from pydicom.dataset import Dataset as DS
+
+    from dcmcli.uids import QueryModel
+
+    assert isinstance(model, QueryModel)
+    out = []
+    for (patient, study, series), uids in by_series.items():
+        ds = DS()
+        ds.QueryRetrieveLevel = "IMAGE"
+        if model.name == "patient":
+            ds.PatientID = patient
+        ds.StudyInstanceUID = study
+        ds.SeriesInstanceUID = series
+        ds.SOPInstanceUID = list(dict.fromkeys(uids)) if len(set(uids)) > 1 else uids[0]
+        out.append(ds)
+    return out
+
+
+# -- C-GET -------------------------------------------------------------------------
+
+#: What a C-GET proposes per storage SOP class, beside one context listing
+#: every syntax (uncompressed first): one context per compressed syntax, for
+#: peers that accept the first syntax of a list (Orthanc picks uncompressed,
+#: and cannot decompress JPEG 2000 to send it so).
+GET_COMPRESSED = (JPEG_LS_LOSSLESS, J2K_LOSSLESS, J2K, JPEG_BASELINE, JPEG_LOSSLESS_SV1, JPEG_EXTENDED, RLE,
+                  JPEG_LOSSLESS_P14, JPEG_LS_NEAR_LOSSLESS, HTJ2K_LOSSLESS, HTJ2K)
+
+#: Storage classes proposed when the peer does not say which classes a study holds.
+COMMON_STORAGE = (
+    "1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.2.1", "1.2.840.10008.5.1.4.1.1.4",
+    "1.2.840.10008.5.1.4.1.1.4.1", "1.2.840.10008.5.1.4.1.1.1", "1.2.840.10008.5.1.4.1.1.1.1",
+    "1.2.840.10008.5.1.4.1.1.1.1.1", "1.2.840.10008.5.1.4.1.1.1.2", "1.2.840.10008.5.1.4.1.1.1.2.1",
+    "1.2.840.10008.5.1.4.1.1.1.3", "1.2.840.10008.5.1.4.1.1.6.1", "1.2.840.10008.5.1.4.1.1.3.1",
+    "1.2.840.10008.5.1.4.1.1.20", "1.2.840.10008.5.1.4.1.1.128", "1.2.840.10008.5.1.4.1.1.130",
+    "1.2.840.10008.5.1.4.1.1.7", "1.2.840.10008.5.1.4.1.1.7.1", "1.2.840.10008.5.1.4.1.1.7.2",
+    "1.2.840.10008.5.1.4.1.1.7.3", "1.2.840.10008.5.1.4.1.1.7.4", "1.2.840.10008.5.1.4.1.1.12.1",
+    "1.2.840.10008.5.1.4.1.1.12.1.1", "1.2.840.10008.5.1.4.1.1.12.2", "1.2.840.10008.5.1.4.1.1.481.1",
+    "1.2.840.10008.5.1.4.1.1.481.2", "1.2.840.10008.5.1.4.1.1.481.3", "1.2.840.10008.5.1.4.1.1.481.5",
+    "1.2.840.10008.5.1.4.1.1.481.8", "1.2.840.10008.5.1.4.1.1.481.4", "1.2.840.10008.5.1.4.1.1.88.11",
+    "1.2.840.10008.5.1.4.1.1.88.22", "1.2.840.10008.5.1.4.1.1.88.33", "1.2.840.10008.5.1.4.1.1.88.34",
+    "1.2.840.10008.5.1.4.1.1.88.59", "1.2.840.10008.5.1.4.1.1.88.67", "1.2.840.10008.5.1.4.1.1.88.50",
+    "1.2.840.10008.5.1.4.1.1.11.1", "1.2.840.10008.5.1.4.1.1.104.1", "1.2.840.10008.5.1.4.1.1.77.1.1",
+    "1.2.840.10008.5.1.4.1.1.77.1.4", "1.2.840.10008.5.1.4.1.1.77.1.2", "1.2.840.10008.5.1.4.1.1.77.1.5.1",
+    "1.2.840.10008.5.1.4.1.1.77.1.6", "1.2.840.10008.5.1.4.1.1.66.4", "1.2.840.10008.5.1.4.1.1.66.1",
+    "1.2.840.10008.5.1.4.1.1.66", "1.2.840.10008.5.1.4.1.1.13.1.3", "1.2.840.10008.5.1.4.1.1.30",
+    "1.2.840.10008.5.1.4.1.1.2.2", "1.2.840.10008.5.1.4.1.1.4.4", "1.2.840.10008.5.1.4.1.1.128.1",
+    "1.2.840.10008.5.1.4.1.1.9.1.1", "1.2.840.10008.5.1.4.1.1.9.1.2", "1.2.840.10008.5.1.4.1.1.12.1",
+)
+
+
+@dataclass
+class StoragePlan:
+    """Storage contexts for one C-GET association, and what to ask for on it."""
+
+    contexts: list[tuple[str, list[str]]]
+    identifiers: list[Dataset] = field(default_factory=list)  # empty: the user's identifier
+
+
+def storage_contexts(classes: dict[str, list[str]], *, compressed: bool = True) -> list[tuple[str, list[str]]]:
+    """(SOP class, [syntaxes]) pairs: per class, one context of every syntax
+    (uncompressed first, then what the peer said the objects are in, then the
+    rest), and one context per compressed syntax."""
+    everything = [ELE, ILE, EBE] + [t for t in all_transfer_syntaxes() if t not in (ELE, ILE, EBE)]
+    pairs: list[tuple[str, list[str]]] = []
+    for sop, known in classes.items():
+        first = [ELE, ILE] + [t for t in known if t not in (ELE, ILE)]
+        pairs.append((sop, first + [t for t in everything if t not in first]))
+        if compressed:
+            single = list(dict.fromkeys([t for t in known if t not in (ELE, ILE, EBE)] + list(GET_COMPRESSED)))
+            pairs += [(sop, [t]) for t in single]
+    return pairs
+
+
+def parse_store_tc(specs: Sequence[str]) -> dict[str, list[str]]:
+    """``--store-tc SOPCLASS[:TS,...]`` into {SOP class: [syntaxes]} ([] = every syntax)."""
+    from dcmcli.uids import parse_sop_class, parse_transfer_syntax
+
+    out: dict[str, list[str]] = {}
+    for spec in specs:
+        sop, _, ts = spec.partition(":")
+        out.setdefault(parse_sop_class(sop), []).extend(parse_transfer_syntax(t) for t in ts.split(",") if t.strip())
+    return out
+
+
+def plan_storage(classes: dict[str, list[str]] | None, instances: list[tuple[str, str, str, str]] | None,
+                 base: Dataset | None, exact: dict[str, list[str]] | None = None,
+                 limit: int = MAX_CONTEXTS - 1) -> list[StoragePlan]:
+    """The associations a C-GET needs.
+
+    ``exact`` (``--store-tc``): those contexts only. ``classes``: the SOP
+    classes (and syntaxes) the study holds; when they fit one association,
+    one C-GET with the user's identifier; else the classes are spread over
+    several associations, each asking at IMAGE level for its instances
+    (``instances``: study, series, SOP instance UID, SOP class). Unknown
+    classes (None): the common storage classes, one context each.
+    """
+    if exact:
+        pairs = [(sop, ts or [ELE, ILE]) for sop, ts in exact.items()]
+        return [StoragePlan(pairs[i:i + limit]) for i in range(0, len(pairs), limit)][:1]
+    if not classes:
+        return [StoragePlan([(sop, [ELE, ILE] + [t for t in all_transfer_syntaxes() if t not in (ELE, ILE)])
+                             for sop in list(dict.fromkeys(COMMON_STORAGE))[:limit]])]
+    pairs = storage_contexts(classes)
+    if len(pairs) <= limit:
+        return [StoragePlan(pairs)]
+    if instances is None or base is None:
+        return [StoragePlan(storage_contexts(classes, compressed=False)[:limit])]
+    # Spread: classes in groups that fit, each group's instances asked for by UID.
+    per_class = 1 + len(GET_COMPRESSED)
+    group_size = max(1, limit // per_class)
+    sops = list(classes)
+    plans = []
+    for i in range(0, len(sops), group_size):
+        group = {s: classes[s] for s in sops[i:i + group_size]}
+        plan = StoragePlan(storage_contexts(group))
+        by_series: dict[tuple[str, str], list[str]] = {}
+        for study, series, sop_uid, sop_class in instances:
+            if sop_class in group:
+                by_series.setdefault((study, series), []).append(sop_uid)
+        for (study, series), uids in by_series.items():
+            ident = _image_identifier(base, study, series, uids)
+            plan.identifiers.append(ident)
+        plans.append(plan)
+    return plans
+
+
+def _image_identifier(base: Dataset, study: str, series: str, uids: list[str]) -> Dataset:
+    from pydicom.dataset import Dataset as DS
+
+    ds = DS()
+    if "PatientID" in base and base.PatientID:
+        ds.PatientID = base.PatientID
+    if "SpecificCharacterSet" in base:
+        ds.SpecificCharacterSet = base.SpecificCharacterSet
+    ds.QueryRetrieveLevel = "IMAGE"
+    ds.StudyInstanceUID = study
+    ds.SeriesInstanceUID = series
+    ds.SOPInstanceUID = uids
+    return ds
+
+
+@dataclass
+class Inventory:
+    """What a C-FIND at IMAGE level said a retrieve will bring."""
+
+    classes: dict[str, list[str]]  # SOP class -> transfer syntaxes the peer named
+    instances: list[tuple[str, str, str, str]]  # (study, series, SOP instance, SOP class)
+    matches: int
+
+
+def inventory(settings: AssociationSettings, peer: Peer, model: object, identifier: Dataset) -> Inventory | None:
+    """Ask the peer (C-FIND at IMAGE level, same keys) which SOP classes and
+    syntaxes a retrieve of ``identifier`` brings; None when the model has no
+    IMAGE level to ask at or the peer does not answer SOP classes."""
+    import copy
+
+    from dcmcli.net.services.query import FindOptions, Match, find
+    from dcmcli.uids import QUERY_MODELS, QueryModel
+
+    assert isinstance(model, QueryModel)
+    find_model = model if model.find and "IMAGE" in model.levels else next(m for m in QUERY_MODELS if m.name == "study")
+    if "IMAGE" not in find_model.levels or find_model.find is None:
+        return None
+    ds = copy.deepcopy(identifier)
+    ds.QueryRetrieveLevel = "IMAGE"
+    for kw in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
+        if kw not in ds:
+            setattr(ds, kw, "")
+    if find_model.name == "patient" and "PatientID" not in ds:
+        ds.PatientID = ""
+    ds.SOPClassUID = ""
+    ds.add_new(0x00083002, "UI", None)  # Available Transfer Syntax UID
+    classes: dict[str, list[str]] = {}
+    instances: list[tuple[str, str, str, str]] = []
+    count = 0
+
+    def on_match(m: Match) -> None:
+        nonlocal count
+        count += 1
+        r = m.dataset()
+        sop = str(r.get("SOPClassUID") or "")
+        if not sop:
+            return
+        syntaxes = r.get((0x0008, 0x3002))
+        found = [] if syntaxes is None or not syntaxes.value else (
+            [str(syntaxes.value)] if isinstance(syntaxes.value, str) else [str(t) for t in syntaxes.value])
+        known = classes.setdefault(sop, [])
+        known.extend(t for t in found if t not in known)
+        instances.append((str(r.get("StudyInstanceUID", "")), str(r.get("SeriesInstanceUID", "")),
+                          str(r.get("SOPInstanceUID", "")), sop))
+
+    outcomes = find(settings, peer, find_model.find, ds, FindOptions(), on_match=on_match)
+    if outcomes[-1].status.category == Category.FAILURE or (count and not classes):
+        return None
+    return Inventory(classes, instances, count)
+
+
+def get(settings: AssociationSettings, peer: Peer, sop_class: str, identifiers: Sequence[Dataset],
+        plans: list[StoragePlan],
+        writer: StorageWriter, options: RetrieveOptions, *,
+        on_received: Callable[[Received], None] | None = None,
+        on_report: Callable[[NegotiationReport], None] | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+        on_log: Callable[[str, str], None] | None = None) -> RetrieveOutcome:
+    """C-GET: the objects come back on our association as C-STORE requests,
+    stored by the shared storage handler; one association per plan."""
+    from dcmcli.dataset import encode
+
+    storage = StorageService(writer, StorageOptions(promiscuous=True), on_received=on_received)
+    log = on_log or (lambda level, msg: None)
+    handlers = {C_STORE_RQ: store_handler(storage, log)}
+    total: RetrieveOutcome | None = None
+    for plan in plans:
+        contexts = [Context(None, sop_class, [ELE, ILE])] + [Context(None, s, list(t)) for s, t in plan.contexts]
+        roles = [RoleSelection(s, False, True) for s in dict.fromkeys(s for s, _ in plan.contexts)]
+        with open_association(settings, peer, contexts, roles=roles) as assoc:
+            if on_report:
+                on_report(assoc.report)
+            context_id = assoc.context_for(sop_class)
+            if context_id is None:
+                from dcmcli.errors import NoAcceptableContext
+
+                raise NoAcceptableContext(f"{peer} accepted the association but not {uid_name(sop_class)}",
+                                          "the peer does not support C-GET with this information model; try movescu",
+                                          report=assoc.report)
+            refused = [r.sop_class for r in assoc.report.roles if r.accepted_scp is False]
+            if refused and len(refused) == len(assoc.report.roles):
+                log("warning", f"{peer} refused the SCP role for every storage SOP class: it may send nothing")
+            ts = assoc.accepted[context_id][1]
+            for ident in plan.identifiers or list(identifiers):
+                outcome = _follow(assoc, context_id, C_GET_RQ, C_GET_RSP, "C-GET", sop_class, encode(ident, ts),
+                                  options, {}, on_progress, handlers)
+                total = _combine(total, outcome)
+                if _stop_after(outcome):
+                    break
+        if total is not None and _stop_after(total):
+            break
+    assert total is not None
+    total.received = storage.count - storage.failures
+    total.refused = storage.failures
+    total.cancelled = total.status.category == Category.CANCEL
+    total.hint = status_hint(total.status, "C-GET", settings, None)
+    return total
+
+
+__all__ = ["Progress", "RetrieveOptions", "RetrieveOutcome", "MoveReceiver", "move", "get", "plan_storage",
+           "parse_store_tc", "storage_contexts", "peer_addresses", "StoragePlan", "COMMON_STORAGE",
+           "unknown_ae_hint", "NetworkError"]

@@ -1,0 +1,117 @@
+"""One renderer for records (DICOM JSON objects, PS3.18 F.2): a table for
+people, CSV and NDJSON for programs. findscu, the worklist and ``wado
+query`` print their matches through it.
+
+A column is a path to an element (``Sequence[0].Keyword`` steps); a cell is
+the element's values as text, joined by ``\\`` as in DICOM.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import IO, Any
+
+from dcmcli.keys import Step, path_name
+
+
+@dataclass(frozen=True)
+class Column:
+    path: tuple[Step, ...]
+    title: str
+
+    @classmethod
+    def of(cls, path: tuple[Step, ...]) -> Column:
+        return cls(path, path_name(path))
+
+
+def _text(value: Any, vr: str) -> str:
+    if isinstance(value, dict):
+        if vr == "PN":
+            return "=".join(value.get(k, "") for k in ("Alphabetic", "Ideographic", "Phonetic")).rstrip("=")
+        return f"<item of {len(value)} elements>"
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def cell(record: dict[str, Any], path: Sequence[Step]) -> str:
+    """The text of one element of a DICOM JSON record ("" when absent or empty)."""
+    cur: dict[str, Any] | None = record
+    for step in path[:-1]:
+        elem = cur.get(f"{step.tag:08X}") if cur else None
+        items = (elem or {}).get("Value") or []
+        idx = step.index or 0
+        if idx >= len(items) or not isinstance(items[idx], dict):
+            return ""
+        cur = items[idx]
+    elem = (cur or {}).get(f"{path[-1].tag:08X}")
+    if not elem:
+        return ""
+    vr = elem.get("vr", "")
+    if "InlineBinary" in elem or "BulkDataURI" in elem:
+        return "<binary>"
+    values = elem.get("Value") or []
+    if vr == "SQ":
+        return f"<{len(values)} item{'s' if len(values) != 1 else ''}>" if values else ""
+    return "\\".join(_text(v, vr) for v in values)
+
+
+class Table:
+    """Rows kept until ``print``: rich on a terminal, aligned plain text otherwise."""
+
+    def __init__(self, columns: Sequence[Column]) -> None:
+        self.columns = list(columns)
+        self.rows: list[list[str]] = []
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.rows.append([cell(record, c.path) for c in self.columns])
+
+    def print(self, stream: IO[str], *, rich: bool, title: str | None = None) -> None:
+        if not self.rows:
+            return
+        if rich:
+            from rich.console import Console
+            from rich.table import Table as RichTable
+
+            table = RichTable(title=title, show_lines=False, header_style="bold")
+            for c in self.columns:
+                table.add_column(c.title, overflow="fold")
+            for row in self.rows:
+                table.add_row(*row)
+            Console(file=stream, highlight=False).print(table)
+            return
+        widths = [max([len(c.title)] + [len(r[i]) for r in self.rows]) for i, c in enumerate(self.columns)]
+        lines = ["  ".join(c.title.ljust(w) for c, w in zip(self.columns, widths)).rstrip()]
+        lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in self.rows]
+        stream.write("\n".join(lines) + "\n")
+        stream.flush()
+
+
+class CsvWriter:
+    """One row per record, a header of column titles (keyword paths)."""
+
+    def __init__(self, stream: IO[str], columns: Sequence[Column]) -> None:
+        self.columns = list(columns)
+        self.stream = stream
+        self.writer = csv.writer(stream, lineterminator="\n")
+        self.writer.writerow([c.title for c in self.columns])
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.writer.writerow([cell(record, c.path) for c in self.columns])
+        self.stream.flush()
+
+
+class NdjsonWriter:
+    """One DICOM JSON object per line."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.stream.write(json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n")
+        self.stream.flush()
