@@ -2,7 +2,9 @@
 
 ``read_file_info`` reads the file meta and walks the data set's element
 headers (seeking over values, never decoding them) to catch files that are
-not DICOM or were cut short. It does not load pixel data.
+not DICOM or were cut short. On the way it reads the data set's own SOP Class
+and Instance UIDs (which a sender must use: they may differ from the file
+meta's) and notes whether there is Pixel Data. It does not load pixel data.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import glob
 import os
 import struct
+import zlib
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 from dataclasses import dataclass
@@ -18,6 +21,7 @@ from pathlib import Path
 from dcmcli.errors import ExitCode
 from dcmcli.uids import DEFLATED as DeflatedExplicitVRLittleEndian
 from dcmcli.uids import EBE as ExplicitVRBigEndian
+from dcmcli.uids import ELE as ExplicitVRLittleEndian
 from dcmcli.uids import ILE as ImplicitVRLittleEndian
 
 MEDIA_DIRECTORY_STORAGE = "1.2.840.10008.1.3.10"
@@ -25,6 +29,9 @@ MEDIA_DIRECTORY_STORAGE = "1.2.840.10008.1.3.10"
 # VRs with a 2-byte reserved field and a 4-byte length in explicit VR.
 _LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
 _UNDEFINED = 0xFFFFFFFF
+SOP_CLASS_UID = 0x00080016
+SOP_INSTANCE_UID = 0x00080018
+_SOP_UIDS = frozenset({SOP_CLASS_UID, SOP_INSTANCE_UID})
 
 
 class InvalidFile(Exception):
@@ -33,12 +40,31 @@ class InvalidFile(Exception):
 
 @dataclass(frozen=True)
 class FileInfo:
+    """What a sender needs from a file. ``sop_class_uid`` and
+    ``sop_instance_uid`` are the data set's (0008,0016) and (0008,0018), what
+    a C-STORE must name; the file meta's (0002,0002) and (0002,0003) are kept
+    as ``media_*`` and differ only in a damaged file (``warning`` says so)."""
+
     path: Path
     sop_class_uid: str
     sop_instance_uid: str
     transfer_syntax: str
     size: int
     dataset_offset: int
+    media_sop_class_uid: str = ""
+    media_sop_instance_uid: str = ""
+
+    @property
+    def warning(self) -> str | None:
+        """A one-line note when the file meta and the data set disagree, else None."""
+        notes = [f"{label} {ds_value} in the data set but {meta} in the file meta"
+                 for label, ds_value, meta in (("SOP Class UID", self.sop_class_uid, self.media_sop_class_uid),
+                                               ("SOP Instance UID", self.sop_instance_uid,
+                                                self.media_sop_instance_uid))
+                 if meta and meta != ds_value]
+        if not notes:
+            return None
+        return f"{'; '.join(notes)}; the data set's value is used"
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -130,6 +156,23 @@ class _Walker:
             (length,) = self._u16.unpack(self._read(2))
         return (group, elem), vr, length
 
+    def walk_top_level(self, wanted: frozenset[int]) -> dict[int, bytes]:
+        """``walk_dataset(None)``, also keeping the raw values of the top-level
+        elements ``wanted``."""
+        found: dict[int, bytes] = {}
+        while self.pos < self.size:
+            tag, _vr, length = self._header()
+            key = (tag[0] << 16) | tag[1]
+            if length == _UNDEFINED:
+                self.walk_items(tag)
+            elif key in wanted:
+                self._skip(length, tag)  # checks that the value is there
+                self.pos -= length
+                found[key] = self.read(length)
+            else:
+                self._skip(length, tag)
+        return found
+
     def walk_dataset(self, end_tag: tuple[int, int] | None) -> None:
         """Walk elements until EOF (top level) or ``end_tag`` (nested)."""
         while True:
@@ -178,11 +221,46 @@ def read_file_info(path: Path, *, check_complete: bool = True) -> FileInfo:
         if missing:
             raise InvalidFile(f"file meta information lacks {', '.join(missing)}")
         ts = meta[0x0010]
-        if check_complete and ts != DeflatedExplicitVRLittleEndian:
-            fp.seek(offset)
+        fp.seek(offset)
+        if ts == DeflatedExplicitVRLittleEndian:
+            uids = _deflated_top_level(fp, _SOP_UIDS)
+        elif check_complete:
             walker = _Walker(fp, size, implicit=(ts == ImplicitVRLittleEndian), little=(ts != ExplicitVRBigEndian))
-            walker.walk_dataset(None)
-    return FileInfo(path, meta[0x0002], meta[0x0003], ts, size, offset)
+            uids = walker.walk_top_level(_SOP_UIDS)
+        else:  # only the start of the data set: the UIDs come first
+            try:
+                uids = scan_top_level(fp, size, ts, set(_SOP_UIDS))
+            except InvalidFile:
+                uids = {}
+    sop_class = _text(uids.get(SOP_CLASS_UID)) or meta[0x0002]
+    sop_instance = _text(uids.get(SOP_INSTANCE_UID)) or meta[0x0003]
+    return FileInfo(path, sop_class, sop_instance, ts, size, offset, meta[0x0002], meta[0x0003])
+
+
+def _text(value: bytes | None) -> str:
+    return value.decode("ascii", "replace").strip(" \x00") if value else ""
+
+
+def _deflated_top_level(fp: BinaryIO, wanted: frozenset[int], chunk: int = 64 * 1024) -> dict[int, bytes]:
+    """``scan_top_level`` on a deflated data set, inflating only as much as the
+    wanted elements need (they come first); {} if the stream is damaged."""
+    import io
+
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    data = b""
+    while True:
+        raw = fp.read(chunk)
+        try:
+            data += inflater.decompress(raw)
+        except zlib.error:
+            return {}
+        try:
+            found = scan_top_level(io.BytesIO(data), len(data), ExplicitVRLittleEndian, set(wanted))
+        except InvalidFile:  # the inflated part ends inside an element: inflate more
+            found = {}
+        if len(found) == len(wanted) or not raw:
+            return found
+        chunk *= 2
 
 
 def _read_meta(fp: BinaryIO, size: int) -> tuple[dict[int, str], int]:

@@ -116,6 +116,27 @@ def test_walker_accepts_good_files(name: str) -> None:
     assert values[0x0020000D].decode().strip("\x00 ") == ds.StudyInstanceUID
 
 
+@pytest.mark.parametrize("name", ["MR_small_implicit.dcm", "CT_small.dcm", "MR_small_bigendian.dcm",
+                                  "image_dfl.dcm"])
+@pytest.mark.parametrize("check", [True, False])
+def test_read_file_info_takes_the_data_set_uids(name: str, check: bool, tmp_path: Path) -> None:
+    """A C-STORE names the data set's SOP Class/Instance UIDs; the file meta's
+    are kept beside them, and a mismatch is worded as a warning."""
+    ds = dcmread(get_testdata_file(name))
+    sop_class = str(ds.SOPClassUID)
+    ds.SOPInstanceUID = "1.2.3.4"
+    ds.file_meta.MediaStorageSOPInstanceUID = "1.2.3.5"
+    path = tmp_path / name
+    ds.save_as(path)
+    info = read_file_info(path, check_complete=check)
+    assert info.transfer_syntax == str(ds.file_meta.TransferSyntaxUID)
+    assert (info.sop_class_uid, info.sop_instance_uid) == (sop_class, "1.2.3.4")
+    assert (info.media_sop_class_uid, info.media_sop_instance_uid) == (sop_class, "1.2.3.5")
+    assert info.warning == ("SOP Instance UID 1.2.3.4 in the data set but 1.2.3.5 in the file meta; "
+                            "the data set's value is used")
+    assert read_file_info(Path(get_testdata_file(name)), check_complete=check).warning is None
+
+
 def test_encode_file_meta_reads_back() -> None:
     raw = encode_file_meta("1.2.840.10008.5.1.4.1.1.2", "1.2.3.44", "1.2.840.10008.1.2.4.90", "SENDER")
     ds = dcmread(io.BytesIO(raw), force=True)

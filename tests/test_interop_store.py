@@ -436,3 +436,22 @@ def test_storescp_lossy_store_as_keeps_the_uid(dcmcli_storescp, workdir: Path) -
     assert str(stored.file_meta.TransferSyntaxUID) == "1.2.840.10008.1.2.4.91"
     assert stored.SOPInstanceUID == dcmread(f).SOPInstanceUID == stored.file_meta.MediaStorageSOPInstanceUID
     assert stored.LossyImageCompression == "01"
+
+
+def test_data_set_uids_are_sent_when_the_file_meta_disagrees(dcmtk_storescp) -> None:
+    """pydicom's rtplan.dcm has a Media Storage SOP Instance UID that is not its
+    SOP Instance UID. The C-STORE names the data set's (as DCMTK's storescu
+    does; DCMTK's storescp answers A900 otherwise), with one warning."""
+    path = sample("rtplan.dcm")
+    in_data_set = "1.2.777.777.77.7.7777.7777.20030903150023"
+    in_meta = "1.2.999.999.99.9.9999.9999.20030903150023"
+    peer = dcmtk_storescp()
+    r = run_dcmcli("storescu", "--json", "127.0.0.1", str(peer.port), str(path))
+    assert r.returncode == 0, r.stdout + r.stderr
+    result, = [e for e in json_lines(r.stdout) if e["event"] == "result"]
+    assert (result["outcome"], result["sop_instance_uid"]) == ("sent", in_data_set)
+    warnings = [line for line in r.stderr.splitlines() if "file meta" in line]
+    assert len(warnings) == 1, r.stderr
+    assert warnings[0] == (f"storescu: WARNING: {path}: SOP Instance UID {in_data_set} in the data set but "
+                           f"{in_meta} in the file meta; the data set's value is used")
+    assert [p.name for p in peer.outdir.iterdir()] == [f"RP.{in_data_set}"]

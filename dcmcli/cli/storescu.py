@@ -54,6 +54,9 @@ def storescu(
         out.warn(item.warning)
     codes = inputs.exit_codes()
     files = inputs.files
+    for info in files:
+        if info.warning:  # file meta and data set disagree: the data set's UIDs are sent, as DCMTK does
+            out.warn(f"{info.path}: {info.warning}")
     skipped = len(inputs.skipped)
     empty = inputs.nothing_to_send()
     if empty is not None:
