@@ -100,3 +100,14 @@ def test_reader_closing_the_pipe_is_not_an_error() -> None:
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 0, err
     assert err == ""
+
+
+def test_no_arguments_prints_the_help_and_exits_0() -> None:
+    """`dcmcli` alone is a request for help, as with DCMTK's tools: the help
+    (with the exit-code table) on stdout, exit 0, no error line."""
+    r = run_dcmcli()
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == ""
+    assert "Usage: dcmcli [OPTIONS] COMMAND [ARGS]..." in r.stdout
+    assert "storescu" in r.stdout and "dcmconv" in r.stdout
+    assert "21  no-input-files: no input files were found" in r.stdout
