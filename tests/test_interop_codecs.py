@@ -346,6 +346,23 @@ def test_unsupported_target_exits_24(tmp_path: Path, work: Path) -> None:
     assert "16-bit" in result["message"] and "8 bits" in result["message"]
 
 
+@pytest.mark.parametrize("target", ["htj2k", "j2k", "jpeg-ls-near-lossless", "jpeg-baseline", "jpegxl"])
+def test_palette_colour_refuses_lossy_targets_with_exit_24(target: str, tmp_path: Path, work: Path) -> None:
+    """PALETTE COLOR pixels are indices: every lossy target refuses them with
+    the same one-line reason (HTJ2K lossy used to encode them, wrongly)."""
+    source = sample_path("examples_palette.dcm", work)
+    out = tmp_path / "palette.dcm"
+    r = run_dcmcli("dcmconv", "-t", target, str(source), str(out))
+    assert r.returncode == 24, r.stdout + r.stderr
+    assert "Traceback" not in r.stderr
+    name = uids.uid_name(uids.SHORT_NAMES[target])
+    assert f"dcmconv: ERROR: {source}: PALETTE COLOR pixel data (indices into a colour table) cannot be " \
+           f"compressed lossily as {name}; use a lossless syntax (jpeg-ls-lossless, j2k-lossless, rle) or an " \
+           "uncompressed one" in r.stderr.splitlines()
+    assert r.stderr.splitlines()[-1] == "dcmconv: error: 1 of 1 files could not be converted"
+    assert not out.exists() and not list(tmp_path.iterdir())
+
+
 def test_output_replacing_input_needs_overwrite_input(tmp_path: Path, work: Path) -> None:
     path = _copy(sample_path("CT_small.dcm", work), tmp_path / "ct.dcm")
     original = path.read_bytes()

@@ -255,6 +255,41 @@ def _check_encodable(arr: np.ndarray, meta: dict[str, Any], target: str) -> None
         raise TranscodeError(f"1-bit (bit-packed) pixel data cannot be encoded as {name}")
 
 
+#: SOP classes whose pixel values are segment numbers or labels, not intensities.
+_LABEL_SOP_CLASSES = {
+    "1.2.840.10008.5.1.4.1.1.66.4": "Segmentation",
+    "1.2.840.10008.5.1.4.1.1.66.7": "Label Map Segmentation",
+}
+
+
+def _label_pixels(ds: Dataset, meta: dict[str, Any], pi: str) -> str | None:
+    """What makes the pixel values indices or labels (which a lossy codec
+    would turn into other colours or other segments), or None."""
+    if int(meta["bits_allocated"]) == 1:
+        return "1-bit pixel data (a bitmap)"
+    if pi == "PALETTE COLOR":
+        return "PALETTE COLOR pixel data (indices into a colour table)"
+    label = _LABEL_SOP_CLASSES.get(str(ds.get("SOPClassUID", "")))
+    if label:
+        return f"{label} pixel data (segment labels)"
+    return None
+
+
+def check_lossy_allowed(ds: Dataset, meta: dict[str, Any], pi: str, target: str) -> None:
+    """Refuse a lossy ``target`` for pixels that are indices or labels: a
+    value moved by a lossy codec is another colour or another segment, not a
+    nearby intensity (PS3.5 Table 8.2.4-1 allows PALETTE COLOR only with
+    lossless syntaxes). The one check every lossy target goes through."""
+    if target in LOSSLESS_TARGETS or target in _UNCOMPRESSED:
+        return
+    what = _label_pixels(ds, meta, pi)
+    if what is None:
+        return
+    hint = ("use an uncompressed syntax" if int(meta["bits_allocated"]) == 1
+            else "use a lossless syntax (jpeg-ls-lossless, j2k-lossless, rle) or an uncompressed one")
+    raise TranscodeError(f"{what} cannot be compressed lossily as {_name(target)}; {hint}")
+
+
 def _encode_frames(arr: np.ndarray, meta: dict[str, Any], target: str, pi: str,
                    options: TranscodeOptions) -> list[bytes]:
     from pydicom.pixels.encoders.base import get_encoder
@@ -422,6 +457,7 @@ def _reencode(ds: Dataset, source: str, target: str, options: TranscodeOptions, 
         if uids.is_lossy(source):
             ds.LossyImageCompression = "01"  # decompressing keeps the loss on record
         return
+    check_lossy_allowed(ds, meta, src_pi, target)
     _check_encodable(arr, meta, target)
     pi = _target_pi(target, src_pi, spp)
     frames = _encode_frames(arr, meta, target, pi, options)

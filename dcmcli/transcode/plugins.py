@@ -64,13 +64,14 @@ DECODER_DEPENDENCIES = {uid: _IC for uid in DECODER_CODECS}
 _HTJ2K_PROFILE = [
     ("MONOCHROME1", 1, (0, 1), (8, 16, 32), range(1, 33)),
     ("MONOCHROME2", 1, (0, 1), (8, 16, 32), range(1, 33)),
-    ("PALETTE COLOR", 1, (0,), (8, 16), range(1, 17)),
     ("RGB", 3, (0,), (8, 16), range(1, 17)),
     ("YBR_FULL", 3, (0,), (8, 16), range(1, 17)),
 ]
+# PALETTE COLOR with lossless syntaxes only (PS3.5 8.2.4), as pydicom's JPEG 2000 profiles.
+_PALETTE = ("PALETTE COLOR", 1, (0,), (8, 16), range(1, 17))
 EXTRA_PROFILES: dict[str, list[tuple[str, int, Any, Any, Any]]] = {
-    uids.HTJ2K_LOSSLESS: [*_HTJ2K_PROFILE, ("YBR_RCT", 3, (0,), (8, 16), range(1, 17))],
-    uids.HTJ2K_LOSSLESS_RPCL: [*_HTJ2K_PROFILE, ("YBR_RCT", 3, (0,), (8, 16), range(1, 17))],
+    uids.HTJ2K_LOSSLESS: [*_HTJ2K_PROFILE, _PALETTE, ("YBR_RCT", 3, (0,), (8, 16), range(1, 17))],
+    uids.HTJ2K_LOSSLESS_RPCL: [*_HTJ2K_PROFILE, _PALETTE, ("YBR_RCT", 3, (0,), (8, 16), range(1, 17))],
     uids.HTJ2K: [*_HTJ2K_PROFILE, ("YBR_ICT", 3, (0,), (8, 16), range(1, 17))],
     # JPEG XL (PS3.5 8.2.15): grey or RGB, unsigned, up to 16 bits.
     uids.JPEGXL_LOSSLESS: [
