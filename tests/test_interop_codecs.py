@@ -363,6 +363,48 @@ def test_palette_colour_refuses_lossy_targets_with_exit_24(target: str, tmp_path
     assert not out.exists() and not list(tmp_path.iterdir())
 
 
+def test_12_bit_jpeg_pylibjpeg_refuses_decodes_as_dcmtk_does(tmp_path: Path, work: Path) -> None:
+    """pydicom's JPEG-lossy.dcm (12-bit JPEG Extended) makes pylibjpeg's
+    libjpeg fail ("scan start must be zero"); DCMTK and GDCM decode it, and
+    so does the next installed decoder (libjpeg-turbo in imagecodecs)."""
+    source = sample_path("JPEG-lossy.dcm", work)
+    out = tmp_path / "out.dcm"
+    r = run_dcmcli("dcmconv", "-t", "ele", str(source), str(out))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stderr == ""
+    by_dcmtk = tmp_path / "dcmdjpeg.dcm"
+    d = _run(dcmtk("dcmdjpeg"), str(source), str(by_dcmtk))
+    assert d.returncode == 0, d.stderr
+    ours, theirs = dcmread(out), dcmread(by_dcmtk)
+    assert (ours.file_meta.TransferSyntaxUID, ours.BitsStored, ours.LossyImageCompression) == (uids.ELE, 12, "01")
+    diff = np.abs(ours.pixel_array.astype(np.int32) - theirs.pixel_array.astype(np.int32))
+    assert diff.max() <= 1 and np.count_nonzero(diff) <= diff.size // 100  # IDCTs may round differently
+
+
+def test_undecodable_pixel_data_fails_in_one_plain_line(tmp_path: Path, work: Path) -> None:
+    """When every installed decoder fails: exit 24, one line naming them, none
+    of their own messages (those are for -d)."""
+    ds = dcmread(sample_path("JPGExtended.dcm", work))
+    from pydicom.encaps import encapsulate
+
+    ds.PixelData = encapsulate([b"\xff\xd8\xff\xc9" + bytes(range(256)) * 4 + b"\xff\xd9"])
+    bad = tmp_path / "in" / "bad.dcm"
+    bad.parent.mkdir()
+    ds.save_as(bad)
+    out = tmp_path / "out.dcm"
+    r = run_dcmcli("dcmconv", "-t", "ele", str(bad), str(out))
+    assert r.returncode == 24, r.stdout + r.stderr
+    assert r.stderr.splitlines() == [
+        f"dcmconv: ERROR: {bad}: cannot decode the JPEG Extended (Process 2 and 4) pixel data: pylibjpeg and "
+        "imagecodecs failed (damaged data, or a variant of the syntax they do not support); -d shows their "
+        "messages",
+        "dcmconv: error: 1 of 1 files could not be converted"]
+    r = run_dcmcli("dcmconv", "-d", "-t", "ele", str(bad), str(out))
+    assert r.returncode == 24 and "Traceback" not in r.stderr
+    assert "DEBUG: decoding JPEG Extended (Process 2 and 4) with pylibjpeg failed: " in r.stderr
+    assert not out.exists()
+
+
 def test_output_replacing_input_needs_overwrite_input(tmp_path: Path, work: Path) -> None:
     path = _copy(sample_path("CT_small.dcm", work), tmp_path / "ct.dcm")
     original = path.read_bytes()

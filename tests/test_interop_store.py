@@ -455,3 +455,19 @@ def test_data_set_uids_are_sent_when_the_file_meta_disagrees(dcmtk_storescp) -> 
     assert warnings[0] == (f"storescu: WARNING: {path}: SOP Instance UID {in_data_set} in the data set but "
                            f"{in_meta} in the file meta; the data set's value is used")
     assert [p.name for p in peer.outdir.iterdir()] == [f"RP.{in_data_set}"]
+
+
+def test_12_bit_jpeg_goes_decompressed_to_an_uncompressed_only_peer(dcmtk_storescp, workdir: Path) -> None:
+    """JPEG-lossy.dcm, which pylibjpeg cannot decode, reaches a peer that takes
+    only Implicit VR Little Endian, decoded as DCMTK decodes it."""
+    files = copy_samples(workdir, ["JPEG-lossy.dcm"])
+    peer = dcmtk_storescp("+xi")
+    r = run_dcmcli("storescu", "--json", "127.0.0.1", str(peer.port), str(files[0]))
+    assert r.returncode == 0, r.stdout + r.stderr
+    result, = [e for e in json_lines(r.stdout) if e["event"] == "result"]
+    assert (result["outcome"], result["sent_transfer_syntax"]) == ("sent", "1.2.840.10008.1.2")
+    received, = peer.outdir.iterdir()
+    by_dcmtk = workdir / "dcmdjpeg.dcm"
+    subprocess.run([dcmtk("dcmdjpeg"), str(files[0]), str(by_dcmtk)], check=True, capture_output=True)
+    diff = dcmread(received).pixel_array.astype(np.int32) - dcmread(by_dcmtk).pixel_array.astype(np.int32)
+    assert np.abs(diff).max() <= 1
