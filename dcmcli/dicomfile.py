@@ -18,7 +18,7 @@ from typing import BinaryIO
 from dataclasses import dataclass
 from pathlib import Path
 
-from dcmcli.errors import ExitCode
+from dcmcli.errors import ExitCode, worst
 from dcmcli.uids import DEFLATED as DeflatedExplicitVRLittleEndian
 from dcmcli.uids import EBE as ExplicitVRBigEndian
 from dcmcli.uids import ELE as ExplicitVRLittleEndian
@@ -36,6 +36,10 @@ _SOP_UIDS = frozenset({SOP_CLASS_UID, SOP_INSTANCE_UID})
 
 class InvalidFile(Exception):
     """The file is not usable DICOM; the message says why, in plain words."""
+
+
+class UnreadableFile(InvalidFile):
+    """The file cannot be read at all (permissions, I/O error): not a verdict on its content."""
 
 
 @dataclass(frozen=True)
@@ -207,31 +211,40 @@ def read_file_info(path: Path, *, check_complete: bool = True) -> FileInfo:
         size = path.stat().st_size
         fp = path.open("rb")
     except OSError as exc:
-        raise InvalidFile(f"cannot read: {exc.strerror or exc}") from None
-    with fp:
-        if size == 0:
-            raise InvalidFile("empty file")
-        head = fp.read(132)
-        if len(head) < 132 or head[128:132] != b"DICM":
-            raise InvalidFile("not a DICOM file (no 'DICM' prefix after the 128-byte preamble)")
-        meta, offset = _read_meta(fp, size)
-        missing = [name for tag, name in ((0x0002, "MediaStorageSOPClassUID"),
-                                          (0x0003, "MediaStorageSOPInstanceUID"),
-                                          (0x0010, "TransferSyntaxUID")) if not meta.get(tag)]
-        if missing:
-            raise InvalidFile(f"file meta information lacks {', '.join(missing)}")
-        ts = meta[0x0010]
-        fp.seek(offset)
-        if ts == DeflatedExplicitVRLittleEndian:
-            uids = _deflated_top_level(fp, _SOP_UIDS)
-        elif check_complete:
-            walker = _Walker(fp, size, implicit=(ts == ImplicitVRLittleEndian), little=(ts != ExplicitVRBigEndian))
-            uids = walker.walk_top_level(_SOP_UIDS)
-        else:  # only the start of the data set: the UIDs come first
-            try:
-                uids = scan_top_level(fp, size, ts, set(_SOP_UIDS))
-            except InvalidFile:
-                uids = {}
+        raise UnreadableFile(f"cannot read: {exc.strerror or exc}") from None
+    try:
+        return _read_open_file(path, fp, size, check_complete)
+    except OSError as exc:  # an I/O error while reading
+        raise UnreadableFile(f"cannot read: {exc.strerror or exc}") from None
+    finally:
+        fp.close()
+
+
+def _read_open_file(path: Path, fp: BinaryIO, size: int, check_complete: bool) -> FileInfo:
+    """``read_file_info`` on the opened file."""
+    if size == 0:
+        raise InvalidFile("empty file")
+    head = fp.read(132)
+    if len(head) < 132 or head[128:132] != b"DICM":
+        raise InvalidFile("not a DICOM file (no 'DICM' prefix after the 128-byte preamble)")
+    meta, offset = _read_meta(fp, size)
+    missing = [name for tag, name in ((0x0002, "MediaStorageSOPClassUID"),
+                                      (0x0003, "MediaStorageSOPInstanceUID"),
+                                      (0x0010, "TransferSyntaxUID")) if not meta.get(tag)]
+    if missing:
+        raise InvalidFile(f"file meta information lacks {', '.join(missing)}")
+    ts = meta[0x0010]
+    fp.seek(offset)
+    if ts == DeflatedExplicitVRLittleEndian:
+        uids = _deflated_top_level(fp, _SOP_UIDS)
+    elif check_complete:
+        walker = _Walker(fp, size, implicit=(ts == ImplicitVRLittleEndian), little=(ts != ExplicitVRBigEndian))
+        uids = walker.walk_top_level(_SOP_UIDS)
+    else:  # only the start of the data set: the UIDs come first
+        try:
+            uids = scan_top_level(fp, size, ts, set(_SOP_UIDS))
+        except InvalidFile:
+            uids = {}
     sop_class = _text(uids.get(SOP_CLASS_UID)) or meta[0x0002]
     sop_instance = _text(uids.get(SOP_INSTANCE_UID)) or meta[0x0003]
     return FileInfo(path, sop_class, sop_instance, ts, size, offset, meta[0x0002], meta[0x0003])
@@ -291,6 +304,9 @@ class Candidate:
     explicit: bool  # named on the command line (not found by a directory scan)
 
 
+NO_MATCH = "no file matches this pattern"
+
+
 def _has_magic(text: str) -> bool:
     return any(ch in text for ch in "*?[")
 
@@ -320,7 +336,7 @@ def find_inputs(args: Iterable[str]) -> tuple[list[Candidate], list[tuple[str, s
         elif _has_magic(arg):
             matches = sorted(glob.glob(arg, recursive=True))
             if not matches:
-                problems.append((arg, "no file matches this pattern"))
+                problems.append((arg, NO_MATCH))
             for m in matches:
                 mp = Path(m)
                 if mp.is_dir():
@@ -432,9 +448,14 @@ class Skipped:
 
 @dataclass
 class Inputs:
+    """What the inputs gave. Each problem carries its row of the exit-code
+    table: 20 for what does not exist or cannot be read (named, or found in a
+    directory), 21 for a pattern that matches nothing, 22 for a file named on
+    the command line that is not usable DICOM."""
+
     files: list[FileInfo]
-    unreadable: list[Skipped]  # arguments that do not exist or cannot be read
-    skipped: list[Skipped]  # files found but not usable (not DICOM, truncated, DICOMDIR)
+    unreadable: list[Skipped]  # arguments that do not exist or cannot be read, patterns that match nothing
+    skipped: list[Skipped]  # files found but not usable (cannot be read, not DICOM, truncated, DICOMDIR)
     found: int  # files found, usable or not
 
     def exit_codes(self) -> list[ExitCode]:
@@ -444,11 +465,12 @@ class Inputs:
         """The exit code and message when no file is usable, else None."""
         if self.files:
             return None
-        if not self.found and self.unreadable:
+        if any(s.exit_code != ExitCode.INPUT_UNREADABLE for s in self.skipped):  # read, and none is usable
+            return ExitCode.NO_VALID_INPUT, f"none of the {self.found} input files is usable DICOM"
+        codes = [s.exit_code for s in self.unreadable + self.skipped]
+        if worst(*codes) == ExitCode.INPUT_UNREADABLE:
             return ExitCode.INPUT_UNREADABLE, "none of the inputs could be read"
-        if not self.found:
-            return ExitCode.NO_INPUT_FILES, "no input files found"
-        return ExitCode.NO_VALID_INPUT, f"none of the {self.found} input files is usable DICOM"
+        return ExitCode.NO_INPUT_FILES, "no input files found"
 
 
 def collect_inputs(args: Iterable[str], *, check_complete: bool = True, action: str = "sent") -> Inputs:
@@ -456,15 +478,23 @@ def collect_inputs(args: Iterable[str], *, check_complete: bool = True, action: 
 
     A file named on the command line that is not usable DICOM makes the exit
     code 22; one found by a directory scan is only a warning; DICOMDIRs are
-    never used (``action`` words the message: "sent", "converted").
+    never used (``action`` words the message: "sent", "converted"). What does
+    not exist or cannot be read makes it 20, wherever it was found; a pattern
+    that matches nothing, 21.
     """
     candidates, problems = find_inputs(args)
-    unreadable = [Skipped(arg, why, f"{arg}: {why}", ExitCode.INPUT_UNREADABLE) for arg, why in problems]
+    unreadable = [Skipped(arg, why, f"{arg}: {why}",
+                          ExitCode.NO_INPUT_FILES if why == NO_MATCH else ExitCode.INPUT_UNREADABLE)
+                  for arg, why in problems]
     files: list[FileInfo] = []
     skipped: list[Skipped] = []
     for cand in candidates:
         try:
             info = read_file_info(cand.path, check_complete=check_complete)
+        except UnreadableFile as exc:  # found but cannot be read: 20, wherever it was found
+            skipped.append(Skipped(str(cand.path), str(exc), f"skipped {cand.path}: {exc}",
+                                   ExitCode.INPUT_UNREADABLE))
+            continue
         except InvalidFile as exc:
             skipped.append(Skipped(str(cand.path), str(exc), f"skipped {cand.path}: {exc}",
                                    ExitCode.INVALID_INPUT if cand.explicit else ExitCode.OK))
