@@ -405,6 +405,19 @@ def test_undecodable_pixel_data_fails_in_one_plain_line(tmp_path: Path, work: Pa
     assert not out.exists()
 
 
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640)])
+def test_output_files_follow_the_umask(umask: int, mode: int, tmp_path: Path, work: Path) -> None:
+    """dcmconv writes through a temporary file, whose 0600 used to stay on the
+    output; it gets 0666 less the umask, like any other writer's."""
+    out = tmp_path / "out"
+    sources = [str(sample_path(n, work)) for n in ("CT_small.dcm", "SC_rgb_small_odd.dcm")]
+    r = run_dcmcli("dcmconv", "-t", "rle", *sources, str(out), preexec_fn=lambda: os.umask(umask))
+    assert r.returncode == 0, r.stderr
+    written = sorted(out.iterdir())
+    assert [p.name for p in written] == ["CT_small.dcm", "SC_rgb_small_odd.dcm"]
+    assert [oct(p.stat().st_mode & 0o777) for p in written] == [oct(mode)] * 2
+
+
 def test_output_replacing_input_needs_overwrite_input(tmp_path: Path, work: Path) -> None:
     path = _copy(sample_path("CT_small.dcm", work), tmp_path / "ct.dcm")
     original = path.read_bytes()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -471,3 +472,19 @@ def test_12_bit_jpeg_goes_decompressed_to_an_uncompressed_only_peer(dcmtk_stores
     subprocess.run([dcmtk("dcmdjpeg"), str(files[0]), str(by_dcmtk)], check=True, capture_output=True)
     diff = dcmread(received).pixel_array.astype(np.int32) - dcmread(by_dcmtk).pixel_array.astype(np.int32)
     assert np.abs(diff).max() <= 1
+
+
+def test_storescp_store_as_files_follow_the_umask(dcmcli_storescp, workdir: Path) -> None:
+    """--store-as writes through the transcoding core's write_file, whose
+    temporary file was 0600; the stored file gets the mode plain storescp
+    gives (0666 less the umask)."""
+    (f,) = copy_samples(workdir, ["explicit-le"])
+    modes = {}
+    for args in ((), ("--store-as", "jpeg-ls-lossless")):
+        peer = dcmcli_storescp(*args, preexec_fn=lambda: os.umask(0o022))
+        r = run_dcmcli("storescu", "127.0.0.1", str(peer.port), str(f))
+        assert r.returncode == 0, r.stderr
+        (event,) = received_events(peer, 1)
+        assert event["stored_transfer_syntax"] == (JPEG_LS if args else "1.2.840.10008.1.2.1")
+        modes[args] = Path(str(event["path"])).stat().st_mode & 0o777
+    assert modes == {(): 0o644, ("--store-as", "jpeg-ls-lossless"): 0o644}
