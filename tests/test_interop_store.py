@@ -488,3 +488,59 @@ def test_storescp_store_as_files_follow_the_umask(dcmcli_storescp, workdir: Path
         assert event["stored_transfer_syntax"] == (JPEG_LS if args else "1.2.840.10008.1.2.1")
         modes[args] = Path(str(event["path"])).stat().st_mode & 0o777
     assert modes == {(): 0o644, ("--store-as", "jpeg-ls-lossless"): 0o644}
+
+
+def _events(stdout: str) -> list[tuple[str, object]]:
+    """(event, outcome) in order, for the association and result events."""
+    return [(str(e["event"]), e.get("outcome")) for e in json_lines(stdout) if e["event"] in ("association", "result")]
+
+
+def test_files_behind_a_refused_connection_are_not_attempted(workdir: Path) -> None:
+    """Nothing was tried: 'not attempted', not 'failed', in the results and the
+    summary; the association event comes first."""
+    from conftest import free_port
+
+    files = copy_samples(workdir, ["explicit-le", "implicit-le", "rle"])
+    port = str(free_port())
+    r = run_dcmcli("storescu", "--json", "127.0.0.1", port, str(workdir))
+    assert r.returncode == 60, r.stderr
+    assert _events(r.stdout) == [("association", "cannot connect")] + [("result", "not-attempted")] * len(files)
+    summary, = [e for e in json_lines(r.stdout) if e["event"] == "summary"]
+    assert (summary["sent"], summary["failed"], summary["not_attempted"], summary["exit_code"]) == (0, 0, 3, 60)
+    r = run_dcmcli("storescu", "127.0.0.1", port, str(workdir))
+    assert r.returncode == 60
+    assert r.stdout.startswith("0 sent (0 with warnings), 0 failed, 0 skipped, 3 not attempted; ")
+    assert r.stderr.splitlines() == [f"storescu: error: cannot connect to 127.0.0.1:{port}: connection refused; is "
+                                     "the peer running and listening on that port? check the host and port"]
+
+
+def test_transient_rejection_suggests_retries(dcmcli_storescp, workdir: Path) -> None:
+    """A-ASSOCIATE-RJ result 2 (transient, here 'local limit exceeded'): the
+    files are not attempted and the error line suggests --retries."""
+    from dcmcli.net.association import AssociationSettings, open_connection
+    from dcmcli.net.peer import Peer
+    from dcmcli.net.ul import Context
+
+    files = copy_samples(workdir, ["explicit-le", "implicit-le"])
+    peer = dcmcli_storescp("--max-associations", "1")
+    verification = [Context(None, "1.2.840.10008.1.1", ["1.2.840.10008.1.2"])]
+    with open_connection(AssociationSettings(), Peer("127.0.0.1", peer.port), verification):
+        r = run_dcmcli("storescu", "--json", "127.0.0.1", str(peer.port), *map(str, files))
+    assert r.returncode == 61, r.stderr
+    assert _events(r.stdout) == [("association", "rejected")] + [("result", "not-attempted")] * 2
+    association = json_lines(r.stdout)[0]
+    assert association["rejection"]["result_text"] == "transient"
+    assert r.stderr.splitlines()[-1] == (
+        f"storescu: error: association rejected by 127.0.0.1:{peer.port} (transient): local limit exceeded; "
+        "the peer has too many associations open; try again later or raise its limit; the rejection is "
+        "transient: --retries N tries again with backoff")
+
+
+def test_file_in_flight_when_the_peer_aborts_failed_the_rest_not_attempted(dcmtk_storescp, workdir: Path) -> None:
+    files = copy_samples(workdir, ["explicit-le", "implicit-le"])
+    peer = dcmtk_storescp("--abort-after")  # DCMTK aborts after receiving the first C-STORE request
+    r = run_dcmcli("storescu", "--json", "127.0.0.1", str(peer.port), *map(str, files))
+    assert r.returncode == 62, r.stderr
+    assert _events(r.stdout) == [("association", "accepted"), ("result", "failed"), ("result", "not-attempted")]
+    summary, = [e for e in json_lines(r.stdout) if e["event"] == "summary"]
+    assert (summary["sent"], summary["failed"], summary["not_attempted"]) == (0, 1, 1)
