@@ -31,6 +31,7 @@ _LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN
 _UNDEFINED = 0xFFFFFFFF
 SOP_CLASS_UID = 0x00080016
 SOP_INSTANCE_UID = 0x00080018
+PIXEL_DATA = 0x7FE00010
 _SOP_UIDS = frozenset({SOP_CLASS_UID, SOP_INSTANCE_UID})
 
 
@@ -47,7 +48,9 @@ class FileInfo:
     """What a sender needs from a file. ``sop_class_uid`` and
     ``sop_instance_uid`` are the data set's (0008,0016) and (0008,0018), what
     a C-STORE must name; the file meta's (0002,0002) and (0002,0003) are kept
-    as ``media_*`` and differ only in a damaged file (``warning`` says so)."""
+    as ``media_*`` and differ only in a damaged file (``warning`` says so).
+    ``has_pixels`` is False only when the walk saw the whole data set and no
+    (7FE0,0010) Pixel Data in it."""
 
     path: Path
     sop_class_uid: str
@@ -57,6 +60,7 @@ class FileInfo:
     dataset_offset: int
     media_sop_class_uid: str = ""
     media_sop_instance_uid: str = ""
+    has_pixels: bool = True
 
     @property
     def warning(self) -> str | None:
@@ -160,10 +164,11 @@ class _Walker:
             (length,) = self._u16.unpack(self._read(2))
         return (group, elem), vr, length
 
-    def walk_top_level(self, wanted: frozenset[int]) -> dict[int, bytes]:
+    def walk_top_level(self, wanted: frozenset[int]) -> tuple[dict[int, bytes], bool]:
         """``walk_dataset(None)``, also keeping the raw values of the top-level
-        elements ``wanted``."""
+        elements ``wanted`` and noting whether Pixel Data is there."""
         found: dict[int, bytes] = {}
+        pixels = False
         while self.pos < self.size:
             tag, _vr, length = self._header()
             key = (tag[0] << 16) | tag[1]
@@ -175,7 +180,9 @@ class _Walker:
                 found[key] = self.read(length)
             else:
                 self._skip(length, tag)
-        return found
+            if key == PIXEL_DATA:
+                pixels = True
+        return found, pixels
 
     def walk_dataset(self, end_tag: tuple[int, int] | None) -> None:
         """Walk elements until EOF (top level) or ``end_tag`` (nested)."""
@@ -234,12 +241,13 @@ def _read_open_file(path: Path, fp: BinaryIO, size: int, check_complete: bool) -
     if missing:
         raise InvalidFile(f"file meta information lacks {', '.join(missing)}")
     ts = meta[0x0010]
+    has_pixels = True  # unless the walk sees the whole data set without it
     fp.seek(offset)
     if ts == DeflatedExplicitVRLittleEndian:
         uids = _deflated_top_level(fp, _SOP_UIDS)
     elif check_complete:
         walker = _Walker(fp, size, implicit=(ts == ImplicitVRLittleEndian), little=(ts != ExplicitVRBigEndian))
-        uids = walker.walk_top_level(_SOP_UIDS)
+        uids, has_pixels = walker.walk_top_level(_SOP_UIDS)
     else:  # only the start of the data set: the UIDs come first
         try:
             uids = scan_top_level(fp, size, ts, set(_SOP_UIDS))
@@ -247,7 +255,7 @@ def _read_open_file(path: Path, fp: BinaryIO, size: int, check_complete: bool) -
             uids = {}
     sop_class = _text(uids.get(SOP_CLASS_UID)) or meta[0x0002]
     sop_instance = _text(uids.get(SOP_INSTANCE_UID)) or meta[0x0003]
-    return FileInfo(path, sop_class, sop_instance, ts, size, offset, meta[0x0002], meta[0x0003])
+    return FileInfo(path, sop_class, sop_instance, ts, size, offset, meta[0x0002], meta[0x0003], has_pixels)
 
 
 def _text(value: bytes | None) -> str:

@@ -85,6 +85,31 @@ def test_context_plan_adds_uncompressed_fallback() -> None:
     assert proposed == [["1.2.840.10008.1.2.4.90"], ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"]]
 
 
+def test_context_plan_with_groups_per_sop_class() -> None:
+    """``extra_for`` gives each SOP class its own compressed groups."""
+    items = [("1.2.840.10008.5.1.4.1.1.481.5", "1.2.840.10008.1.2"), ("1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.1.2.1")]
+    seen: list[tuple[str, list[tuple[str, str]]]] = []
+
+    def extra_for(sop: str, members: list[tuple[str, str]]) -> list[list[str]]:
+        seen.append((sop, list(members)))
+        return [] if sop.endswith(".481.5") else [["1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.5"]]
+
+    batch, = plan_batches(items, key=lambda i: i, extra_for=extra_for)
+    proposed = [(str(c.abstract_syntax).rsplit(".", 1)[-1], [str(t) for t in c.transfer_syntax]) for c in batch.contexts]
+    assert proposed == [("5", ["1.2.840.10008.1.2"]), ("5", ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"]),
+                        ("2", ["1.2.840.10008.1.2.1"]), ("2", ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"]),
+                        ("2", ["1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.5"])]
+    assert seen == [(items[0][0], [items[0]]), (items[1][0], [items[1]])]
+
+
+@pytest.mark.parametrize(("name", "check", "expected"), [
+    ("rtplan.dcm", True, False), ("CT_small.dcm", True, True), ("JPEG2000.dcm", True, True),
+    ("rtplan.dcm", False, True),  # not walked: not known, so assumed
+    ("image_dfl.dcm", True, True)])
+def test_read_file_info_notes_pixel_data(name: str, check: bool, expected: bool) -> None:
+    assert read_file_info(Path(get_testdata_file(name)), check_complete=check).has_pixels is expected
+
+
 def test_read_file_info_and_truncation(tmp_path: Path) -> None:
     src = Path(get_testdata_file("CT_small.dcm"))
     info = read_file_info(src)

@@ -544,3 +544,30 @@ def test_file_in_flight_when_the_peer_aborts_failed_the_rest_not_attempted(dcmtk
     assert _events(r.stdout) == [("association", "accepted"), ("result", "failed"), ("result", "not-attempted")]
     summary, = [e for e in json_lines(r.stdout) if e["event"] == "summary"]
     assert (summary["sent"], summary["failed"], summary["not_attempted"]) == (0, 1, 1)
+
+
+def test_compressed_fallbacks_only_for_classes_with_pixels(dcmcli_storescp, workdir: Path) -> None:
+    """A lossy file in the batch used to bring the lossless and lossy fallback
+    contexts to every SOP class, RT Plan included. Now: RT Plan (no Pixel
+    Data) gets its own syntax and the uncompressed fallback; CT (lossless)
+    adds the lossless group; the lossy Secondary Capture adds both groups."""
+    from dcmcli.transcode.catalog import LOSSLESS_PREFERENCE, LOSSY_PREFERENCE
+
+    files = copy_samples(workdir, ["rtplan.dcm", "explicit-le", "jpeg-baseline"])
+    peer = dcmcli_storescp()
+    r = run_dcmcli("storescu", "--json", "-v", "127.0.0.1", str(peer.port), *map(str, files))
+    assert r.returncode == 0, r.stderr
+    association, = [e for e in json_lines(r.stdout) if e["event"] == "association"]
+    proposed: dict[str, list[list[str]]] = {}
+    for c in association["contexts"]:
+        proposed.setdefault(str(c["abstract_syntax_name"]), []).append(list(c["proposed_transfer_syntaxes"]))
+    uncompressed = ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"]
+    assert proposed == {
+        "RT Plan Storage": [["1.2.840.10008.1.2"], uncompressed],
+        "CT Image Storage": [["1.2.840.10008.1.2.1"], uncompressed, list(LOSSLESS_PREFERENCE)],
+        "Secondary Capture Image Storage": [["1.2.840.10008.1.2.4.50"], uncompressed, list(LOSSLESS_PREFERENCE),
+                                            list(LOSSY_PREFERENCE)],
+    }
+    assert all(e["outcome"] == "sent" for e in json_lines(r.stdout) if e["event"] == "result")
+    # -v words the same report: two contexts for RT Plan
+    assert len([line for line in r.stderr.splitlines() if ": RT Plan Storage [" in line]) == 2

@@ -134,18 +134,22 @@ class StoreSender:
         if self.options.halt_on_error and result.exit_code not in (ExitCode.OK, ExitCode.OPERATION_WARNING):
             self._halt.set()
 
-    def _extra_contexts(self, files: Sequence[FileInfo]) -> list[list[str]]:
-        """Compressed syntaxes to propose beside each file's own and the uncompressed fallback."""
-        if not self.options.compress:
+    def _extra_contexts(self, sop_class: str, files: Sequence[FileInfo]) -> list[list[str]]:
+        """Compressed syntaxes to propose for one SOP class beside its files' own
+        and the uncompressed fallback: lossless ones if any of its files has
+        Pixel Data, lossy ones too if one of those is lossy (or allow_lossy)."""
+        with_pixels = [f for f in files if f.has_pixels]
+        if not self.options.compress or not with_pixels:
             return []
         groups = [list(LOSSLESS_PREFERENCE)]
-        if self.options.allow_lossy or any(is_lossy(f.transfer_syntax) for f in files):
+        if self.options.allow_lossy or any(is_lossy(f.transfer_syntax) for f in with_pixels):
             groups.append(list(LOSSY_PREFERENCE))
         return groups
 
     def _send_group(self, files: list[FileInfo], run: StoreRun) -> None:
-        extra = self._extra_contexts(files)
-        for batch in plan_batches(files, key=lambda f: (f.sop_class_uid, f.transfer_syntax), extra=extra):
+        for batch in plan_batches(files, key=lambda f: (f.sop_class_uid, f.transfer_syntax),
+                                  extra_for=self._extra_contexts):
+            lossy_proposed = any(list(c.transfer_syntax) == list(LOSSY_PREFERENCE) for c in batch.contexts)
             pending = list(batch.items)
             attempt = 0
             while pending and not self._halt.is_set():
@@ -172,7 +176,8 @@ class StoreSender:
                 except NetworkError as exc:
                     if exc.report is not None and exc.report is not reported:  # before the files' results
                         self.on_association(exc.report)  # type: ignore[arg-type]
-                    if isinstance(exc, NoAcceptableContext) and self.options.compress and len(extra) < 2:
+                    if isinstance(exc, NoAcceptableContext) and self.options.compress and not lossy_proposed \
+                            and any(f.has_pixels for f in batch.items):
                         exc.hint = (exc.hint or "") + "; if it takes only lossy compression, --allow-lossy lets " \
                                                       "storescu compress for it"
                     rejected_transient = isinstance(exc, AssociationRejected) and (
