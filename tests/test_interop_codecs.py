@@ -418,6 +418,23 @@ def test_output_files_follow_the_umask(umask: int, mode: int, tmp_path: Path, wo
     assert [oct(p.stat().st_mode & 0o777) for p in written] == [oct(mode)] * 2
 
 
+@pytest.mark.parametrize("syntax", ["ele", "rle"])
+def test_dcmconv_drops_the_source_ae_title(syntax: str, tmp_path: Path, work: Path) -> None:
+    """(0002,0016) names the AE that wrote the file (PS3.10); CT_small.dcm's
+    says CLUNIE1. dcmconv, which writes its own implementation UID and is no
+    AE, leaves it out, as dcmdump shows."""
+    source = sample_path("CT_small.dcm", work)
+    assert "(0002,0016) AE [CLUNIE1]" in _run(dcmtk("dcmdump"), "-M", str(source)).stdout
+    out = tmp_path / "out.dcm"
+    r = run_dcmcli("dcmconv", "-t", syntax, str(source), str(out))
+    assert r.returncode == 0, r.stderr
+    dump = _run(dcmtk("dcmdump"), "-M", str(out))
+    assert dump.returncode == 0, dump.stderr
+    meta = [line for line in dump.stdout.splitlines() if line.startswith("(0002,")]
+    assert not [line for line in meta if line.startswith("(0002,0016)")], meta
+    assert any(line.startswith("(0002,0012) UI [2.25.232300382606218194586959400769231542194]") for line in meta)
+
+
 def test_output_replacing_input_needs_overwrite_input(tmp_path: Path, work: Path) -> None:
     path = _copy(sample_path("CT_small.dcm", work), tmp_path / "ct.dcm")
     original = path.read_bytes()

@@ -201,6 +201,11 @@ def convert_file(job: ConvertJob, options: TranscodeOptions, meta: bool = True) 
     except Exception as exc:  # a bug: this file fails, the others go on
         return failed(ExitCode.INTERNAL, f"internal error while converting: {type(exc).__name__}: {exc}; "
                                          "please report it")
+    # PS3.10: Source Application Entity Title is the AE that wrote the file.
+    # dcmconv writes it now, under its own implementation UID, and is no AE.
+    file_meta = getattr(ds, "file_meta", None)
+    if file_meta is not None and "SourceApplicationEntityTitle" in file_meta:
+        del file_meta.SourceApplicationEntityTitle
     try:
         size = write_file(ds, job.destination, meta=meta)
     except OutputError as exc:
