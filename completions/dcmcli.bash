@@ -34,7 +34,7 @@ _dcmcli()
             if [[ $cur == -* ]]; then
                 COMPREPLY=( $(compgen -W "--version -h --help" -- "$cur") )
             else
-                COMPREPLY=( $(compgen -W "dcmconv demo echoscu exit-codes storescp storescu" -- "$cur") )
+                COMPREPLY=( $(compgen -W "dcmconv demo echoscu exit-codes findscu getscu movescu storescp storescu" -- "$cur") )
             fi
             ;;
         dcmconv)
@@ -81,6 +81,90 @@ _dcmcli()
             esac
             if [[ $cur == -* ]]; then
                 COMPREPLY=( $(compgen -W "-v --verbose -d --debug -q --quiet -ll --log-level --json -h --help" -- "$cur") )
+            fi
+            ;;
+        findscu)
+            case "$prev" in
+                --csv)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                --ndjson)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                -od|--output-directory)
+                    _dcmcli_files -d "$cur"
+                    return 0 ;;
+                -ll|--log-level)
+                    COMPREPLY=( $(compgen -W "fatal error warn info debug trace" -- "$cur") )
+                    return 0 ;;
+                -L|--level)
+                    COMPREPLY=( $(compgen -W "PATIENT STUDY SERIES IMAGE FRAME" -- "$cur") )
+                    return 0 ;;
+                --cancel|--limit|--repeat|-aet|--aetitle|-aec|--call|-pdu|--max-pdu|-to|--timeout|-ta|--acse-timeout|-td|--dimse-timeout|-M|--model|-k|--key)
+                    return 0 ;;
+            esac
+            if [[ $cur == -* ]]; then
+                COMPREPLY=( $(compgen -W "-W --worklist --cancel --limit --repeat --relational --datetime --fuzzy --timezone --csv --ndjson -X --extract -od --output-directory --no-default-keys -aet --aetitle -aec --call -pdu --max-pdu -to --timeout -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json -P --patient -S --study -O --psonly -M --model -k --key -L --level -h --help" -- "$cur") )
+            else
+                _dcmcli_files -f "$cur"
+            fi
+            ;;
+        getscu)
+            case "$prev" in
+                --from-files)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                -ll|--log-level)
+                    COMPREPLY=( $(compgen -W "fatal error warn info debug trace" -- "$cur") )
+                    return 0 ;;
+                -od|--output-directory)
+                    _dcmcli_files -d "$cur"
+                    return 0 ;;
+                --layout)
+                    COMPREPLY=( $(compgen -W "flat study patient" -- "$cur") )
+                    return 0 ;;
+                --on-duplicate)
+                    COMPREPLY=( $(compgen -W "overwrite keep rename reject" -- "$cur") )
+                    return 0 ;;
+                -L|--level)
+                    COMPREPLY=( $(compgen -W "PATIENT STUDY SERIES IMAGE FRAME" -- "$cur") )
+                    return 0 ;;
+                --store-tc|--cancel-after|-aet|--aetitle|-aec|--call|-pdu|--max-pdu|-to|--timeout|-ta|--acse-timeout|-td|--dimse-timeout|--template|--store-as|-xcr|--exec-on-reception|-xcs|--exec-on-eostudy|-tos|--eostudy-timeout|-M|--model|-k|--key)
+                    return 0 ;;
+            esac
+            if [[ $cur == -* ]]; then
+                COMPREPLY=( $(compgen -W "--without-bulk-data --store-tc --no-find --from-files --cancel-after --warnings-as-errors -aet --aetitle -aec --call -pdu --max-pdu -to --timeout -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json -od --output-directory --layout --template --on-duplicate --store-as --fsync --ignore -xcr --exec-on-reception -xcs --exec-on-eostudy -tos --eostudy-timeout -P --patient -S --study -O --psonly -M --model -k --key -L --level -h --help" -- "$cur") )
+            else
+                _dcmcli_files -f "$cur"
+            fi
+            ;;
+        movescu)
+            case "$prev" in
+                --from-files)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                -ll|--log-level)
+                    COMPREPLY=( $(compgen -W "fatal error warn info debug trace" -- "$cur") )
+                    return 0 ;;
+                -od|--output-directory)
+                    _dcmcli_files -d "$cur"
+                    return 0 ;;
+                --layout)
+                    COMPREPLY=( $(compgen -W "flat study patient" -- "$cur") )
+                    return 0 ;;
+                --on-duplicate)
+                    COMPREPLY=( $(compgen -W "overwrite keep rename reject" -- "$cur") )
+                    return 0 ;;
+                -L|--level)
+                    COMPREPLY=( $(compgen -W "PATIENT STUDY SERIES IMAGE FRAME" -- "$cur") )
+                    return 0 ;;
+                -aem|--move|+P|--port|--cancel-after|-aet|--aetitle|-aec|--call|-pdu|--max-pdu|-to|--timeout|-ta|--acse-timeout|-td|--dimse-timeout|--template|--store-as|-xcr|--exec-on-reception|-xcs|--exec-on-eostudy|-tos|--eostudy-timeout|-M|--model|-k|--key)
+                    return 0 ;;
+            esac
+            if [[ $cur == -* ]]; then
+                COMPREPLY=( $(compgen -W "-aem --move +P --port --any-sender --from-files --cancel-after --warnings-as-errors -aet --aetitle -aec --call -pdu --max-pdu -to --timeout -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json -od --output-directory --layout --template --on-duplicate --store-as --fsync --ignore -xcr --exec-on-reception -xcs --exec-on-eostudy -tos --eostudy-timeout -P --patient -S --study -O --psonly -M --model -k --key -L --level -h --help" -- "$cur") )
+            else
+                _dcmcli_files -f "$cur"
             fi
             ;;
         storescp)

@@ -2,7 +2,9 @@
 
 ``read_file_info`` reads the file meta and walks the data set's element
 headers (seeking over values, never decoding them) to catch files that are
-not DICOM or were cut short. It does not load pixel data.
+not DICOM or were cut short. On the way it reads the data set's own SOP Class
+and Instance UIDs (which a sender must use: they may differ from the file
+meta's) and notes whether there is Pixel Data. It does not load pixel data.
 """
 
 from __future__ import annotations
@@ -10,14 +12,16 @@ from __future__ import annotations
 import glob
 import os
 import struct
+import zlib
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 from dataclasses import dataclass
 from pathlib import Path
 
-from dcmcli.errors import ExitCode
+from dcmcli.errors import ExitCode, worst
 from dcmcli.uids import DEFLATED as DeflatedExplicitVRLittleEndian
 from dcmcli.uids import EBE as ExplicitVRBigEndian
+from dcmcli.uids import ELE as ExplicitVRLittleEndian
 from dcmcli.uids import ILE as ImplicitVRLittleEndian
 
 MEDIA_DIRECTORY_STORAGE = "1.2.840.10008.1.3.10"
@@ -25,20 +29,50 @@ MEDIA_DIRECTORY_STORAGE = "1.2.840.10008.1.3.10"
 # VRs with a 2-byte reserved field and a 4-byte length in explicit VR.
 _LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
 _UNDEFINED = 0xFFFFFFFF
+SOP_CLASS_UID = 0x00080016
+SOP_INSTANCE_UID = 0x00080018
+PIXEL_DATA = 0x7FE00010
+_SOP_UIDS = frozenset({SOP_CLASS_UID, SOP_INSTANCE_UID})
 
 
 class InvalidFile(Exception):
     """The file is not usable DICOM; the message says why, in plain words."""
 
 
+class UnreadableFile(InvalidFile):
+    """The file cannot be read at all (permissions, I/O error): not a verdict on its content."""
+
+
 @dataclass(frozen=True)
 class FileInfo:
+    """What a sender needs from a file. ``sop_class_uid`` and
+    ``sop_instance_uid`` are the data set's (0008,0016) and (0008,0018), what
+    a C-STORE must name; the file meta's (0002,0002) and (0002,0003) are kept
+    as ``media_*`` and differ only in a damaged file (``warning`` says so).
+    ``has_pixels`` is False only when the walk saw the whole data set and no
+    (7FE0,0010) Pixel Data in it."""
+
     path: Path
     sop_class_uid: str
     sop_instance_uid: str
     transfer_syntax: str
     size: int
     dataset_offset: int
+    media_sop_class_uid: str = ""
+    media_sop_instance_uid: str = ""
+    has_pixels: bool = True
+
+    @property
+    def warning(self) -> str | None:
+        """A one-line note when the file meta and the data set disagree, else None."""
+        notes = [f"{label} {ds_value} in the data set but {meta} in the file meta"
+                 for label, ds_value, meta in (("SOP Class UID", self.sop_class_uid, self.media_sop_class_uid),
+                                               ("SOP Instance UID", self.sop_instance_uid,
+                                                self.media_sop_instance_uid))
+                 if meta and meta != ds_value]
+        if not notes:
+            return None
+        return f"{'; '.join(notes)}; the data set's value is used"
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -130,6 +164,26 @@ class _Walker:
             (length,) = self._u16.unpack(self._read(2))
         return (group, elem), vr, length
 
+    def walk_top_level(self, wanted: frozenset[int]) -> tuple[dict[int, bytes], bool]:
+        """``walk_dataset(None)``, also keeping the raw values of the top-level
+        elements ``wanted`` and noting whether Pixel Data is there."""
+        found: dict[int, bytes] = {}
+        pixels = False
+        while self.pos < self.size:
+            tag, _vr, length = self._header()
+            key = (tag[0] << 16) | tag[1]
+            if length == _UNDEFINED:
+                self.walk_items(tag)
+            elif key in wanted:
+                self._skip(length, tag)  # checks that the value is there
+                self.pos -= length
+                found[key] = self.read(length)
+            else:
+                self._skip(length, tag)
+            if key == PIXEL_DATA:
+                pixels = True
+        return found, pixels
+
     def walk_dataset(self, end_tag: tuple[int, int] | None) -> None:
         """Walk elements until EOF (top level) or ``end_tag`` (nested)."""
         while True:
@@ -164,25 +218,70 @@ def read_file_info(path: Path, *, check_complete: bool = True) -> FileInfo:
         size = path.stat().st_size
         fp = path.open("rb")
     except OSError as exc:
-        raise InvalidFile(f"cannot read: {exc.strerror or exc}") from None
-    with fp:
-        if size == 0:
-            raise InvalidFile("empty file")
-        head = fp.read(132)
-        if len(head) < 132 or head[128:132] != b"DICM":
-            raise InvalidFile("not a DICOM file (no 'DICM' prefix after the 128-byte preamble)")
-        meta, offset = _read_meta(fp, size)
-        missing = [name for tag, name in ((0x0002, "MediaStorageSOPClassUID"),
-                                          (0x0003, "MediaStorageSOPInstanceUID"),
-                                          (0x0010, "TransferSyntaxUID")) if not meta.get(tag)]
-        if missing:
-            raise InvalidFile(f"file meta information lacks {', '.join(missing)}")
-        ts = meta[0x0010]
-        if check_complete and ts != DeflatedExplicitVRLittleEndian:
-            fp.seek(offset)
-            walker = _Walker(fp, size, implicit=(ts == ImplicitVRLittleEndian), little=(ts != ExplicitVRBigEndian))
-            walker.walk_dataset(None)
-    return FileInfo(path, meta[0x0002], meta[0x0003], ts, size, offset)
+        raise UnreadableFile(f"cannot read: {exc.strerror or exc}") from None
+    try:
+        return _read_open_file(path, fp, size, check_complete)
+    except OSError as exc:  # an I/O error while reading
+        raise UnreadableFile(f"cannot read: {exc.strerror or exc}") from None
+    finally:
+        fp.close()
+
+
+def _read_open_file(path: Path, fp: BinaryIO, size: int, check_complete: bool) -> FileInfo:
+    """``read_file_info`` on the opened file."""
+    if size == 0:
+        raise InvalidFile("empty file")
+    head = fp.read(132)
+    if len(head) < 132 or head[128:132] != b"DICM":
+        raise InvalidFile("not a DICOM file (no 'DICM' prefix after the 128-byte preamble)")
+    meta, offset = _read_meta(fp, size)
+    missing = [name for tag, name in ((0x0002, "MediaStorageSOPClassUID"),
+                                      (0x0003, "MediaStorageSOPInstanceUID"),
+                                      (0x0010, "TransferSyntaxUID")) if not meta.get(tag)]
+    if missing:
+        raise InvalidFile(f"file meta information lacks {', '.join(missing)}")
+    ts = meta[0x0010]
+    has_pixels = True  # unless the walk sees the whole data set without it
+    fp.seek(offset)
+    if ts == DeflatedExplicitVRLittleEndian:
+        uids = _deflated_top_level(fp, _SOP_UIDS)
+    elif check_complete:
+        walker = _Walker(fp, size, implicit=(ts == ImplicitVRLittleEndian), little=(ts != ExplicitVRBigEndian))
+        uids, has_pixels = walker.walk_top_level(_SOP_UIDS)
+    else:  # only the start of the data set: the UIDs come first
+        try:
+            uids = scan_top_level(fp, size, ts, set(_SOP_UIDS))
+        except InvalidFile:
+            uids = {}
+    sop_class = _text(uids.get(SOP_CLASS_UID)) or meta[0x0002]
+    sop_instance = _text(uids.get(SOP_INSTANCE_UID)) or meta[0x0003]
+    return FileInfo(path, sop_class, sop_instance, ts, size, offset, meta[0x0002], meta[0x0003], has_pixels)
+
+
+def _text(value: bytes | None) -> str:
+    return value.decode("ascii", "replace").strip(" \x00") if value else ""
+
+
+def _deflated_top_level(fp: BinaryIO, wanted: frozenset[int], chunk: int = 64 * 1024) -> dict[int, bytes]:
+    """``scan_top_level`` on a deflated data set, inflating only as much as the
+    wanted elements need (they come first); {} if the stream is damaged."""
+    import io
+
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    data = b""
+    while True:
+        raw = fp.read(chunk)
+        try:
+            data += inflater.decompress(raw)
+        except zlib.error:
+            return {}
+        try:
+            found = scan_top_level(io.BytesIO(data), len(data), ExplicitVRLittleEndian, set(wanted))
+        except InvalidFile:  # the inflated part ends inside an element: inflate more
+            found = {}
+        if len(found) == len(wanted) or not raw:
+            return found
+        chunk *= 2
 
 
 def _read_meta(fp: BinaryIO, size: int) -> tuple[dict[int, str], int]:
@@ -211,6 +310,9 @@ def _read_meta(fp: BinaryIO, size: int) -> tuple[dict[int, str], int]:
 class Candidate:
     path: Path
     explicit: bool  # named on the command line (not found by a directory scan)
+
+
+NO_MATCH = "no file matches this pattern"
 
 
 def _has_magic(text: str) -> bool:
@@ -242,7 +344,7 @@ def find_inputs(args: Iterable[str]) -> tuple[list[Candidate], list[tuple[str, s
         elif _has_magic(arg):
             matches = sorted(glob.glob(arg, recursive=True))
             if not matches:
-                problems.append((arg, "no file matches this pattern"))
+                problems.append((arg, NO_MATCH))
             for m in matches:
                 mp = Path(m)
                 if mp.is_dir():
@@ -354,9 +456,14 @@ class Skipped:
 
 @dataclass
 class Inputs:
+    """What the inputs gave. Each problem carries its row of the exit-code
+    table: 20 for what does not exist or cannot be read (named, or found in a
+    directory), 21 for a pattern that matches nothing, 22 for a file named on
+    the command line that is not usable DICOM."""
+
     files: list[FileInfo]
-    unreadable: list[Skipped]  # arguments that do not exist or cannot be read
-    skipped: list[Skipped]  # files found but not usable (not DICOM, truncated, DICOMDIR)
+    unreadable: list[Skipped]  # arguments that do not exist or cannot be read, patterns that match nothing
+    skipped: list[Skipped]  # files found but not usable (cannot be read, not DICOM, truncated, DICOMDIR)
     found: int  # files found, usable or not
 
     def exit_codes(self) -> list[ExitCode]:
@@ -366,11 +473,12 @@ class Inputs:
         """The exit code and message when no file is usable, else None."""
         if self.files:
             return None
-        if not self.found and self.unreadable:
+        if any(s.exit_code != ExitCode.INPUT_UNREADABLE for s in self.skipped):  # read, and none is usable
+            return ExitCode.NO_VALID_INPUT, f"none of the {self.found} input files is usable DICOM"
+        codes = [s.exit_code for s in self.unreadable + self.skipped]
+        if worst(*codes) == ExitCode.INPUT_UNREADABLE:
             return ExitCode.INPUT_UNREADABLE, "none of the inputs could be read"
-        if not self.found:
-            return ExitCode.NO_INPUT_FILES, "no input files found"
-        return ExitCode.NO_VALID_INPUT, f"none of the {self.found} input files is usable DICOM"
+        return ExitCode.NO_INPUT_FILES, "no input files found"
 
 
 def collect_inputs(args: Iterable[str], *, check_complete: bool = True, action: str = "sent") -> Inputs:
@@ -378,15 +486,23 @@ def collect_inputs(args: Iterable[str], *, check_complete: bool = True, action: 
 
     A file named on the command line that is not usable DICOM makes the exit
     code 22; one found by a directory scan is only a warning; DICOMDIRs are
-    never used (``action`` words the message: "sent", "converted").
+    never used (``action`` words the message: "sent", "converted"). What does
+    not exist or cannot be read makes it 20, wherever it was found; a pattern
+    that matches nothing, 21.
     """
     candidates, problems = find_inputs(args)
-    unreadable = [Skipped(arg, why, f"{arg}: {why}", ExitCode.INPUT_UNREADABLE) for arg, why in problems]
+    unreadable = [Skipped(arg, why, f"{arg}: {why}",
+                          ExitCode.NO_INPUT_FILES if why == NO_MATCH else ExitCode.INPUT_UNREADABLE)
+                  for arg, why in problems]
     files: list[FileInfo] = []
     skipped: list[Skipped] = []
     for cand in candidates:
         try:
             info = read_file_info(cand.path, check_complete=check_complete)
+        except UnreadableFile as exc:  # found but cannot be read: 20, wherever it was found
+            skipped.append(Skipped(str(cand.path), str(exc), f"skipped {cand.path}: {exc}",
+                                   ExitCode.INPUT_UNREADABLE))
+            continue
         except InvalidFile as exc:
             skipped.append(Skipped(str(cand.path), str(exc), f"skipped {cand.path}: {exc}",
                                    ExitCode.INVALID_INPUT if cand.explicit else ExitCode.OK))

@@ -42,7 +42,7 @@ EXIT_CODES: tuple[ExitCodeInfo, ...] = (
     ExitCodeInfo(ExitCode.OK, "ok", "success (warnings too, unless --warnings-as-errors)"),
     ExitCodeInfo(ExitCode.USAGE, "usage", "command-line usage error: unknown option, bad value, invalid AE title"),
     ExitCodeInfo(ExitCode.INPUT_UNREADABLE, "input-unreadable", "an input file or directory does not exist or cannot be read"),
-    ExitCodeInfo(ExitCode.NO_INPUT_FILES, "no-input-files", "no input files were found"),
+    ExitCodeInfo(ExitCode.NO_INPUT_FILES, "no-input-files", "no input files were found (a pattern matched nothing, a directory was empty)"),
     ExitCodeInfo(ExitCode.INVALID_INPUT, "invalid-input", "an input file named on the command line is not DICOM or is truncated"),
     ExitCodeInfo(ExitCode.NO_VALID_INPUT, "no-valid-input", "input files were found, but none of them could be used"),
     ExitCodeInfo(ExitCode.CANNOT_CONVERT, "cannot-convert", "an object cannot be converted to the transfer syntax asked for: the codec cannot carry it, is not installed, or the lossless check failed"),

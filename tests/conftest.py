@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shutil
 import signal
 import socket
 import subprocess
@@ -109,6 +110,26 @@ def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: floa
             proc.kill()
             proc.wait(5)
     return int(proc.returncode)
+
+
+def without_read_access(path: Path) -> list[str]:
+    """chmod 000 ``path``; return the command prefix under which a process
+    cannot read it: none for an ordinary user, and for root (whom file modes
+    do not stop) setpriv without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH.
+    Skips only when running as root and setpriv cannot drop them."""
+    path.chmod(0)
+    candidates: list[list[str]] = [[]]
+    setpriv = shutil.which("setpriv")
+    if setpriv:
+        caps = "-dac_override,-dac_read_search"
+        candidates.append([setpriv, f"--inh-caps={caps}", f"--bounding-set={caps}"])
+    for prefix in candidates:
+        probe = subprocess.run([*prefix, sys.executable, "-c", "import sys; open(sys.argv[1], 'rb')", str(path)],
+                               capture_output=True, text=True, timeout=30)
+        if probe.returncode != 0 and "PermissionError" in probe.stderr:
+            return prefix
+    pytest.skip("running as root, where chmod 000 does not stop reading, and setpriv cannot drop "
+                "CAP_DAC_OVERRIDE here")
 
 
 def dcmcli_cmd(*args: str) -> list[str]:

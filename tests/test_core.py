@@ -85,6 +85,31 @@ def test_context_plan_adds_uncompressed_fallback() -> None:
     assert proposed == [["1.2.840.10008.1.2.4.90"], ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"]]
 
 
+def test_context_plan_with_groups_per_sop_class() -> None:
+    """``extra_for`` gives each SOP class its own compressed groups."""
+    items = [("1.2.840.10008.5.1.4.1.1.481.5", "1.2.840.10008.1.2"), ("1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.1.2.1")]
+    seen: list[tuple[str, list[tuple[str, str]]]] = []
+
+    def extra_for(sop: str, members: list[tuple[str, str]]) -> list[list[str]]:
+        seen.append((sop, list(members)))
+        return [] if sop.endswith(".481.5") else [["1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.5"]]
+
+    batch, = plan_batches(items, key=lambda i: i, extra_for=extra_for)
+    proposed = [(str(c.abstract_syntax).rsplit(".", 1)[-1], [str(t) for t in c.transfer_syntax]) for c in batch.contexts]
+    assert proposed == [("5", ["1.2.840.10008.1.2"]), ("5", ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"]),
+                        ("2", ["1.2.840.10008.1.2.1"]), ("2", ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"]),
+                        ("2", ["1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.5"])]
+    assert seen == [(items[0][0], [items[0]]), (items[1][0], [items[1]])]
+
+
+@pytest.mark.parametrize(("name", "check", "expected"), [
+    ("rtplan.dcm", True, False), ("CT_small.dcm", True, True), ("JPEG2000.dcm", True, True),
+    ("rtplan.dcm", False, True),  # not walked: not known, so assumed
+    ("image_dfl.dcm", True, True)])
+def test_read_file_info_notes_pixel_data(name: str, check: bool, expected: bool) -> None:
+    assert read_file_info(Path(get_testdata_file(name)), check_complete=check).has_pixels is expected
+
+
 def test_read_file_info_and_truncation(tmp_path: Path) -> None:
     src = Path(get_testdata_file("CT_small.dcm"))
     info = read_file_info(src)
@@ -114,6 +139,27 @@ def test_walker_accepts_good_files(name: str) -> None:
     values = read_top_level(info.path, info.dataset_offset, info.transfer_syntax, [0x0020000D])
     ds = dcmread(info.path, stop_before_pixels=True)
     assert values[0x0020000D].decode().strip("\x00 ") == ds.StudyInstanceUID
+
+
+@pytest.mark.parametrize("name", ["MR_small_implicit.dcm", "CT_small.dcm", "MR_small_bigendian.dcm",
+                                  "image_dfl.dcm"])
+@pytest.mark.parametrize("check", [True, False])
+def test_read_file_info_takes_the_data_set_uids(name: str, check: bool, tmp_path: Path) -> None:
+    """A C-STORE names the data set's SOP Class/Instance UIDs; the file meta's
+    are kept beside them, and a mismatch is worded as a warning."""
+    ds = dcmread(get_testdata_file(name))
+    sop_class = str(ds.SOPClassUID)
+    ds.SOPInstanceUID = "1.2.3.4"
+    ds.file_meta.MediaStorageSOPInstanceUID = "1.2.3.5"
+    path = tmp_path / name
+    ds.save_as(path)
+    info = read_file_info(path, check_complete=check)
+    assert info.transfer_syntax == str(ds.file_meta.TransferSyntaxUID)
+    assert (info.sop_class_uid, info.sop_instance_uid) == (sop_class, "1.2.3.4")
+    assert (info.media_sop_class_uid, info.media_sop_instance_uid) == (sop_class, "1.2.3.5")
+    assert info.warning == ("SOP Instance UID 1.2.3.4 in the data set but 1.2.3.5 in the file meta; "
+                            "the data set's value is used")
+    assert read_file_info(Path(get_testdata_file(name)), check_complete=check).warning is None
 
 
 def test_encode_file_meta_reads_back() -> None:

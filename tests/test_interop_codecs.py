@@ -346,6 +346,95 @@ def test_unsupported_target_exits_24(tmp_path: Path, work: Path) -> None:
     assert "16-bit" in result["message"] and "8 bits" in result["message"]
 
 
+@pytest.mark.parametrize("target", ["htj2k", "j2k", "jpeg-ls-near-lossless", "jpeg-baseline", "jpegxl"])
+def test_palette_colour_refuses_lossy_targets_with_exit_24(target: str, tmp_path: Path, work: Path) -> None:
+    """PALETTE COLOR pixels are indices: every lossy target refuses them with
+    the same one-line reason (HTJ2K lossy used to encode them, wrongly)."""
+    source = sample_path("examples_palette.dcm", work)
+    out = tmp_path / "palette.dcm"
+    r = run_dcmcli("dcmconv", "-t", target, str(source), str(out))
+    assert r.returncode == 24, r.stdout + r.stderr
+    assert "Traceback" not in r.stderr
+    name = uids.uid_name(uids.SHORT_NAMES[target])
+    assert f"dcmconv: ERROR: {source}: PALETTE COLOR pixel data (indices into a colour table) cannot be " \
+           f"compressed lossily as {name}; use a lossless syntax (jpeg-ls-lossless, j2k-lossless, rle) or an " \
+           "uncompressed one" in r.stderr.splitlines()
+    assert r.stderr.splitlines()[-1] == "dcmconv: error: 1 of 1 files could not be converted"
+    assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_12_bit_jpeg_pylibjpeg_refuses_decodes_as_dcmtk_does(tmp_path: Path, work: Path) -> None:
+    """pydicom's JPEG-lossy.dcm (12-bit JPEG Extended) makes pylibjpeg's
+    libjpeg fail ("scan start must be zero"); DCMTK and GDCM decode it, and
+    so does the next installed decoder (libjpeg-turbo in imagecodecs)."""
+    source = sample_path("JPEG-lossy.dcm", work)
+    out = tmp_path / "out.dcm"
+    r = run_dcmcli("dcmconv", "-t", "ele", str(source), str(out))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stderr == ""
+    by_dcmtk = tmp_path / "dcmdjpeg.dcm"
+    d = _run(dcmtk("dcmdjpeg"), str(source), str(by_dcmtk))
+    assert d.returncode == 0, d.stderr
+    ours, theirs = dcmread(out), dcmread(by_dcmtk)
+    assert (ours.file_meta.TransferSyntaxUID, ours.BitsStored, ours.LossyImageCompression) == (uids.ELE, 12, "01")
+    diff = np.abs(ours.pixel_array.astype(np.int32) - theirs.pixel_array.astype(np.int32))
+    assert diff.max() <= 1 and np.count_nonzero(diff) <= diff.size // 100  # IDCTs may round differently
+
+
+def test_undecodable_pixel_data_fails_in_one_plain_line(tmp_path: Path, work: Path) -> None:
+    """When every installed decoder fails: exit 24, one line naming them, none
+    of their own messages (those are for -d)."""
+    ds = dcmread(sample_path("JPGExtended.dcm", work))
+    from pydicom.encaps import encapsulate
+
+    ds.PixelData = encapsulate([b"\xff\xd8\xff\xc9" + bytes(range(256)) * 4 + b"\xff\xd9"])
+    bad = tmp_path / "in" / "bad.dcm"
+    bad.parent.mkdir()
+    ds.save_as(bad)
+    out = tmp_path / "out.dcm"
+    r = run_dcmcli("dcmconv", "-t", "ele", str(bad), str(out))
+    assert r.returncode == 24, r.stdout + r.stderr
+    assert r.stderr.splitlines() == [
+        f"dcmconv: ERROR: {bad}: cannot decode the JPEG Extended (Process 2 and 4) pixel data: pylibjpeg and "
+        "imagecodecs failed (damaged data, or a variant of the syntax they do not support); -d shows their "
+        "messages",
+        "dcmconv: error: 1 of 1 files could not be converted"]
+    r = run_dcmcli("dcmconv", "-d", "-t", "ele", str(bad), str(out))
+    assert r.returncode == 24 and "Traceback" not in r.stderr
+    assert "DEBUG: decoding JPEG Extended (Process 2 and 4) with pylibjpeg failed: " in r.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640)])
+def test_output_files_follow_the_umask(umask: int, mode: int, tmp_path: Path, work: Path) -> None:
+    """dcmconv writes through a temporary file, whose 0600 used to stay on the
+    output; it gets 0666 less the umask, like any other writer's."""
+    out = tmp_path / "out"
+    sources = [str(sample_path(n, work)) for n in ("CT_small.dcm", "SC_rgb_small_odd.dcm")]
+    r = run_dcmcli("dcmconv", "-t", "rle", *sources, str(out), preexec_fn=lambda: os.umask(umask))
+    assert r.returncode == 0, r.stderr
+    written = sorted(out.iterdir())
+    assert [p.name for p in written] == ["CT_small.dcm", "SC_rgb_small_odd.dcm"]
+    assert [oct(p.stat().st_mode & 0o777) for p in written] == [oct(mode)] * 2
+
+
+@pytest.mark.parametrize("syntax", ["ele", "rle"])
+def test_dcmconv_drops_the_source_ae_title(syntax: str, tmp_path: Path, work: Path) -> None:
+    """(0002,0016) names the AE that wrote the file (PS3.10); CT_small.dcm's
+    says CLUNIE1. dcmconv, which writes its own implementation UID and is no
+    AE, leaves it out, as dcmdump shows."""
+    source = sample_path("CT_small.dcm", work)
+    assert "(0002,0016) AE [CLUNIE1]" in _run(dcmtk("dcmdump"), "-M", str(source)).stdout
+    out = tmp_path / "out.dcm"
+    r = run_dcmcli("dcmconv", "-t", syntax, str(source), str(out))
+    assert r.returncode == 0, r.stderr
+    dump = _run(dcmtk("dcmdump"), "-M", str(out))
+    assert dump.returncode == 0, dump.stderr
+    meta = [line for line in dump.stdout.splitlines() if line.startswith("(0002,")]
+    assert not [line for line in meta if line.startswith("(0002,0016)")], meta
+    assert any(line.startswith("(0002,0012) UI [2.25.232300382606218194586959400769231542194]") for line in meta)
+
+
 def test_output_replacing_input_needs_overwrite_input(tmp_path: Path, work: Path) -> None:
     path = _copy(sample_path("CT_small.dcm", work), tmp_path / "ct.dcm")
     original = path.read_bytes()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -436,3 +437,137 @@ def test_storescp_lossy_store_as_keeps_the_uid(dcmcli_storescp, workdir: Path) -
     assert str(stored.file_meta.TransferSyntaxUID) == "1.2.840.10008.1.2.4.91"
     assert stored.SOPInstanceUID == dcmread(f).SOPInstanceUID == stored.file_meta.MediaStorageSOPInstanceUID
     assert stored.LossyImageCompression == "01"
+
+
+def test_data_set_uids_are_sent_when_the_file_meta_disagrees(dcmtk_storescp) -> None:
+    """pydicom's rtplan.dcm has a Media Storage SOP Instance UID that is not its
+    SOP Instance UID. The C-STORE names the data set's (as DCMTK's storescu
+    does; DCMTK's storescp answers A900 otherwise), with one warning."""
+    path = sample("rtplan.dcm")
+    in_data_set = "1.2.777.777.77.7.7777.7777.20030903150023"
+    in_meta = "1.2.999.999.99.9.9999.9999.20030903150023"
+    peer = dcmtk_storescp()
+    r = run_dcmcli("storescu", "--json", "127.0.0.1", str(peer.port), str(path))
+    assert r.returncode == 0, r.stdout + r.stderr
+    result, = [e for e in json_lines(r.stdout) if e["event"] == "result"]
+    assert (result["outcome"], result["sop_instance_uid"]) == ("sent", in_data_set)
+    warnings = [line for line in r.stderr.splitlines() if "file meta" in line]
+    assert len(warnings) == 1, r.stderr
+    assert warnings[0] == (f"storescu: WARNING: {path}: SOP Instance UID {in_data_set} in the data set but "
+                           f"{in_meta} in the file meta; the data set's value is used")
+    assert [p.name for p in peer.outdir.iterdir()] == [f"RP.{in_data_set}"]
+
+
+def test_12_bit_jpeg_goes_decompressed_to_an_uncompressed_only_peer(dcmtk_storescp, workdir: Path) -> None:
+    """JPEG-lossy.dcm, which pylibjpeg cannot decode, reaches a peer that takes
+    only Implicit VR Little Endian, decoded as DCMTK decodes it."""
+    files = copy_samples(workdir, ["JPEG-lossy.dcm"])
+    peer = dcmtk_storescp("+xi")
+    r = run_dcmcli("storescu", "--json", "127.0.0.1", str(peer.port), str(files[0]))
+    assert r.returncode == 0, r.stdout + r.stderr
+    result, = [e for e in json_lines(r.stdout) if e["event"] == "result"]
+    assert (result["outcome"], result["sent_transfer_syntax"]) == ("sent", "1.2.840.10008.1.2")
+    received, = peer.outdir.iterdir()
+    by_dcmtk = workdir / "dcmdjpeg.dcm"
+    subprocess.run([dcmtk("dcmdjpeg"), str(files[0]), str(by_dcmtk)], check=True, capture_output=True)
+    diff = dcmread(received).pixel_array.astype(np.int32) - dcmread(by_dcmtk).pixel_array.astype(np.int32)
+    assert np.abs(diff).max() <= 1
+
+
+def test_storescp_store_as_files_follow_the_umask(dcmcli_storescp, workdir: Path) -> None:
+    """--store-as writes through the transcoding core's write_file, whose
+    temporary file was 0600; the stored file gets the mode plain storescp
+    gives (0666 less the umask)."""
+    (f,) = copy_samples(workdir, ["explicit-le"])
+    modes = {}
+    for args in ((), ("--store-as", "jpeg-ls-lossless")):
+        peer = dcmcli_storescp(*args, preexec_fn=lambda: os.umask(0o022))
+        r = run_dcmcli("storescu", "127.0.0.1", str(peer.port), str(f))
+        assert r.returncode == 0, r.stderr
+        (event,) = received_events(peer, 1)
+        assert event["stored_transfer_syntax"] == (JPEG_LS if args else "1.2.840.10008.1.2.1")
+        modes[args] = Path(str(event["path"])).stat().st_mode & 0o777
+    assert modes == {(): 0o644, ("--store-as", "jpeg-ls-lossless"): 0o644}
+
+
+def _events(stdout: str) -> list[tuple[str, object]]:
+    """(event, outcome) in order, for the association and result events."""
+    return [(str(e["event"]), e.get("outcome")) for e in json_lines(stdout) if e["event"] in ("association", "result")]
+
+
+def test_files_behind_a_refused_connection_are_not_attempted(workdir: Path) -> None:
+    """Nothing was tried: 'not attempted', not 'failed', in the results and the
+    summary; the association event comes first."""
+    from conftest import free_port
+
+    files = copy_samples(workdir, ["explicit-le", "implicit-le", "rle"])
+    port = str(free_port())
+    r = run_dcmcli("storescu", "--json", "127.0.0.1", port, str(workdir))
+    assert r.returncode == 60, r.stderr
+    assert _events(r.stdout) == [("association", "cannot connect")] + [("result", "not-attempted")] * len(files)
+    summary, = [e for e in json_lines(r.stdout) if e["event"] == "summary"]
+    assert (summary["sent"], summary["failed"], summary["not_attempted"], summary["exit_code"]) == (0, 0, 3, 60)
+    r = run_dcmcli("storescu", "127.0.0.1", port, str(workdir))
+    assert r.returncode == 60
+    assert r.stdout.startswith("0 sent (0 with warnings), 0 failed, 0 skipped, 3 not attempted; ")
+    assert r.stderr.splitlines() == [f"storescu: error: cannot connect to 127.0.0.1:{port}: connection refused; is "
+                                     "the peer running and listening on that port? check the host and port"]
+
+
+def test_transient_rejection_suggests_retries(dcmcli_storescp, workdir: Path) -> None:
+    """A-ASSOCIATE-RJ result 2 (transient, here 'local limit exceeded'): the
+    files are not attempted and the error line suggests --retries."""
+    from dcmcli.net.association import AssociationSettings, open_association
+    from dcmcli.net.peer import Peer
+    from dcmcli.net.ul import Context
+
+    files = copy_samples(workdir, ["explicit-le", "implicit-le"])
+    peer = dcmcli_storescp("--max-associations", "1")
+    verification = [Context(None, "1.2.840.10008.1.1", ["1.2.840.10008.1.2"])]
+    with open_association(AssociationSettings(), Peer("127.0.0.1", peer.port), verification):
+        r = run_dcmcli("storescu", "--json", "127.0.0.1", str(peer.port), *map(str, files))
+    assert r.returncode == 61, r.stderr
+    assert _events(r.stdout) == [("association", "rejected")] + [("result", "not-attempted")] * 2
+    association = json_lines(r.stdout)[0]
+    assert association["rejection"]["result_text"] == "transient"
+    assert r.stderr.splitlines()[-1] == (
+        f"storescu: error: association rejected by 127.0.0.1:{peer.port} (transient): local limit exceeded; "
+        "the peer has too many associations open; try again later or raise its limit; the rejection is "
+        "transient: --retries N tries again with backoff")
+
+
+def test_file_in_flight_when_the_peer_aborts_failed_the_rest_not_attempted(dcmtk_storescp, workdir: Path) -> None:
+    files = copy_samples(workdir, ["explicit-le", "implicit-le"])
+    peer = dcmtk_storescp("--abort-after")  # DCMTK aborts after receiving the first C-STORE request
+    r = run_dcmcli("storescu", "--json", "127.0.0.1", str(peer.port), *map(str, files))
+    assert r.returncode == 62, r.stderr
+    assert _events(r.stdout) == [("association", "accepted"), ("result", "failed"), ("result", "not-attempted")]
+    summary, = [e for e in json_lines(r.stdout) if e["event"] == "summary"]
+    assert (summary["sent"], summary["failed"], summary["not_attempted"]) == (0, 1, 1)
+
+
+def test_compressed_fallbacks_only_for_classes_with_pixels(dcmcli_storescp, workdir: Path) -> None:
+    """A lossy file in the batch used to bring the lossless and lossy fallback
+    contexts to every SOP class, RT Plan included. Now: RT Plan (no Pixel
+    Data) gets its own syntax and the uncompressed fallback; CT (lossless)
+    adds the lossless group; the lossy Secondary Capture adds both groups."""
+    from dcmcli.transcode.catalog import LOSSLESS_PREFERENCE, LOSSY_PREFERENCE
+
+    files = copy_samples(workdir, ["rtplan.dcm", "explicit-le", "jpeg-baseline"])
+    peer = dcmcli_storescp()
+    r = run_dcmcli("storescu", "--json", "-v", "127.0.0.1", str(peer.port), *map(str, files))
+    assert r.returncode == 0, r.stderr
+    association, = [e for e in json_lines(r.stdout) if e["event"] == "association"]
+    proposed: dict[str, list[list[str]]] = {}
+    for c in association["contexts"]:
+        proposed.setdefault(str(c["abstract_syntax_name"]), []).append(list(c["proposed_transfer_syntaxes"]))
+    uncompressed = ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"]
+    assert proposed == {
+        "RT Plan Storage": [["1.2.840.10008.1.2"], uncompressed],
+        "CT Image Storage": [["1.2.840.10008.1.2.1"], uncompressed, list(LOSSLESS_PREFERENCE)],
+        "Secondary Capture Image Storage": [["1.2.840.10008.1.2.4.50"], uncompressed, list(LOSSLESS_PREFERENCE),
+                                            list(LOSSY_PREFERENCE)],
+    }
+    assert all(e["outcome"] == "sent" for e in json_lines(r.stdout) if e["event"] == "result")
+    # -v words the same report: two contexts for RT Plan
+    assert len([line for line in r.stderr.splitlines() if ": RT Plan Storage [" in line]) == 2

@@ -11,12 +11,13 @@ and read back, so what is checked is what a reader of the file would see.
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 from pydicom import dcmread
-from pydicom.data import get_charset_files
+from pydicom.data import get_charset_files, get_testdata_file
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import generate_fragments, generate_frames, parse_basic_offsets
 
@@ -532,3 +533,44 @@ def test_masked_compares_by_stored_bits() -> None:
     assert masked(a, 12).tolist() == [0xFFF, 5, 0x7FF]
     assert masked(np.array([0xF123], dtype=np.uint16), 12).tolist() == [0x123]
     assert masked(a, 16) is a
+
+
+LOSSY_ENCODABLE = [i.uid for i in ENCODABLE if not i.lossless]
+
+
+def _label_image(kind: str) -> Dataset:
+    """Pixels that are indices or labels: pydicom's PALETTE COLOR sample, its
+    1-bit Segmentation sample, and the palette image's indices relabelled
+    as an 8-bit Segmentation."""
+    if kind == "1-bit":
+        return dcmread(get_testdata_file("liver_1frame.dcm"))
+    ds = dcmread(get_testdata_file("examples_palette.dcm"))
+    if kind == "segmentation":
+        ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.66.4"
+        ds.PhotometricInterpretation = "MONOCHROME2"
+    return ds
+
+
+@pytest.mark.parametrize("target", LOSSY_ENCODABLE, ids=uids.uid_name)
+@pytest.mark.parametrize(("kind", "what"), [
+    ("palette", r"PALETTE COLOR pixel data \(indices into a colour table\)"),
+    ("segmentation", r"Segmentation pixel data \(segment labels\)"),
+    ("1-bit", r"1-bit pixel data \(a bitmap\)")])
+def test_indices_and_labels_refuse_every_lossy_target(kind: str, what: str, target: str) -> None:
+    """A lossy codec moves values; for indices or labels that means other
+    colours or other segments (PS3.5 Table 8.2.4-1: PALETTE COLOR with
+    lossless syntaxes only). HTJ2K lossy used to encode the palette image."""
+    ds = _label_image(kind)
+    with pytest.raises(TranscodeError, match=rf"^{what} cannot be compressed lossily as "
+                                             rf"{re.escape(uids.uid_name(target))}; use "):
+        transcode(ds, target)
+
+
+@pytest.mark.parametrize("target", [uids.JPEG_LS_LOSSLESS, uids.HTJ2K_LOSSLESS, uids.RLE])
+def test_palette_colour_still_goes_losslessly(target: str) -> None:
+    ds = _label_image("palette")
+    before = ds.pixel_array.copy()
+    result = transcode(ds, target)
+    assert result.verified and not result.lossy
+    assert ds.PhotometricInterpretation == "PALETTE COLOR"
+    assert np.array_equal(dcmread(io.BytesIO(_written(ds))).pixel_array, before)

@@ -59,6 +59,8 @@ def load_commands(names: tuple[str, ...] = tuple(COMMANDS)) -> typer.Typer:
 
 
 _EXIT = tuple({typer.Exit, getattr(click_exc, "Exit", typer.Exit)})
+# click raises this UsageError for no_args_is_help; it is a request for help, not an error
+_NO_ARGS_IS_HELP: type[Exception] = getattr(click_exc, "NoArgsIsHelpError", ())  # type: ignore[assignment]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -70,6 +72,11 @@ def main(argv: list[str] | None = None) -> None:
     load_commands((args[0],) if args and args[0] in COMMANDS else tuple(COMMANDS))
     try:
         rv = app(args=args, prog_name=prog, standalone_mode=False)
+    except _NO_ARGS_IS_HELP as exc:  # `dcmcli` alone: the help, as --help gives it, and exit 0 (as DCMTK)
+        text = exc.format_message()  # rich help has printed itself to stdout already; plain help has not
+        if text.strip():
+            sys.stdout.write(text.rstrip("\n") + "\n")
+        sys.exit(int(ExitCode.OK))
     except click_exc.UsageError as exc:
         cmd = exc.ctx.command_path if exc.ctx is not None else prog
         sys.stderr.write(f"{cmd}: error: {exc.format_message()}; see '{cmd} --help'\n")

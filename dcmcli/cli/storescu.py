@@ -54,12 +54,15 @@ def storescu(
         out.warn(item.warning)
     codes = inputs.exit_codes()
     files = inputs.files
+    for info in files:
+        if info.warning:  # file meta and data set disagree: the data set's UIDs are sent, as DCMTK does
+            out.warn(f"{info.path}: {info.warning}")
     skipped = len(inputs.skipped)
     empty = inputs.nothing_to_send()
     if empty is not None:
         code, msg = empty
-        out.emit("summary", {"sent": 0, "failed": 0, "warned": 0, "skipped": skipped, "bytes": 0,
-                             "seconds": 0.0, "exit_code": int(code)}, None)
+        out.emit("summary", {"sent": 0, "warned": 0, "failed": 0, "skipped": skipped, "not_attempted": 0,
+                             "bytes": 0, "seconds": 0.0, "mb_per_s": 0.0, "exit_code": int(code)}, None)
         out.error_line(f"{msg}; nothing sent")
         return int(code)
 
@@ -72,7 +75,7 @@ def storescu(
                 human = f"[green]sent[/] {r.path}{sent_as}" if out.verbosity > 0 else None
             elif r.outcome == "warning":
                 human = f"[yellow]warning[/] {r.path}{sent_as}: {r.message} ({r.status.hex if r.status else ''})"
-            elif r.outcome == "not-sent":
+            elif r.outcome == "not-attempted":
                 human = None  # the association error is reported once, below
             else:
                 status = f" ({r.status.hex})" if r.status else ""
@@ -93,21 +96,20 @@ def storescu(
     results = run.results
     n_sent = sum(1 for r in results if r.outcome in ("sent", "warning"))
     n_warn = sum(1 for r in results if r.outcome == "warning")
-    n_fail = sum(1 for r in results if r.outcome in ("failed", "not-sent"))
+    n_fail = sum(1 for r in results if r.outcome == "failed")
     n_bytes = sum(r.size for r in results if r.outcome in ("sent", "warning"))
-    not_attempted = len(files) - len(results)
+    # never tried: the association they needed failed, or --halt-on-error stopped first (no result then)
+    not_attempted = sum(1 for r in results if r.outcome == "not-attempted") + len(files) - len(results)
     code = worst(run.exit_code(warnings_as_errors), *codes)
     mbps = n_bytes / run.elapsed / 1e6 if run.elapsed > 0 else 0.0
     summary = {"sent": n_sent, "warned": n_warn, "failed": n_fail, "skipped": skipped,
                "not_attempted": not_attempted, "bytes": n_bytes, "seconds": round(run.elapsed, 3),
                "mb_per_s": round(mbps, 2), "exit_code": int(code)}
     human = (f"{n_sent} sent ({n_warn} with warnings), {n_fail} failed, {skipped} skipped"
-             + (f", {not_attempted} not attempted (halted)" if not_attempted else "")
+             + (f", {not_attempted} not attempted" + (" (halted)" if run.halted else "") if not_attempted else "")
              + f"; {human_size(n_bytes)} in {run.elapsed:.2f} s ({mbps:.1f} MB/s)")
     out.emit("summary", summary, human if out.verbosity >= 0 else None)
-    for err in run.errors:
-        if err.report is not None:
-            show_report(out, err.report)  # type: ignore[arg-type]
+    for err in run.errors:  # its negotiation report came before the files' results
         out.error_line(str(err))
     if not run.errors and code not in (ExitCode.OK, ExitCode.OPERATION_WARNING):
         out.error_line(f"{n_fail} of {len(files)} files failed" if n_fail else "some inputs were not usable")

@@ -251,8 +251,6 @@ def _rejected(report: NegotiationReport, peer: Peer, result: int, source: int, d
         hint = f"check -aec (sent {report.called_aet!r})"
     elif (source, diag) == (1, 3):
         hint = f"check -aet (sent {report.calling_aet!r}); the peer may need this AE title configured"
-    if result == 2:
-        hint += "; the rejection is transient: --retries tries again"
     return AssociationRejected(f"association rejected by {peer} ({report.rejection['result_text']}): {reason}",
                                hint, report=report)
 

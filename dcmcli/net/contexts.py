@@ -5,14 +5,15 @@ transfer syntax found in the files (so each file can go as it is), one
 uncompressed fallback context (so a file can still go, decompressed, to a
 peer that refuses its syntax) and, when asked, contexts that each list
 several compressed syntaxes, for peers that take only compressed data (the
-peer picks one; the sender transcodes to it). PS3.8 allows at most 128 contexts on one
+peer picks one; the sender transcodes to it); those can differ per SOP class
+(none for a class whose files have no pixels to compress). PS3.8 allows at most 128 contexts on one
 association; larger plans are spread over several associations, keeping all
 contexts of one SOP class together.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -48,8 +49,13 @@ def contexts_for(sop_class: str, syntaxes: Iterable[str], *, fallback: bool = Tr
 
 def plan_batches(items: Sequence[T], key: "callable[[T], tuple[str, str]]", *,  # type: ignore[valid-type]
                  fallback: bool = True, extra: Sequence[Sequence[str]] = (),
+                 extra_for: Callable[[str, Sequence[T]], Sequence[Sequence[str]]] | None = None,
                  limit: int = MAX_CONTEXTS) -> list[Batch[T]]:
-    """Group ``items`` (anything with a (sop class, transfer syntax) ``key``) into batches."""
+    """Group ``items`` (anything with a (sop class, transfer syntax) ``key``) into batches.
+
+    ``extra`` (groups of compressed syntaxes) is proposed for every SOP
+    class; ``extra_for(sop_class, its_items)``, when given, says instead
+    which groups one SOP class gets."""
     by_class: dict[str, dict[str, None]] = {}
     members: dict[str, list[T]] = {}
     for item in items:
@@ -59,9 +65,10 @@ def plan_batches(items: Sequence[T], key: "callable[[T], tuple[str, str]]", *,  
     batches: list[Batch[T]] = []
     current: Batch[T] = Batch()
     for sop, syntaxes in by_class.items():
-        pairs = contexts_for(sop, syntaxes, fallback=fallback, extra=extra)
+        groups = extra_for(sop, members[sop]) if extra_for is not None else extra
+        pairs = contexts_for(sop, syntaxes, fallback=fallback, extra=groups)
         if len(pairs) > limit:  # pathological: more syntaxes than fit; keep the first ones and the fallbacks
-            tail = int(fallback) + sum(1 for g in extra if g)
+            tail = int(fallback) + sum(1 for g in groups if g)
             pairs = pairs[: limit - tail] + pairs[len(pairs) - tail:]
         if current.contexts and len(current.contexts) + len(pairs) > limit:
             batches.append(current)

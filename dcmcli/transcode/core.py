@@ -18,6 +18,7 @@ what has to happen to the pixels and keeps the metadata right:
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -92,34 +93,50 @@ def source_syntax(ds: Dataset) -> str:
     return uids.ILE if getattr(ds, "is_implicit_VR", False) else uids.ELE
 
 
-def _require(uid: str, what: str) -> str:
-    """The plugin to use for ``what`` ('encode' or 'decode'), or a clear error naming the package to install."""
+def _plugins(uid: str, what: str) -> tuple[str, ...]:
+    """The installed plugins for ``what`` ('encode' or 'decode'), preferred
+    first, or a clear error naming the package to install."""
     info = syntax_info(uid)
     plugins = info.encode if what == "encode" else info.decode
     if plugins:
         from dcmcli.transcode.plugins import PREFERENCE
 
-        for label in PREFERENCE.get(uid, ()):
-            if label in plugins:
-                return label
-        return plugins[0]
+        preferred = [label for label in PREFERENCE.get(uid, ()) if label in plugins]
+        return tuple(dict.fromkeys([*preferred, *plugins]))
     missing = info.encode_missing if what == "encode" else info.decode_missing
     hint = f"install {' or '.join(missing)}" if missing else "no installed library can do it"
     raise TranscodeError(f"cannot {what} {_name(uid)} on this installation; {hint}")
+
+
+def _require(uid: str, what: str) -> str:
+    """The plugin to use for ``what`` ('encode' or 'decode'), or a clear error naming the package to install."""
+    return _plugins(uid, what)[0]
 
 
 # -- decoding ---------------------------------------------------------------------
 
 def _decode(ds: Dataset, ts: str) -> tuple[np.ndarray, dict[str, Any]]:
     """The pixels as an array (frames, rows, columns[, samples]) and the
-    Image Pixel values that describe it (RGB for decoded YCbCr)."""
+    Image Pixel values that describe it (RGB for decoded YCbCr).
+
+    Each installed decoder is tried in turn (pylibjpeg's libjpeg refuses some
+    12-bit JPEG that libjpeg-turbo, through imagecodecs, decodes as DCMTK
+    does); the decoders' own messages go to the debug log, and the error,
+    if every one fails, is one plain line."""
     from pydicom.pixels.decoders.base import get_decoder
 
-    plugin = "" if ts in _UNCOMPRESSED else _require(ts, "decode")
-    try:
-        arr, meta = get_decoder(ts).as_array(ds, raw=False, decoding_plugin=plugin)
-    except Exception as exc:  # plugins raise many types
-        raise TranscodeError(f"cannot decode the {_name(ts)} pixel data: {_one_line(exc)}") from None
+    plugins = ("",) if ts in _UNCOMPRESSED else _plugins(ts, "decode")
+    for plugin in plugins:
+        try:
+            arr, meta = get_decoder(ts).as_array(ds, raw=False, decoding_plugin=plugin)
+            break
+        except Exception as exc:  # plugins raise many types
+            logging.getLogger("dcmcli").debug("decoding %s with %s failed: %s", _name(ts), plugin or "pydicom",
+                                              _one_line(exc))
+    else:
+        tried = " and ".join(p or "pydicom" for p in plugins)
+        raise TranscodeError(f"cannot decode the {_name(ts)} pixel data: {tried} failed (damaged data, or a "
+                             "variant of the syntax they do not support); -d shows their messages")
     frames = int(meta.get("number_of_frames", 1) or 1)
     spp = int(meta.get("samples_per_pixel", 1))
     shape = (frames, int(meta["rows"]), int(meta["columns"])) + ((spp,) if spp > 1 else ())
@@ -253,6 +270,41 @@ def _check_encodable(arr: np.ndarray, meta: dict[str, Any], target: str) -> None
         raise TranscodeError(f"{spp} samples per pixel cannot be encoded as {name}")
     if int(meta["bits_allocated"]) == 1:
         raise TranscodeError(f"1-bit (bit-packed) pixel data cannot be encoded as {name}")
+
+
+#: SOP classes whose pixel values are segment numbers or labels, not intensities.
+_LABEL_SOP_CLASSES = {
+    "1.2.840.10008.5.1.4.1.1.66.4": "Segmentation",
+    "1.2.840.10008.5.1.4.1.1.66.7": "Label Map Segmentation",
+}
+
+
+def _label_pixels(ds: Dataset, meta: dict[str, Any], pi: str) -> str | None:
+    """What makes the pixel values indices or labels (which a lossy codec
+    would turn into other colours or other segments), or None."""
+    if int(meta["bits_allocated"]) == 1:
+        return "1-bit pixel data (a bitmap)"
+    if pi == "PALETTE COLOR":
+        return "PALETTE COLOR pixel data (indices into a colour table)"
+    label = _LABEL_SOP_CLASSES.get(str(ds.get("SOPClassUID", "")))
+    if label:
+        return f"{label} pixel data (segment labels)"
+    return None
+
+
+def check_lossy_allowed(ds: Dataset, meta: dict[str, Any], pi: str, target: str) -> None:
+    """Refuse a lossy ``target`` for pixels that are indices or labels: a
+    value moved by a lossy codec is another colour or another segment, not a
+    nearby intensity (PS3.5 Table 8.2.4-1 allows PALETTE COLOR only with
+    lossless syntaxes). The one check every lossy target goes through."""
+    if target in LOSSLESS_TARGETS or target in _UNCOMPRESSED:
+        return
+    what = _label_pixels(ds, meta, pi)
+    if what is None:
+        return
+    hint = ("use an uncompressed syntax" if int(meta["bits_allocated"]) == 1
+            else "use a lossless syntax (jpeg-ls-lossless, j2k-lossless, rle) or an uncompressed one")
+    raise TranscodeError(f"{what} cannot be compressed lossily as {_name(target)}; {hint}")
 
 
 def _encode_frames(arr: np.ndarray, meta: dict[str, Any], target: str, pi: str,
@@ -422,6 +474,7 @@ def _reencode(ds: Dataset, source: str, target: str, options: TranscodeOptions, 
         if uids.is_lossy(source):
             ds.LossyImageCompression = "01"  # decompressing keeps the loss on record
         return
+    check_lossy_allowed(ds, meta, src_pi, target)
     _check_encodable(arr, meta, target)
     pi = _target_pi(target, src_pi, spp)
     frames = _encode_frames(arr, meta, target, pi, options)

@@ -7,7 +7,7 @@ transcoded for a peer, and a data set encoded without file meta.
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -60,17 +60,31 @@ class OutputError(Exception):
     """The output file cannot be written."""
 
 
+def _create_temporary(path: Path) -> tuple[int, str]:
+    """A new, hidden file next to ``path``, opened for writing. Its mode is
+    0666 less the umask, as for any file open() creates (tempfile.mkstemp's
+    are 0600 whatever the umask, and os.replace keeps that)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.part")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name next to {path}")
+
+
 def write_file(ds: Dataset, path: Path, *, meta: bool = True) -> int:
     """Write ``ds`` to ``path`` through a temporary file in the same directory
-    (no partial file is ever left under the final name). With ``meta``, a
-    Part 10 file whose file meta names dcmcli; without, the bare data set.
-    Returns the size written."""
+    (no partial file is ever left under the final name), with the mode the
+    umask gives. With ``meta``, a Part 10 file whose file meta names dcmcli;
+    without, the bare data set. Returns the size written."""
     from pydicom.filewriter import dcmwrite
 
     ts = str(ds.file_meta.TransferSyntaxUID)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        fd, tmp = _create_temporary(path)
     except OSError as exc:
         raise OutputError(f"cannot write {path.parent}: {exc.strerror or exc}") from None
     try:
@@ -187,6 +201,11 @@ def convert_file(job: ConvertJob, options: TranscodeOptions, meta: bool = True) 
     except Exception as exc:  # a bug: this file fails, the others go on
         return failed(ExitCode.INTERNAL, f"internal error while converting: {type(exc).__name__}: {exc}; "
                                          "please report it")
+    # PS3.10: Source Application Entity Title is the AE that wrote the file.
+    # dcmconv writes it now, under its own implementation UID, and is no AE.
+    file_meta = getattr(ds, "file_meta", None)
+    if file_meta is not None and "SourceApplicationEntityTitle" in file_meta:
+        del file_meta.SourceApplicationEntityTitle
     try:
         size = write_file(ds, job.destination, meta=meta)
     except OutputError as exc:

@@ -49,8 +49,14 @@ ENCODER_CODECS: dict[str, str] = {
     uids.JPEGXL_JPEG_RECOMPRESSION: "JPEGXL",
     uids.JPEGXL: "JPEGXL",
 }
-#: What this plugin decodes (pydicom's own plugins cover the rest).
+#: What this plugin decodes: JPEG XL, which pydicom's own plugins do not, and
+#: JPEG as a second decoder (libjpeg-turbo reads 12-bit JPEG that pylibjpeg's
+#: libjpeg refuses: pydicom's JPEG-lossy.dcm).
 DECODER_CODECS: dict[str, str] = {
+    uids.JPEG_BASELINE: "JPEG8",
+    uids.JPEG_EXTENDED: "JPEG8",
+    uids.JPEG_LOSSLESS_P14: "JPEG8",
+    uids.JPEG_LOSSLESS_SV1: "JPEG8",
     uids.JPEGXL_LOSSLESS: "JPEGXL",
     uids.JPEGXL_JPEG_RECOMPRESSION: "JPEGXL",
     uids.JPEGXL: "JPEGXL",
@@ -64,13 +70,14 @@ DECODER_DEPENDENCIES = {uid: _IC for uid in DECODER_CODECS}
 _HTJ2K_PROFILE = [
     ("MONOCHROME1", 1, (0, 1), (8, 16, 32), range(1, 33)),
     ("MONOCHROME2", 1, (0, 1), (8, 16, 32), range(1, 33)),
-    ("PALETTE COLOR", 1, (0,), (8, 16), range(1, 17)),
     ("RGB", 3, (0,), (8, 16), range(1, 17)),
     ("YBR_FULL", 3, (0,), (8, 16), range(1, 17)),
 ]
+# PALETTE COLOR with lossless syntaxes only (PS3.5 8.2.4), as pydicom's JPEG 2000 profiles.
+_PALETTE = ("PALETTE COLOR", 1, (0,), (8, 16), range(1, 17))
 EXTRA_PROFILES: dict[str, list[tuple[str, int, Any, Any, Any]]] = {
-    uids.HTJ2K_LOSSLESS: [*_HTJ2K_PROFILE, ("YBR_RCT", 3, (0,), (8, 16), range(1, 17))],
-    uids.HTJ2K_LOSSLESS_RPCL: [*_HTJ2K_PROFILE, ("YBR_RCT", 3, (0,), (8, 16), range(1, 17))],
+    uids.HTJ2K_LOSSLESS: [*_HTJ2K_PROFILE, _PALETTE, ("YBR_RCT", 3, (0,), (8, 16), range(1, 17))],
+    uids.HTJ2K_LOSSLESS_RPCL: [*_HTJ2K_PROFILE, _PALETTE, ("YBR_RCT", 3, (0,), (8, 16), range(1, 17))],
     uids.HTJ2K: [*_HTJ2K_PROFILE, ("YBR_ICT", 3, (0,), (8, 16), range(1, 17))],
     # JPEG XL (PS3.5 8.2.15): grey or RGB, unsigned, up to 16 bits.
     uids.JPEGXL_LOSSLESS: [
@@ -240,8 +247,17 @@ def _htj2k_for_ratio(ic: Any, arr: np.ndarray, ratio: float, rgb: bool) -> bytes
 # -- decoding -------------------------------------------------------------------
 
 def decode_frame(src: bytes, runner: DecodeRunner) -> bytes | bytearray:
-    """pydicom decoding plugin entry point: one JPEG XL codestream to raw pixels."""
+    """pydicom decoding plugin entry point: one JPEG or JPEG XL codestream to raw pixels."""
     ic = _imagecodecs()
+    if DECODER_CODECS.get(str(runner.transfer_syntax)) == "JPEG8":
+        # No colour conversion (as pydicom's other JPEG plugins): YCbCr stays
+        # YCbCr, and pydicom converts it to RGB when asked.
+        colour = {"colorspace": "RGB", "outcolorspace": "RGB"} if runner.samples_per_pixel == 3 else {}
+        arr = ic.jpeg8_decode(src, **colour)
+        if arr.ndim == 3:
+            runner.set_option("planar_configuration", 0)
+        runner.set_option("bits_allocated", arr.dtype.itemsize * 8)  # 12-bit comes as 16-bit samples
+        return arr.tobytes()
     arr = ic.jpegxl_decode(src)
     if arr.ndim == 3 and runner.photometric_interpretation in ("YBR_FULL_422", "YBR_FULL"):
         runner.set_option("photometric_interpretation", "RGB")  # libjxl returns RGB
@@ -258,6 +274,11 @@ _lock = threading.Lock()
 #: Preferred plugin order per syntax (first available wins), by measured speed.
 PREFERENCE: dict[str, tuple[str, ...]] = {
     uids.RLE: ("pylibjpeg", "gdcm", "pydicom"),
+    # decoding; imagecodecs is the only JPEG encoder and the second decoder
+    uids.JPEG_BASELINE: ("pylibjpeg", "imagecodecs"),
+    uids.JPEG_EXTENDED: ("pylibjpeg", "imagecodecs"),
+    uids.JPEG_LOSSLESS_P14: ("pylibjpeg", "imagecodecs"),
+    uids.JPEG_LOSSLESS_SV1: ("pylibjpeg", "imagecodecs"),
     uids.JPEG_LS_LOSSLESS: ("imagecodecs", "pyjpegls", "gdcm"),
     uids.JPEG_LS_NEAR_LOSSLESS: ("imagecodecs", "pyjpegls", "gdcm"),
     uids.J2K_LOSSLESS: ("imagecodecs", "pylibjpeg", "gdcm"),

@@ -48,7 +48,7 @@ class StoreResult:
     sop_class_uid: str
     sop_instance_uid: str
     transfer_syntax: str
-    outcome: str  # sent | warning | failed | not-sent
+    outcome: str  # sent | warning | failed | not-attempted (the association it needed failed first)
     sent_transfer_syntax: str | None = None
     status: Status | None = None
     message: str = ""
@@ -135,24 +135,31 @@ class StoreSender:
         if self.options.halt_on_error and result.exit_code not in (ExitCode.OK, ExitCode.OPERATION_WARNING):
             self._halt.set()
 
-    def _extra_contexts(self, files: Sequence[FileInfo]) -> list[list[str]]:
-        """Compressed syntaxes to propose beside each file's own and the uncompressed fallback."""
-        if not self.options.compress:
+    def _extra_contexts(self, sop_class: str, files: Sequence[FileInfo]) -> list[list[str]]:
+        """Compressed syntaxes to propose for one SOP class beside its files' own
+        and the uncompressed fallback: lossless ones if any of its files has
+        Pixel Data, lossy ones too if one of those is lossy (or allow_lossy)."""
+        with_pixels = [f for f in files if f.has_pixels]
+        if not self.options.compress or not with_pixels:
             return []
         groups = [list(LOSSLESS_PREFERENCE)]
-        if self.options.allow_lossy or any(is_lossy(f.transfer_syntax) for f in files):
+        if self.options.allow_lossy or any(is_lossy(f.transfer_syntax) for f in with_pixels):
             groups.append(list(LOSSY_PREFERENCE))
         return groups
 
     def _send_group(self, files: list[FileInfo], run: StoreRun) -> None:
-        extra = self._extra_contexts(files)
-        for batch in plan_batches(files, key=lambda f: (f.sop_class_uid, f.transfer_syntax), extra=extra):
+        for batch in plan_batches(files, key=lambda f: (f.sop_class_uid, f.transfer_syntax),
+                                  extra_for=self._extra_contexts):
+            lossy_proposed = any(list(c.transfer_syntax) == list(LOSSY_PREFERENCE) for c in batch.contexts)
             pending = list(batch.items)
             attempt = 0
             while pending and not self._halt.is_set():
+                reported = None
+                in_flight = False  # the association died with pending[0] sent (or partly)
                 try:
                     with open_association(self.settings, self.peer, batch.contexts) as conn:
                         report = conn.report
+                        reported = report
                         self.on_association(report)
                         message_id = 0
                         while pending and not self._halt.is_set():
@@ -160,6 +167,7 @@ class StoreSender:
                             try:
                                 result = self._send_one(conn, pending[0], message_id)
                             except _Lost as lost:
+                                in_flight = True
                                 raise AssociationAborted(
                                     f"association with {self.peer} lost while sending {pending[0].path}: {lost.why}",
                                     "check the peer's log; --retries re-opens it", report=report) from None
@@ -168,11 +176,15 @@ class StoreSender:
                             if conn.conn.closed:  # a file failed mid-stream: go on with a new association
                                 break
                 except NetworkError as exc:
-                    if isinstance(exc, NoAcceptableContext) and self.options.compress and len(extra) < 2:
+                    if exc.report is not None and exc.report is not reported:  # before the files' results
+                        self.on_association(exc.report)  # type: ignore[arg-type]
+                    if isinstance(exc, NoAcceptableContext) and self.options.compress and not lossy_proposed \
+                            and any(f.has_pixels for f in batch.items):
                         exc.hint = (exc.hint or "") + "; if it takes only lossy compression, --allow-lossy lets " \
                                                       "storescu compress for it"
-                    transient = not isinstance(exc, AssociationRejected) or (
+                    rejected_transient = isinstance(exc, AssociationRejected) and (
                         exc.report is not None and (exc.report.rejection or {}).get("result") == 2)  # type: ignore[attr-defined]
+                    transient = not isinstance(exc, AssociationRejected) or rejected_transient
                     if transient and attempt < self.options.retries and not self._halt.is_set():
                         attempt += 1
                         delay = self.options.retry_delay * (2 ** (attempt - 1))
@@ -180,12 +192,17 @@ class StoreSender:
                         if self._halt.wait(delay):
                             break
                         continue
+                    if rejected_transient:
+                        exc.hint = (f"{exc.hint}; the rejection is transient: " if exc.hint else "transient: ") + (
+                            "--retries N tries again with backoff" if not self.options.retries
+                            else f"still rejected after {attempt} retries; raise --retries")
                     with self._lock:
                         run.errors.append(exc)
-                    for info in pending:
+                    for n, info in enumerate(pending):
                         self._record(run, StoreResult(info.path, info.sop_class_uid, info.sop_instance_uid,
-                                                      info.transfer_syntax, "not-sent", message=exc.message,
-                                                      size=info.size, exit_code=exc.exit_code))
+                                                      info.transfer_syntax,
+                                                      "failed" if n == 0 and in_flight else "not-attempted",
+                                                      message=exc.message, size=info.size, exit_code=exc.exit_code))
                     pending = []
                     if self.options.halt_on_error:
                         self._halt.set()
