@@ -12,11 +12,20 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dcmcli.errors import InputError, UsageError
+from dcmcli.errors import DcmcliError, ExitCode, InputError
 from dcmcli.uids import EBE, ILE
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
+
+
+def quiet_pydicom() -> None:
+    """Values that break a VR's rules (a peer's, or a user's ``2024*`` date)
+    are reported by dcmcli in its own words, not by pydicom's warnings."""
+    from pydicom import config
+
+    config.settings.reading_validation_mode = config.IGNORE
+    config.settings.writing_validation_mode = config.IGNORE
 
 
 class InvalidDataset(Exception):
@@ -25,6 +34,7 @@ class InvalidDataset(Exception):
 
 def encode(ds: Dataset, transfer_syntax: str) -> bytes:
     """The data set's bytes in an uncompressed transfer syntax (no file meta)."""
+    quiet_pydicom()
     from pydicom.filebase import DicomBytesIO
     from pydicom.filewriter import write_dataset
 
@@ -41,6 +51,7 @@ def decode(data: bytes, transfer_syntax: str) -> Dataset:
     from pydicom.filebase import DicomBytesIO
     from pydicom.filereader import read_dataset
 
+    quiet_pydicom()
     try:
         ds = read_dataset(DicomBytesIO(data), transfer_syntax == ILE, transfer_syntax != EBE)
         ds.set_original_encoding(transfer_syntax == ILE, transfer_syntax != EBE, ds.get("SpecificCharacterSet"))
@@ -80,17 +91,19 @@ def read_dataset_file(path: Path, what: str = "query file") -> list[Dataset]:
         try:
             obj = json.loads(raw)
         except ValueError as exc:
-            raise UsageError(f"{what} {str(path)!r} is not valid JSON: {exc}",
-                             "give a DICOM file or a DICOM JSON object") from None
+            raise DcmcliError(f"{what} {str(path)!r} is not valid JSON: {exc}",
+                              "give a DICOM file or a DICOM JSON object", exit_code=ExitCode.INVALID_INPUT) from None
         items = obj if isinstance(obj, list) else [obj]
         out = []
         for n, item in enumerate(items):
             if not isinstance(item, dict):
-                raise UsageError(f"{what} {str(path)!r}: item {n} is not a JSON object", "give DICOM JSON (PS3.18 F)")
+                raise DcmcliError(f"{what} {str(path)!r}: item {n} is not a JSON object", "give DICOM JSON (PS3.18 F)",
+                                  exit_code=ExitCode.INVALID_INPUT)
             try:
                 out.append(from_json(item))
             except InvalidDataset as exc:
-                raise UsageError(f"{what} {str(path)!r}: {exc}", "give DICOM JSON (PS3.18 F)") from None
+                raise DcmcliError(f"{what} {str(path)!r}: {exc}", "give DICOM JSON (PS3.18 F)",
+                                  exit_code=ExitCode.INVALID_INPUT) from None
         return out
     from pydicom import dcmread
     from pydicom.errors import InvalidDicomError
@@ -103,7 +116,7 @@ def read_dataset_file(path: Path, what: str = "query file") -> list[Dataset]:
         for elem in ds:
             _ = elem.value
     except Exception as exc:
-        raise UsageError(f"{what} {str(path)!r} is neither DICOM nor DICOM JSON ({type(exc).__name__})",
-                         "write it with dump2dcm, or as a DICOM JSON object") from None
+        raise DcmcliError(f"{what} {str(path)!r} is neither DICOM nor DICOM JSON ({type(exc).__name__})",
+                          "write it with dump2dcm, or as a DICOM JSON object", exit_code=ExitCode.INVALID_INPUT) from None
     ds.file_meta = None  # type: ignore[assignment]
     return [ds]

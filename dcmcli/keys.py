@@ -162,11 +162,32 @@ def _typed(vr: str, value: str, key: Key) -> Any:
     return value
 
 
+_RANGE_VRS = {"DA": r"\d{8}", "TM": r"\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?", "DT": r"\d{4,14}(\.\d{1,6})?([+-]\d{4})?"}
+
+
+def check_value(key: Key) -> str | None:
+    """Why a key's value cannot match as meant (PS3.4 C.2.2.2), or None:
+    dates and times take single values or ranges, never wildcards."""
+    vr = _vr(key.tag)
+    if not key.value or vr not in _RANGE_VRS:
+        return None
+    one = _RANGE_VRS[vr]
+    for part in key.value.split("\\"):
+        if not re.fullmatch(rf"({one})?-?({one})?", part) or part == "-":
+            example = {"DA": "20240101-20241231", "TM": "080000-120000", "DT": "20240101080000-20240101120000"}[vr]
+            return (f"{key.display()}={key.value!r} is not a valid {vr} match: dates and times take a value or a "
+                    f"range such as {example} (no wildcards)")
+    return None
+
+
 def apply_key(ds: Dataset, key: Key) -> None:
     """Set one key in ``ds`` (creating sequence items along its path)."""
     from pydicom.dataset import Dataset as DS
     from pydicom.sequence import Sequence
 
+    from dcmcli.dataset import quiet_pydicom
+
+    quiet_pydicom()
     cur = ds
     for step in key.path[:-1]:
         if step.tag not in cur or cur[step.tag].VR != "SQ":

@@ -36,8 +36,8 @@ def status_hint(code: int) -> str:
         0xA900: "the peer says the identifier does not fit the information model: check the keys and -L (-d shows "
                 "what was sent)",
         0xA700: "the peer is out of resources; try a narrower query",
-        0xC000: "the peer could not process the query; hierarchical peers need the unique keys of the levels above "
-                "(e.g. StudyInstanceUID=... for a SERIES query)",
+        0xC000: "the peer could not process the query: see its log (-d shows the identifier sent); hierarchical peers "
+                "need the unique keys of the levels above (StudyInstanceUID=... for a SERIES query)",
     }.get(code & 0xFF00 if code >= 0xC000 else code, "see the peer's log")
 
 
@@ -82,6 +82,8 @@ def findscu(
 
     bases = [ds for f in files for ds in read_dataset_file(Path(f))]
     query = build_query(model, common.query.level, common.query.keys, bases, default_keys=not no_default_keys)
+    for note in query.notes:
+        out.warn(note)
     if common.debug:
         out.debug(f"identifier:\n{query.identifier}")
     flags = {n for n, on in (("relational", relational), ("datetime", datetime_), ("fuzzy", fuzzy),

@@ -15,7 +15,7 @@ from dcmcli.cli.storescp import log_printer, received_printer
 from dcmcli.net.peer import parse_peer
 from dcmcli.net.services.query import build_query
 from dcmcli.net.services.retrieve import (RetrieveOptions, get, identifiers_from_files, inventory, parse_store_tc,
-                                          plan_storage)
+                                          plan_storage, resolve_identifiers)
 from dcmcli.net.services.writer import StorageWriter
 from dcmcli.uids import uid_name
 
@@ -55,18 +55,27 @@ def getscu(
     model, sop_class = common.query.resolve("get", "without-bulk-data" if without_bulk_data else None)
     if from_files:
         identifiers = identifiers_from_files(from_files, model)
+        identifier = identifiers[0] if len(identifiers) == 1 else None
     else:
         from dcmcli.dataset import read_dataset_file
 
         bases = [ds for f in files for ds in read_dataset_file(Path(f))]
-        identifiers = [build_query(model, common.query.level, common.query.keys, bases, default_keys=False).identifier]
+        query = build_query(model, common.query.level, common.query.keys, bases, default_keys=False)
+        for note in query.notes:
+            out.warn(note)
+        identifier = query.identifier
+        identifiers = resolve_identifiers(common.settings, target, model, identifier, log_printer(out))
+        if not identifiers:
+            out.emit("summary", {"service": "C-GET", "completed": 0, "failed": 0, "warning": 0, "received": 0,
+                                 "exit_code": 0}, "C-GET: nothing to retrieve (no match for the keys)")
+            return 0
     if common.debug:
         for ident in identifiers:
             out.debug(f"identifier:\n{ident}")
     exact = parse_store_tc(store_tc) if store_tc else None
     inv = None
-    if exact is None and not no_find and len(identifiers) == 1:
-        inv = inventory(common.settings, target, model, identifiers[0])
+    if exact is None and not no_find and identifier is not None:
+        inv = inventory(common.settings, target, model, identifier)
         if inv is not None:
             out.info(f"the peer lists {inv.matches} instance{'s' if inv.matches != 1 else ''} of "
                      f"{len(inv.classes)} SOP class{'es' if len(inv.classes) != 1 else ''}: "
@@ -77,7 +86,7 @@ def getscu(
         out.emit("summary", {"service": "C-GET", "completed": 0, "failed": 0, "warning": 0, "received": 0,
                              "exit_code": 0}, "C-GET: nothing to retrieve (no instance matched)")
         return 0
-    plans = plan_storage(inv.classes if inv else None, inv.instances if inv else None, identifiers[0], exact)
+    plans = plan_storage(inv.classes if inv else None, inv.instances if inv else None, identifier, exact)
     writer = StorageWriter(common.writer, on_log=log_printer(out))
     writer.prepare()
     try:

@@ -15,7 +15,7 @@ from dcmcli.cli.storescp import log_printer, received_printer
 from dcmcli.net.peer import parse_peer, validate_ae_title, validate_port
 from dcmcli.net.services.query import build_query
 from dcmcli.net.services.retrieve import (MoveReceiver, RetrieveOptions, identifiers_from_files, move,
-                                          peer_addresses)
+                                          peer_addresses, resolve_identifiers)
 
 
 @dcmcli_command(app, "movescu", network="scu", default_aet="MOVESCU", storage=True, query=True)
@@ -56,7 +56,15 @@ def movescu(
         from dcmcli.dataset import read_dataset_file
 
         bases = [ds for f in files for ds in read_dataset_file(Path(f))]
-        identifiers = [build_query(model, common.query.level, common.query.keys, bases, default_keys=False).identifier]
+        query = build_query(model, common.query.level, common.query.keys, bases, default_keys=False)
+        for note in query.notes:
+            out.warn(note)
+        identifier = query.identifier
+        identifiers = resolve_identifiers(common.settings, target, model, identifier, log_printer(out))
+        if not identifiers:
+            out.emit("summary", {"service": "C-MOVE", "completed": 0, "failed": 0, "warning": 0, "exit_code": 0},
+                     "C-MOVE: nothing to retrieve (no match for the keys)")
+            return 0
     if common.debug:
         for ident in identifiers:
             out.debug(f"identifier:\n{ident}")

@@ -199,6 +199,7 @@ class Query:
     identifier: Dataset
     level: str | None
     columns: list[tuple]  # key paths (dcmcli.keys.Step tuples)
+    notes: list[str] = field(default_factory=list)  # keys that cannot match as meant
 
 
 def build_query(model: object, level: str | None, keys: list[str], bases: list[Dataset], *,
@@ -216,7 +217,7 @@ def build_query(model: object, level: str | None, keys: list[str], bases: list[D
     from pydicom.dataset import Dataset as DS
 
     from dcmcli.errors import UsageError
-    from dcmcli.keys import build_identifier, key_paths, parse_key
+    from dcmcli.keys import build_identifier, check_value, key_paths, parse_key
     from dcmcli.uids import QueryModel
 
     assert isinstance(model, QueryModel)
@@ -266,4 +267,5 @@ def build_query(model: object, level: str | None, keys: list[str], bases: list[D
     for path in order:
         if path not in columns and path[-1].tag not in (0x00080052, 0x00080005):
             columns.append(path)
-    return Query(ds, chosen, columns)
+    notes = [n for n in (check_value(k) for k in parsed) if n]
+    return Query(ds, chosen, columns, notes)

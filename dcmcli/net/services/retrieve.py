@@ -308,6 +308,64 @@ def move(settings: AssociationSettings, peer: Peer, sop_class: str, identifiers:
     return total
 
 
+def resolve_identifiers(settings: AssociationSettings, peer: Peer, model: object, identifier: Dataset,
+                        on_log: Callable[[str, str], None] | None = None) -> list[Dataset]:
+    """Identifiers a retrieve can send. A C-MOVE/C-GET identifier names the
+    level's unique key (PS3.4 C.4.2.2.1); when the user gave other keys
+    instead (``-k PatientName=Doe*``), the matches are found first (C-FIND
+    at the same level) and retrieved by their UIDs, one request per parent."""
+    from dcmcli.net.services.query import UNIQUE_KEY, FindOptions, Match, find
+    from dcmcli.uids import QueryModel
+
+    assert isinstance(model, QueryModel)
+    level = str(identifier.get("QueryRetrieveLevel") or "")
+    key = UNIQUE_KEY.get(level)
+    if not key or identifier.get(key):
+        return [identifier]
+    if model.find is None:
+        from dcmcli.errors import UsageError
+
+        raise UsageError(f"a retrieve at {level} level needs {key}=...", f"give -k {key}=UID (findscu lists them)")
+    import copy
+
+    query = copy.deepcopy(identifier)
+    parents = [UNIQUE_KEY[lv] for lv in model.levels[:model.levels.index(level)] if lv in UNIQUE_KEY
+               and not (lv == "PATIENT" and model.name == "study")]
+    for kw in [*parents, key]:
+        if kw not in query:
+            setattr(query, kw, "")
+    groups: dict[tuple[str, ...], list[str]] = {}
+
+    def on_match(m: Match) -> None:
+        r = m.dataset()
+        uid = str(r.get(key) or "")
+        if uid:
+            groups.setdefault(tuple(str(r.get(p) or "") for p in parents), []).append(uid)
+
+    outcome = find(settings, peer, model.find, query, FindOptions(), on_match=on_match)[-1]
+    if outcome.status.category == Category.FAILURE:
+        from dcmcli.errors import DcmcliError
+
+        raise DcmcliError(f"finding what to retrieve failed: {outcome.status.meaning} ({outcome.status.hex})"
+                          + (f": {outcome.error_comment}" if outcome.error_comment else ""),
+                          f"give -k {key}=UID", exit_code=ExitCode.OPERATION_FAILED)
+    from pydicom.dataset import Dataset as DS
+
+    out = []
+    for parent_values, uids in groups.items():
+        ds = DS()
+        ds.QueryRetrieveLevel = level
+        for kw, value in zip(parents, parent_values):
+            setattr(ds, kw, value)
+        unique = list(dict.fromkeys(uids))
+        setattr(ds, key, unique if len(unique) > 1 else unique[0])
+        out.append(ds)
+    if on_log:
+        n = sum(len(set(u)) for u in groups.values())
+        on_log("info", f"{n} {level.lower()}{'s' if n != 1 else ''} match the keys; retrieving them by {key}")
+    return out
+
+
 def identifiers_from_files(paths: Sequence[str], model: object) -> list[Dataset]:
     """Identifiers that retrieve exactly the instances of these files: one
     IMAGE-level request per series, listing its SOP Instance UIDs."""
