@@ -23,7 +23,7 @@ _dcmcli()
     fi
     # the subcommand is the first word that is not an option
     for (( i = 1; i < COMP_CWORD; i++ )); do
-        if [[ ${COMP_WORDS[i]} != -* ]]; then
+        if [[ ${COMP_WORDS[i]} != [-+]* ]]; then
             sub="${COMP_WORDS[i]}"
             break
         fi
@@ -39,13 +39,16 @@ _dcmcli()
             ;;
         dcmconv)
             case "$prev" in
+                -t|--transfer-syntax)
+                    COMPREPLY=( $(compgen -W "big deflate deflated ebe ele explicit htj2k htj2k-lossless htj2k-lossless-rpcl ile implicit j2k j2k-lossless jpeg-baseline jpeg-extended jpeg-lossless jpeg-lossless-p14 jpeg-lossless-sv1 jpeg-ls jpeg-ls-lossless jpeg-ls-near-lossless jpeg12 jpeg2000 jpeg2000-lossless jpeg8 jpegxl jpegxl-lossless jpegxl-recompression jxl jxl-jpeg jxl-lossless rle" -- "$cur") )
+                    return 0 ;;
                 -ll|--log-level)
                     COMPREPLY=( $(compgen -W "fatal error warn info debug trace" -- "$cur") )
                     return 0 ;;
-                -t|--transfer-syntax|--quality|--ratio|--near|--distance|--qstep|--effort|--predictor|-j|--jobs)
+                --quality|--ratio|--near|--distance|--qstep|--effort|--predictor|-j|--jobs)
                     return 0 ;;
             esac
-            if [[ $cur == -* ]]; then
+            if [[ $cur == [-+]* ]]; then
                 COMPREPLY=( $(compgen -W "-t --transfer-syntax +te --write-xfer-little +ti --write-xfer-implicit +tb --write-xfer-big +td --write-xfer-deflated --list-syntaxes --quality --ratio --near --distance --qstep --effort --predictor --keep-uid --no-verify +U8 --convert-to-utf8 -F --no-meta --write-dataset --overwrite-input -j --jobs -v --verbose -d --debug -q --quiet -ll --log-level --json -h --help" -- "$cur") )
             else
                 _dcmcli_files -f "$cur"
@@ -57,19 +60,22 @@ _dcmcli()
                     COMPREPLY=( $(compgen -W "fatal error warn info debug trace" -- "$cur") )
                     return 0 ;;
             esac
-            if [[ $cur == -* ]]; then
+            if [[ $cur == [-+]* ]]; then
                 COMPREPLY=( $(compgen -W "-v --verbose -d --debug -q --quiet -ll --log-level --json -h --help" -- "$cur") )
             fi
             ;;
         echoscu)
             case "$prev" in
+                --probe-ts)
+                    COMPREPLY=( $(compgen -W "big deflate deflated ebe ele explicit htj2k htj2k-lossless htj2k-lossless-rpcl ile implicit j2k j2k-lossless jpeg-baseline jpeg-extended jpeg-lossless jpeg-lossless-p14 jpeg-lossless-sv1 jpeg-ls jpeg-ls-lossless jpeg-ls-near-lossless jpeg12 jpeg2000 jpeg2000-lossless jpeg8 jpegxl jpegxl-lossless jpegxl-recompression jxl jxl-jpeg jxl-lossless rle" -- "$cur") )
+                    return 0 ;;
                 -ll|--log-level)
                     COMPREPLY=( $(compgen -W "fatal error warn info debug trace" -- "$cur") )
                     return 0 ;;
-                -r|--repeat|--propose|--probe-ts|-aet|--aetitle|-aec|--call|-pdu|--max-pdu|-to|--timeout|-ta|--acse-timeout|-td|--dimse-timeout)
+                -r|--repeat|--propose|-aet|--aetitle|-aec|--call|-pdu|--max-pdu|-to|--timeout|-ta|--acse-timeout|-td|--dimse-timeout)
                     return 0 ;;
             esac
-            if [[ $cur == -* ]]; then
+            if [[ $cur == [-+]* ]]; then
                 COMPREPLY=( $(compgen -W "-r --repeat --propose-storage --propose --probe-ts -aet --aetitle -aec --call -pdu --max-pdu -to --timeout -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json -h --help" -- "$cur") )
             fi
             ;;
@@ -79,7 +85,7 @@ _dcmcli()
                     COMPREPLY=( $(compgen -W "fatal error warn info debug trace" -- "$cur") )
                     return 0 ;;
             esac
-            if [[ $cur == -* ]]; then
+            if [[ $cur == [-+]* ]]; then
                 COMPREPLY=( $(compgen -W "-v --verbose -d --debug -q --quiet -ll --log-level --json -h --help" -- "$cur") )
             fi
             ;;
@@ -103,7 +109,7 @@ _dcmcli()
                 --cancel|--limit|--repeat|-aet|--aetitle|-aec|--call|-pdu|--max-pdu|-to|--timeout|-ta|--acse-timeout|-td|--dimse-timeout|-M|--model|-k|--key)
                     return 0 ;;
             esac
-            if [[ $cur == -* ]]; then
+            if [[ $cur == [-+]* ]]; then
                 COMPREPLY=( $(compgen -W "-W --worklist --cancel --limit --repeat --relational --datetime --fuzzy --timezone --csv --ndjson -X --extract -od --output-directory --no-default-keys -aet --aetitle -aec --call -pdu --max-pdu -to --timeout -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json -P --patient -S --study -O --psonly -M --model -k --key -L --level -h --help" -- "$cur") )
             else
                 _dcmcli_files -f "$cur"
@@ -126,13 +132,16 @@ _dcmcli()
                 --on-duplicate)
                     COMPREPLY=( $(compgen -W "overwrite keep rename reject" -- "$cur") )
                     return 0 ;;
+                --store-as)
+                    COMPREPLY=( $(compgen -W "big deflate deflated ebe ele explicit htj2k htj2k-lossless htj2k-lossless-rpcl ile implicit j2k j2k-lossless jpeg-baseline jpeg-extended jpeg-lossless jpeg-lossless-p14 jpeg-lossless-sv1 jpeg-ls jpeg-ls-lossless jpeg-ls-near-lossless jpeg12 jpeg2000 jpeg2000-lossless jpeg8 jpegxl jpegxl-lossless jpegxl-recompression jxl jxl-jpeg jxl-lossless rle" -- "$cur") )
+                    return 0 ;;
                 -L|--level)
                     COMPREPLY=( $(compgen -W "PATIENT STUDY SERIES IMAGE FRAME" -- "$cur") )
                     return 0 ;;
-                --store-tc|--cancel-after|-aet|--aetitle|-aec|--call|-pdu|--max-pdu|-to|--timeout|-ta|--acse-timeout|-td|--dimse-timeout|--template|--store-as|-xcr|--exec-on-reception|-xcs|--exec-on-eostudy|-tos|--eostudy-timeout|-M|--model|-k|--key)
+                --store-tc|--cancel-after|-aet|--aetitle|-aec|--call|-pdu|--max-pdu|-to|--timeout|-ta|--acse-timeout|-td|--dimse-timeout|--template|-xcr|--exec-on-reception|-xcs|--exec-on-eostudy|-tos|--eostudy-timeout|-M|--model|-k|--key)
                     return 0 ;;
             esac
-            if [[ $cur == -* ]]; then
+            if [[ $cur == [-+]* ]]; then
                 COMPREPLY=( $(compgen -W "--without-bulk-data --store-tc --no-find --from-files --cancel-after --warnings-as-errors -aet --aetitle -aec --call -pdu --max-pdu -to --timeout -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json -od --output-directory --layout --template --on-duplicate --store-as --fsync --ignore -xcr --exec-on-reception -xcs --exec-on-eostudy -tos --eostudy-timeout -P --patient -S --study -O --psonly -M --model -k --key -L --level -h --help" -- "$cur") )
             else
                 _dcmcli_files -f "$cur"
@@ -155,13 +164,16 @@ _dcmcli()
                 --on-duplicate)
                     COMPREPLY=( $(compgen -W "overwrite keep rename reject" -- "$cur") )
                     return 0 ;;
+                --store-as)
+                    COMPREPLY=( $(compgen -W "big deflate deflated ebe ele explicit htj2k htj2k-lossless htj2k-lossless-rpcl ile implicit j2k j2k-lossless jpeg-baseline jpeg-extended jpeg-lossless jpeg-lossless-p14 jpeg-lossless-sv1 jpeg-ls jpeg-ls-lossless jpeg-ls-near-lossless jpeg12 jpeg2000 jpeg2000-lossless jpeg8 jpegxl jpegxl-lossless jpegxl-recompression jxl jxl-jpeg jxl-lossless rle" -- "$cur") )
+                    return 0 ;;
                 -L|--level)
                     COMPREPLY=( $(compgen -W "PATIENT STUDY SERIES IMAGE FRAME" -- "$cur") )
                     return 0 ;;
-                -aem|--move|+P|--port|--cancel-after|-aet|--aetitle|-aec|--call|-pdu|--max-pdu|-to|--timeout|-ta|--acse-timeout|-td|--dimse-timeout|--template|--store-as|-xcr|--exec-on-reception|-xcs|--exec-on-eostudy|-tos|--eostudy-timeout|-M|--model|-k|--key)
+                -aem|--move|+P|--port|--cancel-after|-aet|--aetitle|-aec|--call|-pdu|--max-pdu|-to|--timeout|-ta|--acse-timeout|-td|--dimse-timeout|--template|-xcr|--exec-on-reception|-xcs|--exec-on-eostudy|-tos|--eostudy-timeout|-M|--model|-k|--key)
                     return 0 ;;
             esac
-            if [[ $cur == -* ]]; then
+            if [[ $cur == [-+]* ]]; then
                 COMPREPLY=( $(compgen -W "-aem --move +P --port --any-sender --from-files --cancel-after --warnings-as-errors -aet --aetitle -aec --call -pdu --max-pdu -to --timeout -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json -od --output-directory --layout --template --on-duplicate --store-as --fsync --ignore -xcr --exec-on-reception -xcs --exec-on-eostudy -tos --eostudy-timeout -P --patient -S --study -O --psonly -M --model -k --key -L --level -h --help" -- "$cur") )
             else
                 _dcmcli_files -f "$cur"
@@ -169,6 +181,9 @@ _dcmcli()
             ;;
         storescp)
             case "$prev" in
+                --accept-ts)
+                    COMPREPLY=( $(compgen -W "big deflate deflated ebe ele explicit htj2k htj2k-lossless htj2k-lossless-rpcl ile implicit j2k j2k-lossless jpeg-baseline jpeg-extended jpeg-lossless jpeg-lossless-p14 jpeg-lossless-sv1 jpeg-ls jpeg-ls-lossless jpeg-ls-near-lossless jpeg12 jpeg2000 jpeg2000-lossless jpeg8 jpegxl jpegxl-lossless jpegxl-recompression jxl jxl-jpeg jxl-lossless rle" -- "$cur") )
+                    return 0 ;;
                 -ll|--log-level)
                     COMPREPLY=( $(compgen -W "fatal error warn info debug trace" -- "$cur") )
                     return 0 ;;
@@ -181,11 +196,14 @@ _dcmcli()
                 --on-duplicate)
                     COMPREPLY=( $(compgen -W "overwrite keep rename reject" -- "$cur") )
                     return 0 ;;
-                --bind|--accept-ts|--allow-calling|--max-associations|--shutdown-timeout|-aet|--aetitle|-pdu|--max-pdu|-ta|--acse-timeout|-td|--dimse-timeout|--template|--store-as|-xcr|--exec-on-reception|-xcs|--exec-on-eostudy|-tos|--eostudy-timeout)
+                --store-as)
+                    COMPREPLY=( $(compgen -W "big deflate deflated ebe ele explicit htj2k htj2k-lossless htj2k-lossless-rpcl ile implicit j2k j2k-lossless jpeg-baseline jpeg-extended jpeg-lossless jpeg-lossless-p14 jpeg-lossless-sv1 jpeg-ls jpeg-ls-lossless jpeg-ls-near-lossless jpeg12 jpeg2000 jpeg2000-lossless jpeg8 jpegxl jpegxl-lossless jpegxl-recompression jxl jxl-jpeg jxl-lossless rle" -- "$cur") )
+                    return 0 ;;
+                --bind|--allow-calling|--max-associations|--shutdown-timeout|-su|-ss|--sort-on-study-uid|--sort-conc-studies|-fe|--filename-extension|-aet|--aetitle|-pdu|--max-pdu|-ta|--acse-timeout|-td|--dimse-timeout|--template|-xcr|--exec-on-reception|-xcs|--exec-on-eostudy|-tos|--eostudy-timeout)
                     return 0 ;;
             esac
-            if [[ $cur == -* ]]; then
-                COMPREPLY=( $(compgen -W "--bind -pm --promiscuous --accept-ts --allow-calling --require-called --max-associations --shutdown-timeout -aet --aetitle -pdu --max-pdu -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json -od --output-directory --layout --template --on-duplicate --store-as --fsync --ignore -xcr --exec-on-reception -xcs --exec-on-eostudy -tos --eostudy-timeout -h --help" -- "$cur") )
+            if [[ $cur == [-+]* ]]; then
+                COMPREPLY=( $(compgen -W "--bind -pm --promiscuous --accept-ts --allow-calling --require-called --max-associations --shutdown-timeout +xa +x= +xe +xb +xs +xy +xx +xv +xw +xt +xu +xr +xd --accept-all --prefer-uncompr --prefer-little --prefer-big --prefer-lossless --prefer-jpeg8 --prefer-jpeg12 --prefer-j2k-lossless --prefer-j2k-lossy --prefer-jls-lossless --prefer-jls-lossy --prefer-rle --prefer-deflated +xi --implicit +te --write-xfer-little +tb --write-xfer-big +ti --write-xfer-implicit +td --write-xfer-deflated -su -ss --sort-on-study-uid --sort-conc-studies -sp --sort-on-patientname +uf --unique-filenames -fe --filename-extension -aet --aetitle -pdu --max-pdu -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json -od --output-directory --layout --template --on-duplicate --store-as --fsync --ignore -xcr --exec-on-reception -xcs --exec-on-eostudy -tos --eostudy-timeout -h --help" -- "$cur") )
             fi
             ;;
         storescu)
@@ -193,11 +211,11 @@ _dcmcli()
                 -ll|--log-level)
                     COMPREPLY=( $(compgen -W "fatal error warn info debug trace" -- "$cur") )
                     return 0 ;;
-                --retries|-j|--jobs|-aet|--aetitle|-aec|--call|-pdu|--max-pdu|-to|--timeout|-ta|--acse-timeout|-td|--dimse-timeout)
+                --retries|-j|--jobs|+sp|--scan-pattern|-aet|--aetitle|-aec|--call|-pdu|--max-pdu|-to|--timeout|-ta|--acse-timeout|-td|--dimse-timeout)
                     return 0 ;;
             esac
-            if [[ $cur == -* ]]; then
-                COMPREPLY=( $(compgen -W "--halt-on-error --retries -j --jobs --no-check --allow-lossy --no-compress-fallback --warnings-as-errors -aet --aetitle -aec --call -pdu --max-pdu -to --timeout -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json -h --help" -- "$cur") )
+            if [[ $cur == [-+]* ]]; then
+                COMPREPLY=( $(compgen -W "--halt-on-error --retries -j --jobs --no-check --allow-lossy --no-compress-fallback --warnings-as-errors -r --no-recurse +sp --scan-pattern +sd +r -nh -R --scan-directories --recurse --no-halt --required -xe -xb -xi -xs -xy -xx -xv -xw -xt -xu -xr -xd --propose-little --propose-big --propose-implicit --propose-lossless --propose-jpeg8 --propose-jpeg12 --propose-j2k-lossless --propose-j2k-lossy --propose-jls-lossless --propose-jls-lossy --propose-rle --propose-deflated --propose-uncompr -aet --aetitle -aec --call -pdu --max-pdu -to --timeout -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json -h --help" -- "$cur") )
             else
                 _dcmcli_files -f "$cur"
             fi

@@ -319,8 +319,11 @@ def _has_magic(text: str) -> bool:
     return any(ch in text for ch in "*?[")
 
 
-def find_inputs(args: Iterable[str]) -> tuple[list[Candidate], list[tuple[str, str]]]:
-    """Expand files, directories (recursively, sorted) and globs.
+def find_inputs(args: Iterable[str], *, recurse: bool = True, pattern: str | None = None
+                ) -> tuple[list[Candidate], list[tuple[str, str]]]:
+    """Expand files, directories (recursively unless ``recurse`` is false,
+    sorted) and globs; files found in directories are kept only when their
+    name matches ``pattern`` (DCMTK's +sp), if given.
 
     Returns the candidates and a list of (argument, problem) for arguments
     that do not exist or cannot be read.
@@ -337,7 +340,7 @@ def find_inputs(args: Iterable[str]) -> tuple[list[Candidate], list[tuple[str, s
     for arg in args:
         p = Path(arg)
         if p.is_dir():
-            for item in _walk(p, problems):
+            for item in _walk(p, problems, recurse, pattern):
                 add(item, False)
         elif p.exists():
             add(p, True)
@@ -348,7 +351,7 @@ def find_inputs(args: Iterable[str]) -> tuple[list[Candidate], list[tuple[str, s
             for m in matches:
                 mp = Path(m)
                 if mp.is_dir():
-                    for item in _walk(mp, problems):
+                    for item in _walk(mp, problems, recurse, pattern):
                         add(item, False)
                 else:
                     add(mp, False)
@@ -357,14 +360,21 @@ def find_inputs(args: Iterable[str]) -> tuple[list[Candidate], list[tuple[str, s
     return found, problems
 
 
-def _walk(root: Path, problems: list[tuple[str, str]]) -> Iterator[Path]:
+def _walk(root: Path, problems: list[tuple[str, str]], recurse: bool = True,
+          pattern: str | None = None) -> Iterator[Path]:
+    import fnmatch
+
     def onerror(exc: OSError) -> None:
         problems.append((str(exc.filename or root), f"cannot read directory: {exc.strerror or exc}"))
 
     for dirpath, dirnames, filenames in os.walk(root, onerror=onerror):
-        dirnames.sort()
+        if recurse:
+            dirnames.sort()
+        else:
+            dirnames.clear()
         for name in sorted(filenames):
-            yield Path(dirpath) / name
+            if pattern is None or fnmatch.fnmatch(name, pattern):
+                yield Path(dirpath) / name
 
 
 def _pad_even(value: bytes, pad: bytes) -> bytes:
@@ -481,7 +491,8 @@ class Inputs:
         return ExitCode.NO_INPUT_FILES, "no input files found"
 
 
-def collect_inputs(args: Iterable[str], *, check_complete: bool = True, action: str = "sent") -> Inputs:
+def collect_inputs(args: Iterable[str], *, check_complete: bool = True, action: str = "sent", recurse: bool = True,
+                   pattern: str | None = None) -> Inputs:
     """Files, directories and globs to the DICOM files to work on, and what is skipped.
 
     A file named on the command line that is not usable DICOM makes the exit
@@ -490,7 +501,7 @@ def collect_inputs(args: Iterable[str], *, check_complete: bool = True, action: 
     not exist or cannot be read makes it 20, wherever it was found; a pattern
     that matches nothing, 21.
     """
-    candidates, problems = find_inputs(args)
+    candidates, problems = find_inputs(args, recurse=recurse, pattern=pattern)
     unreadable = [Skipped(arg, why, f"{arg}: {why}",
                           ExitCode.NO_INPUT_FILES if why == NO_MATCH else ExitCode.INPUT_UNREADABLE)
                   for arg, why in problems]

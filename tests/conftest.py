@@ -136,13 +136,49 @@ def dcmcli_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "dcmcli", *args]
 
 
+def _event_validator():  # type: ignore[no-untyped-def]
+    import functools
+
+    @functools.lru_cache(maxsize=1)
+    def load():  # type: ignore[no-untyped-def]
+        import jsonschema
+
+        schema = json.loads((Path(__file__).resolve().parents[1] / "dcmcli" / "events.schema.json").read_text())
+        return jsonschema.Draft202012Validator(schema)
+
+    return load
+
+
+validator = _event_validator()
+
+
+def check_event(event: dict[str, object]) -> dict[str, object]:
+    """Every --json event any test sees must follow dcmcli/events.schema.json."""
+    errors = sorted(validator().iter_errors(event), key=lambda e: list(e.path))
+    if errors:
+        raise AssertionError(f"event does not follow events.schema.json: {errors[0].message} "
+                             f"at {'/'.join(map(str, errors[0].path)) or 'top'}: {json.dumps(event)[:400]}")
+    return event
+
+
 def run_dcmcli(*args: str, timeout: float = 120.0, **kw: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(dcmcli_cmd(*args), capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL, **kw)  # type: ignore[call-overload]
+    r = subprocess.run(dcmcli_cmd(*args), capture_output=True, text=True, timeout=timeout,
+                       stdin=subprocess.DEVNULL, **kw)  # type: ignore[call-overload]
+    if "--json" in args and isinstance(r.stdout, str):
+        json_lines(r.stdout)  # validates every event
+    return r
 
 
 def json_lines(text: str) -> list[dict[str, object]]:
-    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    """The JSON events of a dcmcli run, each checked against the schema."""
+    events = []
+    for line in text.splitlines():
+        if line.startswith("{"):
+            event = json.loads(line)
+            if "event" in event and "command" in event:
+                check_event(event)
+            events.append(event)
+    return events
 
 
 @dataclass
@@ -161,7 +197,12 @@ def _read_events(stream: object, into: queue.Queue[dict[str, object] | None]) ->
     for raw in iter(stream.readline, b""):  # type: ignore[attr-defined]
         line = raw.decode(errors="replace")
         if line.startswith("{"):
-            into.put(json.loads(line))
+            event = json.loads(line)
+            try:
+                check_event(event)
+            except AssertionError as exc:  # seen by the test as an event it cannot ignore
+                event = {"event": "schema-violation", "error": str(exc)}
+            into.put(event)
     into.put(None)  # end of output
 
 
@@ -231,6 +272,8 @@ def received_events(peer: Peer, count: int, timeout: float = 60.0) -> list[dict[
         if ev is None:
             peer.events.put(None)
             break
+        if ev["event"] == "schema-violation":
+            raise AssertionError(ev["error"])
         if ev["event"] == "received":
             events.append(ev)
     return events
@@ -246,6 +289,8 @@ def remaining_events(peer: Peer, timeout: float = 60.0) -> list[dict[str, object
         if ev is None:
             peer.events.put(None)
             return out
+        if ev["event"] == "schema-violation":
+            raise AssertionError(ev["error"])
         out.append(ev)
 
 

@@ -100,3 +100,58 @@ def test_check_reports_a_stale_file(tmp_path) -> None:
     gendocs.main(["--root", str(tmp_path)])
     assert gendocs.main(["--check", "--root", str(tmp_path)]) == 0
     assert not (tmp_path / "man" / "dcmcli-gone.1").exists()
+
+
+def test_every_command_documents_examples_and_its_events() -> None:
+    """Each man page has EXAMPLES and a JSON EVENTS section whose events the schema knows."""
+    root, subs = gendocs.load(app)
+    for cmd in subs:
+        assert cmd.examples, f"{cmd.name}: no EXAMPLES in its module"
+        assert cmd.events, f"{cmd.name}: no EVENTS in its module"
+        page = (ROOT / "man" / f"dcmcli-{cmd.name}.1").read_text(encoding="utf-8")
+        assert ".SH EXAMPLES" in page and ".SH JSON EVENTS" in page and ".SH EXIT STATUS" in page
+        for event in cmd.events:
+            assert gendocs.event_fields(event, cmd.name), (cmd.name, event)
+
+
+def test_readme_lists_every_event_of_the_schema() -> None:
+    import json
+
+    schema = json.loads((ROOT / "dcmcli" / "events.schema.json").read_text(encoding="utf-8"))
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for event in schema["properties"]["event"]["enum"]:
+        assert f"| `{event}`" in readme, f"README's event table lacks {event}"
+
+
+def test_completions_offer_syntax_names_and_plus_options() -> None:
+    bash = (ROOT / "completions" / "dcmcli.bash").read_text(encoding="utf-8")
+    assert "jpeg-ls-lossless" in bash and "[-+]*" in bash
+    fish = (ROOT / "completions" / "dcmcli.fish").read_text(encoding="utf-8")
+    assert "-a '+te'" in fish and "-o U8" not in fish
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
+def test_bash_completes_syntaxes_and_plus_options() -> None:
+    script = f"""
+source {str(ROOT / "completions" / "dcmcli.bash")!r}
+t() {{ COMP_WORDS=("$@"); COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 )); COMPREPLY=(); _dcmcli; echo "${{COMPREPLY[*]}}"; }}
+t dcmcli storescp --store-as jpeg-ls
+t dcmcli dcmconv +U
+"""
+    r = subprocess.run(["bash", "--norc", "--noprofile", "-c", script], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["jpeg-ls jpeg-ls-lossless jpeg-ls-near-lossless", "+U8"]
+
+
+def test_the_wheel_installs_the_man_pages(tmp_path) -> None:
+    import sys
+    import zipfile
+
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w",
+                        str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=300)
+    if r.returncode != 0:
+        pytest.skip(f"cannot build a wheel here: {r.stderr.strip()[-200:]}")
+    wheel, = tmp_path.glob("dcmcli-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert any(n.endswith("data/share/man/man1/dcmcli-storescu.1") for n in names)
+    assert "dcmcli/events.schema.json" in names

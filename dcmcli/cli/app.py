@@ -58,6 +58,44 @@ def load_commands(names: tuple[str, ...] = tuple(COMMANDS)) -> typer.Typer:
     return app
 
 
+def plain_usage_message(message: str) -> str:
+    """click's wording in dcmcli's: no quotes around option names, no final
+    period, numbers said to be numbers."""
+    import re
+
+    text = message.strip().rstrip(".")
+    text = re.sub(r"'(-[^']*)' / '(--[^']*)'", r"\1/\2", text)
+    text = re.sub(r"Invalid value for '([^']*)'", r"invalid value for \1", text).replace("Invalid value for ",
+                                                                                          "invalid value for ")
+    text = re.sub(r"No such command '([^']*)'", r"no such command \1", text)
+    text = re.sub(r"Missing argument '([^']*)'", r"missing argument \1", text)
+    text = re.sub(r"Missing option '([^']*)'", r"missing option \1", text)
+    text = text.replace("No such option: ", "no such option ").replace("Got unexpected extra argument",
+                                                                        "unexpected extra argument")
+    text = re.sub(r"'([^']*)' is not a valid (float|integer)( range)?", r"'\1' is not a number", text)
+    text = re.sub(r"(-?[\d.]+) is not in the range (-?[\d.]+)<=x<=(-?[\d.]+)", r"\1 is not between \2 and \3", text)
+    text = re.sub(r"(-?[\d.]+) is not in the range x>=(-?[\d.]+)", r"\1 is less than \2", text)
+    text = re.sub(r"is not one of ((?:'[^']*'(?:, )?)+)", lambda m: "is not one of " + m.group(1).replace("'", ""), text)
+    return text
+
+
+def _plain_usage_metavars() -> None:
+    """typer writes required arguments as {PEER} in usage lines; DCMTK users read PEER."""
+    try:
+        from typer.core import TyperArgument
+    except ImportError:  # pragma: no cover
+        return
+    original = TyperArgument.make_metavar
+
+    def make_metavar(self, ctx, *args, **kwargs):  # type: ignore[no-untyped-def]
+        var = original(self, ctx, *args, **kwargs)
+        return var[1:-1] if var.startswith("{") and var.endswith("}") else var
+
+    TyperArgument.make_metavar = make_metavar  # type: ignore[method-assign]
+
+
+_plain_usage_metavars()
+
 _EXIT = tuple({typer.Exit, getattr(click_exc, "Exit", typer.Exit)})
 # click raises this UsageError for no_args_is_help; it is a request for help, not an error
 _NO_ARGS_IS_HELP: type[Exception] = getattr(click_exc, "NoArgsIsHelpError", ())  # type: ignore[assignment]
@@ -78,8 +116,10 @@ def main(argv: list[str] | None = None) -> None:
             sys.stdout.write(text.rstrip("\n") + "\n")
         sys.exit(int(ExitCode.OK))
     except click_exc.UsageError as exc:
-        cmd = exc.ctx.command_path if exc.ctx is not None else prog
-        sys.stderr.write(f"{cmd}: error: {exc.format_message()}; see '{cmd} --help'\n")
+        # One prefix for every error of a command ("storescu: error:"), as at run time.
+        name = exc.ctx.info_name if exc.ctx is not None and exc.ctx.parent is not None else prog
+        path = exc.ctx.command_path if exc.ctx is not None else prog
+        sys.stderr.write(f"{name}: error: {plain_usage_message(exc.format_message())}; see '{path} --help'\n")
         sys.exit(int(ExitCode.USAGE))
     except _EXIT as exc:
         sys.exit(exc.exit_code)

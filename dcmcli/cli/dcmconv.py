@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from typing import Annotated
 
 import typer
@@ -35,6 +36,21 @@ def _list_syntaxes(common: Common) -> int:
         out_human = human() if not common.out.json_mode else None
         common.out.emit("syntax", info.as_dict, out_human)
     return int(ExitCode.OK)
+
+
+#: Everyday tasks, for the man page (generated: python -m dcmcli.cli.gendocs).
+EXAMPLES = [
+    ('Compress losslessly with JPEG-LS (DCMTK: dcmcjpls in.dcm out.dcm).',
+     'dcmcli dcmconv -t jpeg-ls-lossless in.dcm out.dcm'),
+    ('Decompress a tree into another (DCMTK: dcmdjpeg, file by file).',
+     'dcmcli dcmconv -t ele in/ out/'),
+    ('Lossy JPEG 2000 at 10:1 (new SOP Instance UIDs, Lossy Image Compression set).',
+     'dcmcli dcmconv -t j2k --ratio 10 in/ out/'),
+    ('What this installation can decode and encode.',
+     'dcmcli dcmconv --list-syntaxes'),
+]
+#: The --json events this command prints (their fields: dcmcli/events.schema.json).
+EVENTS = ["result", "skipped", "summary", "syntax"]
 
 
 @dcmcli_command(app, "dcmconv", network="local")
@@ -98,6 +114,7 @@ def dcmconv(
     from dcmcli.transcode.core import TranscodeOptions
 
     out = common.out
+    t_start = time.perf_counter()
     if list_syntaxes:
         return _list_syntaxes(common)
     args = list(paths or [])
@@ -118,8 +135,8 @@ def dcmconv(
     empty = found.nothing_to_send()
     if empty is not None:
         code, msg = empty
-        out.emit("summary", {"converted": 0, "failed": 0, "skipped": len(found.skipped), "exit_code": int(code)},
-                 None)
+        out.emit("summary", {"converted": 0, "failed": 0, "skipped": len(found.skipped), "bytes_in": 0,
+                             "bytes_out": 0, "seconds": 0.0, "exit_code": int(code)}, None)
         out.error_line(f"{msg}; nothing converted")
         return int(code)
 
@@ -158,7 +175,8 @@ def dcmconv(
     n_in = sum(size_of.get(str(r["path"]), 0) for r in converted)
     n_out = sum(int(r.get("bytes", 0)) for r in converted)  # type: ignore[call-overload]
     summary = {"converted": len(converted), "failed": len(failed), "skipped": len(found.skipped),
-               "bytes_in": n_in, "bytes_out": n_out, "exit_code": int(code)}
+               "bytes_in": n_in, "bytes_out": n_out, "seconds": round(time.perf_counter() - t_start, 3),
+               "exit_code": int(code)}
     out.emit("summary", summary,
              f"{len(converted)} converted, {len(failed)} failed, {len(found.skipped)} skipped"
              + (f"; {human_size(n_in)} -> {human_size(n_out)}" if converted else "")

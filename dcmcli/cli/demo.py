@@ -23,6 +23,15 @@ from dcmcli.uids import uid_name
 SAMPLES = ("CT_small.dcm", "MR_small.dcm", "JPEG2000.dcm", "SC_rgb_rle.dcm", "rtplan.dcm")
 
 
+#: Everyday tasks, for the man page (generated: python -m dcmcli.cli.gendocs).
+EXAMPLES = [
+    ('See echoscu, storescu and storescp work, with nothing outside.',
+     'dcmcli demo'),
+]
+#: The --json events this command prints (their fields: dcmcli/events.schema.json).
+EVENTS = ["demo", "echo", "result", "stored", "summary"]
+
+
 @dcmcli_command(app, "demo", network="local")
 def demo(common: Common) -> int:
     """Start a storescp in-process on a free port and send sample objects to it (needs nothing outside)."""
@@ -38,7 +47,8 @@ def demo(common: Common) -> int:
             out.emit("demo", {"step": "storescp", "port": port},
                      f"[bold]1.[/] storescp listening on 127.0.0.1:{port}, writing to {tmp}")
             for r in echo(AssociationSettings(calling_aet="DEMO-SCU"), peer, 3):
-                out.emit("echo", r.as_dict(), f"[bold]2.[/] echoscu {peer}: {r.status.meaning} in {r.rtt_ms:.2f} ms")
+                out.emit("echo", {"peer": peer, **r.as_dict()},
+                         f"[bold]2.[/] echoscu {peer}: {r.status.meaning} in {r.rtt_ms:.2f} ms")
             files = [read_file_info(Path(p)) for p in (get_testdata_file(n) for n in SAMPLES) if p]
             sender = StoreSender(AssociationSettings(calling_aet="DEMO-SCU"), peer, StoreOptions())
             run = sender.send(files)
@@ -52,6 +62,7 @@ def demo(common: Common) -> int:
         for p in stored:
             out.emit("stored", {"path": str(p)}, f"[bold]4.[/] stored {p}")
         ok = len(stored) == len(files) and all(r.outcome == "sent" for r in run.results)
-        out.emit("summary", {"sent": len(run.results), "stored": len(stored)},
+        out.emit("summary", {"sent": len(run.results), "stored": len(stored),
+                             "exit_code": int(ExitCode.OK if ok else ExitCode.OPERATION_FAILED)},
                  f"demo {'succeeded' if ok else 'FAILED'}: {len(stored)} of {len(files)} objects stored")
         return int(ExitCode.OK if ok else ExitCode.OPERATION_FAILED)

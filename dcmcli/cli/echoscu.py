@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+import time
 from typing import Annotated
 
 import typer
@@ -17,6 +18,21 @@ from dcmcli.uids import parse_sop_class, parse_transfer_syntax, storage_sop_clas
 from dcmcli.status import Category
 
 PROBE_DEFAULT_TS = ["ile", "ele", "rle", "jpeg-baseline", "jpeg-lossless", "jpeg-ls-lossless", "j2k-lossless", "j2k"]
+
+
+#: Everyday tasks, for the man page (generated: python -m dcmcli.cli.gendocs).
+EXAMPLES = [
+    ('Check that a PACS answers (DCMTK: echoscu -aec ARCHIVE pacs 104).',
+     'dcmcli echoscu -aec ARCHIVE pacs 104'),
+    ('The same, with the called AE title in the peer argument, and 10 round-trip times.',
+     'dcmcli echoscu -r 10 ARCHIVE@pacs:104'),
+    ('Which storage SOP classes and transfer syntaxes does the peer accept?',
+     'dcmcli echoscu --propose-storage -v pacs 104'),
+    ('Script it: JSON Lines, one event per line.',
+     'dcmcli echoscu --json pacs 104 | jq -c \'select(.event=="echo")\''),
+]
+#: The --json events this command prints (their fields: dcmcli/events.schema.json).
+EVENTS = ["association", "echo", "probe", "probe-class", "summary"]
 
 
 @dcmcli_command(app, "echoscu", network="scu", default_aet="ECHOSCU")
@@ -39,6 +55,7 @@ def echoscu(
     """
     target, rest = parse_peer(peer, [port] if port else [])
     out = common.out
+    t0 = time.perf_counter()
 
     if propose_storage or propose:
         sops = [parse_sop_class(p) for p in propose] if propose else storage_sop_classes()
@@ -49,18 +66,28 @@ def echoscu(
             out.emit("probe", r.as_dict())
             if r.accepted:
                 accepted.setdefault(r.sop_class_uid, []).append(r.transfer_syntax)
+        refused = [sop for sop in sops if sop not in accepted]
         for sop in sops:
+            data = {"sop_class_uid": sop, "sop_class": uid_name(sop), "accepted": sop in accepted,
+                    "accepted_transfer_syntaxes": accepted.get(sop, [])}
             if sop in accepted:
-                out.emit("probe-summary", {}, f"[green]accepted[/] {uid_name(sop)}: "
+                out.emit("probe-class", data, f"[green]accepted[/] {uid_name(sop)}: "
                          + ", ".join(uid_name(t) for t in accepted[sop]))
-            elif out.verbosity > 0:
-                out.emit("probe-summary", {}, f"[red]refused[/]  {uid_name(sop)}")
-        out.emit("summary", {"proposed_sop_classes": len(sops), "accepted_sop_classes": len(accepted),
-                             "proposed_contexts": len(results),
-                             "accepted_contexts": sum(1 for r in results if r.accepted)},
-                 f"{len(accepted)} of {len(sops)} SOP classes accepted "
+            else:
+                out.emit("probe-class", data, f"[red]refused[/]  {uid_name(sop)}" if out.verbosity > 0 else None)
+        code = ExitCode.OK if accepted else ExitCode.NO_ACCEPTABLE_CONTEXT
+        human = (f"{len(accepted)} of {len(sops)} SOP classes accepted "
                  f"({sum(1 for r in results if r.accepted)} of {len(results)} contexts)")
-        return int(ExitCode.OK) if accepted else int(ExitCode.NO_ACCEPTABLE_CONTEXT)
+        if refused and out.verbosity <= 0:
+            names = [uid_name(s) for s in refused]
+            human += (f"; refused: {', '.join(names[:8])}" + (f" and {len(names) - 8} more (-v lists them)"
+                                                             if len(names) > 8 else ""))
+        out.emit("summary", {"mode": "probe", "peer": target, "proposed_sop_classes": len(sops),
+                             "accepted_sop_classes": len(accepted), "refused_sop_classes": refused,
+                             "proposed_contexts": len(results),
+                             "accepted_contexts": sum(1 for r in results if r.accepted),
+                             "seconds": round(time.perf_counter() - t0, 3), "exit_code": int(code)}, human)
+        return int(code)
 
     def on_result(r) -> None:  # type: ignore[no-untyped-def]
         colour = "green" if r.status.category == Category.SUCCESS else "red"
@@ -71,13 +98,14 @@ def echoscu(
     results = echo(common.settings, target, repeat, on_report=lambda r: show_report(out, r), on_result=on_result)
     rtts = [r.rtt_ms for r in results]
     failed = [r for r in results if r.status.category != Category.SUCCESS]
-    summary = {"peer": target, "sent": len(results), "failed": len(failed),
+    code = ExitCode.OPERATION_FAILED if failed else ExitCode.OK
+    summary = {"mode": "echo", "peer": target, "sent": len(results), "failed": len(failed),
                "rtt_ms": {"min": round(min(rtts), 3), "mean": round(statistics.fmean(rtts), 3),
-                          "max": round(max(rtts), 3)}}
+                          "max": round(max(rtts), 3)},
+               "seconds": round(time.perf_counter() - t0, 3), "exit_code": int(code)}
     if repeat > 1:
         out.emit("summary", summary, f"{len(results)} echoes, {len(failed)} failed; round trip min/mean/max "
                  f"{min(rtts):.2f}/{statistics.fmean(rtts):.2f}/{max(rtts):.2f} ms")
     else:
         out.emit("summary", summary, None)
-    return int(ExitCode.OPERATION_FAILED) if failed else int(ExitCode.OK)
-
+    return int(code)

@@ -7,6 +7,15 @@ from dcmcli.cli.options import Common, dcmcli_command
 from dcmcli.errors import EXIT_CODES
 
 
+#: Everyday tasks, for the man page (generated: python -m dcmcli.cli.gendocs).
+EXAMPLES = [
+    ('The table as JSON Lines.',
+     'dcmcli exit-codes --json'),
+]
+#: The --json events this command prints (their fields: dcmcli/events.schema.json).
+EVENTS = ["exit-code"]
+
+
 @dcmcli_command(app, "exit-codes", network="local")
 def exit_codes(common: Common) -> int:
     """List the exit codes every dcmcli command uses."""

@@ -41,6 +41,23 @@ def status_hint(code: int) -> str:
     }.get(code & 0xFF00 if code >= 0xC000 else code, "see the peer's log")
 
 
+#: Everyday tasks, for the man page (generated: python -m dcmcli.cli.gendocs).
+EXAMPLES = [
+    ('Studies of a patient, as a table (DCMTK: findscu -S -k QueryRetrieveLevel=STUDY -k PatientID=123 ...).',
+     'dcmcli findscu -aec ARCHIVE pacs 104 -k PatientID=123'),
+    ('Series of a study, with chosen return keys, as CSV.',
+     'dcmcli findscu -L SERIES -k StudyInstanceUID=1.2.3 -k Modality -k SeriesDescription --csv - pacs 104'),
+    ("Today's worklist for a modality (DCMTK: findscu -W ...), as DICOM JSON lines.",
+     "dcmcli findscu -W -k 'ScheduledProcedureStepSequence[0].Modality=CT' -k 'ScheduledProcedureStepSequence[0].ScheduledProcedureStepStartDate=20261201' --ndjson - ris 104"),
+    ("Write each match as rsp0001.dcm ... like DCMTK's -X.",
+     'dcmcli findscu -X -od answers pacs 104 query.dcm'),
+    ('Stop after 20 matches.',
+     "dcmcli findscu --limit 20 -k 'PatientName=DOE*' pacs 104"),
+]
+#: The --json events this command prints (their fields: dcmcli/events.schema.json).
+EVENTS = ["association", "match", "summary"]
+
+
 @dcmcli_command(app, "findscu", network="scu", default_aet="FINDSCU", query=True)
 def findscu(
     common: Common,

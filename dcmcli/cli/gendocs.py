@@ -72,10 +72,21 @@ class Opt:
     choices: tuple[str, ...]
     path: str | None  # None, "file" (files and directories) or "dir"
     panel: str | None
+    #: Values offered by the completions (the choices, or every transfer syntax name for a SYNTAX).
+    completions: tuple[str, ...] = ()
 
     @property
     def spellings(self) -> tuple[str, ...]:
         return self.opts + self.secondary
+
+    @property
+    def dash_spellings(self) -> tuple[str, ...]:
+        return tuple(s for s in self.spellings if s.startswith("-"))
+
+    @property
+    def plus_spellings(self) -> tuple[str, ...]:
+        """DCMTK's +option spellings (+te, +U8, +P)."""
+        return tuple(s for s in self.spellings if s.startswith("+"))
 
 
 @dataclass(frozen=True)
@@ -98,6 +109,10 @@ class Cmd:
     epilog: str
     options: tuple[Opt, ...]
     arguments: tuple[Arg, ...]
+    #: (what it does, command line) pairs from the command module's EXAMPLES.
+    examples: tuple[tuple[str, str], ...] = ()
+    #: JSON event names from the command module's EVENTS.
+    events: tuple[str, ...] = ()
 
 
 def _context(cmd: Any, name: str, parent: Any | None) -> Any:
@@ -258,7 +273,14 @@ def _option(p: Any, is_help: bool = False) -> Opt:
         range=None if counted and getattr(p, "max", None) is None else _range(p),
         required=bool(p.required), multiple=bool(p.multiple), choices=choices if takes_value else (),
         path=_path_kind(p, p.metavar) if takes_value else None,
-        panel=getattr(p, "rich_help_panel", None) or None)
+        panel=getattr(p, "rich_help_panel", None) or None,
+        completions=(choices or (_syntax_names() if metavar == "SYNTAX" else ())) if takes_value else ())
+
+
+def _syntax_names() -> tuple[str, ...]:
+    from dcmcli.uids import SHORT_NAMES
+
+    return tuple(sorted(SHORT_NAMES))
 
 
 def _argument(p: Any) -> Arg:
@@ -285,8 +307,10 @@ def _describe(cmd: Any, name: str, ctx: Any) -> Cmd:
             options.append(_option(p, is_help=p is help_option))
     help_text = _clean(cmd.help)
     short = _clean(cmd.short_help) or _first_paragraph(help_text)
+    module = sys.modules.get(getattr(getattr(cmd, "callback", None), "__module__", "") or "")
     return Cmd(name=name, help=help_text, short_help=short, epilog=_clean(getattr(cmd, "epilog", None)),
-               options=tuple(options), arguments=tuple(arguments))
+               options=tuple(options), arguments=tuple(arguments),
+               examples=tuple(getattr(module, "EXAMPLES", ())), events=tuple(getattr(module, "EVENTS", ())))
 
 
 def load(app: typer.Typer | None = None) -> tuple[Cmd, tuple[Cmd, ...]]:
@@ -445,9 +469,40 @@ def man_page(cmd: Cmd) -> str:
     out += _options_section(cmd.options)
     if cmd.epilog:
         out += [".SH NOTES"] + _paragraphs(cmd.epilog)
+    if cmd.examples:
+        out.append(".SH EXAMPLES")
+        for what, line in cmd.examples:
+            out += [".PP", _text(what), ".PP", ".RS 4", ".nf", f"\\f(CR{_esc(line)}\\fR", ".fi", ".RE"]
+    if cmd.events:
+        out += [".SH JSON EVENTS", _text(f"With --json, {PROG} {cmd.name} prints one JSON object per line; each has "
+                                         f"event and command, and the fields below (the schema: "
+                                         f"dcmcli/events.schema.json).")]
+        for event in cmd.events:
+            out += [".TP", f"\\fB{_esc(event)}\\fR", _esc(", ".join(event_fields(event, cmd.name)))]
     out += _exit_status()
     out += [".SH SEE ALSO", f".BR {_esc(PROG)} (1)"]
     return "\n".join(out) + "\n"
+
+
+def event_fields(event: str, command: str) -> list[str]:
+    """The fields of an event (beyond event and command), from the schema."""
+    import json
+
+    schema = json.loads((Path(__file__).resolve().parents[1] / "events.schema.json").read_text(encoding="utf-8"))
+    ref = None
+    for rule in schema["allOf"]:
+        cond = rule["if"]["properties"]
+        if cond["event"]["const"] == event and cond.get("command", {}).get("const", command) == command:
+            ref = rule["then"]["$ref"].rsplit("/", 1)[1]
+            break
+    if ref is None:
+        raise KeyError(f"event {event!r} of {command} is not in events.schema.json")
+    definition = schema["$defs"][ref]
+    variants = definition.get("oneOf", [definition])
+    names: list[str] = []
+    for v in variants:
+        names += [n for n in v["properties"] if n not in ("event", "command") and n not in names]
+    return names
 
 
 def overview_page(root: Cmd, subs: Sequence[Cmd]) -> str:
@@ -523,7 +578,7 @@ def bash_completion(root: Cmd, subs: Sequence[Cmd]) -> str:
         "    fi",
         "    # the subcommand is the first word that is not an option",
         "    for (( i = 1; i < COMP_CWORD; i++ )); do",
-        '        if [[ ${COMP_WORDS[i]} != -* ]]; then',
+        '        if [[ ${COMP_WORDS[i]} != [-+]* ]]; then',
         '            sub="${COMP_WORDS[i]}"',
         "            break",
         "        fi",
@@ -544,21 +599,21 @@ def bash_completion(root: Cmd, subs: Sequence[Cmd]) -> str:
         if value_opts:
             out.append('            case "$prev" in')
             for o in value_opts:
-                if o.choices:
+                if o.completions:
                     out.append(f"                {'|'.join(o.spellings)})")
-                    out.append(f'                    COMPREPLY=( $(compgen -W "{words(o.choices)}" -- "$cur") )')
+                    out.append(f'                    COMPREPLY=( $(compgen -W "{words(o.completions)}" -- "$cur") )')
                     out.append("                    return 0 ;;")
                 elif o.path:
                     out.append(f"                {'|'.join(o.spellings)})")
                     out.append(f'                    _{PROG}_files {"-d" if o.path == "dir" else "-f"} "$cur"')
                     out.append("                    return 0 ;;")
-            plain = [s for o in value_opts if not o.choices and not o.path for s in o.spellings]
+            plain = [s for o in value_opts if not o.completions and not o.path for s in o.spellings]
             if plain:  # a value nothing is known about: offer nothing (not the options)
                 out.append(f"                {'|'.join(plain)})")
                 out.append("                    return 0 ;;")
             out.append("            esac")
         out += [
-            "            if [[ $cur == -* ]]; then",
+            "            if [[ $cur == [-+]* ]]; then",
             f'                COMPREPLY=( $(compgen -W "{spellings(c)}" -- "$cur") )',
         ]
         kinds = {a.path for a in c.arguments if a.path}
@@ -613,7 +668,7 @@ def _z_option_specs(o: Opt) -> list[str]:
             name += "+" if re.fullmatch(r"-[^-]", s) else "="
         spec = f"{exclusive}{name}[{_z_descr(o.help)}]"
         if o.takes_value:
-            spec += f":{_z_msg(o.metavar)}:{_z_action(o.choices, o.path)}"
+            spec += f":{_z_msg(o.metavar)}:{_z_action(o.completions, o.path)}"
         specs.append(_zq(spec))
     return specs
 
@@ -690,6 +745,8 @@ def _fq(text: str) -> str:
 def _fish_names(spellings: Iterable[str]) -> str:
     parts = []
     for s in spellings:
+        if s.startswith("+"):
+            continue  # +te: not an option to fish; offered as a word (see fish_completion)
         if s.startswith("--"):
             parts.append(f"-l {s[2:]}")
         elif len(s) == 2:
@@ -727,8 +784,12 @@ def fish_completion(root: Cmd, subs: Sequence[Cmd]) -> str:
         cond = _fq(f"__fish_seen_subcommand_from {c.name}")
         out += ["", f"# {c.name}"]
         for o in c.options:
-            out.append(f"complete -c {PROG} -n {cond} {_fish_names(o.spellings)}"
-                       f"{_fish_value(o.choices, o.path, o.takes_value)} -d {_fq(_one_line(o.help))}")
+            if o.dash_spellings:
+                out.append(f"complete -c {PROG} -n {cond} {_fish_names(o.spellings)}"
+                           f"{_fish_value(o.completions, o.path, o.takes_value)} -d {_fq(_one_line(o.help))}")
+            if o.plus_spellings:
+                out.append(f"complete -c {PROG} -n {cond} -a {_fq(' '.join(o.plus_spellings))}"
+                           f" -d {_fq(_one_line(o.help))}")
         kinds = {a.path for a in c.arguments if a.path}
         choices = [ch for a in c.arguments for ch in a.choices]
         if "file" in kinds:

@@ -20,6 +20,21 @@ from dcmcli.net.services.writer import StorageWriter
 from dcmcli.uids import uid_name
 
 
+#: Everyday tasks, for the man page (generated: python -m dcmcli.cli.gendocs).
+EXAMPLES = [
+    ('Retrieve a study on our own association (DCMTK: getscu -k QueryRetrieveLevel=STUDY -k StudyInstanceUID=...).',
+     'dcmcli getscu -aec ARCHIVE -od in pacs 104 -k StudyInstanceUID=1.2.3'),
+    ('Choose the storage contexts exactly.',
+     'dcmcli getscu --store-tc CTImageStorage:jpeg-ls-lossless,ele -od in pacs 104 -k StudyInstanceUID=1.2.3'),
+    ('Headers only (Composite Instance Retrieve Without Bulk Data).',
+     'dcmcli getscu --without-bulk-data -od headers pacs 104 -k StudyInstanceUID=1.2.3'),
+    ('Store what arrives as JPEG 2000 lossless, one folder per series.',
+     'dcmcli getscu --store-as j2k-lossless --layout study -od in pacs 104 -k PatientID=123'),
+]
+#: The --json events this command prints (their fields: dcmcli/events.schema.json).
+EVENTS = ["association", "progress", "received", "summary"]
+
+
 @dcmcli_command(app, "getscu", network="scu", default_aet="GETSCU", storage=True, query=True)
 def getscu(
     common: Common,

@@ -18,6 +18,21 @@ from dcmcli.net.services.retrieve import (MoveReceiver, RetrieveOptions, identif
                                           peer_addresses, resolve_identifiers)
 
 
+#: Everyday tasks, for the man page (generated: python -m dcmcli.cli.gendocs).
+EXAMPLES = [
+    ('Move a study to a third AE (DCMTK: movescu -aem WORKSTATION -k QueryRetrieveLevel=STUDY -k StudyInstanceUID=...).',
+     'dcmcli movescu -aec ARCHIVE -aem WORKSTATION pacs 104 -k StudyInstanceUID=1.2.3'),
+    ('Move to ourselves: receive on port 11113 into ./in (the peer must know MOVESCU at this host, port 11113).',
+     'dcmcli movescu -aet MOVESCU +P 11113 -od in --layout study pacs 104 -k StudyInstanceUID=1.2.3'),
+    ('Every study of a patient (found by C-FIND first, then moved by UID).',
+     'dcmcli movescu +P 11113 -od in pacs 104 -k PatientID=123'),
+    ('Exactly the instances of some files.',
+     'dcmcli movescu +P 11113 -od in --from-files old-copies/ pacs 104'),
+]
+#: The --json events this command prints (their fields: dcmcli/events.schema.json).
+EVENTS = ["association", "listening", "progress", "received", "summary"]
+
+
 @dcmcli_command(app, "movescu", network="scu", default_aet="MOVESCU", storage=True, query=True)
 def movescu(
     common: Common,

@@ -50,8 +50,9 @@ class LogLevel(str, Enum):
 # Each shared option, written once: (name, annotation, default, groups it belongs to)
 _AET = Annotated[str | None, typer.Option("-aet", "--aetitle", metavar="AETITLE", rich_help_panel=NETWORK,
                                           help="My AE title (calling AE title of an SCU, own title of an SCP); default: the command name in capitals, e.g. STORESCU.")]
-_AEC = Annotated[str, typer.Option("-aec", "--call", metavar="AETITLE", rich_help_panel=NETWORK,
-                                   help="The peer's (called) AE title; AET@host:port as the peer overrides it.")]
+_AEC = Annotated[str | None, typer.Option("-aec", "--call", metavar="AETITLE", rich_help_panel=NETWORK,
+                                          help="The peer's (called) AE title (default: ANY-SCP); or give the peer "
+                                               "as AET@host:port.")]
 _PDU = Annotated[int, typer.Option("-pdu", "--max-pdu", min=0, max=4294967295, metavar="BYTES", rich_help_panel=NETWORK,
                                    help="Maximum PDU size to receive (DCMTK's default is 16384); 0 means unlimited.")]
 _TO = Annotated[float, typer.Option("-to", "--timeout", min=0, metavar="SECONDS", rich_help_panel=NETWORK,
@@ -133,7 +134,7 @@ _LEVEL = Annotated[Level | None, typer.Option("-L", "--level", rich_help_panel=Q
 
 _SHARED: list[tuple[str, Any, Any, set[str]]] = [
     ("aetitle", _AET, None, {"scu", "scp"}),
-    ("call", _AEC, "ANY-SCP", {"scu"}),
+    ("call", _AEC, None, {"scu"}),
     ("max_pdu", _PDU, 131072, {"scu", "scp"}),
     ("timeout", _TO, 15.0, {"scu"}),
     ("acse_timeout", _TA, 30.0, {"scu", "scp"}),
@@ -242,9 +243,11 @@ def _build(command: str, values: dict[str, Any], default_aet: str) -> Common:
     verbosity = _verbosity(values)
     out = Output(command, json_mode=bool(values.get("json_output")), verbosity=verbosity)
     settings = AssociationSettings()
-    settings.calling_aet = validate_ae_title(values.get("aetitle") or default_aet, "AE title (-aet)")
-    if "call" in values:
+    aet = values.get("aetitle")
+    settings.calling_aet = validate_ae_title(default_aet if aet is None else aet, "AE title (-aet)")
+    if values.get("call") is not None:
         settings.called_aet = validate_ae_title(values["call"], "called AE title (-aec)")
+        settings.called_aet_given = True
     if "max_pdu" in values:
         settings.max_pdu = int(values["max_pdu"])
     if "timeout" in values:

@@ -11,13 +11,31 @@ import typer
 from dcmcli.cli.app import app
 from dcmcli.cli.options import Common, dcmcli_command
 from dcmcli.cli.report import show_report
-from dcmcli.errors import ExitCode
+from dcmcli.errors import ExitCode, UsageError
 from dcmcli.net.acceptor import AcceptorOptions
 from dcmcli.net.peer import validate_ae_title, validate_port
 from dcmcli.net.services.storage import StorageOptions, StoreServer
-from dcmcli.net.services.writer import Received
+from dcmcli.net.services.writer import LAYOUTS, Received, safe_component
 from dcmcli.output import Output
 from dcmcli.uids import all_transfer_syntaxes, parse_transfer_syntax, uid_name
+
+
+DCMTK_PANEL = "DCMTK compatibility"
+
+
+#: Everyday tasks, for the man page (generated: python -m dcmcli.cli.gendocs).
+EXAMPLES = [
+    ("Receive on port 11112 into ./in, one folder per study (DCMTK: storescp -od in -su '' 11112).",
+     'dcmcli storescp -od in --layout study 11112'),
+    ('Only accept ARCHIVE as caller, reject duplicates, store as JPEG-LS lossless.',
+     'dcmcli storescp --allow-calling ARCHIVE --on-duplicate reject --store-as jpeg-ls-lossless -od in 11112'),
+    ('Run a command for every object and at the end of each study (no shell: #p folder, #f file).',
+     "dcmcli storescp -xcr 'ln -s #p/#f /srv/new/' -xcs 'notify-study #p' -tos 20 -od in 11112"),
+    ('Any free port, printed in the listening event.',
+     'dcmcli storescp --json -od in 0'),
+]
+#: The --json events this command prints (their fields: dcmcli/events.schema.json).
+EVENTS = ["listening", "association", "received", "stopped"]
 
 
 @dcmcli_command(app, "storescp", network="scp", default_aet="STORESCP", storage=True)
@@ -42,19 +60,74 @@ def storescp(
     shutdown_timeout: Annotated[float, typer.Option(
         "--shutdown-timeout", min=0, metavar="SECONDS",
         help="On SIGINT/SIGTERM, wait this long for associations in flight before aborting them.")] = 30.0,
+    accept_all: Annotated[bool, typer.Option(
+        "+xa", "--accept-all", "+x=", "--prefer-uncompr", "+xe", "--prefer-little", "+xb", "--prefer-big", "+xs",
+        "--prefer-lossless", "+xy", "--prefer-jpeg8", "+xx", "--prefer-jpeg12", "+xv", "--prefer-j2k-lossless",
+        "+xw", "--prefer-j2k-lossy", "+xt", "--prefer-jls-lossless", "+xu", "--prefer-jls-lossy", "+xr",
+        "--prefer-rle", "+xd", "--prefer-deflated", rich_help_panel=DCMTK_PANEL,
+        help="Accepted for DCMTK scripts: every syntax is accepted already, and a sender's own compressed syntax "
+             "is preferred (--accept-ts restricts and orders).")] = False,
+    implicit_only: Annotated[bool, typer.Option("+xi", "--implicit", rich_help_panel=DCMTK_PANEL,
+                                                help="Accept Implicit VR Little Endian only (--accept-ile).")] = False,
+    write_little: Annotated[bool, typer.Option("+te", "--write-xfer-little", rich_help_panel=DCMTK_PANEL,
+                                               help="Store as Explicit VR Little Endian (--store-as ele).")] = False,
+    write_big: Annotated[bool, typer.Option("+tb", "--write-xfer-big", rich_help_panel=DCMTK_PANEL,
+                                            help="Store as Explicit VR Big Endian (--store-as ebe).")] = False,
+    write_implicit: Annotated[bool, typer.Option("+ti", "--write-xfer-implicit", rich_help_panel=DCMTK_PANEL,
+                                                 help="Store as Implicit VR Little Endian (--store-as ile).")] = False,
+    write_deflated: Annotated[bool, typer.Option("+td", "--write-xfer-deflated", rich_help_panel=DCMTK_PANEL,
+                                                 help="Store deflated (--store-as deflated).")] = False,
+    sort_study: Annotated[str | None, typer.Option(
+        "-su", "--sort-on-study-uid", "-ss", "--sort-conc-studies", metavar="PREFIX", rich_help_panel=DCMTK_PANEL,
+        help="One folder per study, PREFIX_StudyInstanceUID (--template PREFIX_{StudyInstanceUID}/...).")] = None,
+    sort_patient: Annotated[bool, typer.Option(
+        "-sp", "--sort-on-patientname", rich_help_panel=DCMTK_PANEL,
+        help="One folder per patient and study (--layout patient).")] = False,
+    unique_names: Annotated[bool, typer.Option("+uf", "--unique-filenames", rich_help_panel=DCMTK_PANEL,
+                                               help="Never overwrite: a second copy gets a new name "
+                                                    "(--on-duplicate rename).")] = False,
+    extension: Annotated[str | None, typer.Option("-fe", "--filename-extension", metavar="EXT",
+                                                  rich_help_panel=DCMTK_PANEL,
+                                                  help="File name extension instead of .dcm (e.g. '' or .DCM).")] = None,
 ) -> int:
     """Receive DICOM objects and write them as received, atomically, below -od.
 
     Usage as in DCMTK: dcmcli storescp OPTIONS port
     """
     out = common.out
-    assert common.writer is not None
+    writer = common.writer
+    assert writer is not None
+    if accept_all:
+        out.debug("+xa/+x?: dcmcli accepts every syntax and prefers the sender's compressed one already")
+    if implicit_only:
+        accept_ts = [*(accept_ts or []), "ile"]
     syntaxes = [parse_transfer_syntax(t) for t in accept_ts] if accept_ts else all_transfer_syntaxes()
+    written = [ts for ts, on in (("ele", write_little), ("ebe", write_big), ("ile", write_implicit),
+                                 ("deflated", write_deflated)) if on]
+    if len(written) > 1 or (written and writer.store_as):
+        raise UsageError("more than one output transfer syntax given", "give one of --store-as, +te, +tb, +ti, +td")
+    if written:
+        writer.store_as = parse_transfer_syntax(written[0])
+    layouts = [x for x in (sort_study is not None, sort_patient, writer.template != LAYOUTS["flat"]) if x]
+    if len(layouts) > 1:
+        raise UsageError("more than one output layout given", "give one of --layout, --template, -su, -ss, -sp")
+    if sort_study is not None:
+        prefix = safe_component(sort_study, fallback="") if sort_study else ""
+        writer.template = (f"{prefix}_" if prefix else "") + "{StudyInstanceUID}/{Modality}.{SOPInstanceUID}.dcm"
+    elif sort_patient:
+        writer.template = LAYOUTS["patient"]
+    if unique_names:
+        writer.duplicates = "rename"
+    if extension is not None:
+        if "/" in extension or "\\" in extension:
+            raise UsageError(f"invalid file name extension {extension!r}", "give something like .dcm, or ''")
+        if writer.template.endswith(".dcm"):
+            writer.template = writer.template[:-4] + extension
     acceptor = AcceptorOptions(
         port=validate_port(port), bind=bind,
         allowed_calling=[validate_ae_title(a, "calling AE title (--allow-calling)") for a in (allow_calling or [])],
         require_called=require_called, max_associations=max_associations, shutdown_timeout=shutdown_timeout)
-    server = StoreServer(common.settings, acceptor, common.writer,
+    server = StoreServer(common.settings, acceptor, writer,
                          StorageOptions(transfer_syntaxes=syntaxes, promiscuous=promiscuous),
                          on_received=received_printer(out), on_log=log_printer(out),
                          on_association=lambda report: show_report(out, report))

@@ -17,12 +17,30 @@ from dcmcli.uids import uid_name
 from dcmcli.output import human_size
 
 
+DCMTK_PANEL = "DCMTK compatibility"
+
+
+#: Everyday tasks, for the man page (generated: python -m dcmcli.cli.gendocs).
+EXAMPLES = [
+    ('Send a folder, recursively (DCMTK: storescu +sd +r -aec ARCHIVE pacs 104 dir).',
+     'dcmcli storescu -aec ARCHIVE pacs 104 dir/'),
+    ('Send over 4 associations in parallel, retrying a dropped association twice.',
+     "dcmcli storescu -j 4 --retries 2 pacs 104 'study/*.dcm'"),
+    ('Allow lossy compression for a peer that accepts only lossy JPEG.',
+     'dcmcli storescu --allow-lossy pacs 104 ct/'),
+    ('Per-file results as JSON Lines for a pipeline.',
+     'dcmcli storescu --json pacs 104 dir/ > results.jsonl'),
+]
+#: The --json events this command prints (their fields: dcmcli/events.schema.json).
+EVENTS = ["association", "result", "skipped", "retry", "summary"]
+
+
 @dcmcli_command(app, "storescu", network="scu", default_aet="STORESCU")
 def storescu(
     common: Common,
     peer: Annotated[str, typer.Argument(metavar="PEER", help="Host name or address, or [AET@]host:port.")],
     args: Annotated[list[str], typer.Argument(
-        metavar="PORT FILE-OR-DIR", help="TCP port (unless PEER has :port), then files, directories, globs.")],
+        metavar="[PORT] FILE-OR-DIR...", help="TCP port (unless PEER has :port), then files, directories, globs.")],
     halt_on_error: Annotated[bool, typer.Option("--halt-on-error", help="Stop at the first failed file.")] = False,
     retries: Annotated[int, typer.Option("--retries", min=0, metavar="N",
                                          help="Re-open an association that failed or aborted, N times, with backoff.")] = 0,
@@ -36,6 +54,24 @@ def storescu(
         "--no-compress-fallback", help="Do not propose compressed syntaxes as fallbacks (only the file's own and "
                                        "uncompressed).")] = False,
     warnings_as_errors: WarningsAsErrors = False,
+    no_recurse: Annotated[bool, typer.Option(
+        "-r", "--no-recurse", rich_help_panel=DCMTK_PANEL,
+        help="Do not recurse into sub-directories (DCMTK's default; dcmcli recurses unless told).")] = False,
+    scan_pattern: Annotated[str | None, typer.Option(
+        "+sp", "--scan-pattern", metavar="PATTERN", rich_help_panel=DCMTK_PANEL,
+        help="Only files whose name matches PATTERN (e.g. '*.dcm') when scanning directories.")] = None,
+    dcmtk_defaults: Annotated[bool, typer.Option(
+        "+sd", "--scan-directories", "+r", "--recurse", "-nh", "--no-halt", "-R", "--required",
+        rich_help_panel=DCMTK_PANEL,
+        help="Accepted for DCMTK scripts; what they ask for is dcmcli's default (directories are scanned and "
+             "recursed, a failed file does not halt, only the contexts the files need are proposed).")] = False,
+    dcmtk_propose: Annotated[bool, typer.Option(
+        "-xe", "--propose-little", "-xb", "--propose-big", "-xi", "--propose-implicit", "-xs", "--propose-lossless",
+        "-xy", "--propose-jpeg8", "-xx", "--propose-jpeg12", "-xv", "--propose-j2k-lossless", "-xw",
+        "--propose-j2k-lossy", "-xt", "--propose-jls-lossless", "-xu", "--propose-jls-lossy", "-xr",
+        "--propose-rle", "-xd", "--propose-deflated", "--propose-uncompr", rich_help_panel=DCMTK_PANEL,
+        help="Accepted for DCMTK scripts and not needed: dcmcli proposes each file's own transfer syntax, an "
+             "uncompressed fallback and compressed ones, and converts a file to what the peer accepts.")] = False,
 ) -> int:
     """Send DICOM files to a storage SCP, each in its own transfer syntax when the peer accepts it.
 
@@ -48,7 +84,11 @@ def storescu(
     if not paths:
         raise UsageError("no files given", "name files, directories or globs after the peer and port")
     out = common.out
-    inputs = collect_inputs(paths, check_complete=not no_check)
+    if dcmtk_defaults:
+        out.debug("+sd/+r/-nh/-R: dcmcli does this by default")
+    if dcmtk_propose:
+        out.debug("-x? proposal flags: dcmcli proposes each file's own syntax plus fallbacks and converts as needed")
+    inputs = collect_inputs(paths, check_complete=not no_check, recurse=not no_recurse, pattern=scan_pattern)
     for item in inputs.unreadable + inputs.skipped:
         out.emit("skipped", {"path": item.path, "reason": item.reason}, None)
         out.warn(item.warning)
@@ -62,7 +102,8 @@ def storescu(
     if empty is not None:
         code, msg = empty
         out.emit("summary", {"sent": 0, "warned": 0, "failed": 0, "skipped": skipped, "not_attempted": 0,
-                             "bytes": 0, "seconds": 0.0, "mb_per_s": 0.0, "exit_code": int(code)}, None)
+                             "bytes": 0, "seconds": 0.0, "mb_per_s": 0.0, "interrupted": False,
+                             "exit_code": int(code)}, None)
         out.error_line(f"{msg}; nothing sent")
         return int(code)
 
@@ -100,15 +141,20 @@ def storescu(
     n_bytes = sum(r.size for r in results if r.outcome in ("sent", "warning"))
     # never tried: the association they needed failed, or --halt-on-error stopped first (no result then)
     not_attempted = sum(1 for r in results if r.outcome == "not-attempted") + len(files) - len(results)
-    code = worst(run.exit_code(warnings_as_errors), *codes)
+    code = worst(run.exit_code(warnings_as_errors), *codes,
+                 *([ExitCode.INTERRUPTED] if run.interrupted else []))
     mbps = n_bytes / run.elapsed / 1e6 if run.elapsed > 0 else 0.0
     summary = {"sent": n_sent, "warned": n_warn, "failed": n_fail, "skipped": skipped,
                "not_attempted": not_attempted, "bytes": n_bytes, "seconds": round(run.elapsed, 3),
-               "mb_per_s": round(mbps, 2), "exit_code": int(code)}
+               "mb_per_s": round(mbps, 2), "interrupted": run.interrupted, "exit_code": int(code)}
+    stopped = " (interrupted)" if run.interrupted else " (halted)" if run.halted else ""
     human = (f"{n_sent} sent ({n_warn} with warnings), {n_fail} failed, {skipped} skipped"
-             + (f", {not_attempted} not attempted" + (" (halted)" if run.halted else "") if not_attempted else "")
+             + (f", {not_attempted} not attempted{stopped}" if not_attempted else "")
              + f"; {human_size(n_bytes)} in {run.elapsed:.2f} s ({mbps:.1f} MB/s)")
     out.emit("summary", summary, human if out.verbosity >= 0 else None)
+    if run.interrupted:
+        out.error_line(f"interrupted after {n_sent + n_fail} of {len(files)} files")
+        return int(code)
     for err in run.errors:  # its negotiation report came before the files' results
         out.error_line(str(err))
     if not run.errors and code not in (ExitCode.OK, ExitCode.OPERATION_WARNING):

@@ -39,6 +39,8 @@ class AssociationSettings:
     dimse_timeout: float | None = 120.0
     max_pdu: int = 131072  # what we receive; DCMTK defaults to 16384 and allows up to this
     tcp_nodelay: bool = True
+    #: -aec was given (then AET@host:port naming another title is a conflict).
+    called_aet_given: bool = False
     #: Called with debug lines (A-ASSOCIATE contents, every command set) for -d.
     trace: Callable[[str], None] | None = None
 
@@ -417,6 +419,11 @@ def request_association(settings: AssociationSettings, peer: Peer, contexts: Seq
 
     The report is filled in either way; a raised error carries it as ``.report``.
     """
+    if peer.ae_title and settings.called_aet_given and peer.ae_title != settings.called_aet:
+        from dcmcli.errors import UsageError
+
+        raise UsageError(f"two called AE titles: -aec {settings.called_aet} and {peer.ae_title}@ in the peer",
+                         "give the peer's AE title once")
     called = peer.ae_title or settings.called_aet
     report = NegotiationReport(peer, settings.calling_aet, called)
     address, family = resolve(peer)

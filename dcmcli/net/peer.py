@@ -18,6 +18,9 @@ def validate_ae_title(value: str, what: str = "AE title") -> str:
     of spaces only is empty.
     """
     title = value.strip(" ")
+    if not value.isascii():
+        raise UsageError(f"invalid {what} {value!r}: only ASCII characters are allowed",
+                         "AE titles are plain ASCII (PS3.5 6.2): write it without accents or other letters")
     if not title:
         raise UsageError(f"invalid {what} {value!r}: it is empty", "give 1 to 16 characters")
     if len(title) > 16:

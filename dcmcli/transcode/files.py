@@ -180,8 +180,11 @@ def convert_file(job: ConvertJob, options: TranscodeOptions, meta: bool = True) 
     base: dict[str, Any] = {"path": str(job.source), "output": str(job.destination)}
 
     def failed(code: ExitCode, message: str) -> dict[str, Any]:
-        return {**base, "outcome": "failed", "message": message, "exit_code": int(code),
-                "seconds": round(time.perf_counter() - t0, 6)}
+        # the fields of a converted result, empty: one schema for the event
+        return {**base, "outcome": "failed", "message": message, "exit_code": int(code), "bytes": None,
+                "seconds": round(time.perf_counter() - t0, 6), "source_transfer_syntax": None,
+                "transfer_syntax": job.target, "pixels": None, "lossy": None, "ratio": None,
+                "new_sop_instance_uid": None, "verified": None, "frames": None, "notes": []}
 
     try:
         ds = dcmread(job.source)

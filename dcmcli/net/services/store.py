@@ -79,6 +79,7 @@ class StoreRun:
     errors: list[NetworkError] = field(default_factory=list)
     elapsed: float = 0.0
     halted: bool = False
+    interrupted: bool = False  # Ctrl-C: the results are what was done before
 
     def exit_code(self, warnings_as_errors: bool = False) -> ExitCode:
         codes = [r.exit_code for r in self.results] + [e.exit_code for e in self.errors]
@@ -112,20 +113,37 @@ class StoreSender:
         self._lock = threading.Lock()
 
     def send(self, files: Sequence[FileInfo]) -> StoreRun:
+        """Send every file; Ctrl-C stops the run (the association in flight is
+        aborted, parallel ones finish their file) and returns what was done."""
         run = StoreRun()
         t0 = time.perf_counter()
         jobs = max(1, min(self.options.jobs, len(files) or 1))
-        if jobs == 1:
-            self._send_group(list(files), run)
-        else:
-            size = -(-len(files) // jobs)
-            groups = [list(files[i:i + size]) for i in range(0, len(files), size)]
-            with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="storescu") as pool:
-                for fut in [pool.submit(self._send_group, g, run) for g in groups]:
-                    fut.result()
+        try:
+            if jobs == 1:
+                self._send_group(list(files), run)
+            else:
+                size = -(-len(files) // jobs)
+                groups = [list(files[i:i + size]) for i in range(0, len(files), size)]
+                pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="storescu")
+                try:
+                    for fut in [pool.submit(self._send_group, g, run) for g in groups]:
+                        fut.result()
+                finally:
+                    self._halt_on_exit(pool)
+        except KeyboardInterrupt:
+            run.interrupted = True
+            self._halt.set()
         run.elapsed = time.perf_counter() - t0
         run.halted = self._halt.is_set()
         return run
+
+    def _halt_on_exit(self, pool: ThreadPoolExecutor) -> None:
+        """Stop the workers after their current file (on Ctrl-C) and wait for them."""
+        import sys
+
+        if sys.exc_info()[0] is not None:
+            self._halt.set()
+        pool.shutdown(wait=True)
 
     # -- one worker ------------------------------------------------------
     def _record(self, run: StoreRun, result: StoreResult) -> None:
