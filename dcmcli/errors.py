@@ -52,8 +52,8 @@ EXIT_CODES: tuple[ExitCodeInfo, ...] = (
     ExitCodeInfo(ExitCode.ASSOCIATION_ABORTED, "association-aborted", "the association was aborted, the connection dropped, or a DIMSE/ACSE timeout expired"),
     ExitCodeInfo(ExitCode.CANNOT_LISTEN, "cannot-listen", "cannot listen on the port: in use, or not permitted"),
     ExitCodeInfo(ExitCode.NO_ACCEPTABLE_CONTEXT, "no-acceptable-context", "the peer accepted none of the presentation contexts needed"),
-    ExitCodeInfo(ExitCode.OPERATION_FAILED, "operation-failed", "one or more operations failed with a DIMSE failure status"),
-    ExitCodeInfo(ExitCode.OPERATION_WARNING, "operation-warning", "operations completed with warnings and --warnings-as-errors was given"),
+    ExitCodeInfo(ExitCode.OPERATION_FAILED, "operation-failed", "one or more operations failed with a DIMSE failure status; for movescu and getscu also: any sub-operation failed, or an object the peer counts as sent never arrived"),
+    ExitCodeInfo(ExitCode.OPERATION_WARNING, "operation-warning", "operations (or sub-operations) completed with warnings and --warnings-as-errors was given"),
     ExitCodeInfo(ExitCode.INTERRUPTED, "interrupted", "interrupted by the user (SIGINT) before the work was done"),
     ExitCodeInfo(ExitCode.INTERNAL, "internal", "an unexpected internal error (a bug: run with -d and report it)"),
 )
