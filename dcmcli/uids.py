@@ -106,13 +106,23 @@ def all_transfer_syntaxes() -> list[str]:
     object is stored as it was. Uncompressed last: explicit little endian,
     implicit little endian, deflated, explicit big endian.
     """
-    import pydicom.uid as pu
-
     order: list[str] = list(_LOSSLESS_COMPRESSED)
-    for ts in [*pu.AllTransferSyntaxes, *EXTRA_SYNTAXES]:
+    for ts in [*_known_transfer_syntaxes(), *EXTRA_SYNTAXES]:
         if str(ts) not in order and str(ts) not in UNCOMPRESSED:
             order.append(str(ts))
     return order + [ELE, ILE, DEFLATED, EBE]
+
+
+#: In pydicom's dictionary but not syntaxes a data set is sent in (JPIP
+#: references) or not supported by pydicom 3.0 (encapsulated uncompressed).
+_NOT_DATA_SYNTAXES = frozenset({"1.2.840.10008.1.2.4.94", "1.2.840.10008.1.2.4.95", "1.2.840.10008.1.2.1.98"})
+
+
+@functools.lru_cache(maxsize=1)
+def _known_transfer_syntaxes() -> list[str]:
+    """pydicom's AllTransferSyntaxes, read from its dictionary (no pydicom import: 0.4 s)."""
+    return [uid for uid, entry in _uid_dictionary().items()
+            if entry[1] == "Transfer Syntax" and not entry[3] and uid not in _NOT_DATA_SYNTAXES]
 
 
 @functools.lru_cache(maxsize=1)
@@ -150,12 +160,9 @@ def parse_transfer_syntax(text: str) -> str:
     low = t.lower()
     if low in SHORT_NAMES:
         return SHORT_NAMES[low]
-    import pydicom.uid as pu
-    from pydicom.uid import UID
-
-    for ts in pu.AllTransferSyntaxes:
-        if UID(ts).keyword.lower() == low:
-            return str(ts)
+    for ts in _known_transfer_syntaxes():
+        if _uid_dictionary()[ts][4].lower() == low:
+            return ts
     for ts, (_, keyword) in EXTRA_SYNTAXES.items():
         if keyword.lower() == low:
             return ts
@@ -163,12 +170,21 @@ def parse_transfer_syntax(text: str) -> str:
                      f"give a UID, a keyword such as JPEGLSLossless, or one of: {', '.join(sorted(SHORT_NAMES))}")
 
 
+#: Storage SOP classes newer than pydicom 3.0's dictionary (pynetdicom 3.0 knows them).
+EXTRA_STORAGE = ("1.2.840.10008.5.1.4.1.1.66.7", "1.2.840.10008.5.1.4.1.1.66.8",  # Label Map, Height Map Segmentation
+                 "1.2.840.10008.5.1.4.1.1.9.100.1", "1.2.840.10008.5.1.4.1.1.9.100.2")  # Waveform Annotation ...
+
+
 @functools.lru_cache(maxsize=1)
 def storage_sop_classes() -> list[str]:
-    """Every storage SOP class pynetdicom knows (170 in pynetdicom 3.0)."""
-    from pynetdicom import AllStoragePresentationContexts
-
-    return [str(cx.abstract_syntax) for cx in AllStoragePresentationContexts]
+    """Every current storage SOP class: pydicom's dictionary (its "... Storage"
+    SOP classes, without Storage Commitment and the DICOMDIR's Media Storage
+    Directory) and the newer ones. Read without importing pydicom or
+    pynetdicom: storescp and getscu start 0.4 s sooner."""
+    out = [uid for uid, entry in _uid_dictionary().items()
+           if entry[1] == "SOP Class" and not entry[3] and "Storage" in entry[0]
+           and "Commitment" not in entry[0] and uid != "1.2.840.10008.1.3.10"]
+    return out + [u for u in EXTRA_STORAGE if u not in out]
 
 
 @functools.lru_cache(maxsize=1)
