@@ -1,0 +1,197 @@
+"""The acceptor against hostile peers: one test per finding of the hostile
+review of the old storescp (each failed there), on real sockets against a
+real ``dcmcli storescp`` process. Every test checks what the server logged
+or printed, and that it still serves a normal C-ECHO or C-STORE afterwards.
+"""
+
+from __future__ import annotations
+
+import resource
+import signal
+import socket
+import struct
+import time
+from pathlib import Path
+
+import pytest
+
+from dcmcli.net.dimse import MAX_COMMAND, c_echo_rq, c_store_rq
+from hostile_peer import (CT_IMAGE, DEADLINE, ELE, ILE, SECONDARY_CAPTURE, VERIFICATION, Closed, Raw, Server,
+                          assert_echo, command_set, context_item, dataset, item, pdu, pdv_pdu, rq_pdu,
+                          server, store_command, store_objects, ui, us, user_info, valid_rq)
+
+__all__ = ["server"]  # the fixture
+
+STORE_RQ = valid_rq([(1, SECONDARY_CAPTURE, (ILE,)), (3, CT_IMAGE, (ILE,)), (5, VERIFICATION, (ILE,))])
+
+
+def _logged(s: Server, client_port: int, text: str) -> str:
+    """Wait for the server's log line about one connection; it must say ``text``."""
+    line = s.wait_log(f"127.0.0.1:{client_port} ")[0]
+    assert text in line, line
+    return line
+
+
+def _once(s: Server, client_port: int) -> None:
+    """Exactly one log line about that connection (checked after the server
+    has served someone else since, so that a second line would be there)."""
+    lines = s.lines_about(client_port)
+    assert len(lines) == 1, lines
+
+
+def _no_tracebacks(s: Server) -> None:
+    assert not s.tracebacks(), "\n".join(s.stderr)
+    assert not s.internal_errors(), "\n".join(s.stderr)
+
+
+# -- 1. a failed accept() does not stop the server ----------------------------------
+
+def _low_fd_limit() -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+
+def test_accept_failure_is_logged_once_and_the_server_recovers(server) -> None:
+    """With 64 descriptors, idle associations exhaust the table: accept()
+    fails with EMFILE. The server says so once, keeps listening, and once the
+    connections go it serves a C-ECHO (the old storescp's accept loop died)."""
+    s = server("--max-associations", "100", preexec_fn=_low_fd_limit)
+    held: list[Raw] = []
+    try:
+        for _ in range(80):
+            if s.log_lines("cannot accept connections"):
+                break
+            c = Raw(s.port)  # the kernel completes the handshake even when accept() cannot
+            held.append(c)
+            c.send(valid_rq())
+            deadline = time.monotonic() + DEADLINE
+            while not c.readable(0.05):  # the AC, or the log line saying it cannot come
+                assert time.monotonic() < deadline, "neither an A-ASSOCIATE-AC nor an accept failure"
+                if s.log_lines("cannot accept connections"):
+                    break
+            else:
+                assert c.read_pdu()[0] == 0x02
+        assert s.log_lines("cannot accept connections"), "80 connections never exhausted 64 descriptors"
+        assert "Too many open files" in s.log_lines("cannot accept connections")[0]
+    finally:
+        for c in reversed(held):  # the one still in the backlog first
+            c.close()
+    s.wait_until(lambda: s.fds < 16, "descriptors released after the clients left")
+    assert s.alive()
+    assert_echo(s.port)
+    assert len(s.log_lines("cannot accept connections")) == 1, "\n".join(s.stderr)
+    _no_tracebacks(s)
+
+
+# -- 2. command fragments are bounded and their context checked at once -----------
+
+def test_endless_command_fragments_are_aborted_at_max_command(server) -> None:
+    """Command PDVs that never set the last-fragment flag: the server aborts
+    once MAX_COMMAND bytes are exceeded (the old one kept every fragment)."""
+    s = server()
+    rss_before = s.rss_kb
+    with Raw(s.port) as c:
+        c.associate()
+        fragment = b"\x00" * 4000
+        sent = 0
+        t0 = time.monotonic()
+        while not c.readable(0.02):  # one PDU at a time: the server has read all we sent when it aborts
+            assert sent < 16 * MAX_COMMAND, f"{sent} bytes of command fragments and no A-ABORT"
+            c.send(pdv_pdu(1, fragment, command=True, last=False))
+            sent += len(fragment)
+        body = c.expect_abort()
+        elapsed = time.monotonic() - t0
+        c.expect_closed()
+    assert body[2:4] == bytes((2, 6)), body  # service provider, invalid PDU parameter value
+    assert MAX_COMMAND < sent <= MAX_COMMAND + 2 * len(fragment)
+    assert elapsed < 5
+    _logged(s, c.port, f"a command set of more than {MAX_COMMAND} bytes")
+    assert s.rss_kb - rss_before < 8 * 1024
+    assert_echo(s.port)
+    _once(s, c.port)
+    _no_tracebacks(s)
+
+
+@pytest.mark.parametrize("cid", [3, 7, 255])
+def test_command_on_a_context_not_accepted_is_aborted_at_the_first_fragment(server, cid: int) -> None:
+    """Context 3 was proposed and refused (no such SOP class), 7 and 255 were
+    never proposed: the first fragment, not even the last, is aborted."""
+    s = server()
+    rq = valid_rq([(1, VERIFICATION, (ILE,)), (3, "1.2.826.0.1.3680043.9.7433.77", (ILE,))])
+    with Raw(s.port) as c:
+        c.associate(rq)
+        c.send(pdv_pdu(cid, c_echo_rq(1)[:20], command=True, last=False))
+        c.expect_abort(timeout=5)
+    _logged(s, c.port, f"presentation context {cid}, which was not accepted")
+    assert_echo(s.port)
+    _once(s, c.port)
+    _no_tracebacks(s)
+
+
+# -- 3. limits before association ---------------------------------------------------
+
+def _idle_threads(s: Server) -> int:
+    """The server's thread count once nothing is connected, after a C-ECHO
+    (so that whatever a first association loads is loaded)."""
+    assert_echo(s.port)
+    s.wait_until(lambda: s.threads <= s.idle_threads, "the C-ECHO's thread gone")
+    return s.threads
+
+
+def test_connections_waiting_to_negotiate_are_limited(server) -> None:
+    """max_pending (32) connections that send half an A-ASSOCIATE-RQ: the next
+    ones are closed at once, threads and memory stay bounded, and once the 32
+    go a normal association works (the old storescp gave every connection a
+    thread until -ta expired)."""
+    from dcmcli.net.acceptor import AcceptorOptions
+
+    pending = AcceptorOptions().max_pending
+    s = server()
+    base = _idle_threads(s)
+    rss = s.rss_kb
+    half = valid_rq()[:40]
+    slow = []
+    try:
+        for _ in range(pending):
+            c = Raw(s.port)
+            c.send(half)
+            slow.append(c)
+        s.wait_until(lambda: s.threads >= base + pending, f"{pending} connection threads")
+        for _ in range(10):
+            with Raw(s.port) as extra:
+                extra.send(half)
+                extra.expect_closed(timeout=5)
+        assert s.threads <= base + pending
+        assert s.rss_kb - rss < 8 * 1024
+        s.wait_log(f"{pending} connections are waiting to negotiate; closing new ones")
+    finally:
+        for c in slow:
+            c.close()
+    s.wait_until(lambda: s.threads <= base, "the waiting connections' threads gone")
+    assert_echo(s.port)
+    assert store_objects(s.port, [("1.2.826.0.1.3680043.9.7433.3.1", "1.2.826.0.1.3680043.9.7433.3")]) == [0]
+    assert len(s.log_lines("connections are waiting to negotiate")) == 1
+    _no_tracebacks(s)
+
+
+def test_acse_timeout_is_a_deadline_for_the_whole_request(server) -> None:
+    """-ta 2 and one byte of the A-ASSOCIATE-RQ every 0.5 s: dropped after
+    about 2 s (the old storescp's timeout was per recv, so a byte now and then
+    held the connection for ever)."""
+    s = server("-ta", "2")
+    rq = valid_rq()
+    with Raw(s.port) as c:
+        t0 = time.monotonic()
+        for n in range(len(rq)):
+            c.send(rq[n:n + 1])
+            if c.readable(0.5):  # the server's answer ends the trickle
+                break
+            assert time.monotonic() - t0 < 6, "still connected after 6 s with -ta 2"
+        kind, _ = c.outcome(timeout=5)
+        dropped = time.monotonic() - t0
+    assert kind in ("abort", "closed")
+    assert 1.9 <= dropped <= 3.5, dropped
+    _logged(s, c.port, "no association request within 2 s (-ta)")
+    assert_echo(s.port)
+    _once(s, c.port)
+    _no_tracebacks(s)
+
