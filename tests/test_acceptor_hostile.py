@@ -195,3 +195,34 @@ def test_acse_timeout_is_a_deadline_for_the_whole_request(server) -> None:
     _once(s, c.port)
     _no_tracebacks(s)
 
+
+@pytest.mark.parametrize("pdu_type", [0x01, 0x04], ids=["associate-rq", "p-data"])
+def test_a_claimed_pdu_length_allocates_nothing_until_its_bytes_arrive(server, pdu_type: int) -> None:
+    """32 clients each announce the largest PDU allowed (an A-ASSOCIATE-RQ of
+    1 MiB, or a P-DATA-TF of -pdu before any negotiation) and send 2 bytes of
+    it: the server's memory grows by what arrived plus thread stacks, not by
+    what was claimed (it allocated up to 256 KiB per client up front)."""
+    from dcmcli.net.acceptor import AcceptorOptions
+    from dcmcli.net.ul import MAX_CONTROL_PDU, receive_limit
+
+    claim = MAX_CONTROL_PDU if pdu_type == 0x01 else receive_limit(131072)
+    pending = AcceptorOptions().max_pending
+    s = server()
+    base = _idle_threads(s)
+    rss = s.rss_kb
+    clients = []
+    try:
+        for _ in range(pending):
+            c = Raw(s.port)
+            c.send(struct.pack(">BBL", pdu_type, 0, claim) + b"\x00\x01")
+            clients.append(c)
+        s.wait_until(lambda: s.threads >= base + pending, f"{pending} connection threads")
+        s.wait_until(lambda: s.unread_bytes() == 0, "every client's 8 bytes read")
+        grown = s.rss_kb - rss
+    finally:
+        for c in clients:
+            c.close()
+    assert grown < 2 * 1024, f"{grown} kB for {pending} clients that sent 8 bytes each"
+    s.wait_until(lambda: s.threads <= base, "their threads gone")
+    assert_echo(s.port)
+    _no_tracebacks(s)
