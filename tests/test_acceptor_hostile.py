@@ -226,3 +226,186 @@ def test_a_claimed_pdu_length_allocates_nothing_until_its_bytes_arrive(server, p
     s.wait_until(lambda: s.threads <= base, "their threads gone")
     assert_echo(s.port)
     _no_tracebacks(s)
+
+
+# -- 4. malformed items: an A-ABORT or A-ASSOCIATE-RJ and one log line ------------------
+
+@pytest.fixture(scope="module")
+def two_servers(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """One storescp at the default verbosity (warnings logged) and one with -q,
+    shared by the malformed-item cases."""
+    tmp = tmp_path_factory.mktemp("malformed")
+    servers = (Server([], tmp / "rx"), Server(["-q"], tmp / "rx-q"))
+    yield servers
+    for s in servers:
+        s.stop()
+
+
+_APP = item(0x10, b"1.2.840.10008.3.1.1.1")
+
+
+def _echo_command(message_id: bytes = us(1), sop_class: bytes = ui(VERIFICATION)) -> bytes:
+    return command_set({0x0002: sop_class, 0x0100: us(0x0030), 0x0110: message_id, 0x0800: us(0x0101)})
+
+
+# (id, A-ASSOCIATE-RQ, command PDV sent after the AC or None, expected outcome, what the log line says)
+MALFORMED = [
+    ("empty-context-item", rq_pdu(_APP + item(0x20, b"") + user_info()), None,
+     "abort", "presentation context item of 0 bytes"),
+    ("short-0x21-item", rq_pdu(_APP + context_item(1) + item(0x21, b"\x01") + user_info()), None,
+     "abort", "unexpected item 0x21"),
+    ("non-ascii-transfer-syntax", rq_pdu(contexts=item(0x20, b"\x01\x00\x00\x00" + item(0x30, VERIFICATION.encode())
+                                                       + item(0x40, "1.2.840.10008.1.2é".encode()))), None,
+     "abort", "transfer syntax is not ASCII"),
+    ("non-ascii-abstract-syntax", rq_pdu(contexts=item(0x20, b"\x01\x00\x00\x00" + item(0x30, b"1.2\xff")
+                                                       + item(0x40, ILE.encode()))), None,
+     "abort", "abstract syntax is not ASCII"),
+    *[(f"max-pdu-{n}", rq_pdu(max_pdu=n), None, "abort", f"a maximum PDU of {n} bytes leaves no room")
+      for n in (1, 6)],
+    ("no-max-length", rq_pdu(_APP + context_item(1) + item(0x50, item(0x52, b"1.2.3"))), None,
+     "abort", "no maximum length sub-item"),
+    ("even-context-id", rq_pdu(contexts=context_item(2)), None, "abort", "presentation context id 2 is even"),
+    ("context-id-0", rq_pdu(contexts=context_item(0)), None, "abort", "presentation context id 0 is even"),
+    ("65-contexts-same-id", rq_pdu(contexts=context_item(1) * 65), None,
+     "abort", "presentation context id 1 is proposed twice"),
+    ("two-abstract-syntaxes", rq_pdu(contexts=item(0x20, b"\x01\x00\x00\x00" + item(0x30, b"1.2") * 2
+                                                   + item(0x40, ILE.encode()))), None,
+     "abort", "has 2 abstract syntaxes"),
+    ("protocol-version-2", rq_pdu(version=2), None, "rj 1/2/2", "protocol version 2 not supported"),
+    ("unknown-application-context", rq_pdu(app="1.2.3.4"), None, "rj 1/1/2",
+     "application context 1.2.3.4 not supported"),
+    ("message-id-empty", valid_rq(), _echo_command(message_id=b""), "abort", "MessageID has 0 bytes"),
+    ("message-id-text", valid_rq(), _echo_command(message_id=b"abc "), "abort", "MessageID has 4 bytes"),
+    ("message-id-out-of-range", valid_rq(), _echo_command(message_id=struct.pack("<L", 70000)), "abort",
+     "MessageID has 4 bytes"),
+    ("non-ascii-sop-class-in-command", valid_rq(), _echo_command(sop_class=ui("1.2.840.10008.1.1é".encode())),
+     "abort", "AffectedSOPClassUID is not ASCII"),
+    ("command-without-command-field", valid_rq(), command_set({0x0110: us(1), 0x0800: us(0x0101)}),
+     "abort", "no Command Field"),
+]
+
+
+@pytest.mark.parametrize("rq,command,expected,logged", [c[1:] for c in MALFORMED], ids=[c[0] for c in MALFORMED])
+def test_malformed_items_get_one_answer_and_one_log_line(two_servers, rq: bytes, command: bytes | None,
+                                                         expected: str, logged: str) -> None:
+    """Each malformed item or command: A-ASSOCIATE-RJ with the right reason or
+    A-ABORT, one log line naming the problem, no traceback (with -q neither),
+    and the server still answers a C-ECHO (the old storescp died or printed
+    tracebacks on several of these)."""
+    loud, quiet = two_servers
+    for s in (loud, quiet):
+        with Raw(s.port) as c:
+            if command is None:
+                c.send(rq)
+            else:
+                c.associate(rq)
+                c.send(pdv_pdu(1, command))
+            kind, body = c.outcome(timeout=5)
+        if expected.startswith("rj"):
+            assert kind == "rj", kind
+            assert "rj " + "/".join(map(str, body[1:4])) == expected
+        else:
+            assert kind == "abort", kind
+            assert body[2] == 2  # from the service provider
+        if s is loud:
+            _logged(s, c.port, logged)
+        assert_echo(s.port)
+        if s is loud:
+            _once(s, c.port)
+        assert not s.tracebacks(), "\n".join(s.stderr)
+        assert not s.internal_errors(), "\n".join(s.stderr)
+    assert not quiet.stderr, quiet.stderr
+
+
+# -- 5. no .part file outlives its object ---------------------------------------------
+
+SC_RQ = valid_rq([(1, SECONDARY_CAPTURE, (ILE,))])
+
+
+def _parts(outdir: Path) -> list[Path]:
+    return sorted(outdir.glob(".*.part"))
+
+
+def _start_store(c: Raw, uid: str, s: Server) -> bytes:
+    """Associate, send a C-STORE-RQ and the first half of its data set; wait
+    for the server's .part file. Returns the data set's second half."""
+    c.associate(SC_RQ)
+    data = dataset(uid)
+    c.send(pdv_pdu(1, c_store_rq(1, SECONDARY_CAPTURE, uid)))
+    c.send(pdv_pdu(1, data[:40], command=False, last=False))
+    s.wait_until(lambda: bool(_parts(s.outdir)), "the object's .part file")
+    return data[40:]
+
+
+def test_a_second_store_before_the_last_fragment_aborts_and_leaves_no_part(server) -> None:
+    s = server()
+    with Raw(s.port) as c:
+        _start_store(c, "1.2.826.0.1.3680043.9.7433.5.1", s)
+        c.send(pdv_pdu(1, c_store_rq(2, SECONDARY_CAPTURE, "1.2.826.0.1.3680043.9.7433.5.2")))
+        c.expect_abort(timeout=5)
+    _logged(s, c.port, "a command arrived before the previous message's data set was complete")
+    s.wait_until(lambda: not _parts(s.outdir), "the .part file removed")
+    assert not list(s.outdir.glob("*.dcm"))
+    assert store_objects(s.port, [("1.2.826.0.1.3680043.9.7433.5.3", "1.2.826.0.1.3680043.9.7433.5")]) == [0]
+    assert len(list(s.outdir.glob("*.dcm"))) == 1 and not _parts(s.outdir)
+    _once(s, c.port)
+    _no_tracebacks(s)
+
+
+def test_a_non_ascii_sop_instance_uid_is_aborted_and_leaves_no_part(server) -> None:
+    s = server()
+    with Raw(s.port) as c:
+        c.associate(SC_RQ)
+        c.send(pdv_pdu(1, store_command(sop_instance=ui("1.2.826.0.1.3680043.9.7433.5é".encode()))))
+        c.send(pdv_pdu(1, dataset("1.2.826.0.1.3680043.9.7433.5"), command=False))
+        c.expect_abort(timeout=5)
+    _logged(s, c.port, "AffectedSOPInstanceUID is not ASCII")
+    assert_echo(s.port)
+    _once(s, c.port)
+    assert not _parts(s.outdir) and not list(s.outdir.glob("*.dcm"))
+    _no_tracebacks(s)
+
+
+def test_a_non_ascii_uid_in_the_data_set_is_refused_and_leaves_no_part(server) -> None:
+    """The command's UID is fine, the data set's is not ASCII: 0xA900, nothing stored."""
+    s = server()
+    uid = "1.2.826.0.1.3680043.9.7433.5.4"
+    with Raw(s.port) as c:
+        c.associate(SC_RQ)
+        c.send(pdv_pdu(1, c_store_rq(1, SECONDARY_CAPTURE, uid)))
+        c.send(pdv_pdu(1, dataset(uid).replace(uid.encode(), uid[:-1].encode() + b"\xe9"), command=False))
+        pdu_type, body = c.read_pdu()
+        assert pdu_type == 0x04
+    from dcmcli.net.dimse import decode_command
+
+    rsp = decode_command(body[6:])
+    assert rsp.status == 0xA900
+    s.wait_event("received")
+    assert not _parts(s.outdir) and not list(s.outdir.glob("*.dcm"))
+    _no_tracebacks(s)
+
+
+def test_a_part_left_by_a_killed_server_is_removed_at_the_next_start(server, tmp_path: Path) -> None:
+    """kill -9 in the middle of an object leaves its .<pid>-<hex>.part; the
+    next storescp on that directory removes it (its pid is gone), but keeps
+    the .part of a receiver that is still running."""
+    import os
+    import uuid
+
+    outdir = tmp_path / "shared-rx"
+    first = server(outdir=outdir)
+    with Raw(first.port) as c:
+        _start_store(c, "1.2.826.0.1.3680043.9.7433.5.5", first)
+        first.proc.kill()
+        first.proc.wait(10)  # reaped: its pid is gone
+    (left,) = _parts(outdir)
+    assert left.name.startswith(f".{first.pid}-")
+    alive = outdir / f".{os.getpid()}-{uuid.uuid4().hex}.part"  # another receiver's object in flight
+    alive.write_bytes(b"in flight")
+    second = server("-v", outdir=outdir)
+    assert _parts(outdir) == [alive]
+    second.wait_log("removed 1 incomplete .part file(s)")
+    assert store_objects(second.port, [("1.2.826.0.1.3680043.9.7433.5.6", "1.2.826.0.1.3680043.9.7433.5")]) == [0]
+    assert len(list(outdir.glob("*.dcm"))) == 1
+    _no_tracebacks(second)
+
