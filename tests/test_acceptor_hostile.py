@@ -409,3 +409,41 @@ def test_a_part_left_by_a_killed_server_is_removed_at_the_next_start(server, tmp
     assert len(list(outdir.glob("*.dcm"))) == 1
     _no_tracebacks(second)
 
+
+# -- 6. -td is honoured ---------------------------------------------------------------
+
+def test_dimse_timeout_aborts_an_idle_association(server) -> None:
+    """-td 1: an association idle after negotiation is aborted after about
+    1 s (the old storescp ignored -td and waited for ever)."""
+    s = server("-td", "1")
+    with Raw(s.port) as c:
+        c.associate()
+        t0 = time.monotonic()
+        c.expect_abort(timeout=5)
+        idle = time.monotonic() - t0
+    assert 0.9 <= idle <= 2.5, idle
+    _logged(s, c.port, "no next message within 1 s (-td)")
+    assert_echo(s.port)
+    _once(s, c.port)
+    _no_tracebacks(s)
+
+
+def test_dimse_timeout_0_means_no_limit(server) -> None:
+    """-td 0: an idle association stays; after 3 s it still answers a
+    C-ECHO and is released normally."""
+    from dcmcli.net.dimse import decode_command
+
+    s = server("-td", "0", "-ta", "1")
+    with Raw(s.port) as c:
+        c.associate()
+        assert not c.readable(3.0), "the server ended an idle association despite -td 0"
+        c.send(pdv_pdu(1, c_echo_rq(7)))
+        pdu_type, body = c.read_pdu()
+        assert pdu_type == 0x04
+        rsp = decode_command(body[6:])
+        assert rsp.responding_to == 7 and rsp.status == 0
+        c.send(pdu(0x05, bytes(4)))
+        assert c.read_pdu()[0] == 0x06
+    assert not s.lines_about(c.port)  # nothing worth a warning happened
+    _no_tracebacks(s)
+

@@ -462,12 +462,15 @@ class Connection:
 
     # -- raw PDUs ---------------------------------------------------------
     def _recv_into(self, view: memoryview, deadline: float | None) -> int:
-        """One ``recv_into`` bounded by ``deadline``; returns the byte count (never 0)."""
+        """One ``recv_into`` bounded by ``deadline`` (None: none, whatever timeout
+        the socket had for the last send or read); returns the byte count (never 0)."""
         if deadline is not None:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise ConnectionClosed("timeout")
             self.sock.settimeout(remaining)
+        else:
+            self.sock.settimeout(None)
         try:
             k = self.sock.recv_into(view)
         except (socket.timeout, TimeoutError):
