@@ -220,7 +220,7 @@ def server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
 
     yield start
     for s in started:
-        s.stop(signal.SIGKILL if s.proc.poll() is None and "-xcs" in s.args else signal.SIGTERM)
+        s.stop()
 
 
 # -- normal peers ---------------------------------------------------------------

@@ -15,10 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from dcmcli.net.dimse import MAX_COMMAND, c_echo_rq, c_store_rq
+from dcmcli.net.association import open_association
+from dcmcli.net.dimse import MAX_COMMAND, c_echo_rq, c_store_rq, decode_command
+from dcmcli.net.peer import Peer
+from dcmcli.net.ul import Context
 from hostile_peer import (CT_IMAGE, DEADLINE, ELE, ILE, SECONDARY_CAPTURE, VERIFICATION, Closed, Raw, Server,
                           assert_echo, command_set, context_item, dataset, item, pdu, pdv_pdu, rq_pdu,
-                          server, store_command, store_objects, ui, us, user_info, valid_rq)
+                          server, settings, store_command, store_objects, ui, us, user_info, valid_rq)
 
 __all__ = ["server"]  # the fixture
 
@@ -376,8 +379,6 @@ def test_a_non_ascii_uid_in_the_data_set_is_refused_and_leaves_no_part(server) -
         c.send(pdv_pdu(1, dataset(uid).replace(uid.encode(), uid[:-1].encode() + b"\xe9"), command=False))
         pdu_type, body = c.read_pdu()
         assert pdu_type == 0x04
-    from dcmcli.net.dimse import decode_command
-
     rsp = decode_command(body[6:])
     assert rsp.status == 0xA900
     s.wait_event("received")
@@ -431,8 +432,6 @@ def test_dimse_timeout_aborts_an_idle_association(server) -> None:
 def test_dimse_timeout_0_means_no_limit(server) -> None:
     """-td 0: an idle association stays; after 3 s it still answers a
     C-ECHO and is released normally."""
-    from dcmcli.net.dimse import decode_command
-
     s = server("-td", "0", "-ta", "1")
     with Raw(s.port) as c:
         c.associate()
@@ -447,3 +446,178 @@ def test_dimse_timeout_0_means_no_limit(server) -> None:
     assert not s.lines_about(c.port)  # nothing worth a warning happened
     _no_tracebacks(s)
 
+
+# -- 7. -xcs: one scheduler thread, not one per study -----------------------------------
+
+def test_end_of_study_commands_use_one_scheduler_thread(server, tmp_path: Path) -> None:
+    """300 objects of 300 studies with -xcs and a long -tos: the server's
+    thread count stays small (the old storescp started a timer thread per
+    study)."""
+    s = server("-xcs", "true", "-tos", "600")
+    base = _idle_threads(s)
+    objects = [(f"1.2.826.0.1.3680043.9.7433.7.{n}", f"1.2.826.0.1.3680043.9.7433.7.{n}.0") for n in range(300)]
+    peak = 0
+
+    def watch() -> None:
+        nonlocal peak
+        peak = max(peak, s.threads)
+
+    with open_association(settings(), Peer("127.0.0.1", s.port), [Context(None, SECONDARY_CAPTURE, [ILE])]) as a:
+        cid = next(iter(a.accepted))
+        for n, (uid, study) in enumerate(objects, 1):
+            a.send(cid, c_store_rq(n, SECONDARY_CAPTURE, uid), dataset(uid, study))
+            assert a.receive().command.status == 0
+            if n % 10 == 0:
+                watch()
+    s.wait_event("received", 300)
+    watch()
+    assert peak <= base + 3, f"{peak} threads for 300 studies (idle: {base})"
+    assert len(list(s.outdir.glob("*.dcm"))) == 300
+    _no_tracebacks(s)
+
+
+# -- 8. --json stays pure with -xcr ---------------------------------------------------
+
+def test_exec_on_reception_output_never_reaches_json_stdout(server) -> None:
+    """The -xcr command's stdout goes to storescp's stderr: every stdout line
+    is JSON (the old storescp let the command write into the JSON stream)."""
+    s = server("-xcr", "echo NOT-JSON #f")
+    uids = [f"1.2.826.0.1.3680043.9.7433.8.{n}" for n in range(3)]
+    assert store_objects(s.port, [(u, "1.2.826.0.1.3680043.9.7433.8") for u in uids]) == [0, 0, 0]
+    s.wait_log("NOT-JSON", count=3)  # the commands ran (their output is on stderr)
+    assert s.stop() == 0
+    import json
+
+    assert s.stdout, "no output"
+    events = [json.loads(line) for line in s.stdout]  # raises on any line that is not JSON
+    assert [e["event"] for e in events if e["event"] != "association"] == [
+        "listening", "received", "received", "received", "stopped"]
+    _no_tracebacks(s)
+
+
+# -- 9. strictness -------------------------------------------------------------------
+
+def _rsp(c: Raw) -> int:
+    pdu_type, body = c.read_pdu()
+    assert pdu_type == 0x04, (pdu_type, body)
+    return decode_command(body[6:]).status
+
+
+def test_a_store_without_affected_sop_instance_uid_is_refused(server) -> None:
+    s = server()
+    with Raw(s.port) as c:
+        c.associate(SC_RQ)
+        c.send(pdv_pdu(1, store_command(sop_instance=None)))
+        c.send(pdv_pdu(1, dataset("1.2.826.0.1.3680043.9.7433.9.1"), command=False))
+        c.expect_abort(timeout=5)
+    _logged(s, c.port, "C-STORE-RQ lacks AffectedSOPInstanceUID")
+    assert_echo(s.port)
+    _once(s, c.port)
+    assert not list(s.outdir.iterdir()) if s.outdir.exists() else True
+    _no_tracebacks(s)
+
+
+def test_data_on_another_context_than_its_command_is_aborted(server) -> None:
+    s = server()
+    uid = "1.2.826.0.1.3680043.9.7433.9.2"
+    with Raw(s.port) as c:
+        c.associate(STORE_RQ)
+        c.send(pdv_pdu(1, c_store_rq(1, SECONDARY_CAPTURE, uid)))
+        c.send(pdv_pdu(3, dataset(uid), command=False))
+        c.expect_abort(timeout=5)
+    _logged(s, c.port, "a data set on presentation context 3, its command on 1")
+    s.wait_until(lambda: not _parts(s.outdir), "no .part file")
+    assert not list(s.outdir.glob("*.dcm"))
+    assert store_objects(s.port, [(uid, "1.2.826.0.1.3680043.9.7433.9")]) == [0]
+    _once(s, c.port)
+    _no_tracebacks(s)
+
+
+def test_invalid_sop_instance_uids_are_refused_with_c000(server) -> None:
+    """'.', '..', '1.2.3/4', '1.2.3_4' in the command: 0xC000 on the same
+    association, nothing stored; a valid UID after them is stored."""
+    s = server()
+    bad = [".", "..", "1.2.3/4", "1.2.3_4", "1..2", "1.2."]
+    good = "1.2.826.0.1.3680043.9.7433.9.3"
+    with Raw(s.port) as c:
+        c.associate(SC_RQ)
+        statuses = []
+        for n, uid in enumerate(bad + [good], 1):
+            c.send(pdv_pdu(1, store_command(message_id=us(n), sop_instance=ui(uid))))
+            c.send(pdv_pdu(1, dataset(uid), command=False))
+            statuses.append(_rsp(c))
+        c.send(pdu(0x05, bytes(4)))
+        assert c.read_pdu()[0] == 0x06
+    assert statuses == [0xC000] * len(bad) + [0]
+    events = [s.wait_event("received", n) for n in range(1, len(bad) + 2)]
+    assert [e["status"]["code"] for e in events] == [0xC000] * len(bad) + [0]  # type: ignore[index]
+    assert [p.name for p in s.outdir.iterdir()] == [f"OT.{good}.dcm"]
+    _no_tracebacks(s)
+
+
+RECORD = """import json, pathlib, sys, uuid
+pathlib.Path(sys.argv[1], uuid.uuid4().hex + ".json").write_text(json.dumps(sys.argv[2:]))
+"""
+
+
+def test_exec_placeholders_are_expanded_once_and_never_become_options(server, tmp_path: Path) -> None:
+    """A calling AE title holding '#c' and '#r' reaches the -xcr command as
+    it is (not expanded a second time); a calling AE title '-n' would become
+    an option of the command, so the command is not run, with a warning."""
+    import json
+    import sys
+
+    script = tmp_path / "record.py"
+    script.write_text(RECORD)
+    records = tmp_path / "records"
+    records.mkdir()
+    s = server("-xcr", f"{sys.executable} {script} {records} #a #c #r")
+    study = "1.2.826.0.1.3680043.9.7433.9"
+    assert store_objects(s.port, [(study + ".4", study)], aet="X#cY#r") == [0]
+    s.wait_until(lambda: bool(list(records.iterdir())), "the command's record")
+    (record,) = records.iterdir()
+    assert json.loads(record.read_text()) == ["X#cY#r", "STORESCP", "127.0.0.1"]
+    record.unlink()
+    assert store_objects(s.port, [(study + ".5", study)], aet="-n") == [0]
+    s.wait_log("would make the argument '-n' an option")
+    assert store_objects(s.port, [(study + ".6", study)], aet="AFTER") == [0]  # runs again for a normal title
+    s.wait_until(lambda: bool(list(records.iterdir())), "the next command's record")
+    assert [json.loads(r.read_text())[0] for r in records.iterdir()] == ["AFTER"]
+    _no_tracebacks(s)
+
+
+def test_the_socket_is_closed_after_the_peer_aborts(server) -> None:
+    s = server()
+    with Raw(s.port) as c:
+        c.associate()
+        c.send(pdu(0x07, bytes((0, 0, 0, 0))))
+        c.expect_closed(timeout=5)
+    _logged(s, c.port, "aborted by the peer")
+    assert_echo(s.port)
+    _once(s, c.port)
+    _no_tracebacks(s)
+
+
+# -- 10. --fsync ----------------------------------------------------------------------
+
+def test_fsync_stores_complete_files(server, tmp_path: Path) -> None:
+    """--fsync: 200 small objects arrive complete; the time against the same
+    without --fsync is printed (-s shows it), not asserted."""
+    from pydicom import dcmread
+
+    study = "1.2.826.0.1.3680043.9.7433.10"
+    seconds = {}
+    for label, args in (("plain", ()), ("fsync", ("--fsync",))):
+        s = server(*args, outdir=tmp_path / label)
+        objects = [(f"{study}.{n}", study) for n in range(200)]
+        t0 = time.perf_counter()
+        assert store_objects(s.port, objects) == [0] * 200
+        seconds[label] = time.perf_counter() - t0
+        files = sorted(s.outdir.glob("*.dcm"))
+        assert len(files) == 200 and not _parts(s.outdir)
+        for f in files:
+            ds = dcmread(f)
+            assert f.name == f"OT.{ds.SOPInstanceUID}.dcm" and ds.StudyInstanceUID == study
+        _no_tracebacks(s)
+    print(f"\n200 objects: {seconds['plain']:.3f} s without --fsync, {seconds['fsync']:.3f} s with "
+          f"({1000 * (seconds['fsync'] - seconds['plain']) / 200:.2f} ms more per object)")
