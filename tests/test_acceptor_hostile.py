@@ -320,6 +320,36 @@ def test_malformed_items_get_one_answer_and_one_log_line(two_servers, rq: bytes,
     assert not quiet.stderr, quiet.stderr
 
 
+
+def _roles(classes: list[str]) -> bytes:
+    return b"".join(item(0x54, struct.pack(">H", len(c)) + c.encode() + b"\x01\x01") for c in classes)
+
+
+@pytest.mark.parametrize("repeat", [False, True], ids=["classes-not-proposed", "verification-repeated"])
+def test_role_selection_items_are_answered_once_per_accepted_sop_class(server, repeat: bool) -> None:
+    """A user information item filled to 65535 bytes with role selection
+    sub-items (910 for SOP classes never proposed, or 2620 for Verification):
+    the answer names each accepted SOP class once. Answering every sub-item
+    made the A-ASSOCIATE-AC's user information item (our implementation UID
+    and version name are longer than the peer's) too long to encode: the
+    association died with an internal error."""
+    from dcmcli.net.ul import decode_associate
+
+    head = item(0x51, struct.pack(">L", 16384)) + item(0x52, b"1")
+    sample = VERIFICATION if repeat else "1.2.826.0.1.3680043.9.7433.4." + "0" * 35
+    n = (0xFFFF - len(head)) // len(_roles([sample]))
+    classes = [VERIFICATION] * n if repeat else [f"1.2.826.0.1.3680043.9.7433.4.{k:035d}" for k in range(n)]
+    info = head + _roles(classes)
+    assert len(info) <= 0xFFFF and len(_roles(classes)) + 72 > 0xFFFF  # the AC's own sub-items take 72 bytes
+    s = server()
+    with Raw(s.port) as c:
+        ac = decode_associate(0x02, c.associate(rq_pdu(_APP + context_item(1) + item(0x50, info))))
+        assert [(r.sop_class, r.scu, r.scp) for r in ac.roles] == ([(VERIFICATION, True, False)] if repeat else [])
+        c.send(pdv_pdu(1, c_echo_rq(1)))
+        assert _rsp(c) == 0
+    assert_echo(s.port)
+    _no_tracebacks(s)
+
 # -- 5. no .part file outlives its object ---------------------------------------------
 
 SC_RQ = valid_rq([(1, SECONDARY_CAPTURE, (ILE,))])
