@@ -114,6 +114,38 @@ def test_endless_command_fragments_are_aborted_at_max_command(server) -> None:
     _no_tracebacks(s)
 
 
+
+def test_empty_command_fragments_are_bounded_too(server) -> None:
+    """P-DATA PDUs packed with empty command PDVs (6 bytes each, no last
+    flag): the fragments count against MAX_COMMAND as well, and the server
+    never holds a PDU's PDVs all at once (22,000 of them in one 128 KiB PDU
+    made 5 MB of Python objects, and empty fragments never reached the
+    limit: the command was reassembled for ever)."""
+    s = server()
+    with Raw(s.port) as warm_up:  # the first abort and its log line load what they need (3 MB)
+        warm_up.associate()
+        warm_up.send(pdv_pdu(7, b"\x00\x00"))
+        warm_up.expect_abort()
+    empty = struct.pack(">LBB", 2, 1, 0x01)  # context 1, a command fragment, not the last
+    packed = pdu(0x04, empty * (131072 // len(empty)))
+    with Raw(s.port) as c:
+        c.associate()
+        hwm = s.proc_status("VmHWM")
+        for _ in range(20):
+            if c.readable(0):
+                break
+            try:
+                c.send(packed)
+            except OSError:
+                break  # closed while we were sending
+        kind, _ = c.outcome(timeout=5)
+    assert kind in ("abort", "closed")
+    _logged(s, c.port, "a command set of more than")
+    assert s.proc_status("VmHWM") - hwm < 2 * 1024, "the PDU's PDVs were held all at once"
+    assert_echo(s.port)
+    _once(s, c.port)
+    _no_tracebacks(s)
+
 @pytest.mark.parametrize("cid", [3, 7, 255])
 def test_command_on_a_context_not_accepted_is_aborted_at_the_first_fragment(server, cid: int) -> None:
     """Context 3 was proposed and refused (no such SOP class), 7 and 255 were
