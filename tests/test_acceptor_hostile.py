@@ -7,8 +7,6 @@ or printed, and that it still serves a normal C-ECHO or C-STORE afterwards.
 from __future__ import annotations
 
 import resource
-import signal
-import socket
 import struct
 import time
 from pathlib import Path
@@ -19,7 +17,7 @@ from dcmcli.net.association import open_association
 from dcmcli.net.dimse import MAX_COMMAND, c_echo_rq, c_store_rq, decode_command
 from dcmcli.net.peer import Peer
 from dcmcli.net.ul import Context
-from hostile_peer import (CT_IMAGE, DEADLINE, ELE, ILE, SECONDARY_CAPTURE, VERIFICATION, Closed, Raw, Server,
+from hostile_peer import (CT_IMAGE, DEADLINE, ILE, SECONDARY_CAPTURE, VERIFICATION, Raw, Server,
                           assert_echo, command_set, context_item, dataset, item, pdu, pdv_pdu, rq_pdu,
                           server, settings, store_command, store_objects, ui, us, user_info, valid_rq)
 
@@ -40,6 +38,13 @@ def _once(s: Server, client_port: int) -> None:
     has served someone else since, so that a second line would be there)."""
     lines = s.lines_about(client_port)
     assert len(lines) == 1, lines
+
+
+def _rsp(c: Raw) -> int:
+    """The status of the DIMSE response the server sends next."""
+    pdu_type, body = c.read_pdu()
+    assert pdu_type == 0x04, (pdu_type, body)
+    return decode_command(body[6:]).status
 
 
 def _no_tracebacks(s: Server) -> None:
@@ -559,12 +564,6 @@ def test_exec_on_reception_output_never_reaches_json_stdout(server) -> None:
 
 # -- 9. strictness -------------------------------------------------------------------
 
-def _rsp(c: Raw) -> int:
-    pdu_type, body = c.read_pdu()
-    assert pdu_type == 0x04, (pdu_type, body)
-    return decode_command(body[6:]).status
-
-
 def test_a_store_without_affected_sop_instance_uid_is_refused(server) -> None:
     s = server()
     with Raw(s.port) as c:
@@ -575,7 +574,7 @@ def test_a_store_without_affected_sop_instance_uid_is_refused(server) -> None:
     _logged(s, c.port, "C-STORE-RQ lacks AffectedSOPInstanceUID")
     assert_echo(s.port)
     _once(s, c.port)
-    assert not list(s.outdir.iterdir()) if s.outdir.exists() else True
+    assert not list(s.outdir.iterdir())
     _no_tracebacks(s)
 
 
