@@ -90,6 +90,50 @@ def test_accept_failure_is_logged_once_and_the_server_recovers(server) -> None:
     _no_tracebacks(s)
 
 
+
+def test_a_thread_that_cannot_start_drops_its_connection_not_the_server(tmp_path: Path, monkeypatch) -> None:
+    """When no thread can be started for a connection (a thread or memory
+    limit: RuntimeError from Thread.start), that connection is closed, the
+    failure is logged once, and the server keeps accepting; 40 such failures
+    (more than max_pending) leave no waiting slot taken. In-process, as only
+    there can thread creation be made to fail (root is exempt from
+    RLIMIT_NPROC); the old accept loop died on the first one."""
+    import threading
+    from types import SimpleNamespace
+
+    import dcmcli.net.acceptor as acceptor_module
+    from dcmcli.net.acceptor import AcceptorOptions
+    from dcmcli.net.services.storage import StoreServer
+    from dcmcli.net.services.writer import WriterOptions
+
+    left = {"failures": 40}
+
+    class Failing(threading.Thread):
+        def start(self) -> None:
+            if self.name.startswith("dcmcli-assoc") and left["failures"] > 0:
+                left["failures"] -= 1
+                raise RuntimeError("can't start new thread")
+            super().start()
+
+    monkeypatch.setattr(acceptor_module, "threading",
+                        SimpleNamespace(Thread=Failing, Lock=threading.Lock, Event=threading.Event))
+    logs: list[tuple[str, str]] = []
+    srv = StoreServer(settings("STORESCP"), AcceptorOptions(bind="127.0.0.1"),
+                      WriterOptions(output_dir=tmp_path / "rx"), on_log=lambda level, msg: logs.append((level, msg)))
+    port = srv.start()
+    try:
+        for _ in range(40):
+            with Raw(port) as c:
+                c.send(valid_rq())
+                c.expect_closed(timeout=5)
+        assert_echo(port)
+        assert store_objects(port, [("1.2.826.0.1.3680043.9.7433.1.1", "1.2.826.0.1.3680043.9.7433.1")]) == [0]
+        assert srv.acceptor._pending == 0
+    finally:
+        srv.stop(5)
+    assert [level for level, msg in logs if "cannot start a thread" in msg] == ["error"], logs
+    assert any("connection threads start again" in msg for _, msg in logs), logs
+
 # -- 2. command fragments are bounded and their context checked at once -----------
 
 def test_endless_command_fragments_are_aborted_at_max_command(server) -> None:

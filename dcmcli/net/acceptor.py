@@ -215,7 +215,7 @@ class Acceptor:
         listener = self._listener
         assert listener is not None
         delay = 0.0
-        failing = False
+        failing = threadless = False
         while not self._stopping.is_set():
             try:
                 client, addr = listener.accept()
@@ -256,7 +256,21 @@ class Acceptor:
             t = threading.Thread(target=self._serve, args=(client, addr), name=f"dcmcli-assoc-{addr[1]}", daemon=True)
             with self._lock:
                 self._threads = [x for x in self._threads if x.is_alive()] + [t]
-            t.start()
+            try:
+                t.start()
+            except RuntimeError as exc:  # no thread to be had (a thread or memory limit): drop this connection
+                with self._lock:
+                    self._threads.remove(t)
+                    self._pending -= 1
+                client.close()
+                if not threadless:
+                    self.on_log("error", f"cannot start a thread for a new connection: {exc}; closing new "
+                                         f"connections until one starts (lower --max-associations)")
+                threadless = True
+                continue
+            if threadless:
+                self.on_log("info", "connection threads start again")
+                threadless = False
 
     def stop(self, timeout: float | None = None) -> int:
         """Stop accepting, let associations in flight finish (up to ``timeout``),
