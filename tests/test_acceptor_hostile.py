@@ -726,3 +726,42 @@ def test_fsync_stores_complete_files(server, tmp_path: Path) -> None:
         _no_tracebacks(s)
     print(f"\n200 objects: {seconds['plain']:.3f} s without --fsync, {seconds['fsync']:.3f} s with "
           f"({1000 * (seconds['fsync'] - seconds['plain']) / 200:.2f} ms more per object)")
+
+
+
+@pytest.mark.parametrize("store_as", [None, "1.2.840.10008.1.2.1"], ids=["as-received", "store-as-explicit"])
+def test_fsync_reaches_every_stored_file_and_its_folder(tmp_path: Path, monkeypatch, store_as: str | None) -> None:
+    """--fsync flushes the very file that ends up under the final name, and
+    its folder. In-process: which inodes were fsynced is only visible there.
+    With --store-as the converted file replaced the flushed .part, so what
+    was stored had never been flushed."""
+    import os
+
+    from dcmcli.net.acceptor import AcceptorOptions
+    from dcmcli.net.services.storage import StoreServer
+    from dcmcli.net.services.writer import WriterOptions
+
+    synced: set[tuple[int, int]] = set()
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        st = os.fstat(fd)
+        synced.add((st.st_dev, st.st_ino))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    out = tmp_path / "rx"
+    srv = StoreServer(settings("STORESCP"), AcceptorOptions(bind="127.0.0.1"),
+                      WriterOptions(output_dir=out, fsync=True, store_as=store_as, template="{StudyInstanceUID}/"
+                                    "{SOPInstanceUID}.dcm"))
+    port = srv.start()
+    study = "1.2.826.0.1.3680043.9.7433.10"
+    try:
+        assert store_objects(port, [(f"{study}.{n}", study) for n in range(3)]) == [0, 0, 0]
+    finally:
+        srv.stop(5)
+    files = sorted(out.rglob("*.dcm"))
+    assert len(files) == 3
+    for f in files + [out / study]:
+        st = f.stat()
+        assert (st.st_dev, st.st_ino) in synced, f"{f} was never fsynced"

@@ -406,6 +406,8 @@ class StorageWriter:
         root = self._root
         final = Path(os.path.normpath(os.path.join(root, expand_template(self.options.template, values))))
         try:
+            if self.options.fsync and stored_ts != inc.ts:
+                _fsync_path(inc.part)  # the converted file replaced the .part that close() flushed
             # Every component is sanitised already; this is the last line of defence.
             if os.path.commonpath([root, final]) != root:
                 inc.discard()
@@ -430,7 +432,7 @@ class StorageWriter:
                     os.replace(inc.part, target)
                 inc.part = None
             if self.options.fsync:
-                _fsync_dir(target.parent)
+                _fsync_path(target.parent)
         except OSError as exc:
             inc.discard()
             why = _why(exc)
@@ -545,7 +547,8 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _fsync_dir(path: Path) -> None:
+def _fsync_path(path: Path) -> None:
+    """fsync a file or a directory by name."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
