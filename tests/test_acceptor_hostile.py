@@ -660,6 +660,28 @@ def test_invalid_sop_instance_uids_are_refused_with_c000(server) -> None:
     _no_tracebacks(s)
 
 
+
+def test_a_data_set_nested_too_deep_to_walk_is_refused_not_an_internal_error(server) -> None:
+    """3000 nested sequences of undefined length (16 bytes a level) in the
+    first 64 KB: walking them for the SOP UIDs exceeded Python's recursion
+    limit, and the RecursionError aborted the association as an internal
+    error. It is a data set that cannot be parsed: 0xC000, nothing stored,
+    and the association goes on."""
+    s = server()
+    level = struct.pack("<HHL", 0x0008, 0x0005, 0xFFFFFFFF) + struct.pack("<HHL", 0xFFFE, 0xE000, 0xFFFFFFFF)
+    data = level * 3000
+    with Raw(s.port) as c:
+        c.associate(valid_rq([(1, SECONDARY_CAPTURE, (ILE,)), (3, VERIFICATION, (ILE,))]))
+        c.send(pdv_pdu(1, c_store_rq(1, SECONDARY_CAPTURE, "1.2.826.0.1.3680043.9.7433.11.1")))
+        for start in range(0, len(data), 16000):
+            c.send(pdv_pdu(1, data[start:start + 16000], command=False, last=start + 16000 >= len(data)))
+        assert _rsp(c) == 0xC000
+        c.send(pdv_pdu(3, c_echo_rq(2)))
+        assert _rsp(c) == 0
+    s.wait_log("cannot parse 1.2.826.0.1.3680043.9.7433.11.1")
+    assert not list(s.outdir.iterdir())
+    _no_tracebacks(s)
+
 RECORD = """import json, pathlib, sys, uuid
 pathlib.Path(sys.argv[1], uuid.uuid4().hex + ".json").write_text(json.dumps(sys.argv[2:]))
 """

@@ -375,8 +375,8 @@ class StorageWriter:
             return None
         try:
             raw = scan_top_level(io.BytesIO(inc.head), len(inc.head), inc.ts, {0x00080016, 0x00080018})
-        except InvalidFile:
-            return None  # cut inside the first 64 KB: naming will tell
+        except (InvalidFile, RecursionError):
+            return None  # cut inside the first 64 KB, or nested too deep to walk: naming will tell
         for tag, what, expected in ((0x00080016, "SOP Class UID", inc.sop_class),
                                     (0x00080018, "SOP Instance UID", inc.sop_instance)):
             if tag in raw:
