@@ -1,7 +1,11 @@
 """The acceptor against hostile peers: one test per finding of the hostile
-review of the old storescp (each failed there), on real sockets against a
-real ``dcmcli storescp`` process. Every test checks what the server logged
-or printed, and that it still serves a normal C-ECHO or C-STORE afterwards.
+review of the old storescp (each failed there), and one per defect these
+tests found in the new engine (each failed before its fix), on real sockets
+against a real ``dcmcli storescp`` process, or an in-process ``StoreServer``
+where only the process itself can show what must be asserted. Every test
+checks what the server logged or answered, and that it still serves a
+normal C-ECHO or C-STORE afterwards. tests/hostile_peer.py has the server
+and the raw client; tests/test_fuzz_acceptor.py fuzzes the same server.
 """
 
 from __future__ import annotations
@@ -59,9 +63,11 @@ def _low_fd_limit() -> None:
 
 
 def test_accept_failure_is_logged_once_and_the_server_recovers(server) -> None:
-    """With 64 descriptors, idle associations exhaust the table: accept()
+    """With 64 descriptors, idle connections exhaust the table: accept()
     fails with EMFILE. The server says so once, keeps listening, and once the
-    connections go it serves a C-ECHO (the old storescp's accept loop died)."""
+    connections go it serves a C-ECHO (the old storescp's accept loop died).
+    The idle connections are associated ones (--max-associations 100):
+    those still negotiating stop at max_pending, 32, below the limit."""
     s = server("--max-associations", "100", preexec_fn=_low_fd_limit)
     held: list[Raw] = []
     try:
@@ -88,7 +94,6 @@ def test_accept_failure_is_logged_once_and_the_server_recovers(server) -> None:
     assert_echo(s.port)
     assert len(s.log_lines("cannot accept connections")) == 1, "\n".join(s.stderr)
     _no_tracebacks(s)
-
 
 
 def test_a_thread_that_cannot_start_drops_its_connection_not_the_server(tmp_path: Path, monkeypatch) -> None:
@@ -134,6 +139,7 @@ def test_a_thread_that_cannot_start_drops_its_connection_not_the_server(tmp_path
     assert [level for level, msg in logs if "cannot start a thread" in msg] == ["error"], logs
     assert any("connection threads start again" in msg for _, msg in logs), logs
 
+
 # -- 2. command fragments are bounded and their context checked at once -----------
 
 def test_endless_command_fragments_are_aborted_at_max_command(server) -> None:
@@ -161,7 +167,6 @@ def test_endless_command_fragments_are_aborted_at_max_command(server) -> None:
     assert_echo(s.port)
     _once(s, c.port)
     _no_tracebacks(s)
-
 
 
 def test_empty_command_fragments_are_bounded_too(server) -> None:
@@ -194,6 +199,7 @@ def test_empty_command_fragments_are_bounded_too(server) -> None:
     assert_echo(s.port)
     _once(s, c.port)
     _no_tracebacks(s)
+
 
 @pytest.mark.parametrize("cid", [3, 7, 255])
 def test_command_on_a_context_not_accepted_is_aborted_at_the_first_fragment(server, cid: int) -> None:
@@ -401,7 +407,6 @@ def test_malformed_items_get_one_answer_and_one_log_line(two_servers, rq: bytes,
     assert not quiet.stderr, quiet.stderr
 
 
-
 def _roles(classes: list[str]) -> bytes:
     return b"".join(item(0x54, struct.pack(">H", len(c)) + c.encode() + b"\x01\x01") for c in classes)
 
@@ -430,6 +435,7 @@ def test_role_selection_items_are_answered_once_per_accepted_sop_class(server, r
         assert _rsp(c) == 0
     assert_echo(s.port)
     _no_tracebacks(s)
+
 
 # -- 5. no .part file outlives its object ---------------------------------------------
 
@@ -660,7 +666,6 @@ def test_invalid_sop_instance_uids_are_refused_with_c000(server) -> None:
     _no_tracebacks(s)
 
 
-
 def test_a_data_set_nested_too_deep_to_walk_is_refused_not_an_internal_error(server) -> None:
     """3000 nested sequences of undefined length (16 bytes a level) in the
     first 64 KB: walking them for the SOP UIDs exceeded Python's recursion
@@ -748,7 +753,6 @@ def test_fsync_stores_complete_files(server, tmp_path: Path) -> None:
         _no_tracebacks(s)
     print(f"\n200 objects: {seconds['plain']:.3f} s without --fsync, {seconds['fsync']:.3f} s with "
           f"({1000 * (seconds['fsync'] - seconds['plain']) / 200:.2f} ms more per object)")
-
 
 
 @pytest.mark.parametrize("store_as", [None, "1.2.840.10008.1.2.1"], ids=["as-received", "store-as-explicit"])
