@@ -500,6 +500,7 @@ def test_a_non_ascii_uid_in_the_data_set_is_refused_and_leaves_no_part(server) -
     assert rsp.status == 0xA900
     s.wait_event("received")
     assert not _parts(s.outdir) and not list(s.outdir.glob("*.dcm"))
+    assert store_objects(s.port, [(uid, "1.2.826.0.1.3680043.9.7433.5")]) == [0]
     _no_tracebacks(s)
 
 
@@ -560,6 +561,7 @@ def test_dimse_timeout_0_means_no_limit(server) -> None:
         assert rsp.responding_to == 7 and rsp.status == 0
         c.send(pdu(0x05, bytes(4)))
         assert c.read_pdu()[0] == 0x06
+    assert_echo(s.port)
     assert not s.lines_about(c.port)  # nothing worth a warning happened
     _no_tracebacks(s)
 
