@@ -215,7 +215,7 @@ class Acceptor:
         listener = self._listener
         assert listener is not None
         delay = 0.0
-        failing = False
+        failing = threadless = False
         while not self._stopping.is_set():
             try:
                 client, addr = listener.accept()
@@ -256,7 +256,21 @@ class Acceptor:
             t = threading.Thread(target=self._serve, args=(client, addr), name=f"dcmcli-assoc-{addr[1]}", daemon=True)
             with self._lock:
                 self._threads = [x for x in self._threads if x.is_alive()] + [t]
-            t.start()
+            try:
+                t.start()
+            except RuntimeError as exc:  # no thread to be had (a thread or memory limit): drop this connection
+                with self._lock:
+                    self._threads.remove(t)
+                    self._pending -= 1
+                client.close()
+                if not threadless:
+                    self.on_log("error", f"cannot start a thread for a new connection: {exc}; closing new "
+                                         f"connections until one starts (lower --max-associations)")
+                threadless = True
+                continue
+            if threadless:
+                self.on_log("info", "connection threads start again")
+                threadless = False
 
     def stop(self, timeout: float | None = None) -> int:
         """Stop accepting, let associations in flight finish (up to ``timeout``),
@@ -387,12 +401,27 @@ class Acceptor:
         ac = Associate(calling_ae_title=rq.calling_ae_title, called_ae_title=rq.called_ae_title, contexts=results,
                        max_pdu=self.settings.max_pdu)
         accepted_classes = {cx.abstract_syntax for cx in results if cx.result == 0}
+        # Role selection and extended negotiation are answered once per SOP
+        # class of an accepted context (the first sub-item wins): answering
+        # each sub-item could make the AC's user information item longer
+        # than the requestor's, past the 65535 bytes an item can hold.
+        answered: set[str] = set()
         for r in rq.roles:
+            if r.sop_class in answered:
+                continue
+            answered.add(r.sop_class)
             found = self._service_for(r.sop_class) if r.sop_class in accepted_classes else None
-            scu, scp = found[0].role(r.sop_class, r.scu, r.scp) if found else (False, False)
+            if found is None:
+                report.roles.append(RoleReport(r.sop_class, r.scu, r.scp, None, None))  # not answered
+                continue
+            scu, scp = found[0].role(r.sop_class, r.scu, r.scp)
             ac.roles.append(RoleSelection(r.sop_class, scu and r.scu, scp and r.scp))
             report.roles.append(RoleReport(r.sop_class, r.scu, r.scp, scu and r.scu, scp and r.scp))
+        answered.clear()
         for e in rq.extended:
+            if e.sop_class in answered:
+                continue
+            answered.add(e.sop_class)
             found = self._service_for(e.sop_class) if e.sop_class in accepted_classes else None
             answer = found[0].extended(e.sop_class, e.info) if found else None
             if answer is not None:

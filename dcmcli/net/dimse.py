@@ -17,7 +17,6 @@ fragments into a sink (C-STORE: straight to disk), or discards it.
 from __future__ import annotations
 
 import struct
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
@@ -366,7 +365,12 @@ class Channel:
                  on_command: object = None) -> None:
         self.conn = conn
         self.max_command = max_command
-        self._pdvs: deque[tuple[int, bool, bool, memoryview]] = deque()
+        # The P-DATA PDU being read and where its next PDV starts: PDVs are
+        # taken one at a time, never all of a PDU at once (a PDU of empty
+        # PDVs would be thousands of objects).
+        self._body = bytearray()
+        self._view = memoryview(self._body)
+        self._pos = 0
         self._data_pending: int | None = None  # context id of a data set not read yet
         #: Called with (direction, context id, Command) for every command set
         #: sent ("sent") or received ("received"), for -d.
@@ -376,7 +380,7 @@ class Channel:
     def _next_pdv(self, *, between_messages: bool) -> tuple[int, bool, bool, memoryview] | None:
         """The next PDV; None when the peer released (answered with A-RELEASE-RP)
         between messages. A release in the middle of a message is a protocol error."""
-        while not self._pdvs:
+        while self._pos >= len(self._body):
             pdu_type, body = self.conn.read_pdu()
             if pdu_type == PDU_RELEASE_RQ:
                 if not between_messages:
@@ -390,23 +394,20 @@ class Channel:
                     raise ProtocolError("unexpected A-RELEASE-RP", ABORT_UNEXPECTED_PDU)
                 raise ProtocolError(f"unexpected PDU type 0x{pdu_type:02X} during the data phase",
                                     ABORT_UNEXPECTED_PDU)
-            view = memoryview(body)
-            pos, end = 0, len(body)
-            if end < 6:
+            if len(body) < 6:
                 raise ProtocolError("a P-DATA PDU without a presentation data value")
-            while pos < end:
-                if pos + 6 > end:
-                    raise ProtocolError("malformed presentation data value item")
-                (item_len,) = struct.unpack_from(">L", body, pos)
-                if item_len < 2 or pos + 4 + item_len > end:
-                    raise ProtocolError("malformed presentation data value item")
-                mch = body[pos + 5]
-                if mch & 0xFC:
-                    raise ProtocolError(f"invalid message control header 0x{mch:02X}")
-                self._pdvs.append((body[pos + 4], bool(mch & 0x01), bool(mch & 0x02),
-                                   view[pos + 6:pos + 4 + item_len]))
-                pos += 4 + item_len
-        return self._pdvs.popleft()
+            self._body, self._view, self._pos = body, memoryview(body), 0
+        body, pos, end = self._body, self._pos, len(self._body)
+        if pos + 6 > end:
+            raise ProtocolError("malformed presentation data value item")
+        (item_len,) = struct.unpack_from(">L", body, pos)
+        if item_len < 2 or pos + 4 + item_len > end:
+            raise ProtocolError("malformed presentation data value item")
+        mch = body[pos + 5]
+        if mch & 0xFC:
+            raise ProtocolError(f"invalid message control header 0x{mch:02X}")
+        self._pos = pos + 4 + item_len
+        return body[pos + 4], bool(mch & 0x01), bool(mch & 0x02), self._view[pos + 6:pos + 4 + item_len]
 
     # -- receiving ---------------------------------------------------------
     def receive(self) -> Message | None:
@@ -432,7 +433,7 @@ class Channel:
                 context = ctx
             elif ctx != context:
                 raise ProtocolError(f"command fragments on presentation contexts {context} and {ctx}")
-            size += len(value)
+            size += 6 + len(value)  # with its PDV header: empty fragments count too
             if size > self.max_command:
                 raise ProtocolError(f"a command set of more than {self.max_command} bytes")
             parts.append(bytes(value))

@@ -56,9 +56,14 @@ UNLIMITED_RECEIVE = 1 << 28
 #: Largest A-ASSOCIATE / A-RELEASE / A-ABORT PDU read at all (128 contexts
 #: of 30 transfer syntaxes each fit in a quarter of it).
 MAX_CONTROL_PDU = 1 << 20
-#: A PDU body up to this size is read into one buffer allocated up front;
-#: larger ones grow as their bytes arrive.
+#: A P-DATA body up to this size, on an association with accepted contexts,
+#: is read into one buffer allocated up front (the data path: at most
+#: --max-associations of them); larger ones grow as their bytes arrive, this
+#: much at a time.
 _PREALLOCATE = 256 * 1024
+#: Every other PDU (all a peer can send before negotiating) grows from this
+#: step as its bytes arrive: a claimed length allocates nothing.
+_CONTROL_STEP = 4096
 #: The smallest maximum PDU a peer may announce: a P-DATA PDV needs 6 bytes
 #: of header before one byte of value.
 MIN_PEER_PDU = 7
@@ -457,12 +462,15 @@ class Connection:
 
     # -- raw PDUs ---------------------------------------------------------
     def _recv_into(self, view: memoryview, deadline: float | None) -> int:
-        """One ``recv_into`` bounded by ``deadline``; returns the byte count (never 0)."""
+        """One ``recv_into`` bounded by ``deadline`` (None: none, whatever timeout
+        the socket had for the last send or read); returns the byte count (never 0)."""
         if deadline is not None:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise ConnectionClosed("timeout")
             self.sock.settimeout(remaining)
+        else:
+            self.sock.settimeout(None)
         try:
             k = self.sock.recv_into(view)
         except (socket.timeout, TimeoutError):
@@ -481,10 +489,10 @@ class Connection:
             got += self._recv_into(view[got:], deadline)
         return buf
 
-    def _recv_growing(self, n: int, deadline: float | None) -> bytearray:
-        """``n`` bytes into a buffer that grows only as they arrive."""
+    def _recv_growing(self, n: int, deadline: float | None, step: int) -> bytearray:
+        """``n`` bytes into a buffer that grows only as they arrive, ``step`` at most per read."""
         buf = bytearray()
-        chunk = bytearray(_PREALLOCATE)
+        chunk = bytearray(min(step, n))
         view = memoryview(chunk)
         while len(buf) < n:
             k = self._recv_into(view[:min(len(chunk), n - len(buf))], deadline)
@@ -521,10 +529,11 @@ class Connection:
             self.abort(2, ABORT_INVALID_PARAMETER)
             raise ProtocolError(f"the peer sent a PDU of {length} bytes, more than the {limit} allowed: it does not "
                                 f"speak the DICOM upper layer, or ignores the maximum PDU size")
-        if length <= _PREALLOCATE:
+        step = _PREALLOCATE if pdu_type == PDU_DATA and self.accepted else _CONTROL_STEP
+        if length <= step:
             body = self._recv_exact(length, deadline) if length else bytearray()
         else:
-            body = self._recv_growing(length, deadline)
+            body = self._recv_growing(length, deadline, step)
         if pdu_type == PDU_ABORT:
             source, reason = (body[2], body[3]) if len(body) >= 4 else (0, 0)
             self.close()

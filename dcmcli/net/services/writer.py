@@ -385,8 +385,8 @@ class StorageWriter:
             return None
         try:
             raw = scan_top_level(io.BytesIO(inc.head), len(inc.head), inc.ts, {0x00080016, 0x00080018})
-        except InvalidFile:
-            return None  # cut inside the first 64 KB: naming will tell
+        except (InvalidFile, RecursionError):
+            return None  # cut inside the first 64 KB, or nested too deep to walk: naming will tell
         for tag, what, expected in ((0x00080016, "SOP Class UID", inc.sop_class),
                                     (0x00080018, "SOP Instance UID", inc.sop_instance)):
             if tag in raw:
@@ -416,6 +416,8 @@ class StorageWriter:
         root = self._root
         final = Path(os.path.normpath(os.path.join(root, expand_template(self.options.template, values))))
         try:
+            if self.options.fsync and stored_ts != inc.ts:
+                _fsync_path(inc.part)  # the converted file replaced the .part that close() flushed
             # Every component is sanitised already; this is the last line of defence.
             if os.path.commonpath([root, final]) != root:
                 inc.discard()
@@ -440,7 +442,7 @@ class StorageWriter:
                     os.replace(inc.part, target)
                 inc.part = None
             if self.options.fsync:
-                _fsync_dir(target.parent)
+                _fsync_path(target.parent)
         except OSError as exc:
             inc.discard()
             why = _why(exc)
@@ -555,7 +557,8 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _fsync_dir(path: Path) -> None:
+def _fsync_path(path: Path) -> None:
+    """fsync a file or a directory by name."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
