@@ -142,7 +142,7 @@ _dcmcli()
                     return 0 ;;
             esac
             if [[ $cur == [-+]* ]]; then
-                COMPREPLY=( $(compgen -W "--without-bulk-data --store-tc --no-find --from-files --cancel-after --warnings-as-errors -aet --aetitle -aec --call -pdu --max-pdu -to --timeout -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json -od --output-directory --layout --template --on-duplicate --store-as --fsync --ignore -xcr --exec-on-reception -xcs --exec-on-eostudy -tos --eostudy-timeout -P --patient -S --study -O --psonly -M --model -k --key -L --level -h --help" -- "$cur") )
+                COMPREPLY=( $(compgen -W "--without-bulk-data --store-tc --no-find --from-files --cancel-after --warnings-as-errors -aet --aetitle -aec --call -pdu --max-pdu -to --timeout -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json -od --output-directory --layout --template --on-duplicate --store-as --fsync --ignore --accept-invalid -xcr --exec-on-reception -xcs --exec-on-eostudy -tos --eostudy-timeout -P --patient -S --study -O --psonly -M --model -k --key -L --level -h --help" -- "$cur") )
             else
                 _dcmcli_files -f "$cur"
             fi
@@ -174,7 +174,7 @@ _dcmcli()
                     return 0 ;;
             esac
             if [[ $cur == [-+]* ]]; then
-                COMPREPLY=( $(compgen -W "-aem --move +P --port --any-sender --from-files --cancel-after --warnings-as-errors -aet --aetitle -aec --call -pdu --max-pdu -to --timeout -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json -od --output-directory --layout --template --on-duplicate --store-as --fsync --ignore -xcr --exec-on-reception -xcs --exec-on-eostudy -tos --eostudy-timeout -P --patient -S --study -O --psonly -M --model -k --key -L --level -h --help" -- "$cur") )
+                COMPREPLY=( $(compgen -W "-aem --move +P --port --any-sender --from-files --cancel-after --warnings-as-errors -aet --aetitle -aec --call -pdu --max-pdu -to --timeout -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json -od --output-directory --layout --template --on-duplicate --store-as --fsync --ignore --accept-invalid -xcr --exec-on-reception -xcs --exec-on-eostudy -tos --eostudy-timeout -P --patient -S --study -O --psonly -M --model -k --key -L --level -h --help" -- "$cur") )
             else
                 _dcmcli_files -f "$cur"
             fi
@@ -203,7 +203,7 @@ _dcmcli()
                     return 0 ;;
             esac
             if [[ $cur == [-+]* ]]; then
-                COMPREPLY=( $(compgen -W "--bind -pm --promiscuous --accept-ts --allow-calling --require-called --max-associations --shutdown-timeout +xa +x= +xe +xb +xs +xy +xx +xv +xw +xt +xu +xr +xd --accept-all --prefer-uncompr --prefer-little --prefer-big --prefer-lossless --prefer-jpeg8 --prefer-jpeg12 --prefer-j2k-lossless --prefer-j2k-lossy --prefer-jls-lossless --prefer-jls-lossy --prefer-rle --prefer-deflated +xi --implicit +te --write-xfer-little +tb --write-xfer-big +ti --write-xfer-implicit +td --write-xfer-deflated -su -ss --sort-on-study-uid --sort-conc-studies -sp --sort-on-patientname +uf --unique-filenames -fe --filename-extension -aet --aetitle -pdu --max-pdu -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json -od --output-directory --layout --template --on-duplicate --store-as --fsync --ignore -xcr --exec-on-reception -xcs --exec-on-eostudy -tos --eostudy-timeout -h --help" -- "$cur") )
+                COMPREPLY=( $(compgen -W "--bind -pm --promiscuous --accept-ts --allow-calling --require-called --max-associations --shutdown-timeout +xa +x= +xe +xb +xs +xy +xx +xv +xw +xt +xu +xr +xd --accept-all --prefer-uncompr --prefer-little --prefer-big --prefer-lossless --prefer-jpeg8 --prefer-jpeg12 --prefer-j2k-lossless --prefer-j2k-lossy --prefer-jls-lossless --prefer-jls-lossy --prefer-rle --prefer-deflated +xi --implicit +te --write-xfer-little +tb --write-xfer-big +ti --write-xfer-implicit +td --write-xfer-deflated -su -ss --sort-on-study-uid --sort-conc-studies -sp --sort-on-patientname +uf --unique-filenames -fe --filename-extension -aet --aetitle -pdu --max-pdu -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json -od --output-directory --layout --template --on-duplicate --store-as --fsync --ignore --accept-invalid -xcr --exec-on-reception -xcs --exec-on-eostudy -tos --eostudy-timeout -h --help" -- "$cur") )
             fi
             ;;
         storescu)

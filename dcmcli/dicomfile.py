@@ -212,6 +212,33 @@ class _Walker:
                 self._skip(length, tag)
 
 
+def check_received(path: Path, offset: int, transfer_syntax: str) -> None:
+    """Walk the element headers of a received data set (the file from
+    ``offset``), as storescu walks what it sends: raise ``InvalidFile`` when
+    an element runs past the end, an item is malformed, or Pixel Data is
+    encapsulated in an uncompressed transfer syntax (or native in a
+    compressed one). Values are skipped, never read."""
+    if transfer_syntax == DeflatedExplicitVRLittleEndian:
+        return  # a zlib stream: walked when it is read
+    size = path.stat().st_size
+    with path.open("rb") as fp:
+        fp.seek(offset)
+        walker = _Walker(fp, size, implicit=(transfer_syntax == ImplicitVRLittleEndian),
+                         little=(transfer_syntax != ExplicitVRBigEndian))
+        native = transfer_syntax in (ImplicitVRLittleEndian, ExplicitVRBigEndian, "1.2.840.10008.1.2.1")
+        while walker.pos < size:
+            tag, _vr, length = walker._header()
+            if tag == (0x7FE0, 0x0010):
+                if native and length == _UNDEFINED:
+                    raise InvalidFile("encapsulated (compressed) Pixel Data in an uncompressed transfer syntax")
+                if not native and length != _UNDEFINED:
+                    raise InvalidFile("native Pixel Data in a compressed transfer syntax (it must be encapsulated)")
+            if length == _UNDEFINED:
+                walker.walk_items(tag)
+            else:
+                walker._skip(length, tag)
+
+
 def read_file_info(path: Path, *, check_complete: bool = True) -> FileInfo:
     """Return what a sender needs from a DICOM Part 10 file, or raise ``InvalidFile``."""
     try:

@@ -190,3 +190,42 @@ def test_dcmtk_storescu_to_dcmcli_with_dcmtk_storescp_flags(dcmcli_storescp, wor
     assert r.returncode == 0, r.stderr
     ev = received_events(peer, 1)[0]
     assert ev["transfer_syntax"] == "1.2.840.10008.1.2" and ev["stored_transfer_syntax"] == "1.2.840.10008.1.2.1"
+
+
+def _encapsulated_under_explicit_le(path: Path) -> Path:
+    """What a broken sender produces: JPEG 2000 fragments (undefined length
+    Pixel Data) in a file that says Explicit VR Little Endian."""
+    import struct
+
+    from pydicom import dcmread
+    from pydicom.data import get_testdata_file
+
+    ds = dcmread(get_testdata_file("JPEG2000.dcm"))
+    ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.1"
+    ds.save_as(path, enforce_file_format=True)
+    raw = path.read_bytes()
+    head = struct.pack("<HH", 0x7FE0, 0x0010) + b"OB\x00\x00"
+    at = raw.rindex(head)
+    fixed = raw[:at + 8] + b"\xff\xff\xff\xff" + raw[at + 12:] + struct.pack("<HHL", 0xFFFE, 0xE0DD, 0)
+    path.write_bytes(fixed)
+    return path
+
+
+def test_storescp_refuses_broken_data_sets_unless_asked(dcmcli_storescp, workdir: Path, tmp_path: Path) -> None:
+    broken = _encapsulated_under_explicit_le(workdir / "broken.dcm")
+    good = copy_samples(workdir / "good", ["explicit-le"])[0]
+    cut = workdir / "cut.dcm"
+    cut.write_bytes(good.read_bytes()[:-100])  # the last element ends past the end
+    strict = dcmcli_storescp(outdir=tmp_path / "strict")
+    r = run_dcmcli("storescu", "--no-check", "127.0.0.1", str(strict.port), str(broken), str(cut), str(good))
+    assert r.returncode == 66, r.stderr
+    events = received_events(strict, 3)
+    assert [e["status"]["code"] for e in events] == [0xC000, 0xC000, 0]
+    assert "encapsulated (compressed) Pixel Data in an uncompressed transfer syntax" in str(events[0]["message"])
+    assert "truncated" in str(events[1]["message"])
+    assert "broken data set" in r.stdout + r.stderr
+    assert len(list((tmp_path / "strict").glob("*.dcm"))) == 1
+    lenient = dcmcli_storescp("--accept-invalid", outdir=tmp_path / "lenient")
+    r = run_dcmcli("storescu", "--no-check", "127.0.0.1", str(lenient.port), str(broken))
+    assert r.returncode == 0, r.stderr
+    assert received_events(lenient, 1)[0]["status"]["code"] == 0

@@ -95,6 +95,10 @@ _STORE_AS = Annotated[str | None, typer.Option(
 _FSYNC = Annotated[bool, typer.Option("--fsync", rich_help_panel=STORAGE,
                                       help="Flush each object and its folder to disk before acknowledging it "
                                            "(safe against power loss; slower).")]
+_ACCEPT_INVALID = Annotated[bool, typer.Option(
+    "--accept-invalid", rich_help_panel=STORAGE,
+    help="Store data sets whose element structure is broken (an element past the end, encapsulated Pixel Data "
+         "in an uncompressed syntax); by default they are refused with 0xC000 and a reason.")]
 _IGNORE = Annotated[bool, typer.Option("--ignore", rich_help_panel=STORAGE,
                                        help="Receive and acknowledge, but store nothing.")]
 _XCR = Annotated[str | None, typer.Option(
@@ -152,6 +156,7 @@ _SHARED: list[tuple[str, Any, Any, set[str]]] = [
     ("store_as", _STORE_AS, None, {"store"}),
     ("fsync", _FSYNC, False, {"store"}),
     ("ignore", _IGNORE, False, {"store"}),
+    ("accept_invalid", _ACCEPT_INVALID, False, {"store"}),
     ("exec_on_reception", _XCR, None, {"store"}),
     ("exec_on_eostudy", _XCS, None, {"store"}),
     ("eostudy_timeout", _TOS, 30.0, {"store"}),
@@ -223,7 +228,8 @@ def writer_options(values: dict[str, Any]) -> WriterOptions:
         output_dir=Path(values.get("output_directory") or "."), template=chosen,
         duplicates=OnDuplicate(values.get("on_duplicate") or "overwrite").value,
         store_as=parse_transfer_syntax(store_as) if store_as else None, fsync=bool(values.get("fsync")),
-        ignore=bool(values.get("ignore")), exec_on_reception=values.get("exec_on_reception"),
+        ignore=bool(values.get("ignore")), accept_invalid=bool(values.get("accept_invalid")),
+        exec_on_reception=values.get("exec_on_reception"),
         exec_on_eostudy=values.get("exec_on_eostudy"), eostudy_timeout=float(values.get("eostudy_timeout") or 30.0))
 
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from dcmcli.dicomfile import InvalidFile, encode_file_meta, read_top_level, scan_top_level
+from dcmcli.dicomfile import InvalidFile, check_received, encode_file_meta, read_top_level, scan_top_level
 from dcmcli.errors import OutputError, UsageError
 from dcmcli.uids import DEFLATED, uid_name
 
@@ -123,6 +123,7 @@ class WriterOptions:
     ignore: bool = False  # receive but do not store (DCMTK --ignore)
     store_as: str | None = None  # transcode received objects to this syntax before storing
     fsync: bool = False  # file and directory reach the disk before the object is acknowledged
+    accept_invalid: bool = False  # store data sets whose element structure is broken
     exec_on_reception: str | None = None
     exec_on_eostudy: str | None = None
     eostudy_timeout: float = 30.0
@@ -406,6 +407,15 @@ class StorageWriter:
             self.on_log("error", f"cannot store {inc.sop_instance} from {calling}: {why}; answered 0xA700")
             return Outcome(STATUS_OUT_OF_RESOURCES, None, f"refused: out of resources: {why}")
         assert inc.part is not None
+        if not self.options.accept_invalid:
+            try:
+                check_received(inc.part, inc.meta_len, inc.ts)
+            except (InvalidFile, OSError, RecursionError) as exc:
+                why = str(exc) if not isinstance(exc, RecursionError) else "nested too deep to walk"
+                inc.discard()
+                self.on_log("warning", f"{inc.sop_instance} from {calling} refused, its data set is broken: {why} "
+                                       f"(0xC000; --accept-invalid stores it anyway)")
+                return Outcome(STATUS_CANNOT_UNDERSTAND, None, f"cannot understand: broken data set: {why}")
         try:
             values = self._values(inc)
         except Exception as exc:  # a data set we cannot walk
