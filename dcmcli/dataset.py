@@ -53,9 +53,10 @@ def decode(data: bytes, transfer_syntax: str) -> Dataset:
 
     quiet_pydicom()
     try:
-        ds = read_dataset(DicomBytesIO(data), transfer_syntax == ILE, transfer_syntax != EBE)
-        ds.set_original_encoding(transfer_syntax == ILE, transfer_syntax != EBE, ds.get("SpecificCharacterSet"))
-        return ds
+        # read_dataset records the encoding itself, the character set as
+        # Python codec names (convert_encodings); the DICOM term ("ISO_IR 192")
+        # is no codec name, and only "ISO_IR 100" happened to be an alias.
+        return read_dataset(DicomBytesIO(data), transfer_syntax == ILE, transfer_syntax != EBE)
     except Exception as exc:  # pydicom raises many kinds for broken data
         raise InvalidDataset(f"cannot parse the data set: {exc}") from None
 
