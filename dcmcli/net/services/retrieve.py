@@ -139,8 +139,14 @@ def _failed_list(cmd: Command, payload: bytes | None, ts: str) -> list[str]:
     return []
 
 
-def status_hint(status: Status, service: str, settings: AssociationSettings, destination: str | None) -> str:
+def status_hint(status: Status, service: str, settings: AssociationSettings, destination: str | None,
+                refused: int = 0) -> str:
+    """What to try after a failure status. ``refused``: sub-operations our
+    own receiver answered with a failure (then the peer is not to blame)."""
     code = status.code
+    if refused and (code == 0xA702 or 0xA700 <= code <= 0xA7FF or code == 0xB000 or 0xC000 <= code <= 0xCFFF):
+        return (f"we refused {refused} object{'s' if refused != 1 else ''} ourselves (see the errors above: "
+                f"no space left, --on-duplicate reject, an output directory that cannot be written)")
     if code == 0xA801:
         return (f"the peer does not know the move destination AE title {destination!r}: add {destination} with this "
                 f"host and the receiver's port to the peer's configuration (for Orthanc: DicomModalities; for "
@@ -149,6 +155,9 @@ def status_hint(status: Status, service: str, settings: AssociationSettings, des
         return (f"the peer could not process the move; if it does not know the destination {destination!r} "
                 f"(Orthanc answers C000 then), add {destination} with this host and the receiver's port to its "
                 f"configuration (for Orthanc: DicomModalities); else see the peer's log")
+    if code == 0xA702 and service == "C-MOVE":
+        return (f"the peer could not send the objects to {destination!r}: is that receiver running, and does the "
+                f"peer's configuration give its right host and port? (see the peer's log)")
     if code == 0xA702:
         return ("the peer could not perform the sub-operations: for C-GET it may need other storage contexts "
                 "(see -v; --store-tc chooses them)")
@@ -304,7 +313,7 @@ def move(settings: AssociationSettings, peer: Peer, sop_class: str, identifiers:
     if receiver is not None:
         total.received = receiver.storage.count - receiver.storage.failures
         total.refused = receiver.storage.failures
-    total.hint = status_hint(total.status, "C-MOVE", settings, destination)
+    total.hint = status_hint(total.status, "C-MOVE", settings, destination, total.refused)
     return total
 
 
@@ -362,7 +371,9 @@ def resolve_identifiers(settings: AssociationSettings, peer: Peer, model: object
         out.append(ds)
     if on_log:
         n = sum(len(set(u)) for u in groups.values())
-        on_log("info", f"{n} {level.lower()}{'s' if n != 1 else ''} match the keys; retrieving them by {key}")
+        plural = {"STUDY": "studies", "SERIES": "series"}.get(level, level.lower() + "s")
+        on_log("info", f"{n} {level.lower() if n == 1 else plural} match{'es' if n == 1 else ''} the keys; "
+                       f"retrieving {'it' if n == 1 else 'them'} by {key}")
     return out
 
 
@@ -630,7 +641,7 @@ def get(settings: AssociationSettings, peer: Peer, sop_class: str, identifiers: 
     total.received = storage.count - storage.failures
     total.refused = storage.failures
     total.cancelled = total.status.category == Category.CANCEL
-    total.hint = status_hint(total.status, "C-GET", settings, None)
+    total.hint = status_hint(total.status, "C-GET", settings, None, total.refused)
     return total
 
 
