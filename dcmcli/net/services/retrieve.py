@@ -377,9 +377,8 @@ def resolve_identifiers(settings: AssociationSettings, peer: Peer, model: object
     return out
 
 
-def identifiers_from_files(paths: Sequence[str], model: object) -> list[Dataset]:
-    """Identifiers that retrieve exactly the instances of these files: one
-    IMAGE-level request per series, listing its SOP Instance UIDs."""
+def _files_by_series(paths: Sequence[str]) -> dict[tuple[str, str, str], list[tuple[str, str, str]]]:
+    """(patient, study, series) -> [(SOP instance, SOP class, transfer syntax)] of the files."""
     from pathlib import Path as P
 
     from dcmcli.dicomfile import collect_inputs, read_top_level
@@ -390,7 +389,7 @@ def identifiers_from_files(paths: Sequence[str], model: object) -> list[Dataset]
         problem = inputs.nothing_to_send()
         raise InputError(f"--from-files: {problem[1] if problem else 'no DICOM files'}",
                          "name DICOM files or folders holding them")
-    by_series: dict[tuple[str, str, str], list[str]] = {}
+    by_series: dict[tuple[str, str, str], list[tuple[str, str, str]]] = {}
     for info in inputs.files:
         raw = read_top_level(P(info.path), info.dataset_offset, info.transfer_syntax,
                              [0x00100020, 0x0020000D, 0x0020000E])
@@ -399,23 +398,47 @@ def identifiers_from_files(paths: Sequence[str], model: object) -> list[Dataset]
         if not key[1] or not key[2]:
             raise InputError(f"--from-files: {info.path} has no Study or Series Instance UID",
                              "only files with both UIDs can be retrieved by instance")
-        by_series.setdefault(key, []).append(info.sop_instance_uid)
+        by_series.setdefault(key, []).append((info.sop_instance_uid, info.sop_class_uid, info.transfer_syntax))
+    return by_series
+
+
+def identifiers_from_files(paths: Sequence[str], model: object) -> list[Dataset]:
+    """Identifiers that retrieve exactly the instances of these files: one
+    IMAGE-level request per series, listing its SOP Instance UIDs."""
     from pydicom.dataset import Dataset as DS
 
     from dcmcli.uids import QueryModel
 
     assert isinstance(model, QueryModel)
     out = []
-    for (patient, study, series), uids in by_series.items():
+    for (patient, study, series), found in _files_by_series(paths).items():
+        uids = list(dict.fromkeys(uid for uid, _, _ in found))
         ds = DS()
         ds.QueryRetrieveLevel = "IMAGE"
         if model.name == "patient":
             ds.PatientID = patient
         ds.StudyInstanceUID = study
         ds.SeriesInstanceUID = series
-        ds.SOPInstanceUID = list(dict.fromkeys(uids)) if len(set(uids)) > 1 else uids[0]
+        ds.SOPInstanceUID = uids if len(uids) > 1 else uids[0]
         out.append(ds)
     return out
+
+
+def inventory_from_files(paths: Sequence[str]) -> Inventory:
+    """What a C-GET of exactly these files brings, known from the files
+    themselves: their SOP classes and transfer syntaxes (no C-FIND needed).
+    The syntaxes matter: a peer that picks uncompressed from a context
+    listing everything may be unable to decompress (Orthanc and JPEG 2000),
+    while a context of the file's own syntax lets it send it as stored."""
+    classes: dict[str, list[str]] = {}
+    instances: list[tuple[str, str, str, str]] = []
+    for (_patient, study, series), found in _files_by_series(paths).items():
+        for uid, sop_class, ts in found:
+            known = classes.setdefault(sop_class, [])
+            if ts not in known:
+                known.append(ts)
+            instances.append((study, series, uid, sop_class))
+    return Inventory(classes, instances, len(instances))
 
 
 # -- C-GET -------------------------------------------------------------------------
@@ -646,5 +669,6 @@ def get(settings: AssociationSettings, peer: Peer, sop_class: str, identifiers: 
 
 
 __all__ = ["Progress", "RetrieveOptions", "RetrieveOutcome", "MoveReceiver", "move", "get", "plan_storage",
+           "identifiers_from_files", "inventory_from_files",
            "parse_store_tc", "storage_contexts", "peer_addresses", "StoragePlan", "COMMON_STORAGE",
            "unknown_ae_hint", "NetworkError"]
