@@ -11,7 +11,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from pydicom import dcmread
 
 from conftest import dcmtk
 from qr_cli import (A, B, MANY, Archive, Archives, Run, archive, archives, dataset_of, dcmcli,  # noqa: F401
