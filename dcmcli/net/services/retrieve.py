@@ -407,9 +407,14 @@ def identifiers_from_files(paths: Sequence[str], model: object) -> list[Dataset]
     IMAGE-level request per series, listing its SOP Instance UIDs."""
     from pydicom.dataset import Dataset as DS
 
+    from dcmcli.errors import UsageError
     from dcmcli.uids import QueryModel
 
     assert isinstance(model, QueryModel)
+    if "IMAGE" not in model.levels:
+        # Sent anyway, dcmqrscp answers Success with nothing to send: "nothing matched".
+        raise UsageError(f"--from-files retrieves instances by SOP Instance UID (IMAGE level), which the "
+                         f"{model.title} model does not have", "use -S (Study Root) or -P (Patient Root)")
     out = []
     for (patient, study, series), found in _files_by_series(paths).items():
         uids = list(dict.fromkeys(uid for uid, _, _ in found))
