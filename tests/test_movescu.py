@@ -202,3 +202,13 @@ def test_connection_refused_and_wrong_called_ae(archives: Archives) -> None:
     r = dcmcli("movescu", "-k", "StudyInstanceUID=1.2.3", "-aec", "NOTQRSCP", "127.0.0.1", str(archives.q.port))
     assert r.code == 61, r
     assert "called AE title not recognised" in r.stderr and "check -aec (sent 'NOTQRSCP')" in r.stderr
+
+
+def test_from_files_needs_a_model_with_an_image_level(archives: Archives, qr_study: QRStudy) -> None:
+    """Patient/Study Only has no IMAGE level to name instances at (dcmqrscp
+    would answer Success with nothing sent): refused before any request."""
+    r = dcmcli("movescu", "-O", "-aem", "STORESCP", "--from-files", str(qr_study.instances[0].path),
+               *archives.q.at())
+    assert r.code == 1, r
+    assert "--from-files retrieves instances by SOP Instance UID (IMAGE level), which the Patient/Study Only " \
+           "(retired) model does not have; use -S (Study Root) or -P (Patient Root)" in r.stderr
