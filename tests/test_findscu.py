@@ -110,10 +110,18 @@ def test_date_ranges(archive: Archive) -> None:
         assert r.stderr == ""  # a valid range: no warning
 
 
-def test_date_with_a_wildcard_is_warned_about(archives: Archives) -> None:
-    r = _find(archives.q, "-S", "-k", "StudyDate=2024*")
+def test_date_with_a_wildcard_is_warned_about(archive: Archive) -> None:
+    """Sent as given, with a warning in plain words: dcmqrscp matches it
+    literally (nothing); Orthanc fails the query (C000), exit 66."""
+    r = _find(archive, "-S", "-k", "StudyDate=2024*")
     assert "StudyDate='2024*' is not a valid DA match" in r.stderr and "20240101-20241231" in r.stderr
-    assert r.code == 0 and r.summary["matches"] == 0  # dcmqrscp matches it literally: nothing
+    if archive.kind == "dcmqrscp":
+        assert r.code == 0 and r.summary["matches"] == 0, r
+    else:
+        assert r.code == 66, r
+        assert r.summary["status"]["hex"] == "0xC000" and r.summary["exit_code"] == 66  # type: ignore[index]
+        assert "C-FIND failed after 0 matches: unable to process (0xC000)" in r.stderr
+        assert "see its log (-d shows the identifier sent)" in r.stderr
 
 
 def test_uid_list(archive: Archive, qr_study: QRStudy) -> None:
