@@ -92,6 +92,7 @@ class Archives:
     o: Archive
     storescp_port: int  # move destination STORESCP
     movescu_port: int   # move destination MOVESCU (movescu +P)
+    count: int = 0      # instances loaded (the ``many`` pair)
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list, repr=False)
 
     def by_kind(self, kind: str) -> Archive:
@@ -183,7 +184,7 @@ def many(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         subprocess.run([dcmtk("dcmqridx"), "-q", str(q.storage), *map(str, files)], check=True, capture_output=True,
                        timeout=120)
         pair.o.peer.load(files)  # type: ignore[union-attr]
-        pair.count = count  # type: ignore[attr-defined]
+        pair.count = count
         yield pair
     finally:
         _stop(pair)

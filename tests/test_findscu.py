@@ -308,7 +308,7 @@ def test_cancel_ends_with_fe00(many: Archives, many_archive: Archive) -> None:
     s = r.summary
     assert s["status"]["hex"] == "0xFE00", s  # type: ignore[index]
     assert s["cancelled"] is True
-    total = many.count  # type: ignore[attr-defined]
+    total = many.count
     assert 5 <= s["matches"] < total, s  # type: ignore[operator]
     assert len(r.of("match")) == s["matches"]  # --cancel prints what came before the peer stopped
 
