@@ -92,8 +92,8 @@ class Archives:
     o: Archive
     storescp_port: int  # move destination STORESCP
     movescu_port: int   # move destination MOVESCU (movescu +P)
+    procs: list[subprocess.Popen[bytes]] = field(repr=False)  # stopped at the module's end
     count: int = 0      # instances loaded (the ``many`` pair)
-    procs: list[subprocess.Popen[bytes]] = field(default_factory=list, repr=False)
 
     def by_kind(self, kind: str) -> Archive:
         return self.q if kind == "dcmqrscp" else self.o
@@ -114,7 +114,7 @@ def _start_pair(base: Path, orthanc_base: Path | None = None) -> Archives:
             stop_group(p, graceful=False)
         raise
     return Archives(Archive("dcmqrscp", q.port, q.ae, q), Archive("orthanc", o.port, o.aet, o),
-                    storescp_port, movescu_port, procs)
+                    storescp_port=storescp_port, movescu_port=movescu_port, procs=procs)
 
 
 def _stop(pair: Archives) -> None:
