@@ -13,11 +13,13 @@ test starts with ``dcmtk_receiver(port=archives.storescp_port)``) and
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,28 +139,41 @@ def archives(tmp_path_factory: pytest.TempPathFactory, qr_study: QRStudy) -> Ite
 def make_instances(folder: Path, count: int) -> list[Path]:
     """``count`` tiny CT images (2x2 pixels) of one series of patient
     QRPAT-MANY, in Explicit VR Little Endian (a class and syntax that
-    dcmqrscp's C-MOVE profile sends uncompressed)."""
+    dcmqrscp's C-MOVE profile sends uncompressed). One file is written with
+    pydicom; the others are its bytes with the SOP Instance UID and the
+    Instance Number replaced by values of the same length (a thousand
+    pydicom writes would take a second and a half)."""
     folder.mkdir(parents=True, exist_ok=True)
     study, series = generate_uid(), generate_uid()
+    stem = "2.25." + str(uuid.uuid4().int)[:33]  # 2.25.<33 digits>.1NNNNN: 45 characters for every n
+    sop_uid = f"{stem}.{100000}"  # (no leading zero in a UID component)
+    ds = Dataset()
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    ds.SOPInstanceUID = sop_uid
+    ds.PatientName, ds.PatientID = "Many^Instances", MANY
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+    ds.StudyDate, ds.StudyTime, ds.AccessionNumber, ds.StudyID = "20240301", "120000", "ACC-M1", "M1"
+    ds.Modality, ds.SeriesNumber, ds.InstanceNumber = "CT", 1, "000000"
+    ds.Rows = ds.Columns = 2
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.PixelData = bytes(4)
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    template = buf.getvalue()
+    assert template.count(sop_uid.encode()) == 2
+    number = b"IS\x06\x00000000"  # the Instance Number element's VR, length and value
+    assert template.count(number) == 1
     paths = []
     for n in range(1, count + 1):
-        ds = Dataset()
-        ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
-        ds.SOPInstanceUID = generate_uid()
-        ds.PatientName, ds.PatientID = "Many^Instances", MANY
-        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
-        ds.StudyDate, ds.StudyTime, ds.AccessionNumber, ds.StudyID = "20240301", "120000", "ACC-M1", "M1"
-        ds.Modality, ds.SeriesNumber, ds.InstanceNumber = "CT", 1, n
-        ds.Rows = ds.Columns = 2
-        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
-        ds.PixelData = bytes([n % 256] * 4)
-        ds.file_meta = FileMetaDataset()
-        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
-        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        data = template.replace(sop_uid.encode(), f"{stem}.{100000 + n}".encode())
+        data = data.replace(number, b"IS\x06\x00" + f"{n:06d}".encode())
         path = folder / f"many{n:04d}.dcm"
-        ds.save_as(path, enforce_file_format=True)
+        path.write_bytes(data)
         paths.append(path)
     return paths
 
@@ -181,9 +196,17 @@ def many(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     try:
         q = pair.q.peer
         assert isinstance(q, DcmQRSCP)
-        subprocess.run([dcmtk("dcmqridx"), "-q", str(q.storage), *map(str, files)], check=True, capture_output=True,
-                       timeout=120)
-        pair.o.peer.load(files)  # type: ignore[union-attr]
+        # both at once: dcmqridx works on its own, Orthanc indexes what the REST calls bring
+        index = subprocess.Popen([dcmtk("dcmqridx"), "-q", str(q.storage), *map(str, files)],
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            pair.o.peer.load(files)  # type: ignore[union-attr]
+            out, _ = index.communicate(timeout=120)
+        finally:
+            if index.poll() is None:
+                index.kill()
+                index.wait()
+        assert index.returncode == 0, f"dcmqridx failed: {out.decode(errors='replace')}"
         pair.count = count
         yield pair
     finally:
