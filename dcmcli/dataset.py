@@ -53,9 +53,10 @@ def decode(data: bytes, transfer_syntax: str) -> Dataset:
 
     quiet_pydicom()
     try:
-        ds = read_dataset(DicomBytesIO(data), transfer_syntax == ILE, transfer_syntax != EBE)
-        ds.set_original_encoding(transfer_syntax == ILE, transfer_syntax != EBE, ds.get("SpecificCharacterSet"))
-        return ds
+        # read_dataset records the encoding itself, the character set as
+        # Python codec names (convert_encodings); the DICOM term ("ISO_IR 192")
+        # is no codec name, and only "ISO_IR 100" happened to be an alias.
+        return read_dataset(DicomBytesIO(data), transfer_syntax == ILE, transfer_syntax != EBE)
     except Exception as exc:  # pydicom raises many kinds for broken data
         raise InvalidDataset(f"cannot parse the data set: {exc}") from None
 
@@ -112,11 +113,28 @@ def read_dataset_file(path: Path, what: str = "query file") -> list[Dataset]:
         ds = dcmread(path, force=True)
         if not len(ds):
             raise InvalidDicomError("no elements")
-        # A bare data set read with force=True can come out as garbage elements: check them.
+        # A bare data set read with force=True can come out as garbage
+        # elements: text read as a tag and a length of millions of bytes,
+        # whose value pydicom cuts short at the end of the file without a
+        # word. A value shorter than its length is no data set.
+        _check_lengths(ds)
         for elem in ds:
             _ = elem.value
     except Exception as exc:
-        raise DcmcliError(f"{what} {str(path)!r} is neither DICOM nor DICOM JSON ({type(exc).__name__})",
+        raise DcmcliError(f"{what} {str(path)!r} is neither DICOM nor DICOM JSON ({type(exc).__name__}: {exc})",
                           "write it with dump2dcm, or as a DICOM JSON object", exit_code=ExitCode.INVALID_INPUT) from None
     ds.file_meta = None  # type: ignore[assignment]
     return [ds]
+
+
+def _check_lengths(ds: Dataset) -> None:
+    """Raise when an element read from a file holds fewer bytes than its
+    header says (the file ended inside it)."""
+    from pydicom.dataelem import RawDataElement
+
+    for tag in list(ds.keys()):
+        raw = ds.get_item(tag)
+        if isinstance(raw, RawDataElement) and raw.length != 0xFFFFFFFF and isinstance(raw.value, bytes) \
+                and len(raw.value) < raw.length:
+            raise ValueError(f"element ({tag >> 16:04X},{tag & 0xFFFF:04X}) claims {raw.length} bytes, "
+                             f"the file holds {len(raw.value)}")

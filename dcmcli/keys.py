@@ -25,7 +25,7 @@ from dcmcli.errors import UsageError
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
-_TAG = re.compile(r"^\(?\s*([0-9A-Fa-f]{4})\s*,\s*([0-9A-Fa-f]{4})\s*\)?$")
+_TAG = re.compile(r"^(?:\(\s*([0-9A-Fa-f]{4})\s*,\s*([0-9A-Fa-f]{4})\s*\)|([0-9A-Fa-f]{4})\s*,\s*([0-9A-Fa-f]{4}))$")
 _STEP = re.compile(r"^(?P<name>[^\[\]]+?)(?:\[(?P<index>[^\]]*)\])?$")
 
 
@@ -62,8 +62,9 @@ def _tag_of(name: str, text: str) -> int:
     from pydicom.datadict import tag_for_keyword
 
     m = _TAG.match(name.strip())
-    if m:
-        return (int(m.group(1), 16) << 16) | int(m.group(2), 16)
+    if m:  # (gggg,eeee) or gggg,eeee; a parenthesis without its pair is no tag
+        group, elem = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        return (int(group, 16) << 16) | int(elem, 16)
     if re.fullmatch(r"[0-9A-Fa-f]{8}", name.strip()):
         return int(name.strip(), 16)
     tag = tag_for_keyword(name.strip())

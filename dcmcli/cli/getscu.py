@@ -14,8 +14,8 @@ from dcmcli.cli.retrieving import finish, progress_bar
 from dcmcli.cli.storescp import log_printer, received_printer
 from dcmcli.net.peer import parse_peer
 from dcmcli.net.services.query import build_query
-from dcmcli.net.services.retrieve import (RetrieveOptions, get, identifiers_from_files, inventory, parse_store_tc,
-                                          plan_storage, resolve_identifiers)
+from dcmcli.net.services.retrieve import (RetrieveOptions, get, identifiers_from_files, inventory,
+                                          inventory_from_files, parse_store_tc, plan_storage, resolve_identifiers)
 from dcmcli.net.services.writer import StorageWriter
 from dcmcli.uids import uid_name
 
@@ -68,9 +68,13 @@ def getscu(
     assert common.query is not None and common.writer is not None
     target, files = parse_peer(peer, list(args or []))
     model, sop_class = common.query.resolve("get", "without-bulk-data" if without_bulk_data else None)
+    inv = None
     if from_files:
         identifiers = identifiers_from_files(from_files, model)
         identifier = identifiers[0] if len(identifiers) == 1 else None
+        inv = inventory_from_files(from_files)  # the files say which classes and syntaxes come
+        out.info(f"the files name {inv.matches} instance{'s' if inv.matches != 1 else ''} of {len(inv.classes)} "
+                 f"SOP class{'es' if len(inv.classes) != 1 else ''}: " + ", ".join(uid_name(c) for c in inv.classes))
     else:
         from dcmcli.dataset import read_dataset_file
 
@@ -88,8 +92,7 @@ def getscu(
         for ident in identifiers:
             out.debug(f"identifier:\n{ident}")
     exact = parse_store_tc(store_tc) if store_tc else None
-    inv = None
-    if exact is None and not no_find and identifier is not None:
+    if exact is None and not no_find and identifier is not None and inv is None:
         inv = inventory(common.settings, target, model, identifier)
         if inv is not None:
             out.info(f"the peer lists {inv.matches} instance{'s' if inv.matches != 1 else ''} of "

@@ -79,7 +79,7 @@ def finish(out: Output, outcome: RetrieveOutcome, what: str, *, receiving: bool,
             why.append(f"{outcome.missing} object{'s' if outcome.missing != 1 else ''} the peer counts as sent "
                        f"never arrived")
         hint = ("; the peer may not be able to send them in the syntaxes offered (-v shows the contexts; "
-                "see its log)" if outcome.failed or outcome.missing else "")
+                "see its log)" if outcome.failed > outcome.refused or outcome.missing else "")
         out.error_line(f"{what} incomplete: {', '.join(why)}{hint}")
     elif code == ExitCode.OPERATION_WARNING:
         out.error_line(f"{what} completed with warnings (--warnings-as-errors)")

@@ -139,8 +139,14 @@ def _failed_list(cmd: Command, payload: bytes | None, ts: str) -> list[str]:
     return []
 
 
-def status_hint(status: Status, service: str, settings: AssociationSettings, destination: str | None) -> str:
+def status_hint(status: Status, service: str, settings: AssociationSettings, destination: str | None,
+                refused: int = 0) -> str:
+    """What to try after a failure status. ``refused``: sub-operations our
+    own receiver answered with a failure (then the peer is not to blame)."""
     code = status.code
+    if refused and (code == 0xA702 or 0xA700 <= code <= 0xA7FF or code == 0xB000 or 0xC000 <= code <= 0xCFFF):
+        return (f"we refused {refused} object{'s' if refused != 1 else ''} ourselves (see the errors above: "
+                f"no space left, --on-duplicate reject, an output directory that cannot be written)")
     if code == 0xA801:
         return (f"the peer does not know the move destination AE title {destination!r}: add {destination} with this "
                 f"host and the receiver's port to the peer's configuration (for Orthanc: DicomModalities; for "
@@ -149,6 +155,9 @@ def status_hint(status: Status, service: str, settings: AssociationSettings, des
         return (f"the peer could not process the move; if it does not know the destination {destination!r} "
                 f"(Orthanc answers C000 then), add {destination} with this host and the receiver's port to its "
                 f"configuration (for Orthanc: DicomModalities); else see the peer's log")
+    if code == 0xA702 and service == "C-MOVE":
+        return (f"the peer could not send the objects to {destination!r}: is that receiver running, and does the "
+                f"peer's configuration give its right host and port? (see the peer's log)")
     if code == 0xA702:
         return ("the peer could not perform the sub-operations: for C-GET it may need other storage contexts "
                 "(see -v; --store-tc chooses them)")
@@ -304,7 +313,7 @@ def move(settings: AssociationSettings, peer: Peer, sop_class: str, identifiers:
     if receiver is not None:
         total.received = receiver.storage.count - receiver.storage.failures
         total.refused = receiver.storage.failures
-    total.hint = status_hint(total.status, "C-MOVE", settings, destination)
+    total.hint = status_hint(total.status, "C-MOVE", settings, destination, total.refused)
     return total
 
 
@@ -362,13 +371,14 @@ def resolve_identifiers(settings: AssociationSettings, peer: Peer, model: object
         out.append(ds)
     if on_log:
         n = sum(len(set(u)) for u in groups.values())
-        on_log("info", f"{n} {level.lower()}{'s' if n != 1 else ''} match the keys; retrieving them by {key}")
+        plural = {"STUDY": "studies", "SERIES": "series"}.get(level, level.lower() + "s")
+        on_log("info", f"{n} {level.lower() if n == 1 else plural} match{'es' if n == 1 else ''} the keys; "
+                       f"retrieving {'it' if n == 1 else 'them'} by {key}")
     return out
 
 
-def identifiers_from_files(paths: Sequence[str], model: object) -> list[Dataset]:
-    """Identifiers that retrieve exactly the instances of these files: one
-    IMAGE-level request per series, listing its SOP Instance UIDs."""
+def _files_by_series(paths: Sequence[str]) -> dict[tuple[str, str, str], list[tuple[str, str, str]]]:
+    """(patient, study, series) -> [(SOP instance, SOP class, transfer syntax)] of the files."""
     from pathlib import Path as P
 
     from dcmcli.dicomfile import collect_inputs, read_top_level
@@ -379,7 +389,7 @@ def identifiers_from_files(paths: Sequence[str], model: object) -> list[Dataset]
         problem = inputs.nothing_to_send()
         raise InputError(f"--from-files: {problem[1] if problem else 'no DICOM files'}",
                          "name DICOM files or folders holding them")
-    by_series: dict[tuple[str, str, str], list[str]] = {}
+    by_series: dict[tuple[str, str, str], list[tuple[str, str, str]]] = {}
     for info in inputs.files:
         raw = read_top_level(P(info.path), info.dataset_offset, info.transfer_syntax,
                              [0x00100020, 0x0020000D, 0x0020000E])
@@ -388,23 +398,52 @@ def identifiers_from_files(paths: Sequence[str], model: object) -> list[Dataset]
         if not key[1] or not key[2]:
             raise InputError(f"--from-files: {info.path} has no Study or Series Instance UID",
                              "only files with both UIDs can be retrieved by instance")
-        by_series.setdefault(key, []).append(info.sop_instance_uid)
+        by_series.setdefault(key, []).append((info.sop_instance_uid, info.sop_class_uid, info.transfer_syntax))
+    return by_series
+
+
+def identifiers_from_files(paths: Sequence[str], model: object) -> list[Dataset]:
+    """Identifiers that retrieve exactly the instances of these files: one
+    IMAGE-level request per series, listing its SOP Instance UIDs."""
     from pydicom.dataset import Dataset as DS
 
+    from dcmcli.errors import UsageError
     from dcmcli.uids import QueryModel
 
     assert isinstance(model, QueryModel)
+    if "IMAGE" not in model.levels:
+        # Sent anyway, dcmqrscp answers Success with nothing to send: "nothing matched".
+        raise UsageError(f"--from-files retrieves instances by SOP Instance UID (IMAGE level), which the "
+                         f"{model.title} model does not have", "use -S (Study Root) or -P (Patient Root)")
     out = []
-    for (patient, study, series), uids in by_series.items():
+    for (patient, study, series), found in _files_by_series(paths).items():
+        uids = list(dict.fromkeys(uid for uid, _, _ in found))
         ds = DS()
         ds.QueryRetrieveLevel = "IMAGE"
         if model.name == "patient":
             ds.PatientID = patient
         ds.StudyInstanceUID = study
         ds.SeriesInstanceUID = series
-        ds.SOPInstanceUID = list(dict.fromkeys(uids)) if len(set(uids)) > 1 else uids[0]
+        ds.SOPInstanceUID = uids if len(uids) > 1 else uids[0]
         out.append(ds)
     return out
+
+
+def inventory_from_files(paths: Sequence[str]) -> Inventory:
+    """What a C-GET of exactly these files brings, known from the files
+    themselves: their SOP classes and transfer syntaxes (no C-FIND needed).
+    The syntaxes matter: a peer that picks uncompressed from a context
+    listing everything may be unable to decompress (Orthanc and JPEG 2000),
+    while a context of the file's own syntax lets it send it as stored."""
+    classes: dict[str, list[str]] = {}
+    instances: list[tuple[str, str, str, str]] = []
+    for (_patient, study, series), found in _files_by_series(paths).items():
+        for uid, sop_class, ts in found:
+            known = classes.setdefault(sop_class, [])
+            if ts not in known:
+                known.append(ts)
+            instances.append((study, series, uid, sop_class))
+    return Inventory(classes, instances, len(instances))
 
 
 # -- C-GET -------------------------------------------------------------------------
@@ -630,10 +669,11 @@ def get(settings: AssociationSettings, peer: Peer, sop_class: str, identifiers: 
     total.received = storage.count - storage.failures
     total.refused = storage.failures
     total.cancelled = total.status.category == Category.CANCEL
-    total.hint = status_hint(total.status, "C-GET", settings, None)
+    total.hint = status_hint(total.status, "C-GET", settings, None, total.refused)
     return total
 
 
 __all__ = ["Progress", "RetrieveOptions", "RetrieveOutcome", "MoveReceiver", "move", "get", "plan_storage",
+           "identifiers_from_files", "inventory_from_files",
            "parse_store_tc", "storage_contexts", "peer_addresses", "StoragePlan", "COMMON_STORAGE",
            "unknown_ae_hint", "NetworkError"]
