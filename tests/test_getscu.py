@@ -86,7 +86,7 @@ def test_from_files(archive: Archive, qr_study: QRStudy, tmp_path: Path) -> None
 def test_nothing_matches(archives: Archives, tmp_path: Path) -> None:
     r = dcmcli("getscu", "-od", str(tmp_path / "got"), "-k", "PatientID=NOBODY", *archives.o.at())
     assert r.code == 0, r
-    assert "C-GET: nothing to retrieve (no match for the keys)" in r.stdout
+    assert "C-GET: nothing to retrieve (no instance matched)" in r.stdout
     assert not (tmp_path / "got").exists() or not any((tmp_path / "got").iterdir())
 
 

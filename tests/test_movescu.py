@@ -102,7 +102,7 @@ def test_keys_without_the_unique_key_are_found_first(archives: Archives, qr_stud
 def test_nothing_matches(archives: Archives, tmp_path: Path) -> None:
     r = dcmcli("movescu", "-k", "PatientID=NOBODY", *_to_me(archives, tmp_path / "rx"), *archives.q.at())
     assert r.code == 0, r
-    assert "C-MOVE: nothing to retrieve (no match for the keys)" in r.stdout
+    assert "C-MOVE: nothing to retrieve (no instance matched)" in r.stdout
 
 
 # --------------------------------------------------------------------------

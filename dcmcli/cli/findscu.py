@@ -195,8 +195,10 @@ def _summary(out: Output, outcomes: list[FindOutcome], seconds: float, stdout_ta
         human = "no matches"
     else:
         human = f"{matches} match{'es' if matches != 1 else ''}"
-    if summary["cancelled"]:
+    if summary["cancelled"] and last.status.category == Category.CANCEL:
         human += f", cancelled as asked ({last.status.meaning}, {last.status.hex})"
+    elif summary["cancelled"]:
+        human += f"; C-CANCEL sent, but the peer had answered everything ({last.status.meaning}, {last.status.hex})"
     human += f" in {seconds:.2f} s"
     if stdout_taken or out.verbosity < 0:
         out.emit("summary", summary, None)

@@ -10,7 +10,7 @@ import typer
 from dcmcli.cli.app import app
 from dcmcli.cli.options import Common, WarningsAsErrors, dcmcli_command
 from dcmcli.cli.report import show_report
-from dcmcli.cli.retrieving import finish, progress_bar
+from dcmcli.cli.retrieving import finish, nothing_to_retrieve, progress_bar
 from dcmcli.cli.storescp import log_printer, received_printer
 from dcmcli.net.peer import parse_peer
 from dcmcli.net.services.query import build_query
@@ -85,9 +85,7 @@ def getscu(
         identifier = query.identifier
         identifiers = resolve_identifiers(common.settings, target, model, identifier, log_printer(out))
         if not identifiers:
-            out.emit("summary", {"service": "C-GET", "completed": 0, "failed": 0, "warning": 0, "received": 0,
-                                 "exit_code": 0}, "C-GET: nothing to retrieve (no match for the keys)")
-            return 0
+            return nothing_to_retrieve(out, "C-GET")
     if common.debug:
         for ident in identifiers:
             out.debug(f"identifier:\n{ident}")
@@ -101,9 +99,7 @@ def getscu(
         else:
             out.info("the peer does not say which SOP classes the objects have: proposing the common storage classes")
     if inv is not None and inv.matches == 0:
-        out.emit("summary", {"service": "C-GET", "completed": 0, "failed": 0, "warning": 0, "received": 0,
-                             "exit_code": 0}, "C-GET: nothing to retrieve (no instance matched)")
-        return 0
+        return nothing_to_retrieve(out, "C-GET")
     plans = plan_storage(inv.classes if inv else None, inv.instances if inv else None, identifier, exact)
     writer = StorageWriter(common.writer, on_log=log_printer(out))
     writer.prepare()

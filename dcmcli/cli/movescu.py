@@ -10,7 +10,7 @@ import typer
 from dcmcli.cli.app import app
 from dcmcli.cli.options import Common, WarningsAsErrors, dcmcli_command
 from dcmcli.cli.report import show_report
-from dcmcli.cli.retrieving import finish, progress_bar
+from dcmcli.cli.retrieving import finish, nothing_to_retrieve, progress_bar
 from dcmcli.cli.storescp import log_printer, received_printer
 from dcmcli.net.peer import parse_peer, validate_ae_title, validate_port
 from dcmcli.net.services.query import build_query
@@ -77,9 +77,7 @@ def movescu(
         identifier = query.identifier
         identifiers = resolve_identifiers(common.settings, target, model, identifier, log_printer(out))
         if not identifiers:
-            out.emit("summary", {"service": "C-MOVE", "completed": 0, "failed": 0, "warning": 0, "exit_code": 0},
-                     "C-MOVE: nothing to retrieve (no match for the keys)")
-            return 0
+            return nothing_to_retrieve(out, "C-MOVE")
     if common.debug:
         for ident in identifiers:
             out.debug(f"identifier:\n{ident}")

@@ -86,6 +86,14 @@ def finish(out: Output, outcome: RetrieveOutcome, what: str, *, receiving: bool,
     return int(code)
 
 
+def nothing_to_retrieve(out: Output, service: str) -> int:
+    """No instance matched: the same summary as any retrieve (one schema), exit 0."""
+    from dcmcli.status import describe
+
+    return finish(out, RetrieveOutcome(service, describe(0x0000, service)), service, receiving=False,
+                  warnings_as_errors=False)
+
+
 def _failed_uids(out: Output, outcome: RetrieveOutcome) -> None:
     if outcome.failed_uids and out.verbosity >= 0:
         shown = outcome.failed_uids[:20]
