@@ -62,6 +62,9 @@ Usage::
     python bench/bench_qr.py --repeat 3 --pycache bench/out/pycache
     python bench/bench_qr.py --benches find --repeat 5 --json qr.json
     python bench/bench_qr.py --benches get,move --sets small --configs dcmtk,dcmcli
+    git archive HEAD dcmcli | tar -x -C /tmp/base    # a change against its base, same rounds:
+    python bench/bench_qr.py --also /tmp/base --configs dcmtk,dcmcli,dcmcli-json
+    python bench/bench_qr.py --serve                 # archive up, commands printed: profile by hand
 
 dcmqrscp runs in a process group of its own (it forks per association) and
 the group is killed at the end, also on errors and Ctrl-C; the temporary
@@ -124,19 +127,20 @@ def dcmtk_env() -> dict[str, str]:
     return {**os.environ, "TCP_NODELAY": "1"}
 
 
-def dcmcli_env() -> dict[str, str]:
+def dcmcli_env(source: Path | None = None) -> dict[str, str]:
+    """dcmcli from this checkout, or from ``source`` (--also)."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [env.get("PYTHONPATH")])])
+    env["PYTHONPATH"] = os.pathsep.join([str(source or REPO), *filter(None, [env.get("PYTHONPATH")])])
     if PYCACHE is not None:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
     return env
 
 
-def dcmcli_source() -> str:
-    """Which dcmcli the dcmcli processes import (must be this checkout)."""
+def dcmcli_source(source: Path | None = None) -> str:
+    """Which dcmcli the dcmcli processes import (must be this checkout, or --also's)."""
     r = subprocess.run([sys.executable, "-c", "import dcmcli; print(dcmcli.__file__)"], capture_output=True,
-                       text=True, env=dcmcli_env(), cwd=tempfile.gettempdir())
+                       text=True, env=dcmcli_env(source), cwd=tempfile.gettempdir())
     return r.stdout.strip()
 
 
@@ -434,6 +438,7 @@ class Config:
     bench: str  # get, move, find
     extra: list[str] = field(default_factory=list)
     target: str | None = None  # key of TARGETS for this row's ratio
+    source: Path | None = None  # another dcmcli tree (--also); None: this checkout
 
 
 CONFIGS: dict[str, list[Config]] = {
@@ -488,7 +493,7 @@ def one_run(cfg: Config, ds: DataSet, peer: QRSCP, out_base: Path, log_path: Pat
     stdout_path = workdir / "stdout.txt"
     notes = []
     cmd = client_cmd(cfg, ds, peer, od, move_port)
-    env = dcmtk_env() if cfg.kind == "dcmtk" else dcmcli_env()
+    env = dcmtk_env() if cfg.kind == "dcmtk" else dcmcli_env(cfg.source)
     with open(log_path, "a") as logf, open(stdout_path, "w") as stdout:
         logf.write(f"\n=== {cfg.bench} {ds.name} {cfg.name}\n{' '.join(cmd)}\n")
         logf.flush()
@@ -629,6 +634,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fresh-db", action="store_true", help="reload dcmqrscp's storage even when cached")
     ap.add_argument("--json", type=Path, metavar="FILE", help="also write every timing as JSON")
     ap.add_argument("--timeout", type=float, default=600.0, metavar="S", help="kill a client after S s (600)")
+    ap.add_argument("--also", type=Path, metavar="DIR",
+                    help="also run the dcmcli package found in DIR (a folder holding dcmcli/, e.g. made by "
+                         "`git archive COMMIT dcmcli | tar -x -C DIR`) in the same rounds, as rows 'KEY@also' "
+                         "without a verdict: a change's effect measured against its base under the same load")
     ap.add_argument("--serve", action="store_true",
                     help="only start dcmqrscp with the sets loaded, print the commands the benchmarks run, and "
                          "wait for Ctrl-C (for profiling one client by hand)")
@@ -679,6 +688,17 @@ def main(argv: list[str] | None = None) -> int:
 
     results: dict[str, dict[str, dict[str, list[Run]]]] = {}
     cfgs = {b: [c for c in CONFIGS[b] if not only or c.key in only] for b in CONFIGS}
+    if args.also:
+        also = args.also.resolve()
+        found = dcmcli_source(also)
+        if not found.startswith(str(also)):
+            print(f"error: --also {also}: dcmcli imports from {found or '(nothing)'}", file=sys.stderr)
+            return 2
+        print(f"--also: {found}")
+        for b, cs in cfgs.items():
+            cfgs[b] = [x for c in cs for x in ([c] if c.kind == "dcmtk" else
+                                               [c, Config(f"{c.key}@also", f"{c.name} [--also]", c.kind, c.bench,
+                                                          c.extra, None, also)])]
     store = None
     workdir = Path(tempfile.mkdtemp(prefix="qrscp-", dir=args.out))
     peer = None
