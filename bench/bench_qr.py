@@ -78,6 +78,7 @@ import hashlib
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -488,6 +489,14 @@ def count_matches(cfg: Config, out: str) -> int:
 
 def one_run(cfg: Config, ds: DataSet, peer: QRSCP, out_base: Path, log_path: Path, move_port: int) -> Run:
     workdir = Path(tempfile.mkdtemp(prefix=f"{cfg.bench}-{cfg.key}-", dir=out_base))
+    try:
+        return _one_run(cfg, ds, peer, workdir, log_path, move_port)
+    finally:  # also when interrupted: no output folder stays behind
+        shutil.rmtree(workdir, ignore_errors=True)
+        os.sync()  # this run's writes must not slow the next one
+
+
+def _one_run(cfg: Config, ds: DataSet, peer: QRSCP, workdir: Path, log_path: Path, move_port: int) -> Run:
     od = workdir / "od"
     od.mkdir()
     stdout_path = workdir / "stdout.txt"
@@ -502,7 +511,13 @@ def one_run(cfg: Config, ds: DataSet, peer: QRSCP, out_base: Path, log_path: Pat
         err = stdout if cfg.bench == "find" else logf
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, stdout=stdout, stderr=err, stdin=subprocess.DEVNULL, env=env, cwd=workdir)
-        cpu, killed = wait_rusage(proc, TIMEOUT)
+        try:
+            cpu, killed = wait_rusage(proc, TIMEOUT)
+        except BaseException:  # interrupted: the client must not outlive us
+            if proc.returncode is None:
+                proc.kill()
+                proc.wait()
+            raise
         seconds = time.perf_counter() - t0
         if killed:
             notes.append(f"killed after {TIMEOUT} s")
@@ -521,28 +536,41 @@ def one_run(cfg: Config, ds: DataSet, peer: QRSCP, out_base: Path, log_path: Pat
         if cfg.bench != "find" or notes:
             logf.write(stdout_path.read_text(errors="replace")[-3000:])
         logf.write(f"--- {seconds:.3f} s, {n} {what}, notes {notes}\n")
-    shutil.rmtree(workdir, ignore_errors=True)
-    os.sync()  # this run's writes must not slow the next one
     return Run(seconds, not notes, "; ".join(notes), cpu)
 
 
 def wait_rusage(proc: subprocess.Popen, timeout: float) -> tuple[float, bool]:
-    """Reap the client with wait4 (its CPU time: the machine is shared and
-    wall-clock is noisy, CPU time much less so); kill it after timeout s."""
-    fired = threading.Event()
-
-    def kill() -> None:
-        fired.set()
-        proc.kill()
-
-    timer = threading.Timer(timeout, kill)
-    timer.start()
+    """Reap the client with wait4, for its CPU time (the machine is shared:
+    wall-clock is noisy, CPU time much less so); kill it after ``timeout``
+    s. The wait is a select on a pidfd in this thread, so that SIGTERM or
+    Ctrl-C interrupts it at once (a timer thread could take the signal and
+    leave the main thread blocked in wait4 until the client ends)."""
+    killed = False
+    try:
+        fd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):  # no pidfd: a timer thread kills instead
+        fd = None
+    timer = None
+    if fd is not None:
+        try:
+            ready, _, _ = select.select([fd], [], [], timeout)
+        finally:
+            os.close(fd)
+        if not ready:
+            proc.kill()
+            killed = True
+    else:
+        fired = threading.Event()
+        timer = threading.Timer(timeout, lambda: (fired.set(), proc.kill()))
+        timer.start()
     try:
         _, status, usage = os.wait4(proc.pid, 0)
     finally:
-        timer.cancel()
+        if timer is not None:
+            timer.cancel()
+            killed = fired.is_set()
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return usage.ru_utime + usage.ru_stime, fired.is_set()
+    return usage.ru_utime + usage.ru_stime, killed
 
 
 def time_cmd(cmd: list[str], repeat: int, env: dict[str, str]) -> float:
@@ -686,7 +714,6 @@ def main(argv: list[str] | None = None) -> int:
           f"PYTHONDONTWRITEBYTECODE={dcmcli_env().get('PYTHONDONTWRITEBYTECODE', '(unset)')}"
           f"{f'; PYTHONPYCACHEPREFIX={PYCACHE}' if PYCACHE else ''}", flush=True)
 
-    results: dict[str, dict[str, dict[str, list[Run]]]] = {}
     cfgs = {b: [c for c in CONFIGS[b] if not only or c.key in only] for b in CONFIGS}
     if args.also:
         also = args.also.resolve()
@@ -699,10 +726,23 @@ def main(argv: list[str] | None = None) -> int:
             cfgs[b] = [x for c in cs for x in ([c] if c.kind == "dcmtk" else
                                                [c, Config(f"{c.key}@also", f"{c.name} [--also]", c.kind, c.bench,
                                                           c.extra, None, also)])]
-    store = None
     workdir = Path(tempfile.mkdtemp(prefix="qrscp-", dir=args.out))
-    peer = None
     previous = signal.signal(signal.SIGTERM, interrupted)
+    try:
+        return _main(args, benches, sets, cfgs, qr_sets, workdir, log_path, startup)
+    except KeyboardInterrupt:
+        print("\ninterrupted: dcmqrscp and the running client stopped, temporary folders removed", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _main(args: argparse.Namespace, benches: list[str], sets: list[str], cfgs: dict[str, list[Config]],
+          qr_sets: list[DataSet], workdir: Path, log_path: Path, startup: float) -> int:
+    results: dict[str, dict[str, dict[str, list[Run]]]] = {}
+    store = None
+    peer = None
     try:
         if qr_sets:
             dbroot = args.data / "qrdb"
@@ -742,8 +782,6 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if peer is not None:
             stop_group(peer.proc)
-        signal.signal(signal.SIGTERM, previous)
-        shutil.rmtree(workdir, ignore_errors=True)
 
     header = ["benchmark", "configuration", "median s", "DCMTK s", "ratio", "target", "result", "paired",
               "min-max s", "CPU s", "DCMTK CPU s", "ok runs"]
