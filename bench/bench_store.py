@@ -34,7 +34,8 @@ directories are made; default ``bench/out``, git-ignored), ``--json FILE``
 (write all raw timings), ``--pycache DIR`` (let the dcmcli processes cache
 their compiled modules even where PYTHONDONTWRITEBYTECODE=1 is set, as an
 installed package would; the default measures the environment as it is).
-dcmcli is run as ``sys.executable -m dcmcli``.
+dcmcli is run as ``sys.executable -m dcmcli`` with this checkout first on
+PYTHONPATH (from any working directory; an installed dcmcli is not used).
 """
 
 from __future__ import annotations
@@ -53,9 +54,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # git_state(): this checkout
 from _common import HOST, BenchError, free_port, git_state, wait_listening  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
 DEFAULT_DATA = HERE / "data"
 DEFAULT_OUT = HERE / "out"
 DCMTK_STORESCP = "/usr/bin/storescp"
@@ -125,7 +128,10 @@ def env_for(kind: str) -> dict[str, str]:
     env = dict(os.environ)
     if kind == "dcmtk":
         env["TCP_NODELAY"] = "1"
-    elif PYCACHE is not None:
+        return env
+    # this checkout's dcmcli from any working directory (not an installed one)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    if PYCACHE is not None:
         # Let Python cache compiled modules (as an installed package would
         # have them) even where PYTHONDONTWRITEBYTECODE is set.
         env.pop("PYTHONDONTWRITEBYTECODE", None)
