@@ -10,6 +10,7 @@ meta's) and notes whether there is Pixel Data. It does not load pixel data.
 from __future__ import annotations
 
 import glob
+import io
 import os
 import struct
 import zlib
@@ -453,6 +454,52 @@ def read_top_level(path: Path, offset: int, transfer_syntax: str, tags: Iterable
     with path.open("rb") as fp:
         fp.seek(offset)
         return scan_top_level(fp, path.stat().st_size, transfer_syntax, wanted)
+
+
+def scan_buffer(buf: bytes | bytearray, transfer_syntax: str, wanted: set[int]) -> dict[int, bytes]:
+    """``scan_top_level`` over bytes in memory (a received
+    object's first 64 KB), one ``unpack_from`` per element instead of a
+    walker's reads; undefined lengths and big endian go to the walker."""
+    if transfer_syntax == ExplicitVRBigEndian:
+        return scan_top_level(io.BytesIO(buf), len(buf), transfer_syntax, wanted)
+    implicit = transfer_syntax == ImplicitVRLittleEndian
+    found: dict[int, bytes] = {}
+    highest = max(wanted)
+    pos, size = 0, len(buf)
+    unpack = struct.unpack_from
+    while pos < size:
+        if pos + 8 > size:
+            raise InvalidFile(f"truncated: the file ends at byte {size} inside an element header")
+        group, elem = unpack("<HH", buf, pos)
+        key = group << 16 | elem
+        if key > highest:
+            break
+        if implicit or group == 0xFFFE:
+            length = unpack("<L", buf, pos + 4)[0]
+            pos += 8
+        else:
+            vr = bytes(buf[pos + 4:pos + 6])
+            if vr in _LONG_VRS:
+                if pos + 12 > size:
+                    raise InvalidFile(f"truncated: the file ends at byte {size} inside an element header")
+                length = unpack("<L", buf, pos + 8)[0]
+                pos += 12
+            else:
+                if not (65 <= vr[0] <= 90 and 65 <= vr[1] <= 90):
+                    raise InvalidFile(f"corrupt: element ({group:04X},{elem:04X}) has no valid VR")
+                length = unpack("<H", buf, pos + 6)[0]
+                pos += 8
+        if length == _UNDEFINED:
+            return scan_top_level(io.BytesIO(buf), size, transfer_syntax, wanted)
+        if key in wanted:
+            if pos + length > size:
+                raise InvalidFile("truncated in a wanted element")
+            found[key] = bytes(buf[pos:pos + length])
+        elif pos + length > size:
+            raise InvalidFile(f"truncated: element ({group:04X},{elem:04X}) needs {length} bytes "
+                              f"but the file ends {size - pos} bytes later")
+        pos += length
+    return found
 
 
 def scan_top_level(fp: BinaryIO, size: int, transfer_syntax: str, wanted: set[int]) -> dict[int, bytes]:

@@ -99,6 +99,7 @@ class Output:
         self._stderr = stderr or sys.stderr
         self._lock = threading.Lock()
         self._console: Console | None = None
+        self._plain_stdout: bool | None = None  # stdout is a file or pipe (asked once)
         self._err_console: Console | None = None
         self._configure_logging()
 
@@ -159,7 +160,7 @@ class Output:
 
     # -- results -----------------------------------------------------------
     def emit(self, event: str, data: dict[str, Any] | Callable[[], dict[str, Any]], human: str | None = None, *,
-             style: str | None = None, min_verbosity: Verbosity = Verbosity.NORMAL) -> None:
+             style: str | None = None, min_verbosity: Verbosity = Verbosity.NORMAL, plain: bool = False) -> None:
         """Write one result: a JSON line with ``--json``, else ``human`` (rich markup).
 
         ``data`` may be a function, called only with ``--json``.
@@ -171,6 +172,19 @@ class Output:
                 self._stdout.write(json.dumps(record, separators=(",", ":")) + "\n")
                 self._stdout.flush()
             elif human is not None and self.verbosity >= min_verbosity:
+                if plain and style is None:
+                    # text without markup (a line per received
+                    # object): written as it is to a file or pipe, rich only
+                    # on a terminal (where it wraps), its markup escaped.
+                    if self._plain_stdout is None:
+                        self._plain_stdout = not self.stdout_is_terminal
+                    if self._plain_stdout:
+                        self._stdout.write(human + "\n")
+                        self._stdout.flush()  # a server's log is read as it grows
+                        return
+                    from rich.markup import escape
+
+                    human = escape(human)
                 self.console.print(human, style=style)
 
     def error_line(self, message: str) -> None:

@@ -93,9 +93,12 @@ def findscu(
     """
     out = common.out
     assert common.query is not None
+    from dcmcli.dataset import skip_pixel_imports
+
+    skip_pixel_imports()  # nothing here decodes pixels
     target, files = parse_peer(peer, list(args or []))
     model, sop_class = common.query.resolve("find", "worklist" if worklist else None)
-    from dcmcli.dataset import read_dataset_file, to_json
+    from dcmcli.dataset import fast_json, read_dataset_file, to_json
 
     bases = [ds for f in files for ds in read_dataset_file(Path(f))]
     query = build_query(model, common.query.level, common.query.keys, bases, default_keys=not no_default_keys)
@@ -127,8 +130,13 @@ def findscu(
 
     def on_match(m: Match) -> None:
         nonlocal written
-        ds = m.dataset()
-        record = to_json(ds)
+        # Flat identifiers go straight from bytes to DICOM JSON; pydicom
+        # parses only what that cannot (sequences, other character sets) and -X.
+        record = None if extract else fast_json(m.data, m.transfer_syntax)
+        ds = None
+        if record is None:
+            ds = m.dataset()
+            record = to_json(ds)
         if csv_writer:
             csv_writer.add(record)
         if ndjson_writer:

@@ -66,6 +66,10 @@ def getscu(
     """
     out = common.out
     assert common.query is not None and common.writer is not None
+    if common.writer.store_as is None:
+        from dcmcli.dataset import skip_pixel_imports
+
+        skip_pixel_imports()  # --store-as transcodes (numpy); nothing else here decodes pixels
     target, files = parse_peer(peer, list(args or []))
     model, sop_class = common.query.resolve("get", "without-bulk-data" if without_bulk_data else None)
     inv = None

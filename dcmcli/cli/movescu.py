@@ -62,6 +62,10 @@ def movescu(
     """
     out = common.out
     assert common.query is not None and common.writer is not None
+    if common.writer.store_as is None:
+        from dcmcli.dataset import skip_pixel_imports
+
+        skip_pixel_imports()  # --store-as transcodes (numpy); nothing else here decodes pixels
     target, files = parse_peer(peer, list(args or []))
     model, sop_class = common.query.resolve("move")
     destination = validate_ae_title(move_destination or common.settings.calling_aet, "move destination (-aem)")

@@ -167,7 +167,7 @@ def received_printer(out: Output):  # type: ignore[no-untyped-def]
                       if r.stored_transfer_syntax and r.stored_transfer_syntax != r.transfer_syntax else "")
             human = (f"received {r.path or r.sop_instance_uid} ({uid_name(r.sop_class_uid)}, "
                      f"{uid_name(r.transfer_syntax)}{stored}) from {r.calling_aet}, {r.size} bytes")
-            out.emit("received", r.as_dict, human if out.verbosity >= 0 else None)
+            out.emit("received", r.as_dict, human if out.verbosity >= 0 else None, plain=True)
         else:
             out.emit("received", r.as_dict,
                      f"[red]refused[/] {r.sop_instance_uid} from {r.calling_aet}: {r.message} (0x{r.status:04X})")

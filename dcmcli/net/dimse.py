@@ -16,6 +16,7 @@ fragments into a sink (C-STORE: straight to disk), or discards it.
 
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -259,6 +260,9 @@ def c_echo_rq(message_id: int, sop_class: str = "1.2.840.10008.1.1") -> bytes:
 
 # -- decoding -------------------------------------------------------------------
 
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
 def _decode_text(value: bytes, tag: int, vr: str) -> str:
     if vr == "LO":
         return value.decode("latin-1").strip(" \x00")
@@ -266,7 +270,7 @@ def _decode_text(value: bytes, tag: int, vr: str) -> str:
         text = value.decode("ascii").strip(" \x00")
     except UnicodeDecodeError:
         raise MalformedCommand(f"{FIELDS[tag][0]} is not ASCII") from None
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text):
+    if _CONTROL.search(text):
         raise MalformedCommand(f"{FIELDS[tag][0]} contains control characters")
     if vr == "UI" and len(text) > 64:
         raise MalformedCommand(f"{FIELDS[tag][0]} is longer than 64 characters")

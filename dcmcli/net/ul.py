@@ -61,6 +61,8 @@ MAX_CONTROL_PDU = 1 << 20
 #: --max-associations of them); larger ones grow as their bytes arrive, this
 #: much at a time.
 _PREALLOCATE = 256 * 1024
+#: How much a small read takes from the socket at once (see _recv_exact).
+_READ_AHEAD = 64 * 1024
 #: Every other PDU (all a peer can send before negotiating) grows from this
 #: step as its bytes arrive: a claimed length allocates nothing.
 _CONTROL_STEP = 4096
@@ -459,6 +461,10 @@ class Connection:
     timeout: float | None = 30.0
     accepted: dict[int, tuple[str, str]] = field(default_factory=dict)  # id -> (abstract, transfer syntax)
     closed: bool = False
+    #: Bytes received beyond the PDU being read: small PDUs (C-FIND answers)
+    #: arrive many per recv; large values are still received into place.
+    _rbuf: bytearray = field(default_factory=bytearray, repr=False)
+    _scratch: bytearray | None = field(default=None, repr=False)
 
     # -- raw PDUs ---------------------------------------------------------
     def _recv_into(self, view: memoryview, deadline: float | None) -> int:
@@ -481,17 +487,45 @@ class Connection:
             raise ConnectionClosed("the peer closed the connection")
         return k
 
+    def _take(self, n: int) -> bytearray:
+        """Up to ``n`` of the bytes read ahead."""
+        rb = self._rbuf
+        if len(rb) <= n:
+            out = rb[:]
+            rb.clear()
+        else:
+            out = rb[:n]
+            del rb[:n]
+        return out
+
     def _recv_exact(self, n: int, deadline: float | None) -> bytearray:
-        buf = bytearray(n)
+        """``n`` bytes. Small reads (a PDU header, a short PDU) take whatever
+        the socket holds, up to ``_READ_AHEAD``: a burst of small PDUs (C-FIND
+        answers) then costs one recv, not two per PDU. Only once contexts are
+        accepted: before that a peer gets no buffer it did not fill."""
+        rb = self._rbuf
+        if len(rb) < n <= _READ_AHEAD and self.accepted:
+            if self._scratch is None:
+                self._scratch = bytearray(_READ_AHEAD)
+            view = memoryview(self._scratch)
+            while len(rb) < n:
+                k = self._recv_into(view, deadline)
+                rb += view[:k]
+        if len(rb) >= n:
+            return self._take(n)
+        buf = self._take(n)
+        got = len(buf)
+        buf.extend(bytes(n - got))
         view = memoryview(buf)
-        got = 0
         while got < n:
             got += self._recv_into(view[got:], deadline)
         return buf
 
     def _recv_growing(self, n: int, deadline: float | None, step: int) -> bytearray:
         """``n`` bytes into a buffer that grows only as they arrive, ``step`` at most per read."""
-        buf = bytearray()
+        buf = self._take(n)
+        if len(buf) == n:
+            return buf
         chunk = bytearray(min(step, n))
         view = memoryview(chunk)
         while len(buf) < n:
@@ -508,7 +542,7 @@ class Connection:
         """
         limit_s = self.timeout if timeout is True else timeout
         deadline = None if limit_s is None or limit_s is False else time.monotonic() + float(limit_s)
-        if _QUICKACK is not None:
+        if _QUICKACK is not None and not self._rbuf:
             # ACK at once: a peer that leaves Nagle on (DCMTK without
             # TCP_NODELAY=1) otherwise waits ~40 ms for our delayed ACK
             # before sending the rest of each PDU. Linux resets this flag
@@ -542,6 +576,8 @@ class Connection:
 
     def data_waiting(self) -> bool:
         """Whether bytes from the peer are ready to read now (without blocking)."""
+        if self._rbuf:
+            return True
         import select
 
         try:

@@ -604,20 +604,28 @@ def inventory(settings: AssociationSettings, peer: Peer, model: object, identifi
     instances: list[tuple[str, str, str, str]] = []
     count = 0
 
+    from dcmcli.dataset import fast_json
+
+    def first(record: dict, tag: str) -> str:
+        values = (record.get(tag) or {}).get("Value") or [""]
+        return str(values[0] or "")
+
     def on_match(m: Match) -> None:
         nonlocal count
         count += 1
-        r = m.dataset()
-        sop = str(r.get("SOPClassUID") or "")
+        # straight from the bytes (pydicom only for what fast_json declines)
+        record = fast_json(m.data, m.transfer_syntax)
+        if record is None:
+            from dcmcli.dataset import to_json
+
+            record = to_json(m.dataset())
+        sop = first(record, "00080016")
         if not sop:
             return
-        syntaxes = r.get((0x0008, 0x3002))
-        found = [] if syntaxes is None or not syntaxes.value else (
-            [str(syntaxes.value)] if isinstance(syntaxes.value, str) else [str(t) for t in syntaxes.value])
+        found = [str(t) for t in (record.get("00083002") or {}).get("Value") or [] if t]
         known = classes.setdefault(sop, [])
         known.extend(t for t in found if t not in known)
-        instances.append((str(r.get("StudyInstanceUID", "")), str(r.get("SeriesInstanceUID", "")),
-                          str(r.get("SOPInstanceUID", "")), sop))
+        instances.append((first(record, "0020000D"), first(record, "0020000E"), first(record, "00080018"), sop))
 
     outcomes = find(settings, peer, find_model.find, ds, FindOptions(), on_match=on_match)
     if outcomes[-1].status.category == Category.FAILURE or (count and not classes):

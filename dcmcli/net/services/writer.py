@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from dcmcli.dicomfile import InvalidFile, check_received, encode_file_meta, read_top_level, scan_top_level
+from dcmcli.dicomfile import (InvalidFile, check_received, encode_file_meta, read_top_level, scan_buffer,
+                              scan_top_level)
 from dcmcli.errors import OutputError, UsageError
 from dcmcli.uids import DEFLATED, uid_name
 
@@ -240,6 +241,7 @@ class Incoming:
     size: int = 0
     error: OSError | None = None
     head: bytearray = field(default_factory=bytearray)  # the first bytes, for naming
+    scanned: dict[int, bytes] | None = None  # check_identity's scan, reused for naming
 
     def write(self, data: memoryview) -> None:
         if len(self.head) < HEAD_BYTES:
@@ -385,7 +387,12 @@ class StorageWriter:
         if inc.ts == DEFLATED or not inc.head:
             return None
         try:
-            raw = scan_top_level(io.BytesIO(inc.head), len(inc.head), inc.ts, {0x00080016, 0x00080018})
+            try:
+                raw = scan_buffer(inc.head, inc.ts,
+                                     {0x00080016, 0x00080018, *self._tags.values()})
+                inc.scanned = raw
+            except InvalidFile:  # the naming attributes lie beyond the first 64 KB
+                raw = scan_buffer(inc.head, inc.ts, {0x00080016, 0x00080018})
         except (InvalidFile, RecursionError):
             return None  # cut inside the first 64 KB, or nested too deep to walk: naming will tell
         for tag, what, expected in ((0x00080016, "SOP Class UID", inc.sop_class),
@@ -498,7 +505,10 @@ class StorageWriter:
             try:  # from the start of the data kept in memory
                 if inc.ts == DEFLATED:
                     raise InvalidFile("deflated: read with pydicom")
-                raw = scan_top_level(io.BytesIO(inc.head), len(inc.head), inc.ts, wanted)
+                if inc.scanned is not None and wanted <= inc.scanned.keys():
+                    raw = inc.scanned
+                else:
+                    raw = scan_buffer(inc.head, inc.ts, wanted)
             except InvalidFile:  # the attributes lie further in (or deflated): read the file
                 assert inc.part is not None
                 raw = read_top_level(inc.part, inc.meta_len, inc.ts, wanted)
