@@ -213,27 +213,64 @@ class _Walker:
                 self._skip(length, tag)
 
 
-def check_received(path: Path, offset: int, transfer_syntax: str) -> None:
+def _pixel_check(native: bool, length: int) -> None:
+    if native and length == _UNDEFINED:
+        raise InvalidFile("encapsulated (compressed) Pixel Data in an uncompressed transfer syntax")
+    if not native and length != _UNDEFINED:
+        raise InvalidFile("native Pixel Data in a compressed transfer syntax (it must be encapsulated)")
+
+
+def check_received(path: Path, offset: int, transfer_syntax: str, head: bytes | bytearray = b"") -> None:
     """Walk the element headers of a received data set (the file from
     ``offset``), as storescu walks what it sends: raise ``InvalidFile`` when
     an element runs past the end, an item is malformed, or Pixel Data is
     encapsulated in an uncompressed transfer syntax (or native in a
-    compressed one). Values are skipped, never read."""
+    compressed one). Values are skipped, never read.
+
+    ``head``, the data set's first bytes kept in memory, is walked without
+    reading the file (one ``unpack_from`` per element: a 47-element CT costs
+    about 30 us); the file is read only from the first element that is not
+    wholly described there (an undefined length, a header past the head).
+    """
     if transfer_syntax == DeflatedExplicitVRLittleEndian:
         return  # a zlib stream: walked when it is read
     size = path.stat().st_size
+    total = size - offset
+    implicit = transfer_syntax == ImplicitVRLittleEndian
+    native = transfer_syntax in (ImplicitVRLittleEndian, ExplicitVRBigEndian, "1.2.840.10008.1.2.1")
+    pos = 0
+    if transfer_syntax != ExplicitVRBigEndian:
+        unpack = struct.unpack_from
+        n = len(head)
+        while pos < total and pos + 12 <= n:
+            group, elem, length = unpack("<HHL", head, pos)
+            if implicit or group == 0xFFFE:
+                hdr = 8
+            else:
+                vr = bytes(head[pos + 4:pos + 6])
+                if vr in _LONG_VRS:
+                    hdr, length = 12, unpack("<L", head, pos + 8)[0]
+                elif 65 <= vr[0] <= 90 and 65 <= vr[1] <= 90:
+                    hdr, length = 8, unpack("<H", head, pos + 6)[0]
+                else:
+                    raise InvalidFile(f"corrupt: element ({group:04X},{elem:04X}) has no valid VR")
+            if (group, elem) == (0x7FE0, 0x0010):
+                _pixel_check(native, length)
+            if length == _UNDEFINED:
+                break  # items: the walker below
+            if pos + hdr + length > total:
+                raise InvalidFile(f"truncated: element ({group:04X},{elem:04X}) needs {length} bytes "
+                                  f"but the data set ends {total - pos - hdr} bytes later")
+            pos += hdr + length
+        if pos >= total:
+            return
     with path.open("rb") as fp:
-        fp.seek(offset)
-        walker = _Walker(fp, size, implicit=(transfer_syntax == ImplicitVRLittleEndian),
-                         little=(transfer_syntax != ExplicitVRBigEndian))
-        native = transfer_syntax in (ImplicitVRLittleEndian, ExplicitVRBigEndian, "1.2.840.10008.1.2.1")
+        fp.seek(offset + pos)
+        walker = _Walker(fp, size, implicit=implicit, little=(transfer_syntax != ExplicitVRBigEndian))
         while walker.pos < size:
             tag, _vr, length = walker._header()
             if tag == (0x7FE0, 0x0010):
-                if native and length == _UNDEFINED:
-                    raise InvalidFile("encapsulated (compressed) Pixel Data in an uncompressed transfer syntax")
-                if not native and length != _UNDEFINED:
-                    raise InvalidFile("native Pixel Data in a compressed transfer syntax (it must be encapsulated)")
+                _pixel_check(native, length)
             if length == _UNDEFINED:
                 walker.walk_items(tag)
             else:

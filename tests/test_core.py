@@ -287,3 +287,20 @@ def test_find_inputs(tmp_path: Path) -> None:
     found, problems = find_inputs([str(tmp_path / "top.dcm"), str(tmp_path / "nomatch*.dcm")])
     assert [c.explicit for c in found] == [True]
     assert problems[0][1] == "no file matches this pattern"
+
+
+def test_findscu_failure_line_names_the_offending_elements() -> None:
+    """A C-FIND failure with Offending Element (0000,0901): one line naming them."""
+    import io
+
+    from dcmcli.cli.findscu import _summary
+    from dcmcli.net.services.query import FindOutcome
+    from dcmcli.output import Output
+
+    err = io.StringIO()
+    out = Output("findscu", stdout=io.StringIO(), stderr=err)
+    outcome = FindOutcome(1, 0, describe(0xA900, "C-FIND"), "bad key", [0x00100010, 0x00080020])
+    assert _summary(out, [outcome], 0.1, False) == 66
+    assert err.getvalue() == ("findscu: error: C-FIND failed after 0 matches: identifier does not match SOP class "
+                              "(0xA900): bad key (offending: (0010,0010), (0008,0020)); the peer says the identifier "
+                              "does not fit the information model: check the keys and -L (-d shows what was sent)\n")

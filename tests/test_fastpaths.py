@@ -88,3 +88,26 @@ def test_scan_buffer_equals_the_walker(path: Path, cut: int | None) -> None:
 
     assert one(lambda: scan_buffer(head, info.transfer_syntax, wanted)) == \
         one(lambda: scan_top_level(io.BytesIO(head), len(head), info.transfer_syntax, wanted))
+
+
+@pytest.mark.parametrize("path", _samples(), ids=lambda p: p.name)
+@pytest.mark.parametrize("cut", [None, 300, -100, -3])
+@pytest.mark.parametrize("head", [0, 64, 64 * 1024])
+def test_check_received_reads_the_head_as_the_file(path: Path, cut: int | None, head: int, tmp_path: Path) -> None:
+    """The walk over the in-memory head and the file walk judge alike (whole and cut files)."""
+    from dcmcli.dicomfile import check_received
+
+    info = read_file_info(path)
+    raw = path.read_bytes()
+    f = tmp_path / "x.dcm"
+    f.write_bytes(raw[:cut] if cut else raw)
+    data = f.read_bytes()[info.dataset_offset:]
+
+    def verdict(h: bytes) -> str:
+        try:
+            check_received(f, info.dataset_offset, info.transfer_syntax, h)
+        except InvalidFile as exc:
+            return "invalid: " + str(exc).split(":")[0]
+        return "ok"
+
+    assert verdict(bytearray(data[:head])) == verdict(b"")

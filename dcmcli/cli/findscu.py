@@ -194,7 +194,7 @@ def _summary(out: Output, outcomes: list[FindOutcome], seconds: float, stdout_ta
     if failed:
         out.emit("summary", summary, None)
         comment = f": {last.error_comment}" if last.error_comment else ""
-        offending = (f" (offending: {', '.join(o['offending_elements'])})"  # type: ignore[arg-type]
+        offending = (f" (offending: {', '.join(last.as_dict()['offending_elements'])})"  # type: ignore[arg-type]
                      if last.offending_elements else "")
         out.error_line(f"C-FIND failed after {matches} match{'es' if matches != 1 else ''}: {last.status.meaning} "
                        f"({last.status.hex}){comment}{offending}; {status_hint(last.status.code)}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -10,12 +9,12 @@ import typer
 from dcmcli.cli.app import app
 from dcmcli.cli.options import Common, WarningsAsErrors, dcmcli_command
 from dcmcli.cli.report import show_report
-from dcmcli.cli.retrieving import finish, nothing_to_retrieve, progress_bar
+from dcmcli.cli.retrieving import (finish, identifiers_from_keys, nothing_to_retrieve, progress_bar,
+                                   skip_pixel_imports_unless_converting)
 from dcmcli.cli.storescp import log_printer, received_printer
 from dcmcli.net.peer import parse_peer
-from dcmcli.net.services.query import build_query
 from dcmcli.net.services.retrieve import (RetrieveOptions, get, identifiers_from_files, inventory,
-                                          inventory_from_files, parse_store_tc, plan_storage, resolve_identifiers)
+                                          inventory_from_files, parse_store_tc, plan_storage)
 from dcmcli.net.services.writer import StorageWriter
 from dcmcli.uids import uid_name
 
@@ -66,10 +65,7 @@ def getscu(
     """
     out = common.out
     assert common.query is not None and common.writer is not None
-    if common.writer.store_as is None:
-        from dcmcli.dataset import skip_pixel_imports
-
-        skip_pixel_imports()  # --store-as transcodes (numpy); nothing else here decodes pixels
+    skip_pixel_imports_unless_converting(common)
     target, files = parse_peer(peer, list(args or []))
     model, sop_class = common.query.resolve("get", "without-bulk-data" if without_bulk_data else None)
     inv = None
@@ -80,14 +76,7 @@ def getscu(
         out.info(f"the files name {inv.matches} instance{'s' if inv.matches != 1 else ''} of {len(inv.classes)} "
                  f"SOP class{'es' if len(inv.classes) != 1 else ''}: " + ", ".join(uid_name(c) for c in inv.classes))
     else:
-        from dcmcli.dataset import read_dataset_file
-
-        bases = [ds for f in files for ds in read_dataset_file(Path(f))]
-        query = build_query(model, common.query.level, common.query.keys, bases, default_keys=False)
-        for note in query.notes:
-            out.warn(note)
-        identifier = query.identifier
-        identifiers = resolve_identifiers(common.settings, target, model, identifier, log_printer(out))
+        identifier, identifiers = identifiers_from_keys(common, target, model, files)
         if not identifiers:
             return nothing_to_retrieve(out, "C-GET")
     if common.debug:

@@ -86,6 +86,34 @@ def finish(out: Output, outcome: RetrieveOutcome, what: str, *, receiving: bool,
     return int(code)
 
 
+def skip_pixel_imports_unless_converting(common: Any) -> None:
+    """movescu and getscu decode no pixels unless --store-as converts."""
+    if common.writer is not None and common.writer.store_as is None:
+        from dcmcli.dataset import skip_pixel_imports
+
+        skip_pixel_imports()
+
+
+def identifiers_from_keys(common: Any, target: Any, model: Any, files: list[str]) -> tuple[Any, list[Any]]:
+    """The identifier from the query files and -k keys, and what the
+    retrieve sends: itself, or (without the level's unique key) one per
+    parent of the matches a C-FIND finds first."""
+    from pathlib import Path
+
+    from dcmcli.cli.storescp import log_printer
+    from dcmcli.dataset import read_dataset_file
+    from dcmcli.net.services.query import build_query
+    from dcmcli.net.services.retrieve import resolve_identifiers
+
+    out = common.out
+    bases = [ds for f in files for ds in read_dataset_file(Path(f))]
+    query = build_query(model, common.query.level, common.query.keys, bases, default_keys=False)
+    for note in query.notes:
+        out.warn(note)
+    identifiers = resolve_identifiers(common.settings, target, model, query.identifier, log_printer(out))
+    return query.identifier, identifiers
+
+
 def nothing_to_retrieve(out: Output, service: str) -> int:
     """No instance matched: the same summary as any retrieve (one schema), exit 0."""
     from dcmcli.status import describe

@@ -68,7 +68,7 @@ def storescp(
         help="Accepted for DCMTK scripts: every syntax is accepted already, and a sender's own compressed syntax "
              "is preferred (--accept-ts restricts and orders).")] = False,
     implicit_only: Annotated[bool, typer.Option("+xi", "--implicit", rich_help_panel=DCMTK_PANEL,
-                                                help="Accept Implicit VR Little Endian only (--accept-ile).")] = False,
+                                                help="Accept Implicit VR Little Endian only (as --accept-ts ile).")] = False,
     write_little: Annotated[bool, typer.Option("+te", "--write-xfer-little", rich_help_panel=DCMTK_PANEL,
                                                help="Store as Explicit VR Little Endian (--store-as ele).")] = False,
     write_big: Annotated[bool, typer.Option("+tb", "--write-xfer-big", rich_help_panel=DCMTK_PANEL,

@@ -61,8 +61,9 @@ MAX_CONTROL_PDU = 1 << 20
 #: --max-associations of them); larger ones grow as their bytes arrive, this
 #: much at a time.
 _PREALLOCATE = 256 * 1024
-#: How much a small read takes from the socket at once (see _recv_exact).
-_READ_AHEAD = 64 * 1024
+#: How much a small read takes from the socket at once (see _recv_exact):
+#: some 30 C-FIND answers, and little to copy again when a large PDU follows.
+_READ_AHEAD = 8 * 1024
 #: Every other PDU (all a peer can send before negotiating) grows from this
 #: step as its bytes arrive: a claimed length allocates nothing.
 _CONTROL_STEP = 4096
@@ -513,9 +514,11 @@ class Connection:
                 rb += view[:k]
         if len(rb) >= n:
             return self._take(n)
-        buf = self._take(n)
-        got = len(buf)
-        buf.extend(bytes(n - got))
+        buf = bytearray(n)
+        got = len(rb)
+        if got:
+            buf[:got] = rb
+            rb.clear()
         view = memoryview(buf)
         while got < n:
             got += self._recv_into(view[got:], deadline)

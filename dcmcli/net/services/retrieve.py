@@ -18,7 +18,6 @@ a study fits the 128 contexts of an association (or several).
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field

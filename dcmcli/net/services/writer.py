@@ -16,7 +16,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import heapq
-import io
 import os
 import re
 import shlex
@@ -30,8 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from dcmcli.dicomfile import (InvalidFile, check_received, encode_file_meta, read_top_level, scan_buffer,
-                              scan_top_level)
+from dcmcli.dicomfile import InvalidFile, check_received, encode_file_meta, read_top_level, scan_buffer
 from dcmcli.errors import OutputError, UsageError
 from dcmcli.uids import DEFLATED, uid_name
 
@@ -416,7 +414,7 @@ class StorageWriter:
         assert inc.part is not None
         if not self.options.accept_invalid:
             try:
-                check_received(inc.part, inc.meta_len, inc.ts)
+                check_received(inc.part, inc.meta_len, inc.ts, inc.head)
             except (InvalidFile, OSError, RecursionError) as exc:
                 why = str(exc) if not isinstance(exc, RecursionError) else "nested too deep to walk"
                 inc.discard()
