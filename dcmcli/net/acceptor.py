@@ -182,7 +182,6 @@ class Acceptor:
         self._pending = 0
         self._pending_refused = 0
         self.port: int | None = None
-        self.associations = 0
         self.aborted = 0
 
     # -- lifecycle -------------------------------------------------------
@@ -302,11 +301,6 @@ class Acceptor:
     @property
     def listening(self) -> bool:
         return self._listener is not None
-
-    @property
-    def active(self) -> int:
-        with self._lock:
-            return len(self._conns)
 
     # -- negotiation -----------------------------------------------------
     def _service_for(self, abstract_syntax: str) -> tuple[Service, Sequence[str]] | None:
@@ -468,7 +462,6 @@ class Acceptor:
             if negotiated is None:
                 return
             served, by_context = negotiated
-            self.associations += 1
             conn.timeout = self.settings.dimse_timeout
             self.on_log("info", f"association from {served.calling_aet}@{log_peer} to {served.called_aet} accepted "
                                 f"({len(conn.accepted)} of {len(served.rq.contexts)} contexts)")

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from dcmcli.errors import AssociationAborted, AssociationRejected, ConnectError, NoAcceptableContext
-from dcmcli.net.dimse import (C_CANCEL_RQ, COMMAND_NAMES, Channel, Command, Message, Sink, cancel, response)
+from dcmcli.net.dimse import C_CANCEL_RQ, Channel, Command, Message, cancel, response
 from dcmcli.net.peer import Peer
 from dcmcli.net.ul import (MIN_PEER_PDU, PDU_ASSOCIATE_AC, PDU_ASSOCIATE_RJ, Associate, CommonExtendedNegotiation,
                            Connection, ConnectionClosed, Context, ExtendedNegotiation, PeerAborted, ProtocolError,
@@ -540,4 +540,4 @@ def open_association(settings: AssociationSettings, peer: Peer, contexts: Sequen
 
 __all__ = ["AssociationSettings", "Association", "NegotiationReport", "ContextReport", "RoleReport",
            "ExtendedReport", "request_association", "open_association", "lost_reason", "set_nodelay",
-           "abort_text", "rejection_info", "describe_associate", "resolve", "Sink", "COMMAND_NAMES"]
+           "abort_text", "rejection_info", "describe_associate", "resolve"]

@@ -50,8 +50,6 @@ COMMAND_NAMES = {
     N_CREATE_RSP: "N-CREATE-RSP", N_DELETE_RQ: "N-DELETE-RQ", N_DELETE_RSP: "N-DELETE-RSP",
 }
 
-#: The service name of each command field, as the status table knows it.
-SERVICE_OF = {f: COMMAND_NAMES[f].rsplit("-", 1)[0] for f in COMMAND_NAMES}
 
 NO_DATA_SET = 0x0101
 DATA_SET_PRESENT = 0x0000  # any other value means present; 0x0000 is what everybody sends
@@ -358,10 +356,6 @@ class Message:
     command: Command
 
 
-class Released(Exception):
-    """The peer sent A-RELEASE-RQ where a message was expected (answered already)."""
-
-
 class Channel:
     """Whole DIMSE messages over one ``Connection``."""
 
@@ -496,10 +490,6 @@ class Channel:
         for value, _last in self._data_pdvs():
             n += len(value)
         return n
-
-    @property
-    def data_pending(self) -> bool:
-        return self._data_pending is not None
 
     # -- sending -----------------------------------------------------------
     def _fragments(self, context_id: int, data: bytes | memoryview, is_command: bool) -> None:

@@ -16,7 +16,7 @@ from typing import Protocol
 
 from dcmcli.net.acceptor import Acceptor, AcceptorOptions, ServedAssociation, Service, VerificationService
 from dcmcli.net.association import AssociationSettings, NegotiationReport
-from dcmcli.net.dimse import C_STORE_RQ, C_STORE_RSP, Channel, Message, c_store_rsp, response
+from dcmcli.net.dimse import C_STORE_RQ, Channel, Message, c_store_rsp
 from dcmcli.net.services.writer import (STATUS_CANNOT_UNDERSTAND, STATUS_SUCCESS, Received, StorageWriter,
                                         WriterOptions)
 from dcmcli.uids import VERIFICATION, all_transfer_syntaxes, is_uid, storage_sop_classes
@@ -128,14 +128,6 @@ def store_handler(service: StorageService, log: Callable[[str, str], None]) -> C
         service.store(side, msg, log)
 
     return handle
-
-
-def refuse_store(side: StoringSide, msg: Message, status: int, comment: str) -> None:
-    side.channel.discard_data()
-    side.send(msg.context_id, response(C_STORE_RSP, msg.command.message_id, status,
-                                       affected_sop_class=msg.command.text(0x0002) or None,
-                                       affected_sop_instance=msg.command.text(0x1000) or None,
-                                       error_comment=comment))
 
 
 class StoreServer:
