@@ -12,10 +12,11 @@ from typing import Annotated
 import typer
 
 from dcmcli.cli.app import app
-from dcmcli.cli.options import Common, dcmcli_command
+from dcmcli.cli.options import (Common, WriteBig, WriteDeflated, WriteImplicit, WriteLittle, dcmcli_command,
+                                written_syntax)
 from dcmcli.dicomfile import collect_inputs
 from dcmcli.errors import ExitCode, UsageError, worst
-from dcmcli.uids import DEFLATED, EBE, ELE, ILE, parse_transfer_syntax, uid_name
+from dcmcli.uids import uid_name
 from dcmcli.output import ProgressTicker, human_size
 
 SYNTAX = "Transfer syntax"
@@ -65,14 +66,10 @@ def dcmconv(
         help="Output syntax: a UID, a keyword (JPEGLSLossless) or a short name (jpeg-ls-lossless, rle, "
              "j2k-lossless, htj2k-lossless, jpegxl-lossless, jpeg-baseline...); --list-syntaxes shows them. "
              "Default: each file keeps its own.")] = None,
-    xfer_little: Annotated[bool, typer.Option("+te", "--write-xfer-little", rich_help_panel=SYNTAX,
-                                              help="Explicit VR Little Endian (as -t ele).")] = False,
-    xfer_implicit: Annotated[bool, typer.Option("+ti", "--write-xfer-implicit", rich_help_panel=SYNTAX,
-                                                help="Implicit VR Little Endian (as -t ile).")] = False,
-    xfer_big: Annotated[bool, typer.Option("+tb", "--write-xfer-big", rich_help_panel=SYNTAX,
-                                           help="Explicit VR Big Endian (as -t ebe).")] = False,
-    xfer_deflated: Annotated[bool, typer.Option("+td", "--write-xfer-deflated", rich_help_panel=SYNTAX,
-                                                help="Deflated Explicit VR Little Endian (as -t deflate).")] = False,
+    xfer_little: WriteLittle = False,
+    xfer_implicit: WriteImplicit = False,
+    xfer_big: WriteBig = False,
+    xfer_deflated: WriteDeflated = False,
     list_syntaxes: Annotated[bool, typer.Option(
         "--list-syntaxes", rich_help_panel=SYNTAX,
         help="List every transfer syntax, and whether this installation can decode and encode it, then exit.")] = False,
@@ -120,11 +117,7 @@ def dcmconv(
     args = list(paths or [])
     if len(args) < 2:
         raise UsageError("give the input and the output", "dcmcli dcmconv -t SYNTAX input output")
-    shortcuts = [ts for flag, ts in ((xfer_little, ELE), (xfer_implicit, ILE), (xfer_big, EBE),
-                                     (xfer_deflated, DEFLATED)) if flag]
-    if len(shortcuts) + (transfer_syntax is not None) > 1:
-        raise UsageError("give one output transfer syntax", "use either -t or one of +te +ti +tb +td")
-    target = shortcuts[0] if shortcuts else (parse_transfer_syntax(transfer_syntax) if transfer_syntax else None)
+    target = written_syntax(xfer_little, xfer_implicit, xfer_big, xfer_deflated, transfer_syntax, "-t")
 
     *inputs, output = args
     found = collect_inputs(inputs, action="converted")

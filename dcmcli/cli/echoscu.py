@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from dcmcli.cli.app import app
-from dcmcli.cli.options import Common, dcmcli_command
+from dcmcli.cli.options import Common, PeerArgument, dcmcli_command
 from dcmcli.cli.report import show_report
 from dcmcli.errors import ExitCode
 from dcmcli.net.services.echo import echo, probe
@@ -38,7 +38,7 @@ EVENTS = ["association", "echo", "probe", "probe-class", "summary"]
 @dcmcli_command(app, "echoscu", network="scu", default_aet="ECHOSCU")
 def echoscu(
     common: Common,
-    peer: Annotated[str, typer.Argument(metavar="PEER", help="Host name or address, or [AET@]host:port.")],
+    peer: PeerArgument,
     port: Annotated[str | None, typer.Argument(metavar="PORT", help="TCP port (unless PEER has :port).")] = None,
     repeat: Annotated[int, typer.Option("-r", "--repeat", min=1, metavar="N", help="Send N C-ECHO requests.")] = 1,
     propose_storage: Annotated[bool, typer.Option(

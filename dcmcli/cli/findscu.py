@@ -10,7 +10,7 @@ from typing import IO, Annotated, Any
 import typer
 
 from dcmcli.cli.app import app
-from dcmcli.cli.options import Common, OutputDirectory, dcmcli_command
+from dcmcli.cli.options import Common, OutputDirectory, PeerArgument, QueryFilesArgument, dcmcli_command
 from dcmcli.cli.report import show_report
 from dcmcli.errors import ExitCode, OutputError, UsageError
 from dcmcli.net.peer import parse_peer
@@ -61,10 +61,8 @@ EVENTS = ["association", "match", "summary"]
 @dcmcli_command(app, "findscu", network="scu", default_aet="FINDSCU", query=True)
 def findscu(
     common: Common,
-    peer: Annotated[str, typer.Argument(metavar="PEER", help="Host name or address, or [AET@]host:port.")],
-    args: Annotated[list[str] | None, typer.Argument(
-        metavar="[PORT] [QUERY-FILE]...",
-        help="TCP port (unless PEER has :port), then query files (DICOM or DICOM JSON); -k keys override them.")] = None,
+    peer: PeerArgument,
+    args: QueryFilesArgument = None,
     worklist: Annotated[bool, typer.Option("-W", "--worklist", rich_help_panel="Query options",
                                            help="Modality Worklist information model.")] = False,
     cancel_after: Annotated[int | None, typer.Option("--cancel", min=0, metavar="N",

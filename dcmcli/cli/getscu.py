@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 
 from dcmcli.cli.app import app
-from dcmcli.cli.options import Common, WarningsAsErrors, dcmcli_command
+from dcmcli.cli.options import (CancelAfter, Common, FromFiles, PeerArgument, QueryFilesArgument, WarningsAsErrors,
+                                dcmcli_command)
 from dcmcli.cli.report import show_report
 from dcmcli.cli.retrieving import (finish, identifiers_from_keys, nothing_to_retrieve, progress_bar,
                                    skip_pixel_imports_unless_converting)
@@ -37,10 +38,8 @@ EVENTS = ["association", "progress", "received", "summary"]
 @dcmcli_command(app, "getscu", network="scu", default_aet="GETSCU", storage=True, query=True)
 def getscu(
     common: Common,
-    peer: Annotated[str, typer.Argument(metavar="PEER", help="Host name or address, or [AET@]host:port.")],
-    args: Annotated[list[str] | None, typer.Argument(
-        metavar="[PORT] [QUERY-FILE]...",
-        help="TCP port (unless PEER has :port), then query files (DICOM or DICOM JSON); -k keys override them.")] = None,
+    peer: PeerArgument,
+    args: QueryFilesArgument = None,
     without_bulk_data: Annotated[bool, typer.Option(
         "--without-bulk-data", help="Composite Instance Retrieve Without Bulk Data (no pixel data and other bulk "
                                     "data).")] = False,
@@ -50,11 +49,8 @@ def getscu(
     no_find: Annotated[bool, typer.Option(
         "--no-find", help="Do not ask first (C-FIND at IMAGE level) which SOP classes the objects have; propose the "
                           "common storage classes instead.")] = False,
-    from_files: Annotated[list[str] | None, typer.Option(
-        "--from-files", metavar="FILE-OR-DIR",
-        help="Retrieve exactly the instances of these files (by their UIDs; repeatable; one request per series).")] = None,
-    cancel_after: Annotated[int | None, typer.Option("--cancel-after", min=0, metavar="N",
-                                                     help="Send C-CANCEL after N sub-operations.")] = None,
+    from_files: FromFiles = None,
+    cancel_after: CancelAfter = None,
     warnings_as_errors: WarningsAsErrors = False,
 ) -> int:
     """Retrieve objects from a peer on this association (C-GET) and store them like storescp.

@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 
 from dcmcli.cli.app import app
-from dcmcli.cli.options import Common, WarningsAsErrors, dcmcli_command
+from dcmcli.cli.options import (CancelAfter, Common, FromFiles, PeerArgument, QueryFilesArgument, WarningsAsErrors,
+                                dcmcli_command)
 from dcmcli.cli.report import show_report
 from dcmcli.cli.retrieving import (finish, identifiers_from_keys, nothing_to_retrieve, progress_bar,
                                    skip_pixel_imports_unless_converting)
@@ -35,10 +36,8 @@ EVENTS = ["association", "listening", "progress", "received", "summary"]
 @dcmcli_command(app, "movescu", network="scu", default_aet="MOVESCU", storage=True, query=True)
 def movescu(
     common: Common,
-    peer: Annotated[str, typer.Argument(metavar="PEER", help="Host name or address, or [AET@]host:port.")],
-    args: Annotated[list[str] | None, typer.Argument(
-        metavar="[PORT] [QUERY-FILE]...",
-        help="TCP port (unless PEER has :port), then query files (DICOM or DICOM JSON); -k keys override them.")] = None,
+    peer: PeerArgument,
+    args: QueryFilesArgument = None,
     move_destination: Annotated[str | None, typer.Option(
         "-aem", "--move", metavar="AETITLE", help="Move destination AE title (default: my AE title, -aet).")] = None,
     port: Annotated[int | None, typer.Option(
@@ -47,11 +46,8 @@ def movescu(
              "only the peer's address (storage options as storescp).")] = None,
     any_sender: Annotated[bool, typer.Option(
         "--any-sender", help="With +P, accept sub-associations from any address, not only the peer's.")] = False,
-    from_files: Annotated[list[str] | None, typer.Option(
-        "--from-files", metavar="FILE-OR-DIR",
-        help="Move exactly the instances of these files (by their UIDs; repeatable; one request per series).")] = None,
-    cancel_after: Annotated[int | None, typer.Option("--cancel-after", min=0, metavar="N",
-                                                     help="Send C-CANCEL after N sub-operations.")] = None,
+    from_files: FromFiles = None,
+    cancel_after: CancelAfter = None,
     warnings_as_errors: WarningsAsErrors = False,
 ) -> int:
     """Ask a peer to send objects to a move destination (C-MOVE); +P receives them here.

@@ -350,6 +350,41 @@ def dcmcli_command(app: typer.Typer, name: str, *, network: str, default_aet: st
     return decorate
 
 
+# DCMTK's +te +ti +tb +td: the transfer syntax written (dcmconv's output, storescp's stored files).
+XFER_PANEL = "Transfer syntax written"
+WriteLittle = Annotated[bool, typer.Option("+te", "--write-xfer-little", rich_help_panel=XFER_PANEL,
+                                           help="Write Explicit VR Little Endian (as DCMTK's +te).")]
+WriteImplicit = Annotated[bool, typer.Option("+ti", "--write-xfer-implicit", rich_help_panel=XFER_PANEL,
+                                             help="Write Implicit VR Little Endian (as DCMTK's +ti).")]
+WriteBig = Annotated[bool, typer.Option("+tb", "--write-xfer-big", rich_help_panel=XFER_PANEL,
+                                        help="Write Explicit VR Big Endian (as DCMTK's +tb).")]
+WriteDeflated = Annotated[bool, typer.Option("+td", "--write-xfer-deflated", rich_help_panel=XFER_PANEL,
+                                             help="Write Deflated Explicit VR Little Endian (as DCMTK's +td).")]
+
+
+def written_syntax(little: bool, implicit: bool, big: bool, deflated: bool, given: str | None,
+                   name: str) -> str | None:
+    """The syntax +te/+ti/+tb/+td or the command's own option ``name`` (its value ``given``) ask for;
+    more than one is a usage error."""
+    from dcmcli.uids import DEFLATED, EBE, ELE, ILE, parse_transfer_syntax
+
+    chosen = [ts for on, ts in ((little, ELE), (implicit, ILE), (big, EBE), (deflated, DEFLATED)) if on]
+    if len(chosen) + (given is not None) > 1:
+        raise UsageError("more than one output transfer syntax given", f"give one of {name}, +te, +ti, +tb, +td")
+    return chosen[0] if chosen else (parse_transfer_syntax(given) if given else None)
+
+
+#: The positional arguments and options several commands take, written once.
+PeerArgument = Annotated[str, typer.Argument(metavar="PEER", help="Host name or address, or [AET@]host:port.")]
+QueryFilesArgument = Annotated[list[str] | None, typer.Argument(
+    metavar="[PORT] [QUERY-FILE]...",
+    help="TCP port (unless PEER has :port), then query files (DICOM or DICOM JSON); -k keys override them.")]
+FromFiles = Annotated[list[str] | None, typer.Option(
+    "--from-files", metavar="FILE-OR-DIR",
+    help="Retrieve exactly the instances of these files (by their UIDs; repeatable; one request per series).")]
+CancelAfter = Annotated[int | None, typer.Option("--cancel-after", min=0, metavar="N",
+                                                 help="Send C-CANCEL after N sub-operations.")]
+
 WarningsAsErrors = Annotated[bool, typer.Option("--warnings-as-errors", rich_help_panel=OUTPUT,
                                                 help=f"Exit {int(ExitCode.OPERATION_WARNING)} when any operation "
                                                      "ended with a warning status (default: exit 0).")]

@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 
 from dcmcli.cli.app import app
-from dcmcli.cli.options import Common, dcmcli_command
+from dcmcli.cli.options import (Common, WriteBig, WriteDeflated, WriteImplicit, WriteLittle, dcmcli_command,
+                                written_syntax)
 from dcmcli.cli.report import show_report
 from dcmcli.errors import ExitCode, UsageError
 from dcmcli.net.acceptor import AcceptorOptions
@@ -69,14 +70,10 @@ def storescp(
              "is preferred (--accept-ts restricts and orders).")] = False,
     implicit_only: Annotated[bool, typer.Option("+xi", "--implicit", rich_help_panel=DCMTK_PANEL,
                                                 help="Accept Implicit VR Little Endian only (as --accept-ts ile).")] = False,
-    write_little: Annotated[bool, typer.Option("+te", "--write-xfer-little", rich_help_panel=DCMTK_PANEL,
-                                               help="Store as Explicit VR Little Endian (--store-as ele).")] = False,
-    write_big: Annotated[bool, typer.Option("+tb", "--write-xfer-big", rich_help_panel=DCMTK_PANEL,
-                                            help="Store as Explicit VR Big Endian (--store-as ebe).")] = False,
-    write_implicit: Annotated[bool, typer.Option("+ti", "--write-xfer-implicit", rich_help_panel=DCMTK_PANEL,
-                                                 help="Store as Implicit VR Little Endian (--store-as ile).")] = False,
-    write_deflated: Annotated[bool, typer.Option("+td", "--write-xfer-deflated", rich_help_panel=DCMTK_PANEL,
-                                                 help="Store deflated (--store-as deflated).")] = False,
+    write_little: WriteLittle = False,
+    write_big: WriteBig = False,
+    write_implicit: WriteImplicit = False,
+    write_deflated: WriteDeflated = False,
     sort_study: Annotated[str | None, typer.Option(
         "-su", "--sort-on-study-uid", "-ss", "--sort-conc-studies", metavar="PREFIX", rich_help_panel=DCMTK_PANEL,
         help="One folder per study, PREFIX_StudyInstanceUID (--template PREFIX_{StudyInstanceUID}/...).")] = None,
@@ -102,12 +99,8 @@ def storescp(
     if implicit_only:
         accept_ts = [*(accept_ts or []), "ile"]
     syntaxes = [parse_transfer_syntax(t) for t in accept_ts] if accept_ts else all_transfer_syntaxes()
-    written = [ts for ts, on in (("ele", write_little), ("ebe", write_big), ("ile", write_implicit),
-                                 ("deflated", write_deflated)) if on]
-    if len(written) > 1 or (written and writer.store_as):
-        raise UsageError("more than one output transfer syntax given", "give one of --store-as, +te, +tb, +ti, +td")
-    if written:
-        writer.store_as = parse_transfer_syntax(written[0])
+    writer.store_as = written_syntax(write_little, write_implicit, write_big, write_deflated, writer.store_as,
+                                     "--store-as")
     layouts = [x for x in (sort_study is not None, sort_patient, writer.template != LAYOUTS["flat"]) if x]
     if len(layouts) > 1:
         raise UsageError("more than one output layout given", "give one of --layout, --template, -su, -ss, -sp")

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from dcmcli.cli.app import app
-from dcmcli.cli.options import Common, WarningsAsErrors, dcmcli_command
+from dcmcli.cli.options import Common, PeerArgument, WarningsAsErrors, dcmcli_command
 from dcmcli.cli.report import show_report
 from dcmcli.dicomfile import collect_inputs
 from dcmcli.errors import ExitCode, UsageError, worst
@@ -38,7 +38,7 @@ EVENTS = ["association", "result", "skipped", "retry", "summary"]
 @dcmcli_command(app, "storescu", network="scu", default_aet="STORESCU")
 def storescu(
     common: Common,
-    peer: Annotated[str, typer.Argument(metavar="PEER", help="Host name or address, or [AET@]host:port.")],
+    peer: PeerArgument,
     args: Annotated[list[str], typer.Argument(
         metavar="[PORT] FILE-OR-DIR...", help="TCP port (unless PEER has :port), then files, directories, globs.")],
     halt_on_error: Annotated[bool, typer.Option("--halt-on-error", help="Stop at the first failed file.")] = False,

@@ -404,8 +404,6 @@ def _files_by_series(paths: Sequence[str]) -> dict[tuple[str, str, str], list[tu
 def identifiers_from_files(paths: Sequence[str], model: object) -> list[Dataset]:
     """Identifiers that retrieve exactly the instances of these files: one
     IMAGE-level request per series, listing its SOP Instance UIDs."""
-    from pydicom.dataset import Dataset as DS
-
     from dcmcli.errors import UsageError
     from dcmcli.uids import QueryModel
 
@@ -417,14 +415,7 @@ def identifiers_from_files(paths: Sequence[str], model: object) -> list[Dataset]
     out = []
     for (patient, study, series), found in _files_by_series(paths).items():
         uids = list(dict.fromkeys(uid for uid, _, _ in found))
-        ds = DS()
-        ds.QueryRetrieveLevel = "IMAGE"
-        if model.name == "patient":
-            ds.PatientID = patient
-        ds.StudyInstanceUID = study
-        ds.SeriesInstanceUID = series
-        ds.SOPInstanceUID = uids if len(uids) > 1 else uids[0]
-        out.append(ds)
+        out.append(_image_identifier(study, series, uids, patient if model.name == "patient" else None))
     return out
 
 
@@ -547,24 +538,26 @@ def plan_storage(classes: dict[str, list[str]] | None, instances: list[tuple[str
             if sop_class in group:
                 by_series.setdefault((study, series), []).append(sop_uid)
         for (study, series), uids in by_series.items():
-            ident = _image_identifier(base, study, series, uids)
-            plan.identifiers.append(ident)
+            plan.identifiers.append(_image_identifier(study, series, uids, base.get("PatientID") or None,
+                                                      base.get("SpecificCharacterSet")))
         plans.append(plan)
     return plans
 
 
-def _image_identifier(base: Dataset, study: str, series: str, uids: list[str]) -> Dataset:
+def _image_identifier(study: str, series: str, uids: list[str], patient_id: str | None = None,
+                      charset: object = None) -> Dataset:
+    """An IMAGE-level identifier naming instances of one series by UID (a list matches any)."""
     from pydicom.dataset import Dataset as DS
 
     ds = DS()
-    if "PatientID" in base and base.PatientID:
-        ds.PatientID = base.PatientID
-    if "SpecificCharacterSet" in base:
-        ds.SpecificCharacterSet = base.SpecificCharacterSet
+    if patient_id:
+        ds.PatientID = patient_id
+    if charset:
+        ds.SpecificCharacterSet = charset
     ds.QueryRetrieveLevel = "IMAGE"
     ds.StudyInstanceUID = study
     ds.SeriesInstanceUID = series
-    ds.SOPInstanceUID = uids
+    ds.SOPInstanceUID = uids if len(uids) > 1 else uids[0]
     return ds
 
 
