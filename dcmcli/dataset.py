@@ -58,6 +58,18 @@ def encode(ds: Dataset, transfer_syntax: str) -> bytes:
     return fp.getvalue()
 
 
+def write_part10(ds: Dataset, path: Path, sop_class: str) -> None:
+    """A data set as a DICOM file (preamble, dcmcli's file meta, Explicit VR
+    Little Endian) with a new Media Storage SOP Instance UID: what findscu -X
+    writes for each answer, as DCMTK's findscu does."""
+    from pydicom.uid import generate_uid
+
+    from dcmcli.dicomfile import encode_file_meta
+    from dcmcli.uids import ELE
+
+    path.write_bytes(encode_file_meta(sop_class, str(generate_uid()), ELE) + encode(ds, ELE))
+
+
 def decode(data: bytes, transfer_syntax: str) -> Dataset:
     """A data set read from its bytes (as sent in a DIMSE message), with its
     values decoded in whatever character set it declares (ISO 2022 included)."""

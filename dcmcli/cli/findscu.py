@@ -14,7 +14,7 @@ from dcmcli.cli.options import Common, OutputDirectory, PeerArgument, QueryFiles
 from dcmcli.cli.report import show_report
 from dcmcli.errors import ExitCode, OutputError, UsageError
 from dcmcli.net.peer import parse_peer
-from dcmcli.net.services.query import FindOptions, FindOutcome, Match, build_query, find
+from dcmcli.net.services.query import FindOptions, FindOutcome, Match, build_query, find, find_status_hint
 from dcmcli.output import Output
 from dcmcli.status import Category
 
@@ -29,16 +29,6 @@ def open_output(name: str | None, what: str) -> IO[str] | None:
         return open(name, "w", encoding="utf-8", newline="")
     except OSError as exc:
         raise OutputError(f"cannot write {what} {name!r}: {exc.strerror or exc}", "check the path") from None
-
-
-def status_hint(code: int) -> str:
-    return {
-        0xA900: "the peer says the identifier does not fit the information model: check the keys and -L (-d shows "
-                "what was sent)",
-        0xA700: "the peer is out of resources; try a narrower query",
-        0xC000: "the peer could not process the query: see its log (-d shows the identifier sent); hierarchical peers "
-                "need the unique keys of the levels above (StudyInstanceUID=... for a SERIES query)",
-    }.get(code & 0xFF00 if code >= 0xC000 else code, "see the peer's log")
 
 
 #: Everyday tasks, for the man page (generated: python -m dcmcli.cli.gendocs).
@@ -163,20 +153,10 @@ def findscu(
 
 
 def _write_response(ds: Any, path: Path, sop_class: str) -> None:
-    from pydicom.dataset import FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    from dcmcli.dataset import write_part10
 
-    from dcmcli import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
-
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = sop_class
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
-    meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
-    ds.file_meta = meta
     try:
-        ds.save_as(path, enforce_file_format=True)
+        write_part10(ds, path, sop_class)
     except OSError as exc:
         raise OutputError(f"cannot write {str(path)!r}: {exc.strerror or exc}", "check -od") from None
 
@@ -195,7 +175,7 @@ def _summary(out: Output, outcomes: list[FindOutcome], seconds: float, stdout_ta
         offending = (f" (offending: {', '.join(last.as_dict()['offending_elements'])})"  # type: ignore[arg-type]
                      if last.offending_elements else "")
         out.error_line(f"C-FIND failed after {matches} match{'es' if matches != 1 else ''}: {last.status.meaning} "
-                       f"({last.status.hex}){comment}{offending}; {status_hint(last.status.code)}")
+                       f"({last.status.hex}){comment}{offending}; {find_status_hint(last.status.code)}")
         return int(code)
     if matches == 0:
         human = "no matches"

@@ -81,6 +81,17 @@ class FindOutcome:
                 "cancelled": self.cancelled, "seconds": round(self.seconds, 3)}
 
 
+def find_status_hint(code: int) -> str:
+    """What to try after a C-FIND failure status."""
+    return {
+        0xA900: "the peer says the identifier does not fit the information model: check the keys and -L (-d shows "
+                "what was sent)",
+        0xA700: "the peer is out of resources; try a narrower query",
+        0xC000: "the peer could not process the query: see its log (-d shows the identifier sent); hierarchical peers "
+                "need the unique keys of the levels above (StudyInstanceUID=... for a SERIES query)",
+    }.get(code & 0xFF00 if code >= 0xC000 else code, "see the peer's log")
+
+
 def unknown_ae_hint(settings: AssociationSettings) -> str:
     return (f"the peer may not allow this service for AE title {settings.calling_aet!r}: add {settings.calling_aet} "
             f"with this host to the peer's configuration (for Orthanc: DicomModalities), or use -aet with a "
