@@ -14,7 +14,7 @@ from dcmcli.cli.retrieving import (finish, identifiers_from_keys, nothing_to_ret
                                    skip_pixel_imports_unless_converting)
 from dcmcli.cli.storescp import log_printer, received_printer
 from dcmcli.net.peer import parse_peer, validate_ae_title, validate_port
-from dcmcli.net.services.retrieve import (MoveReceiver, RetrieveOptions, identifiers_from_files, move,
+from dcmcli.net.services.retrieve import (RetrieveOptions, identifiers_from_files, move, move_receiver,
                                           peer_addresses)
 
 
@@ -72,7 +72,7 @@ def movescu(
             out.debug(f"identifier:\n{ident}")
     receiver = None
     if port is not None:
-        receiver = MoveReceiver(common.settings, validate_port(port), common.writer,
+        receiver = move_receiver(common.settings, validate_port(port), common.writer,
                                 None if any_sender else peer_addresses(target),
                                 on_received=received_printer(out), on_log=log_printer(out),
                                 on_association=lambda r: show_report(out, r))
@@ -87,6 +87,6 @@ def movescu(
                            RetrieveOptions(cancel_after=cancel_after), receiver=receiver,
                            on_report=lambda r: show_report(out, r), on_progress=on_progress)
     finally:
-        if receiver is not None and receiver.acceptor.listening:
+        if receiver is not None and receiver.listening:
             receiver.stop(0)
     return finish(out, outcome, "C-MOVE", receiving=receiver is not None, warnings_as_errors=warnings_as_errors)

@@ -6,7 +6,7 @@ when asked, and end with an outcome whose exit code follows one rule for
 both (see ``RetrieveOutcome.exit_code``).
 
 C-MOVE: the peer opens its own associations to the move destination;
-movescu can run that destination itself (``MoveReceiver``: the shared
+movescu can run that destination itself (``move_receiver``: storescp's server, the shared
 acceptor and storage writer, accepting only the peer's address while the
 move runs). C-GET: the objects come back on the same association, as
 C-STORE requests that ``Association.exchange`` hands to the shared storage
@@ -24,12 +24,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from dcmcli.errors import ExitCode, NetworkError
-from dcmcli.net.acceptor import Acceptor, AcceptorOptions, VerificationService
+from dcmcli.net.acceptor import AcceptorOptions
 from dcmcli.net.association import Association, AssociationSettings, NegotiationReport, open_association
 from dcmcli.net.dimse import C_GET_RQ, C_GET_RSP, C_MOVE_RQ, C_MOVE_RSP, C_STORE_RQ, FAILED_SOP_INSTANCES, Command, request
 from dcmcli.net.peer import Peer
 from dcmcli.net.services.query import lost_during, unknown_ae_hint
-from dcmcli.net.services.storage import StorageOptions, StorageService, store_handler
+from dcmcli.net.services.storage import StorageOptions, StorageService, StoreServer, store_handler
 from dcmcli.net.services.writer import Received, StorageWriter, WriterOptions
 from dcmcli.net.ul import ConnectionClosed, Context, PeerAborted, ProtocolError, RoleSelection
 from dcmcli.status import Category, Status, describe
@@ -224,30 +224,17 @@ def _follow(assoc: Association, context_id: int, field_: int, rsp_field: int, se
 
 # -- C-MOVE ----------------------------------------------------------------------
 
-class MoveReceiver:
-    """movescu's built-in storage SCP: the shared acceptor and writer on a port,
-    accepting associations only from ``hosts`` while the move runs."""
-
-    def __init__(self, settings: AssociationSettings, port: int, writer: WriterOptions, hosts: list[str] | None, *,
-                 on_received: Callable[[Received], None] | None = None,
-                 on_log: Callable[[str, str], None] | None = None,
-                 on_association: Callable[[NegotiationReport], None] | None = None) -> None:
-        self.writer = StorageWriter(writer, on_log=on_log)
-        self.storage = StorageService(self.writer, StorageOptions(promiscuous=True), on_received=on_received)
-        bind = "::" if hosts and any(":" in h for h in hosts) else ""
-        self.acceptor = Acceptor(settings, AcceptorOptions(port=port, bind=bind, allowed_hosts=hosts,
-                                                           max_associations=8),
-                                 [VerificationService(), self.storage], on_log=on_log, on_association=on_association)
-
-    def start(self) -> int:
-        self.writer.prepare()
-        return self.acceptor.start()
-
-    def stop(self, timeout: float) -> int:
-        """Let sub-associations still open finish (up to ``timeout``), then stop."""
-        aborted = self.acceptor.stop(timeout)
-        self.writer.close()
-        return aborted
+def move_receiver(settings: AssociationSettings, port: int, writer: WriterOptions, hosts: list[str] | None, *,
+                  on_received: Callable[[Received], None] | None = None,
+                  on_log: Callable[[str, str], None] | None = None,
+                  on_association: Callable[[NegotiationReport], None] | None = None) -> StoreServer:
+    """movescu's built-in storage SCP: storescp's server (the shared acceptor
+    and writer) on ``port``, any storage SOP class, accepting associations
+    only from ``hosts`` while the move runs."""
+    bind = "::" if hosts and any(":" in h for h in hosts) else ""
+    return StoreServer(settings, AcceptorOptions(port=port, bind=bind, allowed_hosts=hosts, max_associations=8),
+                       writer, StorageOptions(promiscuous=True), on_received=on_received, on_log=on_log,
+                       on_association=on_association)
 
 
 def peer_addresses(peer: Peer) -> list[str]:
@@ -283,7 +270,7 @@ def _stop_after(outcome: RetrieveOutcome) -> bool:
 
 
 def move(settings: AssociationSettings, peer: Peer, sop_class: str, identifiers: Sequence[Dataset], destination: str,
-         options: RetrieveOptions, *, receiver: MoveReceiver | None = None,
+         options: RetrieveOptions, *, receiver: StoreServer | None = None,
          on_report: Callable[[NegotiationReport], None] | None = None,
          on_progress: Callable[[Progress], None] | None = None) -> RetrieveOutcome:
     """C-MOVE of each identifier to ``destination``, on one association; with
@@ -673,7 +660,7 @@ def get(settings: AssociationSettings, peer: Peer, sop_class: str, identifiers: 
     return total
 
 
-__all__ = ["Progress", "RetrieveOptions", "RetrieveOutcome", "MoveReceiver", "move", "get", "plan_storage",
+__all__ = ["Progress", "RetrieveOptions", "RetrieveOutcome", "move_receiver", "move", "get", "plan_storage",
            "identifiers_from_files", "inventory_from_files",
            "parse_store_tc", "storage_contexts", "peer_addresses", "StoragePlan", "COMMON_STORAGE",
            "unknown_ae_hint", "NetworkError"]
