@@ -77,8 +77,7 @@ def movescu(
                                 on_received=received_printer(out), on_log=log_printer(out),
                                 on_association=lambda r: show_report(out, r))
         bound = receiver.start()
-        out.emit("listening", {"port": bound, "bind": "0.0.0.0", "output_dir": str(common.writer.output_dir),
-                               "ae_title": destination},
+        out.emit("listening", {**receiver.listening_info(), "ae_title": destination},
                  f"receiving on port {bound} as {destination}, writing to {common.writer.output_dir}"
                  if out.verbosity > 0 else None)
     try:
