@@ -29,6 +29,11 @@ from pydicom.data import get_testdata_file
 # on PATH: always call DCMTK's binaries by their Debian path.
 DCMTK_BIN = Path(os.environ.get("DCMTK_BIN", "/usr/bin"))
 
+# `python -m dcmcli` in the tests' subprocesses runs this checkout's dcmcli,
+# not whichever checkout `pip install -e` last pointed at (git worktrees).
+_ROOT = str(Path(__file__).resolve().parents[1])
+os.environ["PYTHONPATH"] = os.pathsep.join([_ROOT, *filter(None, [os.environ.get("PYTHONPATH")])])
+
 #: One pydicom sample per transfer syntax the interop tests cover.
 SAMPLES: dict[str, str] = {
     "explicit-le": "CT_small.dcm",
