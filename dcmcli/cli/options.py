@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -28,6 +28,9 @@ from dcmcli.net.association import AssociationSettings
 from dcmcli.net.peer import validate_ae_title
 from dcmcli.net.services.writer import DUPLICATE_POLICIES, LAYOUTS, WriterOptions
 from dcmcli.output import LOG_LEVELS, Output, Verbosity
+
+if TYPE_CHECKING:
+    from dcmcli.net.acceptor import AcceptorOptions
 
 NETWORK = "Network options"
 OUTPUT = "Output options"
@@ -136,6 +139,21 @@ _KEY = Annotated[list[str] | None, typer.Option(
 _LEVEL = Annotated[Level | None, typer.Option("-L", "--level", rich_help_panel=QUERY, case_sensitive=False,
                                               help="Query/Retrieve Level (default: STUDY; PATIENT with -P).")]
 
+# The listener options: every server (storescp, mwlscp) and its access control.
+LISTENER = "Listener options"
+_BIND = Annotated[str, typer.Option("--bind", metavar="ADDRESS", rich_help_panel=LISTENER,
+                                    help="Address to listen on (default: all IPv4 addresses); :: for IPv6.")]
+_ALLOW_CALLING = Annotated[list[str] | None, typer.Option(
+    "--allow-calling", metavar="AETITLE", rich_help_panel=LISTENER,
+    help="Accept only these calling AE titles (repeatable).")]
+_REQUIRE_CALLED = Annotated[bool, typer.Option(
+    "--require-called", rich_help_panel=LISTENER, help="Reject associations whose called AE title is not -aet.")]
+_MAX_ASSOC = Annotated[int, typer.Option("--max-associations", min=1, metavar="N", rich_help_panel=LISTENER,
+                                         help="Simultaneous associations; more are rejected.")]
+_SHUTDOWN = Annotated[float, typer.Option(
+    "--shutdown-timeout", min=0, metavar="SECONDS", rich_help_panel=LISTENER,
+    help="On SIGINT/SIGTERM, wait this long for associations in flight before aborting them.")]
+
 _SHARED: list[tuple[str, Any, Any, set[str]]] = [
     ("aetitle", _AET, None, {"scu", "scp"}),
     ("call", _AEC, None, {"scu"}),
@@ -160,6 +178,11 @@ _SHARED: list[tuple[str, Any, Any, set[str]]] = [
     ("exec_on_reception", _XCR, None, {"store"}),
     ("exec_on_eostudy", _XCS, None, {"store"}),
     ("eostudy_timeout", _TOS, 30.0, {"store"}),
+    ("bind", _BIND, "", {"listen"}),
+    ("allow_calling", _ALLOW_CALLING, None, {"listen"}),
+    ("require_called", _REQUIRE_CALLED, False, {"listen"}),
+    ("max_associations", _MAX_ASSOC, 10, {"listen"}),
+    ("shutdown_timeout", _SHUTDOWN, 30.0, {"listen"}),
     ("patient_root", _PATIENT, False, {"query"}),
     ("study_root", _STUDY, False, {"query"}),
     ("psonly", _PSONLY, False, {"query"}),
@@ -180,6 +203,8 @@ class Common:
     writer: WriterOptions | None = None
     #: The query options, for findscu, movescu and getscu.
     query: QueryArgs | None = None
+    #: The listener's options (port 0 until the command sets it), for servers.
+    acceptor: AcceptorOptions | None = None
 
 
 @dataclass
@@ -268,7 +293,19 @@ def _build(command: str, values: dict[str, Any], default_aet: str) -> Common:
         settings.trace = out.debug  # A-ASSOCIATE contents and every command set, as DCMTK's -d
     writer = writer_options(values) if "output_directory" in values else None
     query = query_args(values) if "key" in values else None
-    return Common(command, settings, out, verbosity, verbosity >= Verbosity.DEBUG, writer, query)
+    acceptor = listener_options(values) if "bind" in values else None
+    return Common(command, settings, out, verbosity, verbosity >= Verbosity.DEBUG, writer, query, acceptor)
+
+
+def listener_options(values: dict[str, Any]) -> AcceptorOptions:
+    from dcmcli.net.acceptor import AcceptorOptions
+
+    return AcceptorOptions(
+        bind=values.get("bind") or "",
+        allowed_calling=[validate_ae_title(a, "calling AE title (--allow-calling)")
+                         for a in (values.get("allow_calling") or [])],
+        require_called=bool(values.get("require_called")), max_associations=int(values.get("max_associations") or 10),
+        shutdown_timeout=float(values.get("shutdown_timeout") if values.get("shutdown_timeout") is not None else 30.0))
 
 
 def run_guarded(command: str, get_out: Callable[[], Output | None], debug: bool,
@@ -309,11 +346,14 @@ def run_guarded(command: str, get_out: Callable[[], Output | None], debug: bool,
 
 
 def dcmcli_command(app: typer.Typer, name: str, *, network: str, default_aet: str = "DCMCLI", storage: bool = False,
-                   query: bool = False, **typer_kwargs: Any) -> Callable[[Callable[..., int | None]], Callable[..., None]]:
+                   query: bool = False, listener: bool = False,
+                   **typer_kwargs: Any) -> Callable[[Callable[..., int | None]], Callable[..., None]]:
     """Register ``fn(common, **own_options)`` as subcommand ``name`` with the shared options
     (``storage``: also the storage writer's, for commands that receive objects; ``query``: the
-    information model, key and level options of findscu, movescu and getscu)."""
-    shared = [s for s in _SHARED if network in s[3] or (storage and "store" in s[3]) or (query and "query" in s[3])]
+    information model, key and level options of findscu, movescu and getscu; ``listener``: a
+    server's bind address, access control and limits, as ``common.acceptor``)."""
+    shared = [s for s in _SHARED if network in s[3] or (storage and "store" in s[3]) or (query and "query" in s[3])
+              or (listener and "listen" in s[3])]
 
     def decorate(fn: Callable[..., int | None]) -> Callable[..., None]:
         sig = inspect.signature(fn)

@@ -100,7 +100,7 @@ def identifiers_from_keys(common: Any, target: Any, model: Any, files: list[str]
     parent of the matches a C-FIND finds first."""
     from pathlib import Path
 
-    from dcmcli.cli.storescp import log_printer
+    from dcmcli.cli.serving import log_printer
     from dcmcli.dataset import read_dataset_file
     from dcmcli.net.services.query import build_query
     from dcmcli.net.services.retrieve import resolve_identifiers

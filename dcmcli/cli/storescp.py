@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-import threading
 from typing import Annotated
 
 import typer
@@ -12,9 +10,9 @@ from dcmcli.cli.app import app
 from dcmcli.cli.options import (Common, WriteBig, WriteDeflated, WriteImplicit, WriteLittle, dcmcli_command,
                                 written_syntax)
 from dcmcli.cli.report import show_report
+from dcmcli.cli.serving import log_printer, serve
 from dcmcli.errors import ExitCode, UsageError
-from dcmcli.net.acceptor import AcceptorOptions
-from dcmcli.net.peer import validate_ae_title, validate_port
+from dcmcli.net.peer import validate_port
 from dcmcli.net.services.storage import StorageOptions, StoreServer
 from dcmcli.net.services.writer import LAYOUTS, Received, safe_component
 from dcmcli.output import Output
@@ -39,12 +37,10 @@ EXAMPLES = [
 EVENTS = ["listening", "association", "received", "stopped"]
 
 
-@dcmcli_command(app, "storescp", network="scp", default_aet="STORESCP", storage=True)
+@dcmcli_command(app, "storescp", network="scp", default_aet="STORESCP", storage=True, listener=True)
 def storescp(
     common: Common,
     port: Annotated[str, typer.Argument(metavar="PORT", help="TCP port to listen on (0: any free port, printed).")],
-    bind: Annotated[str, typer.Option("--bind", metavar="ADDRESS",
-                                      help="Address to listen on (default: all IPv4 addresses); :: for IPv6.")] = "",
     promiscuous: Annotated[bool, typer.Option("-pm", "--promiscuous",
                                               help="Also accept unknown and private storage SOP classes.")] = False,
     accept_ts: Annotated[list[str] | None, typer.Option(
@@ -52,15 +48,6 @@ def storescp(
         help="Accept only these transfer syntaxes for storage, in this order of preference (repeatable). "
              "Default: every syntax pydicom knows, compressed first (as DCMTK +xa). Verification is always "
              "accepted in both little endian syntaxes.")] = None,
-    allow_calling: Annotated[list[str] | None, typer.Option(
-        "--allow-calling", metavar="AETITLE", help="Accept only these calling AE titles (repeatable).")] = None,
-    require_called: Annotated[bool, typer.Option(
-        "--require-called", help="Reject associations whose called AE title is not -aet.")] = False,
-    max_associations: Annotated[int, typer.Option("--max-associations", min=1, metavar="N",
-                                                  help="Simultaneous associations; more are rejected.")] = 10,
-    shutdown_timeout: Annotated[float, typer.Option(
-        "--shutdown-timeout", min=0, metavar="SECONDS",
-        help="On SIGINT/SIGTERM, wait this long for associations in flight before aborting them.")] = 30.0,
     accept_all: Annotated[bool, typer.Option(
         "+xa", "--accept-all", "+x=", "--prefer-uncompr", "+xe", "--prefer-little", "+xb", "--prefer-big", "+xs",
         "--prefer-lossless", "+xy", "--prefer-jpeg8", "+xx", "--prefer-jpeg12", "+xv", "--prefer-j2k-lossless",
@@ -116,34 +103,15 @@ def storescp(
             raise UsageError(f"invalid file name extension {extension!r}", "give something like .dcm, or ''")
         if writer.template.endswith(".dcm"):
             writer.template = writer.template[:-4] + extension
-    acceptor = AcceptorOptions(
-        port=validate_port(port), bind=bind,
-        allowed_calling=[validate_ae_title(a, "calling AE title (--allow-calling)") for a in (allow_calling or [])],
-        require_called=require_called, max_associations=max_associations, shutdown_timeout=shutdown_timeout)
+    acceptor = common.acceptor
+    assert acceptor is not None
+    acceptor.port = validate_port(port)
     server = StoreServer(common.settings, acceptor, writer,
                          StorageOptions(transfer_syntaxes=syntaxes, promiscuous=promiscuous),
                          on_received=received_printer(out), on_log=log_printer(out),
                          on_association=lambda report: show_report(out, report))
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: object) -> None:
-        stop.set()
-
-    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    aborted = 0
-    try:
-        server.start()
-        info = server.listening_info()
-        out.emit("listening", info, f"listening on {info['bind']}:{info['port']} as {info['ae_title']}, "
-                                    f"writing to {info['output_dir']}")
-        stop.wait()
-        out.info("stopping: no new associations; waiting for those in flight")
-        aborted = server.stop()
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-        if server.listening:
-            server.stop(0)
+    aborted = serve(out, server, lambda info: f"listening on {info['bind']}:{info['port']} as {info['ae_title']}, "
+                                              f"writing to {info['output_dir']}")
     n = server.count
     out.emit("stopped", {"received": n, "failed": server.failures, "aborted_associations": aborted},
              f"stopped: {n} object{'s' if n != 1 else ''} received, {server.failures} refused"
@@ -166,12 +134,3 @@ def received_printer(out: Output):  # type: ignore[no-untyped-def]
                      f"[red]refused[/] {r.sop_instance_uid} from {r.calling_aet}: {r.message} (0x{r.status:04X})")
 
     return on_received
-
-
-def log_printer(out: Output):  # type: ignore[no-untyped-def]
-    """Log lines of a server's threads, by level."""
-
-    def on_log(level: str, message: str) -> None:
-        {"debug": out.debug, "info": out.info, "warning": out.warn}.get(level, out.error)(message)
-
-    return on_log

@@ -111,6 +111,9 @@ class AcceptorOptions:
     #: Only connections from these addresses (movescu's receiver: the peer only).
     allowed_hosts: list[str] | None = None
     max_associations: int = 10
+    #: Why a called AE title is refused (A-ASSOCIATE-RJ "called AE title not
+    #: recognised"), or None: mwlscp refuses titles without a worklist folder.
+    check_called: Callable[[str], str | None] | None = None
     #: Connections accepted but not associated yet (slow or idle clients).
     max_pending: int = 32
     shutdown_timeout: float = 30.0
@@ -338,6 +341,10 @@ class Acceptor:
             return RJ_CALLING_NOT_RECOGNISED, "calling AE title not allowed"
         if o.require_called and rq.called_ae_title != self.settings.calling_aet:
             return RJ_CALLED_NOT_RECOGNISED, f"called AE title is not ours ({self.settings.calling_aet})"
+        if o.check_called is not None:
+            why = o.check_called(rq.called_ae_title)
+            if why:
+                return RJ_CALLED_NOT_RECOGNISED, why
         return None
 
     def _negotiate(self, conn: Connection, host: str, port: int, log_peer: str

@@ -463,6 +463,12 @@ class Channel:
             if last:
                 return
 
+    def message_waiting(self) -> bool:
+        """Whether the peer has sent more (a C-CANCEL, say) that can be read
+        now without blocking: PDVs left in the PDU being read, or bytes on the
+        socket."""
+        return self._pos < len(self._body) or self.conn.data_waiting()
+
     def read_data_into(self, sink: Sink) -> int:
         """Stream the pending data set into ``sink``; return its length."""
         n = 0

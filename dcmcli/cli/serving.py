@@ -1,0 +1,55 @@
+"""Running a server until SIGINT/SIGTERM: storescp and mwlscp share it, and
+the way their threads' log lines reach the output."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from dcmcli.output import Output
+
+
+class Server(Protocol):
+    @property
+    def listening(self) -> bool: ...
+
+    def start(self) -> int: ...
+
+    def stop(self, timeout: float | None = None) -> int: ...
+
+    def listening_info(self) -> dict[str, Any]: ...
+
+
+def serve(out: Output, server: Server, describe: Callable[[dict[str, Any]], str]) -> int:
+    """Start ``server``, print the ``listening`` event (``describe`` words it
+    for people), serve until SIGINT or SIGTERM, then stop: no new associations,
+    those in flight get the shutdown timeout. Returns how many were aborted."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stop.set()
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.start()
+        info = server.listening_info()
+        out.emit("listening", info, describe(info))
+        stop.wait()
+        out.info("stopping: no new associations; waiting for those in flight")
+        return server.stop()
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+        if server.listening:
+            server.stop(0)
+
+
+def log_printer(out: Output) -> Callable[[str, str], None]:
+    """Log lines of a server's threads, by level."""
+
+    def on_log(level: str, message: str) -> None:
+        {"debug": out.debug, "info": out.info, "warning": out.warn}.get(level, out.error)(message)
+
+    return on_log

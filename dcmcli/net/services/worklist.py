@@ -1,0 +1,257 @@
+"""Modality Worklist C-FIND SCP (mwlscp): a service on the shared acceptor.
+
+Each C-FIND-RQ's identifier is compiled once (``dcmcli.matching``) and
+matched against the items the called AE title is served
+(``dcmcli.worklist``); each match goes back as a pending response (0xFF00)
+in the request's character set where its values can be written in it (else
+in the item's own), then the final status: 0x0000, 0xFE00 after a
+C-CANCEL (looked for between responses), 0xA700 once ``max_matches``
+responses were sent, 0xA900 / 0xC000 for identifiers that cannot be used.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from dcmcli.matching import Matcher, MatchKeyError, key_text
+from dcmcli.net.acceptor import ServedAssociation, Service
+from dcmcli.net.dimse import C_CANCEL_RQ, C_FIND_RQ, C_FIND_RSP, Message, response
+from dcmcli.uids import EBE, ELE, ILE
+from dcmcli.worklist import Worklist
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
+
+MODALITY_WORKLIST_FIND = "1.2.840.10008.5.1.4.31"
+#: Identifiers are small; a larger one is a protocol error, not a query.
+MAX_IDENTIFIER = 1 << 20
+STATUS_PENDING = 0xFF00
+STATUS_CANCEL = 0xFE00
+STATUS_OUT_OF_RESOURCES = 0xA700
+STATUS_IDENTIFIER_MISMATCH = 0xA900
+STATUS_UNABLE_TO_PROCESS = 0xC000
+
+
+@dataclass
+class WorklistServiceOptions:
+    case_insensitive_pn: bool = False
+    #: combined date-time matching even when not negotiated (C.2.2.2.5)
+    combined_datetime: bool = False
+    max_matches: int | None = None
+    transfer_syntaxes: Sequence[str] = (ELE, ILE, EBE)
+
+
+@dataclass
+class QueryRecord:
+    """What one query asked and got: the ``query`` event."""
+
+    calling_aet: str
+    called_aet: str
+    peer: dict[str, object]
+    keys: list[str]
+    identifier: dict[str, Any] | None
+    matches: int = 0
+    status: int = 0
+    message: str = ""
+    cancelled: bool = False
+    seconds: float = 0.0
+    items_searched: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _keys_asked(ds: Dataset, prefix: str = "") -> list[str]:
+    """Each key of an identifier as ``Keyword=value`` (sequence items as paths)."""
+    out: list[str] = []
+    for elem in ds:
+        tag = int(elem.tag)
+        if tag == 0x00080005:
+            continue
+        name = prefix + (elem.keyword or f"({tag >> 16:04X},{tag & 0xFFFF:04X})")
+        if elem.VR == "SQ":
+            items = list(elem.value or [])
+            if items and len(items[0]):
+                out += _keys_asked(items[0], name + "[0].")
+            else:
+                out.append(name)
+            continue
+        value = key_text(elem)
+        out.append(f"{name}={value}" if value else name)
+    return out
+
+
+class WorklistService(Service):
+    """Modality Worklist Information Model - FIND, served from a ``Worklist``."""
+
+    name = "worklist"
+
+    def __init__(self, worklist: Worklist, options: WorklistServiceOptions | None = None, *,
+                 on_query: Callable[[QueryRecord], None] | None = None) -> None:
+        self.worklist = worklist
+        self.options = options or WorklistServiceOptions()
+        self.on_query = on_query or (lambda record: None)
+        self._lock = threading.Lock()
+        self.queries = 0
+
+    def transfer_syntaxes(self, abstract_syntax: str) -> Sequence[str] | None:
+        return self.options.transfer_syntaxes if abstract_syntax == MODALITY_WORKLIST_FIND else None
+
+    def extended(self, sop_class: str, info: bytes) -> bytes | None:
+        """C-FIND extended negotiation (PS3.4 C.5.1.1): combined date-time
+        matching is offered; relational queries, fuzzy matching and timezone
+        adjustment are not."""
+        answer = bytearray(len(info))
+        if len(info) >= 2 and info[1] == 1:
+            answer[1] = 1
+        return bytes(answer)
+
+    def _combined(self, assoc: ServedAssociation) -> bool:
+        if self.options.combined_datetime:
+            return True
+        for e in assoc.report.extended:
+            if e.sop_class == MODALITY_WORKLIST_FIND and e.accepted and len(e.accepted) >= 2 and e.accepted[1] == 1:
+                return True
+        return False
+
+    def handle(self, assoc: ServedAssociation, msg: Message) -> None:
+        cmd = msg.command
+        if cmd.field != C_FIND_RQ:
+            assoc.channel.discard_data()
+            assoc.refuse(msg, 0x0211, "unrecognised operation (this is a worklist C-FIND SCP)")
+            return
+        from dcmcli.dataset import InvalidDataset, decode
+
+        started = time.monotonic()
+        ts = assoc.accepted[msg.context_id][1]
+        mid = cmd.message_id
+        sop_class = cmd.text(0x0002) or MODALITY_WORKLIST_FIND
+        record = QueryRecord(assoc.calling_aet, assoc.called_aet,
+                             {"host": assoc.report.peer.host, "port": assoc.report.peer.port,
+                              "ae_title": assoc.calling_aet}, [], None)
+
+        def final(status: int, why: str = "") -> None:
+            record.status, record.message = status, why
+            record.seconds = round(time.monotonic() - started, 6)
+            assoc.send(msg.context_id, response(C_FIND_RSP, mid, status, affected_sop_class=sop_class,
+                                                error_comment=why[:64] if why and status not in (0, STATUS_CANCEL)
+                                                else None))
+            with self._lock:
+                self.queries += 1
+            self.on_query(record)
+
+        if not cmd.has_dataset:
+            assoc.log("warning", f"C-FIND-RQ from {assoc.calling_aet}@{assoc.address} without an identifier; "
+                                 f"answered 0xC000")
+            return final(STATUS_UNABLE_TO_PROCESS, "the request has no identifier")
+        data = assoc.channel.read_data(MAX_IDENTIFIER)
+        try:
+            identifier = decode(data, ts)
+            for elem in identifier:  # every value parsed now, in the request's character set
+                _ = elem.value
+        except (InvalidDataset, Exception) as exc:  # noqa: BLE001 - any broken identifier
+            why = str(exc) if isinstance(exc, InvalidDataset) else f"cannot parse the identifier: {exc}"
+            assoc.log("warning", f"C-FIND from {assoc.calling_aet}@{assoc.address}: {why}; answered 0xC000")
+            return final(STATUS_UNABLE_TO_PROCESS, why)
+        from dcmcli.dataset import to_json
+
+        record.identifier = to_json(identifier)
+        record.keys = _keys_asked(identifier)
+        assoc.log("debug", f"C-FIND from {assoc.calling_aet}: {' '.join(record.keys) or '(no keys)'}")
+        level = identifier.get(0x00080052)
+        if level is not None and key_text(level).strip() not in ("", "WORKLIST"):
+            why = f"Query/Retrieve Level {key_text(level).strip()!r} is not part of the worklist model"
+            assoc.log("warning", f"C-FIND from {assoc.calling_aet}@{assoc.address}: {why}; answered 0xA900")
+            return final(STATUS_IDENTIFIER_MISMATCH, why)
+        try:
+            if level is not None:
+                del identifier[0x00080052]
+            matcher = Matcher(identifier, case_insensitive_pn=self.options.case_insensitive_pn,
+                              combined_datetime=self._combined(assoc))
+        except MatchKeyError as exc:
+            assoc.log("warning", f"C-FIND from {assoc.calling_aet}@{assoc.address}: {exc}; answered 0xA900")
+            return final(STATUS_IDENTIFIER_MISMATCH, str(exc))
+        charset = _request_charset(identifier)
+        limit = self.options.max_matches
+        for _path, item in self.worklist.items(assoc.called_aet):
+            record.items_searched += 1
+            try:
+                answer = matcher.match(item)
+            except Exception as exc:  # noqa: BLE001 - one odd item never ends the query
+                assoc.log("debug", f"worklist item {_path}: {type(exc).__name__}: {exc}; not matched")
+                continue
+            if answer is None:
+                continue
+            if limit is not None and record.matches >= limit:
+                why = f"more than {limit} matches (--max-matches); narrow the query"
+                assoc.log("warning", f"C-FIND from {assoc.calling_aet}: {why}; answered 0xA700")
+                return final(STATUS_OUT_OF_RESOURCES, why)
+            if self._cancelled(assoc, mid):
+                record.cancelled = True
+                return final(STATUS_CANCEL)
+            body = _encode_answer(answer, item, charset, ts, assoc)
+            assoc.send(msg.context_id, response(C_FIND_RSP, mid, STATUS_PENDING, dataset=True,
+                                                affected_sop_class=sop_class), body)
+            record.matches += 1
+        if self._cancelled(assoc, mid):
+            record.cancelled = True
+            return final(STATUS_CANCEL)
+        final(0x0000)
+
+    def _cancelled(self, assoc: ServedAssociation, mid: int) -> bool:
+        """Whether a C-CANCEL for ``mid`` arrived (read without waiting)."""
+        channel = assoc.channel
+        while channel.message_waiting():
+            got = channel.receive()
+            if got is None:
+                return True  # released mid-query: nothing left to answer
+            if got.command.field == C_CANCEL_RQ:
+                if got.command.responding_to == mid:
+                    return True
+                continue
+            channel.discard_data()
+            assoc.refuse(got, 0x0210, "one operation at a time (asynchronous window 1)")
+        return False
+
+
+def _request_charset(identifier: Dataset) -> list[str] | None:
+    elem = identifier.get(0x00080005)
+    if elem is None:
+        return None
+    values = [v.strip() for v in (elem.value if elem.VM > 1 else [elem.value]) if v is not None]
+    return values if any(values) else None
+
+
+def _encode_answer(answer: Dataset, item: Dataset, charset: list[str] | None, ts: str,
+                   assoc: ServedAssociation) -> bytes:
+    """The answer's bytes. Specific Character Set is returned when a value
+    needs it (or the request named one): the request's when every value can
+    be written in it, else the item's own, else UTF-8 (each response names
+    its own character set, PS3.4 C.4.1.1.3.1)."""
+    import warnings
+
+    from dcmcli.dataset import encode
+    from dcmcli.keys import needs_unicode
+
+    if not needs_unicode(answer):
+        if charset:
+            answer.SpecificCharacterSet = charset if len(charset) > 1 else charset[0]
+        return encode(answer, ts)
+    own = item.get(0x00080005)
+    own_values = [str(v) for v in (own.value if own.VM > 1 else [own.value])] if own is not None and own.value else None
+    candidates = [c for c in (charset, own_values) if c] + [["ISO_IR 192"]]
+    for candidate in candidates:
+        answer.SpecificCharacterSet = candidate if len(candidate) > 1 else candidate[0]
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # pydicom warns, then replaces, what a character set cannot hold
+            try:
+                return encode(answer, ts)
+            except Exception:  # noqa: BLE001
+                name = "\\".join(candidate)
+                assoc.log("debug", f"a worklist answer cannot be written in {name}; trying the next character set")
+    return encode(answer, ts)
+
+
+__all__ = ["WorklistService", "WorklistServiceOptions", "QueryRecord", "MODALITY_WORKLIST_FIND"]
