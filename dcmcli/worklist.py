@@ -51,7 +51,7 @@ def missing_required(ds: Dataset) -> list[str]:
 
     def has(d: Dataset, names: tuple[str, ...]) -> bool:
         for name in names:
-            elem = d.get(name)
+            elem = d.data_element(name) if name in d else None
             if elem is not None and elem.value not in (None, "", b"") and (elem.VR != "SQ" or len(elem.value)):
                 return True
         return False
@@ -224,7 +224,7 @@ class Worklist:
         try:
             items = read_items(path)
         except DcmcliError as exc:
-            self._warn_once(path, stamp, f"{exc.message}; skipped")
+            self._warn_once(path, stamp, f"{exc.message}; skipped" + (f" ({exc.hint})" if exc.hint else ""))
             items = []
         except Exception as exc:  # noqa: BLE001 - one bad file never stops the server
             self._warn_once(path, stamp, f"worklist file {path}: {type(exc).__name__}: {exc}; skipped")
