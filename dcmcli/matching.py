@@ -391,31 +391,79 @@ def _pair_match(pair: tuple[str, str, str, str], entity: Dataset, date_tag: int)
     return False
 
 
+_NONE: list[str] = []
+
+
+def _cache(entity: Dataset) -> dict[int, Any]:
+    """Per entity, the values matching reads (decoded once, reused by every
+    query while the worklist cache holds the entity)."""
+    cache = entity.__dict__.get("_dcmcli_match")
+    if cache is None:
+        cache = {}
+        object.__setattr__(entity, "_dcmcli_match", cache)
+    return cache
+
+
+def _texts(entity: Dataset, tag: int) -> list[str]:
+    cache = _cache(entity)
+    got = cache.get(tag)
+    if got is None:
+        got = cache[tag] = element_texts(entity.get(tag))
+    return got  # type: ignore[no-any-return]
+
+
+def _items(entity: Dataset, tag: int) -> list[Dataset]:
+    cache = _cache(entity)
+    key = -tag - 1  # sequences beside values in the same cache
+    got = cache.get(key)
+    if got is None:
+        elem = entity.get(tag)
+        got = cache[key] = list(elem.value or []) if elem is not None and _tag_vr(elem) == "SQ" else []
+    return got  # type: ignore[no-any-return]
+
+
+def _select(keys: list[_Key], entity: Dataset) -> dict[int, list[Dataset]] | None:
+    """Whether ``entity`` matches: None if not, else the matching items of each
+    sequence key that restricts (the others return their whole sequence)."""
+    picks: dict[int, list[Dataset]] = {}
+    for key in keys:
+        if key.vr == "SQ":
+            if key.item is None or not key.matching:
+                continue
+            assert key.item is not None
+            chosen = [it for it in _items(entity, key.tag) if _select(key.item, it) is not None]
+            if not chosen:
+                return None
+            picks[key.tag] = chosen
+            continue
+        if key.pair is not None and not _pair_match(key.pair, entity, key.tag):
+            return None
+        if key.test is not None and not key.test(_texts(entity, key.tag)):
+            return None
+    return picks
+
+
 def _match(keys: list[_Key], entity: Dataset) -> Dataset | None:
+    picks = _select(keys, entity)
+    return None if picks is None else _build(keys, entity, picks)
+
+
+def _build(keys: list[_Key], entity: Dataset, picks: dict[int, list[Dataset]]) -> Dataset:
     from pydicom.dataset import Dataset as DS
     from pydicom.sequence import Sequence
 
     out = DS()
     for key in keys:
-        elem = entity.get(key.tag)
         if key.vr == "SQ":
-            items = list(elem.value or []) if elem is not None and _tag_vr(elem) == "SQ" else []
             if key.item is None:  # universal: the whole sequence
-                out.add_new(key.tag, "SQ", Sequence([_copy(i) for i in items]))
+                out.add_new(key.tag, "SQ", Sequence([_copy(i) for i in _items(entity, key.tag)]))
                 continue
-            answered = []
-            for it in items:
-                got = _match(key.item, it)
-                if got is not None:
-                    answered.append(got)
-            if not answered and key.matching:
-                return None
-            out.add_new(key.tag, "SQ", Sequence(answered))
+            chosen = picks.get(key.tag)
+            if chosen is None:  # return keys only: every item, with the requested attributes
+                chosen = _items(entity, key.tag)
+            out.add_new(key.tag, "SQ", Sequence([_build(key.item, it, _select(key.item, it) or {}) for it in chosen]))
             continue
-        if key.pair is not None and not _pair_match(key.pair, entity, key.tag):
-            return None
-        if key.test is not None and not key.test(element_texts(elem)):
-            return None
+        elem = entity.get(key.tag)
         if elem is not None:
             out[key.tag] = elem
         else:

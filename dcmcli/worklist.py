@@ -148,9 +148,9 @@ class Worklist:
     def __init__(self, options: WorklistOptions, on_log: Callable[[str, str], None] | None = None) -> None:
         self.options = options
         self.on_log = on_log or (lambda level, msg: None)
-        self._cache: dict[Path, _Cached] = {}
-        self._warned: dict[Path, tuple[int, int]] = {}
-        self._listed: dict[Path, set[Path]] = {}
+        self._cache: dict[str, _Cached] = {}
+        self._warned: dict[str, tuple[int, int]] = {}
+        self._listed: dict[Path, set[str]] = {}
         self._lock = threading.Lock()
 
     # -- which folder --------------------------------------------------
@@ -178,24 +178,25 @@ class Worklist:
         return None
 
     # -- the items -----------------------------------------------------
-    def files(self, called_aet: str) -> list[Path]:
-        found: list[Path] = []
+    def files(self, called_aet: str) -> list[str]:
+        found: list[str] = []
         folder = self.folder_for(called_aet)
         roots = ([folder] if folder is not None else []) + list(self.options.sources)
         for root in roots:
             found += self._list(root)
         return found
 
-    def _list(self, root: Path) -> list[Path]:
+    def _list(self, root: Path) -> list[str]:
         if root.is_file():
-            return [root]
+            return [str(root)]
         try:
             with os.scandir(root) as it:
                 names = sorted(e.name for e in it if e.name.lower().endswith(SUFFIXES) and not e.name.startswith("."))
         except OSError as exc:
             self._warn_once(root, (0, 0), f"cannot read worklist folder {root}: {exc.strerror or exc}")
             return []
-        paths = [root / n for n in names]
+        base = str(root)
+        paths = [os.path.join(base, n) for n in names]
         with self._lock:  # forget the items of files that went away
             gone = self._listed.get(root, set()) - set(paths)
             for p in gone:
@@ -204,15 +205,15 @@ class Worklist:
             self._listed[root] = set(paths)
         return paths
 
-    def items(self, called_aet: str) -> Iterable[tuple[Path, Dataset]]:
+    def items(self, called_aet: str) -> Iterable[tuple[str, Dataset]]:
         """(file, item) pairs for one query, in file-name order."""
         for path in self.files(called_aet):
             for ds in self._items_of(path):
                 yield path, ds
 
-    def _items_of(self, path: Path) -> list[Dataset]:
+    def _items_of(self, path: str) -> list[Dataset]:
         try:
-            st = path.stat()
+            st = os.stat(path)
         except OSError as exc:
             self._warn_once(path, (0, 0), f"cannot read worklist file {path}: {exc.strerror or exc}; skipped")
             return []
@@ -222,7 +223,7 @@ class Worklist:
         if hit is not None and hit.stamp == stamp:
             return hit.items
         try:
-            items = read_items(path)
+            items = read_items(Path(path))
         except DcmcliError as exc:
             self._warn_once(path, stamp, f"{exc.message}; skipped" + (f" ({exc.hint})" if exc.hint else ""))
             items = []
@@ -261,11 +262,11 @@ class Worklist:
                 items += len(self._items_of(path))
         return files, items
 
-    def _warn_once(self, path: Path, stamp: tuple[int, int], message: str, every: bool = False) -> None:
+    def _warn_once(self, path: str | Path, stamp: tuple[int, int], message: str, every: bool = False) -> None:
         with self._lock:
-            if not every and self._warned.get(path) == stamp:
+            if not every and self._warned.get(str(path)) == stamp:
                 return
-            self._warned[path] = stamp
+            self._warned[str(path)] = stamp
         self.on_log("warning", message)
 
 
