@@ -5,7 +5,8 @@ A folder in wlmscpfs's layout (``DATA/mwl/BENCH/*.wl``, one item per file,
 generated here once with pydicom and reused) holds 10,000 items: five
 modalities in turn, Scheduled Procedure Step Start Dates over ten days.
 Both servers run on free ports of 127.0.0.1 and are queried by the same
-client, DCMTK ``findscu -W`` (its default output: no files, no dumps):
+client, DCMTK ``findscu -W`` (timed at its default output: no files, no
+dumps; one run with ``-v`` before counts the answers of each server):
 
 * ``subset``: Modality CT and a date range of five days: 1,000 matches;
 * ``all``: every item (Patient Name universal): 10,000 matches.
@@ -84,10 +85,12 @@ QUERIES = {
 }
 
 
-def run_query(port: int, keys: list[str]) -> tuple[float, int]:
+def run_query(port: int, keys: list[str], verbose: bool = False) -> tuple[float, int]:
+    """One findscu run: its wall time, and (``verbose``: with -v, which logs
+    every response) the number of matches."""
     t = time.perf_counter()
-    r = subprocess.run([str(DCMTK / "findscu"), "-W", "-v", "-aec", "BENCH", HOST, str(port), *keys],
-                       capture_output=True, text=True, timeout=600)
+    r = subprocess.run([str(DCMTK / "findscu"), "-W", *(["-v"] if verbose else []), "-aec", "BENCH", HOST,
+                        str(port), *keys], capture_output=True, text=True, timeout=600)
     seconds = time.perf_counter() - t
     if r.returncode != 0:
         raise RuntimeError(f"findscu failed: {r.stderr[-500:]}")
@@ -117,11 +120,11 @@ def main() -> int:
         for name, keys in QUERIES.items():
             times: dict[str, list[float]] = {"wlmscpfs": [], "dcmcli": []}
             counts: dict[str, set[int]] = {"wlmscpfs": set(), "dcmcli": set()}
+            for who, port in (("wlmscpfs", wl_port), ("dcmcli", me_port)):
+                counts[who].add(run_query(port, keys, verbose=True)[1])  # the answers, counted (and a warm-up)
             for _ in range(args.repeat):
                 for who, port in (("wlmscpfs", wl_port), ("dcmcli", me_port)):
-                    s, n = run_query(port, keys)
-                    times[who].append(s)
-                    counts[who].add(n)
+                    times[who].append(run_query(port, keys)[0])
             results[name] = times
             a, b = statistics.median(times["wlmscpfs"]), statistics.median(times["dcmcli"])
             print(f"{name:7s} matches wlmscpfs {sorted(counts['wlmscpfs'])} dcmcli {sorted(counts['dcmcli'])}: "

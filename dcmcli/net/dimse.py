@@ -512,6 +512,8 @@ class Channel:
         """One message: its command set, then its data set (if any)."""
         if self.on_command is not None:
             self.on_command("sent", context_id, decode_command(command, strict=False))  # type: ignore[operator]
+        if data is not None and self.conn.send_message_pdu(context_id, command, data):
+            return
         self._fragments(context_id, command, True)
         if data is not None:
             self._fragments(context_id, data, False)

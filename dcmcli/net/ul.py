@@ -641,6 +641,19 @@ class Connection:
         """Largest PDV value that fits the peer's maximum PDU (PS3.8 9.3.5)."""
         return self.peer_max_pdu - 6 if self.peer_max_pdu else UNLIMITED_CHUNK
 
+    def send_message_pdu(self, context_id: int, command: bytes, data: bytes | memoryview) -> bool:
+        """A whole small message (command set and data set) as one P-DATA-TF
+        PDU of two PDVs (PS3.8 9.3.5 allows several PDVs in a PDU): one write
+        and one TCP segment per C-FIND answer instead of two. False (nothing
+        sent) when the two do not fit in one PDU for this peer."""
+        lc, ld = len(command), len(data)
+        if lc + ld + 6 > self.max_fragment or lc + ld > 4096 * 4:
+            return False
+        body = (struct.pack(">LBB", lc + 2, context_id, 0x03) + command
+                + struct.pack(">LBB", ld + 2, context_id, 0x02) + bytes(data))
+        self.send(struct.pack(">BBL", PDU_DATA, 0, len(body)) + body)
+        return True
+
     def send_pdv(self, context_id: int, chunk: bytes | memoryview, is_command: bool, last: bool) -> None:
         mch = (0x01 if is_command else 0x00) | (0x02 if last else 0x00)
         n = len(chunk)

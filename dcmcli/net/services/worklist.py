@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from dcmcli.matching import Matcher, MatchKeyError, key_text
+from dcmcli.matching import Answer, Matcher, MatchKeyError, key_text
 from dcmcli.net.acceptor import ServedAssociation, Service
 from dcmcli.net.dimse import C_CANCEL_RQ, C_FIND_RQ, C_FIND_RSP, Message, response
 from dcmcli.uids import EBE, ELE, ILE
@@ -175,10 +175,11 @@ class WorklistService(Service):
             return final(STATUS_IDENTIFIER_MISMATCH, str(exc))
         charset = _request_charset(identifier)
         limit = self.options.max_matches
+        pending: bytes | None = None
         for _path, item in self.worklist.items(assoc.called_aet):
             record.items_searched += 1
             try:
-                answer = matcher.match(item)
+                answer = matcher.answer(item)
             except Exception as exc:  # noqa: BLE001 - one odd item never ends the query
                 assoc.log("debug", f"worklist item {_path}: {type(exc).__name__}: {exc}; not matched")
                 continue
@@ -192,8 +193,9 @@ class WorklistService(Service):
                 record.cancelled = True
                 return final(STATUS_CANCEL)
             body = _encode_answer(answer, item, charset, ts, assoc)
-            assoc.send(msg.context_id, response(C_FIND_RSP, mid, STATUS_PENDING, dataset=True,
-                                                affected_sop_class=sop_class), body)
+            if pending is None:  # the same command set for every match
+                pending = response(C_FIND_RSP, mid, STATUS_PENDING, dataset=True, affected_sop_class=sop_class)
+            assoc.send(msg.context_id, pending, body)
             record.matches += 1
         if self._cancelled(assoc, mid):
             record.cancelled = True
@@ -227,9 +229,19 @@ def _request_charset(identifier: Dataset) -> list[str] | None:
 _ITEM = b"\xfe\xff\x00\xe0\xff\xff\xff\xff"
 _ITEM_END = b"\xfe\xff\x0d\xe0\x00\x00\x00\x00"
 _SEQ_END = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
+_LONG_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "UC", "UN", "UR", "UT"})
 
 
-def _encode_le(ds: Dataset, implicit: bool, encodings: list[str]) -> bytes:
+def _empty(tag: int, vr: str, implicit: bool) -> bytes:
+    import struct
+
+    head = struct.pack("<HH", tag >> 16, tag & 0xFFFF)
+    if implicit:
+        return head + b"\0\0\0\0"
+    return head + vr.encode() + (b"\0\0\0\0\0\0" if vr in _LONG_VRS else b"\0\0")
+
+
+def _encode_le(answer: Answer, implicit: bool, encodings: list[str]) -> bytes:
     """A little endian encoding of an answer, sequences with undefined
     length. Each leaf element's bytes are kept on the element (the worklist
     cache's own element objects, shared by every answer), so an item asked for
@@ -242,42 +254,52 @@ def _encode_le(ds: Dataset, implicit: bool, encodings: list[str]) -> bytes:
 
     key = (implicit, tuple(encodings))
     parts: list[bytes] = []
-    for elem in ds:
-        if elem.VR == "SQ":
-            tag = int(elem.tag)
+    for tag, vr, value in answer:
+        if vr == "SQ":
             head = struct.pack("<HH", tag >> 16, tag & 0xFFFF)
             parts.append(head + (b"\xff\xff\xff\xff" if implicit else b"SQ\0\0\xff\xff\xff\xff"))
-            for item in elem.value:
+            for item in value:
                 parts += (_ITEM, _encode_le(item, implicit, encodings), _ITEM_END)
             parts.append(_SEQ_END)
             continue
-        memo = elem.__dict__.get("_dcmcli_bytes")
+        if value is None:
+            parts.append(_empty(tag, vr, implicit))
+            continue
+        memo = value.__dict__.get("_dcmcli_bytes")
         if memo is not None and memo[0] == key:
             parts.append(memo[1])
             continue
         fp = DicomBytesIO()
         fp.is_little_endian = True
         fp.is_implicit_VR = implicit
-        write_data_element(fp, elem, encodings)
+        write_data_element(fp, value, encodings)
         raw = fp.getvalue()
-        elem.__dict__["_dcmcli_bytes"] = (key, raw)
+        value.__dict__["_dcmcli_bytes"] = (key, raw)
         parts.append(raw)
     return b"".join(parts)
 
 
-def _encode(answer: Dataset, ts: str) -> bytes:
+def _encode(answer: Answer, ts: str, charset: list[str] | None) -> bytes:
+    """The answer in ``ts``, with Specific Character Set ``charset`` (None: none)."""
     if ts == EBE:
         from dcmcli.dataset import encode
+        from dcmcli.matching import to_dataset
 
-        return encode(answer, ts)
+        ds = to_dataset(answer)
+        if charset:
+            ds.SpecificCharacterSet = charset if len(charset) > 1 else charset[0]
+        return encode(ds, ts)
     from pydicom.charset import convert_encodings
 
-    cs = answer.get(0x00080005)
-    values = ([str(v) for v in (cs.value if cs.VM > 1 else [cs.value])] if cs is not None and cs.value else [])
-    return _encode_le(answer, ts == ILE, convert_encodings(values or ["ISO_IR 6"]))
+    if charset:
+        from pydicom.dataelem import DataElement
+
+        cs = DataElement(0x00080005, "CS", charset if len(charset) > 1 else charset[0])
+        answer = sorted([*(a for a in answer if a[0] != 0x00080005), (0x00080005, "CS", cs)], key=lambda a: a[0])
+    return _encode_le(answer, ts == ILE, convert_encodings(charset or ["ISO_IR 6"]))
 
 
-def _encode_answer(answer: Dataset, item: Dataset, charset: list[str] | None, ts: str,
+def _encode_answer(answer: Answer, item: Dataset, charset: list[str] | None, ts: str,
                    assoc: ServedAssociation) -> bytes:
     """The answer's bytes. Specific Character Set is returned when a value
     needs it (or the request named one): the request's when every value can
@@ -285,25 +307,22 @@ def _encode_answer(answer: Dataset, item: Dataset, charset: list[str] | None, ts
     its own character set, PS3.4 C.4.1.1.3.1)."""
     import warnings
 
-    from dcmcli.keys import needs_unicode
+    from dcmcli.matching import needs_unicode
 
     if not needs_unicode(answer):
-        if charset:
-            answer.SpecificCharacterSet = charset if len(charset) > 1 else charset[0]
-        return _encode(answer, ts)
+        return _encode(answer, ts, charset)
     own = item.get(0x00080005)
     own_values = [str(v) for v in (own.value if own.VM > 1 else [own.value])] if own is not None and own.value else None
     candidates = [c for c in (charset, own_values) if c] + [["ISO_IR 192"]]
     for candidate in candidates:
-        answer.SpecificCharacterSet = candidate if len(candidate) > 1 else candidate[0]
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # pydicom warns, then replaces, what a character set cannot hold
             try:
-                return _encode(answer, ts)
+                return _encode(answer, ts, candidate)
             except Exception:  # noqa: BLE001
                 name = "\\".join(candidate)
                 assoc.log("debug", f"a worklist answer cannot be written in {name}; trying the next character set")
-    return _encode(answer, ts)
+    return _encode(answer, ts, ["ISO_IR 192"])
 
 
 __all__ = ["WorklistService", "WorklistServiceOptions", "QueryRecord", "MODALITY_WORKLIST_FIND"]
