@@ -646,13 +646,21 @@ class Connection:
         PDU of two PDVs (PS3.8 9.3.5 allows several PDVs in a PDU): one write
         and one TCP segment per C-FIND answer instead of two. False (nothing
         sent) when the two do not fit in one PDU for this peer."""
+        pdu = self.message_pdu(context_id, command, data)
+        if pdu is None:
+            return False
+        self.send(pdu)
+        return True
+
+    def message_pdu(self, context_id: int, command: bytes, data: bytes | memoryview) -> bytes | None:
+        """The P-DATA-TF PDU of ``send_message_pdu``, not sent (None: it does
+        not fit): a server answering many small messages writes several at once."""
         lc, ld = len(command), len(data)
         if lc + ld + 6 > self.max_fragment or lc + ld > 4096 * 4:
-            return False
+            return None
         body = (struct.pack(">LBB", lc + 2, context_id, 0x03) + command
                 + struct.pack(">LBB", ld + 2, context_id, 0x02) + bytes(data))
-        self.send(struct.pack(">BBL", PDU_DATA, 0, len(body)) + body)
-        return True
+        return struct.pack(">BBL", PDU_DATA, 0, len(body)) + body
 
     def send_pdv(self, context_id: int, chunk: bytes | memoryview, is_command: bool, last: bool) -> None:
         mch = (0x01 if is_command else 0x00) | (0x02 if last else 0x00)

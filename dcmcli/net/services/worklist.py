@@ -176,6 +176,7 @@ class WorklistService(Service):
         charset = _request_charset(identifier)
         limit = self.options.max_matches
         pending: bytes | None = None
+        out = _Batched(assoc)
         for _path, item in self.worklist.items(assoc.called_aet):
             record.items_searched += 1
             try:
@@ -188,15 +189,18 @@ class WorklistService(Service):
             if limit is not None and record.matches >= limit:
                 why = f"more than {limit} matches (--max-matches); narrow the query"
                 assoc.log("warning", f"C-FIND from {assoc.calling_aet}: {why}; answered 0xA700")
+                out.flush()
                 return final(STATUS_OUT_OF_RESOURCES, why)
             if self._cancelled(assoc, mid):
+                out.flush()
                 record.cancelled = True
                 return final(STATUS_CANCEL)
             body = _encode_answer(answer, item, charset, ts, assoc)
             if pending is None:  # the same command set for every match
                 pending = response(C_FIND_RSP, mid, STATUS_PENDING, dataset=True, affected_sop_class=sop_class)
-            assoc.send(msg.context_id, pending, body)
+            out.add(msg.context_id, pending, body)
             record.matches += 1
+        out.flush()
         if self._cancelled(assoc, mid):
             record.cancelled = True
             return final(STATUS_CANCEL)
@@ -216,6 +220,35 @@ class WorklistService(Service):
             channel.discard_data()
             assoc.refuse(got, 0x0210, "one operation at a time (asynchronous window 1)")
         return False
+
+
+class _Batched:
+    """Answers written several to a socket write (up to 64 KiB): one
+    sendall per answer was a fifth of a large query's time (measured)."""
+
+    LIMIT = 64 * 1024
+
+    def __init__(self, assoc: ServedAssociation) -> None:
+        self.assoc = assoc
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def add(self, context_id: int, command: bytes, data: bytes) -> None:
+        pdu = None if self.assoc.channel.on_command is not None else \
+            self.assoc.conn.message_pdu(context_id, command, data)
+        if pdu is None:  # too large for one PDU (or -d, which shows every command): sent on its own, in order
+            self.flush()
+            self.assoc.send(context_id, command, data)
+            return
+        self.parts.append(pdu)
+        self.size += len(pdu)
+        if self.size >= self.LIMIT:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.parts:
+            self.assoc.conn.send(b"".join(self.parts))
+            self.parts, self.size = [], 0
 
 
 def _request_charset(identifier: Dataset) -> list[str] | None:
