@@ -286,7 +286,7 @@ def _commit(common: Common, target: object, paths: list[str], one_per_study: boo
                "transaction_uids": [r.request.transaction_uid for r in results],
                "seconds": round(time.perf_counter() - t0, 3), "exit_code": int(code)}
     human = f"{committed} of {n} committed" + (f", {failed} failed" if failed else "")
-    out.emit("summary", summary, human if code in (ExitCode.OK, ExitCode.OPERATION_FAILED) and not refused else None)
+    out.emit("summary", summary, human if not refused and not missing else None)
     if refused:
         failure_line(out, [r.response for r in refused if r.response is not None])
     elif missing:

@@ -91,8 +91,8 @@ def creation(study: StudyImages, station_aet: str) -> Dataset:
     ds.ReferencedPatientSequence = []
     ds.PerformedProcedureStepID = str(first.get("StudyID", "") or "")[:16]
     ds.PerformedStationAETitle = station_aet
-    ds.PerformedStationName = first.get("StationName", "")
-    ds.PerformedLocation = first.get("InstitutionName", "")
+    ds.PerformedStationName = str(first.get("StationName", "") or "")[:16]
+    ds.PerformedLocation = str(first.get("InstitutionName", "") or "")[:16]
     start = study.start if study.start[0] else _now()
     ds.PerformedProcedureStepStartDate, ds.PerformedProcedureStepStartTime = start
     ds.PerformedProcedureStepEndDate = ""
