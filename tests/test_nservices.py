@@ -248,3 +248,62 @@ def test_ian_references(npeer, images: list[Path]) -> None:
     assert {value(i, "00080054") for i in refs} == {"ARCHIVE"}  # Retrieve AE Title
     (pps,) = items(ct, "00081111")
     assert value(pps, "00081155") == "1.2.3.7"
+
+
+# -- storescp --commitment ----------------------------------------------------------------
+
+def next_event(peer, name: str, timeout: float = 30.0) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """The next ``name`` event of a dcmcli server (others are skipped)."""
+    import queue
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            ev = peer.events.get(timeout=max(0.001, deadline - time.monotonic()))
+        except queue.Empty:
+            raise AssertionError(f"no {name} event within {timeout} s") from None
+        assert ev is not None, f"the server ended before a {name} event"
+        if ev["event"] == "schema-violation":
+            raise AssertionError(ev["error"])
+        if ev["event"] == name:
+            return ev
+
+
+def test_storescp_commitment_against_nactionscu(dcmcli_storescp, images: list[Path]) -> None:
+    """What storescp stored is committed, the rest fails with 0112; the report on the same association."""
+    scp = dcmcli_storescp("--commitment")
+    r = run_dcmcli("storescu", "127.0.0.1", str(scp.port), str(images[0]), str(images[1]))
+    assert r.returncode == 0, r.stderr
+    assert len(received_events(scp, 2)) == 2
+    r = run_dcmcli("nactionscu", "--json", "--commit", "--wait", "20", "127.0.0.1", str(scp.port), *map(str, images))
+    assert r.returncode == 66, r.stderr
+    (result,) = events(r, "commitment")
+    assert result["via"] == "same-association"
+    assert {c["sop_instance_uid"] for c in result["committed"]} == set(map(sop_uid, images[:2]))
+    assert [(f["sop_instance_uid"], f["failure_reason"]["code"]) for f in result["failed"]] == \
+        [(sop_uid(images[2]), 0x0112)]
+    served = next_event(scp, "commitment-served")
+    assert served["transaction_uid"] == result["transaction_uid"] and served["via"] == "same-association"
+    r = run_dcmcli("nactionscu", "--commit", "127.0.0.1", str(scp.port), str(images[0]))
+    assert r.returncode == 0 and "1 of 1 committed" in r.stdout, r.stderr
+
+
+def test_storescp_commitment_for_orthanc_as_scu(dcmcli_storescp, orthanc, images: list[Path]) -> None:
+    """Orthanc asks (REST /modalities/.../storage-commitment); storescp reports to Orthanc's own port,
+    named by --commitment-peer, since Orthanc's association is gone by then."""
+    o = orthanc(dicomweb=False)
+    scp = dcmcli_storescp("--commitment", "--commitment-peer", f"ORTHANC=127.0.0.1:{o.port}", "-aet", "STORESCP")
+    o.add_modality("scp", "STORESCP", scp.port)
+    r = run_dcmcli("storescu", "127.0.0.1", str(scp.port), str(images[0]))
+    assert r.returncode == 0, r.stderr
+    instances = [{"SOPClassUID": "1.2.840.10008.5.1.4.1.1.2", "SOPInstanceUID": sop_uid(p)} for p in images[:2]]
+    job = o.request("POST", "/modalities/scp/storage-commitment", {"DicomInstances": instances, "Timeout": 20})
+    assert isinstance(job, dict) and "ID" in job, job
+    served = next_event(scp, "commitment-served")
+    # Orthanc releases right after the N-ACTION response: the report goes on a new association
+    assert (served["calling_aet"], served["via"], served["error"]) == ("ORTHANC", "new-association", None)
+    assert [c["sop_instance_uid"] for c in served["committed"]] == [sop_uid(images[0])]
+    report = o.get(f"/storage-commitment/{job['ID']}")
+    assert isinstance(report, dict) and report["Status"] == "Failure", report
+    assert [f["SOPInstanceUID"] for f in report["Failures"]] == [sop_uid(images[1])]
+    assert [s["SOPInstanceUID"] for s in report["Success"]] == [sop_uid(images[0])]
