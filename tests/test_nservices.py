@@ -307,3 +307,150 @@ def test_storescp_commitment_for_orthanc_as_scu(dcmcli_storescp, orthanc, images
     assert isinstance(report, dict) and report["Status"] == "Failure", report
     assert [f["SOPInstanceUID"] for f in report["Failures"]] == [sop_uid(images[1])]
     assert [s["SOPInstanceUID"] for s in report["Success"]] == [sop_uid(images[0])]
+
+
+# -- UPS --------------------------------------------------------------------------------
+
+def test_ups_create_claim_complete_with_the_transaction_uid(npeer, tmp_path: Path) -> None:
+    p = npeer()
+    spec = tmp_path / "ups.json"
+    spec.write_text(json.dumps({"00741204": {"vr": "LO", "Value": ["Nightly QA"]},  # Procedure Step Label
+                                "00100020": {"vr": "LO", "Value": ["P-42"]}}))
+    r = run_dcmcli("ncreatescu", "--json", "--ups", "--dataset", str(spec), "-s", "PatientName=Doe^Jane",
+                   "127.0.0.1", str(p.port))
+    assert r.returncode == 0, r.stderr
+    ups_uid = events(r, "summary")[-1]["sop_instance_uids"][0]
+    (create,) = p.received()
+    assert (create["op"], create["sop_class"], create["instance"]) == ("N-CREATE", UPS_PUSH, ups_uid)
+    c = create["dataset"]
+    assert value(c, "00741000") == "SCHEDULED" and value(c, "00404041") == "READY"  # state, input readiness
+    assert value(c, "00741204") == "Nightly QA" and value(c, "00100020") == "P-42"
+    assert value(c, "00100010") == "Doe^Jane" and value(c, "00741200") == "MEDIUM"
+
+    # completing before claiming: refused by the peer (C310), in plain words
+    r = run_dcmcli("nactionscu", "--ups-state", "COMPLETED", "--transaction-uid", "1.2.3", "127.0.0.1",
+                   str(p.port), ups_uid)
+    assert r.returncode == 66 and "the UPS is not IN PROGRESS yet (0xC310)" in r.stderr
+
+    r = run_dcmcli("nactionscu", "--json", "--ups-state", "in progress", "127.0.0.1", str(p.port), ups_uid)
+    assert r.returncode == 0, r.stderr
+    (claim,) = events(r, "transaction")
+    tuid = claim["transaction_uid"]
+    action = p.received()[-1]
+    assert (action["op"], action["instance"], action["action_type"]) == ("N-ACTION", ups_uid, 1)
+    assert (value(action["dataset"], "00741000"), value(action["dataset"], "00081195")) == ("IN PROGRESS", tuid)
+
+    # the wrong Transaction UID, then the right one
+    r = run_dcmcli("nactionscu", "--ups-state", "COMPLETED", "--transaction-uid", "1.2.3", "127.0.0.1",
+                   str(p.port), ups_uid)
+    assert r.returncode == 66 and "wrong Transaction UID" in r.stderr and "(0xC301)" in r.stderr
+    r = run_dcmcli("nactionscu", "--ups-state", "COMPLETED", "--transaction-uid", tuid, "127.0.0.1", str(p.port),
+                   ups_uid)
+    assert r.returncode == 0, r.stderr
+    last = p.received()[-1]
+    assert (value(last["dataset"], "00741000"), value(last["dataset"], "00081195")) == ("COMPLETED", tuid)
+    r = run_dcmcli("nactionscu", "--ups-state", "COMPLETED", "127.0.0.1", str(p.port), ups_uid)
+    assert r.returncode == 1 and "--transaction-uid" in r.stderr
+
+
+def test_ups_cancel_request_and_subscriptions(npeer) -> None:
+    p = npeer()
+    r = run_dcmcli("ncreatescu", "--ups", "127.0.0.1", str(p.port), "1.2.3.4.77")
+    assert r.returncode == 0, r.stderr
+    r = run_dcmcli("nactionscu", "--ups-cancel", "-s", "ReasonForCancellation=patient left", "127.0.0.1",
+                   str(p.port), "1.2.3.4.77")
+    assert r.returncode == 0, r.stderr
+    cancel = p.received()[-1]
+    assert (cancel["action_type"], value(cancel["dataset"], "00741238")) == (2, "patient left")
+    # subscribe to the UPS: the peer sends a state report on this association, printed as it comes
+    r = run_dcmcli("nactionscu", "--json", "-aet", "WATCHER", "--ups-subscribe", "--deletion-lock", "--wait", "30",
+                   "--stop-after", "1",
+                   "127.0.0.1", str(p.port), "1.2.3.4.77")
+    assert r.returncode == 0, r.stderr
+    sub = p.received()[-1]
+    assert (sub["sop_class"], sub["instance"], sub["action_type"]) == (UPS_WATCH, "1.2.3.4.77", 3)
+    assert (value(sub["dataset"], "00741234"), value(sub["dataset"], "00741230")) == ("WATCHER", "TRUE")
+    (report,) = events(r, "event-report")
+    assert (report["sop_instance_uid"], report["event_type_id"], report["via"]) == \
+        ("1.2.3.4.77", 1, "same-association")
+    assert value(report["dataset"], "00741000") == "SCHEDULED"
+    # global unsubscribe: the well-known instance
+    r = run_dcmcli("nactionscu", "-aet", "WATCHER", "--ups-unsubscribe", "127.0.0.1", str(p.port))
+    assert r.returncode == 0, r.stderr
+    unsub = p.received()[-1]
+    assert (unsub["instance"], unsub["action_type"]) == ("1.2.840.10008.5.1.4.34.5", 4)
+
+
+# -- the generic commands, and what users get wrong ---------------------------------------
+
+def test_generic_nactionscu_media_creation_and_event_logging(npeer, tmp_path: Path) -> None:
+    p = npeer()
+    out = tmp_path / "answer.dcm"
+    r = run_dcmcli("nactionscu", "--json", "--out", str(out), "-s", "RequestPriority=HIGH", "127.0.0.1", str(p.port),
+                   "MediaCreationManagement", "1.2.3.4.8", "1")
+    assert r.returncode == 0, r.stderr
+    (resp,) = events(r, "response")
+    assert resp["status"]["meaning"] == "success" and value(resp["dataset"], "21000020") == "IDLE"
+    from pydicom import dcmread
+
+    assert dcmread(out).ExecutionStatus == "IDLE"
+    got = p.received()[-1]
+    assert (got["sop_class"], got["instance"], got["action_type"]) == ("1.2.840.10008.5.1.1.33", "1.2.3.4.8", 1)
+    assert value(got["dataset"], "22000020") == "HIGH"  # Request Priority
+    r = run_dcmcli("nactionscu", "-s", "ContentSequence[0].ConceptNameCodeSequence[0].CodeValue=110101", "127.0.0.1", str(p.port),
+                   "event-logging", "event-logging", "1")
+    assert r.returncode == 0, r.stderr
+    got = p.received()[-1]
+    assert (got["sop_class"], got["instance"]) == ("1.2.840.10008.1.40", "1.2.840.10008.1.40.1")
+    (content,) = items(got["dataset"], "0040A730")  # Content Sequence
+    (code,) = items(content, "0040A043")  # Concept Name Code Sequence
+    assert value(code, "00080100") == "110101"
+    r = run_dcmcli("ncreatescu", "--json", "-s", "PatientID=7", "127.0.0.1", str(p.port), "media-creation")
+    assert r.returncode == 0, r.stderr
+    create = p.received()[-1]
+    assert create["instance"] == ""  # we named none: the SCP assigned one and returned it
+    (assigned,) = events(r, "summary")[-1]["sop_instance_uids"]
+    assert assigned.startswith("1.2.826.0.1.3680043") and events(r, "response")[0]["sop_instance_uid"] == assigned
+
+
+def test_an_action_the_peer_refuses(npeer) -> None:
+    p = npeer()
+    r = run_dcmcli("nactionscu", "--json", "127.0.0.1", str(p.port), "MediaCreationManagement", "1.2.3.4.8", "7")
+    assert r.returncode == 66
+    assert "N-ACTION failed: no such action (0x0123)" in r.stderr and "ACTION-TYPE-ID" in r.stderr
+    assert events(r, "summary")[-1]["status"]["code"] == 0x0123
+
+
+def test_a_create_the_peer_refuses(npeer) -> None:
+    p = npeer("--refuse-create")
+    r = run_dcmcli("ncreatescu", "-s", "PatientID=7", "127.0.0.1", str(p.port), "mpps")
+    assert r.returncode == 66 and "invalid attribute value (0x0106)" in r.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["NoSuchClass", "1.2.3", "1"], "unknown SOP class 'NoSuchClass'"),
+    (["mpps", "1.2.3"], "needs SOPCLASS INSTANCE ACTION-TYPE-ID"),
+    (["mpps", "not-a-uid", "1"], "invalid SOP instance 'not-a-uid'"),
+    (["mpps", "1.2.3", "one"], "invalid Action Type ID 'one'"),
+    (["--commit"], "--commit needs the files"),
+    (["--commit", "--ups-cancel", "x"], "are different requests"),
+])
+def test_bad_usage(args: list[str], message: str) -> None:
+    r = run_dcmcli("nactionscu", "127.0.0.1", "1", *args)
+    assert r.returncode == 1 and message in r.stderr, r.stderr
+
+
+def test_dataset_file_that_is_neither_dicom_nor_json(npeer, tmp_path: Path) -> None:
+    bad = tmp_path / "attrs.txt"
+    bad.write_text("PatientID=7\n")
+    p = npeer()
+    r = run_dcmcli("ncreatescu", "--dataset", str(bad), "127.0.0.1", str(p.port), "mpps")
+    assert r.returncode == 22 and "data set file" in r.stderr and "neither DICOM nor DICOM JSON" in r.stderr
+    assert p.received() == []  # nothing was sent
+
+
+def test_peer_that_does_not_support_the_class(dcmcli_storescp) -> None:
+    scp = dcmcli_storescp()
+    r = run_dcmcli("ncreatescu", "127.0.0.1", str(scp.port), "mpps")
+    assert r.returncode == 65, r.stderr
+    assert "Modality Performed Procedure Step" in r.stderr

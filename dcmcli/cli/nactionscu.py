@@ -57,6 +57,8 @@ def nactionscu(
         help="Wait this long for N-EVENT-REPORTs before releasing (default 0; with --commit the longest wait for "
              "the commitment report, default 60). Reports are printed as they come.")] = None,
     listen_port: EventListenPort = None,
+    stop_after: Annotated[int | None, typer.Option(
+        "--stop-after", min=1, metavar="N", help="Stop waiting (--wait) after N N-EVENT-REPORTs.")] = None,
     commit: Annotated[bool, typer.Option(
         "--commit", rich_help_panel=PRESETS,
         help="Storage commitment of the files given: a new Transaction UID, their SOP Class/Instance UIDs, "
@@ -187,10 +189,8 @@ def nactionscu(
             if new_transaction and result.status.ok:
                 out.emit("transaction", {"sop_instance_uid": instance, "transaction_uid": new_transaction},
                          f"claimed: Transaction UID {new_transaction} (give it back with --transaction-uid)")
-            if wait:
-                session.wait(wait)
-        if acceptor is not None and wait:
-            pass  # the listener served meanwhile: session.wait has waited the whole time
+            if wait:  # the listener (--port) serves meanwhile, in its own threads
+                session.wait(wait, lambda: stop_after is not None and len(events) >= stop_after)
     finally:
         if acceptor is not None:
             acceptor.stop(5.0)
