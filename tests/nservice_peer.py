@@ -90,7 +90,7 @@ def on_create(event: object) -> tuple[int, Dataset | None]:
         from pydicom.uid import generate_uid
 
         uid = str(generate_uid())
-        req.AffectedSOPInstanceUID = uid
+        ds.AffectedSOPInstanceUID = uid  # pynetdicom moves it into the response's command set
     if req.AffectedSOPClassUID == ModalityPerformedProcedureStep:
         mpps[uid] = str(ds.get("PerformedProcedureStepStatus", ""))
     elif req.AffectedSOPClassUID == UnifiedProcedureStepPush:

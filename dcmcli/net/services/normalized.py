@@ -153,9 +153,10 @@ class NSession:
                                   f"DicomModalities), or it could not parse the data set (-d shows it)") from None
         except (ConnectionClosed, ProtocolError) as exc:
             raise self.assoc.lost(exc, f"waiting for the {operation} response") from None
-        return NResult(operation, final.text(0x0002) or sop_class, final.text(0x1000) or instance,
-                       describe(final.status, operation), final.text(0x0902), got.get("data"),
-                       self.assoc.accepted[cid][1], action_type)
+        result = NResult(operation, final.text(0x0002) or sop_class, final.text(0x1000) or instance,
+                         describe(final.status, operation), final.text(0x0902), got.get("data"),
+                         self.assoc.accepted[cid][1], action_type)
+        return result
 
     def action(self, sop_class: str, instance: str, action_type: int, ds: Dataset | None) -> NResult:
         data = self.encode(sop_class, ds)
