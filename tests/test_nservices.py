@@ -454,3 +454,11 @@ def test_peer_that_does_not_support_the_class(dcmcli_storescp) -> None:
     r = run_dcmcli("ncreatescu", "127.0.0.1", str(scp.port), "mpps")
     assert r.returncode == 65, r.stderr
     assert "Modality Performed Procedure Step" in r.stderr
+
+
+def test_orthanc_aborts_a_commitment_request_from_an_unknown_ae(orthanc, images: list[Path]) -> None:
+    """Orthanc aborts an N-ACTION from an AE title missing from its DicomModalities: the hint says so."""
+    o = orthanc(dicomweb=False)
+    r = run_dcmcli("nactionscu", "-aet", "STRANGER", "--commit", "127.0.0.1", str(o.port), str(images[0]))
+    assert r.returncode == 62, r.stderr
+    assert "aborted" in r.stderr and "DicomModalities" in r.stderr and "STRANGER" in r.stderr

@@ -15,12 +15,12 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from dcmcli.errors import AssociationAborted, NetworkError
+from dcmcli.errors import AssociationAborted
 from dcmcli.net.acceptor import ServedAssociation, Service
-from dcmcli.net.association import Association, AssociationSettings, NegotiationReport, open_association
+from dcmcli.net.association import Association, AssociationSettings, NegotiationReport
 from dcmcli.net.dimse import (N_ACTION_RQ, N_ACTION_RSP, N_CREATE_RQ, N_CREATE_RSP, N_EVENT_REPORT_RQ,
                               N_EVENT_REPORT_RSP, N_SET_RQ, N_SET_RSP, Command, Message, request, response)
 from dcmcli.net.peer import Peer
@@ -112,6 +112,8 @@ class NSession:
 
     def __init__(self, assoc: Association, on_event: Callable[[EventReport], None] | None = None) -> None:
         self.assoc = assoc
+        #: The peer released the association while we waited for reports.
+        self.released = False
         self.on_event = on_event or (lambda e: None)
         self.handlers = {N_EVENT_REPORT_RQ: lambda a, m: answer_event_report(a, m, "same-association",
                                                                              self.on_event)}
@@ -194,8 +196,6 @@ class NSession:
         except (PeerAborted, ProtocolError) as exc:
             raise self.assoc.lost(exc, "waiting for N-EVENT-REPORTs") from None
 
-    released = False
-
 
 @contextlib.contextmanager
 def open_session(settings: AssociationSettings, peer: Peer, sop_classes: Sequence[str], *,
@@ -258,21 +258,8 @@ class EventListener(Service):
             answer_event_report(assoc, msg, "new-association", self.on_event)
 
 
-@dataclass
-class Collected:
-    """Reports gathered from both paths (same association, listener), for waiting on."""
-
-    reports: list[EventReport] = field(default_factory=list)
-    changed: threading.Condition = field(default_factory=threading.Condition)
-
-    def add(self, report: EventReport) -> None:
-        with self.changed:
-            self.reports.append(report)
-            self.changed.notify_all()
-
-
 __all__ = ["NResult", "EventReport", "NSession", "open_session", "EventListener", "answer_event_report",
-           "Collected"]
+           "build_dataset"]
 
 
 def build_dataset(keys: Sequence[str], files: Sequence[str], base: Dataset | None = None) -> Dataset | None:
