@@ -462,3 +462,13 @@ def test_orthanc_aborts_a_commitment_request_from_an_unknown_ae(orthanc, images:
     r = run_dcmcli("nactionscu", "-aet", "STRANGER", "--commit", "127.0.0.1", str(o.port), str(images[0]))
     assert r.returncode == 62, r.stderr
     assert "aborted" in r.stderr and "DicomModalities" in r.stderr and "STRANGER" in r.stderr
+
+
+def test_mpps_with_a_file_that_is_not_dicom(npeer, images: list[Path], tmp_path: Path) -> None:
+    junk = tmp_path / "scan.jpg"
+    junk.write_bytes(b"\xff\xd8\xff\xe0 not DICOM")
+    p = npeer()
+    r = run_dcmcli("ncreatescu", "--mpps", "127.0.0.1", str(p.port), str(images[2]), str(junk))
+    assert r.returncode == 22, r.stderr
+    assert "scan.jpg" in r.stderr
+    assert [g["op"] for g in p.received()] == ["N-CREATE", "N-SET"]  # the image's MPPS still went

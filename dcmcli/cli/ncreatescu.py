@@ -14,7 +14,7 @@ from dcmcli.cli.nservice import failure_line, show_event, show_response, status_
 from dcmcli.cli.options import (Common, DatasetFile, PeerArgument, ResponseOut, SetKey, WarningsAsErrors,
                                 dcmcli_command)
 from dcmcli.cli.report import show_report
-from dcmcli.errors import ExitCode, UsageError
+from dcmcli.errors import ExitCode, UsageError, worst
 
 PRESETS = "Presets"
 
@@ -113,6 +113,7 @@ def ncreatescu(
     results: list[NResult] = []
     events: list[object] = []
     created: list[str] = []
+    input_codes: list[ExitCode] = []
 
     def on_event(e: object) -> None:
         events.append(e)
@@ -129,11 +130,15 @@ def ncreatescu(
         if not rest and not (mpps and mpps_uid):
             raise UsageError(f"{presets[0]} needs the image files or folders after the peer",
                              f"dcmcli ncreatescu {presets[0]} peer port FILE-OR-DIR...")
-        studies = read_studies(rest) if rest else []
-        if mpps:
-            from dcmcli.net.services.mpps import COMPLETED, DISCONTINUED, parse_reason, run_mpps
+        from dcmcli.net.services.mpps import COMPLETED, DISCONTINUED, parse_reason, run_mpps
 
-            reason = parse_reason(discontinue) if discontinue is not None else None
+        reason = parse_reason(discontinue) if discontinue is not None else None
+        def on_skip(skipped: object) -> None:
+            out.warn(skipped.warning)  # type: ignore[attr-defined]
+            input_codes.append(skipped.exit_code)  # type: ignore[attr-defined]
+
+        studies = read_studies(rest, on_skip) if rest else []
+        if mpps:
             final = None if in_progress else DISCONTINUED if discontinue is not None else COMPLETED
             if mpps_uid and len(studies) > 1:
                 raise UsageError(f"--mpps-uid names one MPPS, the files hold {len(studies)} studies",
@@ -199,7 +204,7 @@ def ncreatescu(
                 created.append(r.sop_instance_uid)
             session.wait(wait)
     write_out(out_file, results)
-    code = status_exit(results, warnings_as_errors)
+    code = worst(status_exit(results, warnings_as_errors), *input_codes)
     from dcmcli.status import Category
 
     ok = [r for r in results if r.status.category != Category.FAILURE]

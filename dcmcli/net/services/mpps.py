@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dcmcli.net.services.normalized import NResult, NSession
 from dcmcli.uids import MPPS
@@ -39,8 +39,9 @@ class StudyImages:
     end: tuple[str, str] = ("", "")
 
 
-def read_studies(paths: Sequence[str]) -> list[StudyImages]:
-    """The files' headers grouped by study (pixel data is never read)."""
+def read_studies(paths: Sequence[str], on_skip: Callable[[Any], None] | None = None) -> list[StudyImages]:
+    """The files' headers grouped by study (pixel data is never read);
+    ``on_skip`` sees each input not used (``dicomfile.Skipped``: why, and its exit code)."""
     from pydicom import dcmread
 
     from dcmcli.dicomfile import collect_inputs
@@ -49,8 +50,13 @@ def read_studies(paths: Sequence[str]) -> list[StudyImages]:
     inputs = collect_inputs(paths, action="used")
     if not inputs.files:
         problem = inputs.nothing_to_send()
-        raise InputError(f"{problem[1] if problem else 'no DICOM files'}", "name DICOM files or folders holding them",
-                         exit_code=problem[0] if problem else None)
+        first = (inputs.unreadable + inputs.skipped)[:1]
+        detail = f" ({first[0].warning})" if first else ""
+        raise InputError(f"{problem[1] if problem else 'no DICOM files'}{detail}",
+                         "name DICOM files or folders holding them", exit_code=problem[0] if problem else None)
+    for skipped in inputs.unreadable + inputs.skipped:
+        if on_skip:
+            on_skip(skipped)
     studies: dict[str, StudyImages] = {}
     for info in inputs.files:
         ds = dcmread(info.path, stop_before_pixels=True)
