@@ -34,7 +34,7 @@ _dcmcli()
             if [[ $cur == -* ]]; then
                 COMPREPLY=( $(compgen -W "--version -h --help" -- "$cur") )
             else
-                COMPREPLY=( $(compgen -W "dcmconv demo echoscu exit-codes findscu getscu movescu mwlscp storescp storescu" -- "$cur") )
+                COMPREPLY=( $(compgen -W "dcmconv demo echoscu exit-codes findscu getscu movescu mwlscp nactionscu ncreatescu storescp storescu" -- "$cur") )
             fi
             ;;
         dcmconv)
@@ -197,6 +197,46 @@ _dcmcli()
                 COMPREPLY=( $(compgen -W "-dfp --data-files-path --source --default-ae --case-insensitive-pn --combined-datetime -efr --reject-incomplete --enable-file-reject -dfr --disable-file-reject --max-matches -aet --aetitle -pdu --max-pdu -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json --bind --allow-calling --require-called --max-associations --shutdown-timeout -h --help" -- "$cur") )
             fi
             ;;
+        nactionscu)
+            case "$prev" in
+                --dataset)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                --out)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                -ll|--log-level)
+                    COMPREPLY=( $(compgen -W "fatal error warn info debug trace" -- "$cur") )
+                    return 0 ;;
+                -s|--set|--wait|--port|--stop-after|--ups-state|--transaction-uid|-aet|--aetitle|-aec|--call|-pdu|--max-pdu|-to|--timeout|-ta|--acse-timeout|-td|--dimse-timeout)
+                    return 0 ;;
+            esac
+            if [[ $cur == [-+]* ]]; then
+                COMPREPLY=( $(compgen -W "-s --set --dataset --wait --port --stop-after --commit --one-per-study --ups-state --transaction-uid --ups-cancel --ups-subscribe --ups-unsubscribe --deletion-lock --out --warnings-as-errors -aet --aetitle -aec --call -pdu --max-pdu -to --timeout -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json -h --help" -- "$cur") )
+            else
+                _dcmcli_files -f "$cur"
+            fi
+            ;;
+        ncreatescu)
+            case "$prev" in
+                --dataset)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                --out)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                -ll|--log-level)
+                    COMPREPLY=( $(compgen -W "fatal error warn info debug trace" -- "$cur") )
+                    return 0 ;;
+                -s|--set|--wait|--discontinue|--mpps-uid|--availability|--retrieve-aet|-aet|--aetitle|-aec|--call|-pdu|--max-pdu|-to|--timeout|-ta|--acse-timeout|-td|--dimse-timeout)
+                    return 0 ;;
+            esac
+            if [[ $cur == [-+]* ]]; then
+                COMPREPLY=( $(compgen -W "-s --set --dataset --wait --mpps --complete --discontinue --in-progress --mpps-uid --ian --availability --retrieve-aet --ups --out --warnings-as-errors -aet --aetitle -aec --call -pdu --max-pdu -to --timeout -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json -h --help" -- "$cur") )
+            else
+                _dcmcli_files -f "$cur"
+            fi
+            ;;
         storescp)
             case "$prev" in
                 --accept-ts)
@@ -217,11 +257,11 @@ _dcmcli()
                 --store-as)
                     COMPREPLY=( $(compgen -W "big deflate deflated ebe ele explicit htj2k htj2k-lossless htj2k-lossless-rpcl ile implicit j2k j2k-lossless jpeg-baseline jpeg-extended jpeg-lossless jpeg-lossless-p14 jpeg-lossless-sv1 jpeg-ls jpeg-ls-lossless jpeg-ls-near-lossless jpeg12 jpeg2000 jpeg2000-lossless jpeg8 jpegxl jpegxl-lossless jpegxl-recompression jxl jxl-jpeg jxl-lossless rle" -- "$cur") )
                     return 0 ;;
-                -su|-ss|--sort-on-study-uid|--sort-conc-studies|-fe|--filename-extension|-aet|--aetitle|-pdu|--max-pdu|-ta|--acse-timeout|-td|--dimse-timeout|--template|-xcr|--exec-on-reception|-xcs|--exec-on-eostudy|-tos|--eostudy-timeout|--bind|--allow-calling|--max-associations|--shutdown-timeout)
+                --commitment-peer|-su|-ss|--sort-on-study-uid|--sort-conc-studies|-fe|--filename-extension|-aet|--aetitle|-pdu|--max-pdu|-ta|--acse-timeout|-td|--dimse-timeout|--template|-xcr|--exec-on-reception|-xcs|--exec-on-eostudy|-tos|--eostudy-timeout|--bind|--allow-calling|--max-associations|--shutdown-timeout)
                     return 0 ;;
             esac
             if [[ $cur == [-+]* ]]; then
-                COMPREPLY=( $(compgen -W "-pm --promiscuous --accept-ts +xa +x= +xe +xb +xs +xy +xx +xv +xw +xt +xu +xr +xd --accept-all --prefer-uncompr --prefer-little --prefer-big --prefer-lossless --prefer-jpeg8 --prefer-jpeg12 --prefer-j2k-lossless --prefer-j2k-lossy --prefer-jls-lossless --prefer-jls-lossy --prefer-rle --prefer-deflated +xi --implicit +te --write-xfer-little +tb --write-xfer-big +ti --write-xfer-implicit +td --write-xfer-deflated -su -ss --sort-on-study-uid --sort-conc-studies -sp --sort-on-patientname +uf --unique-filenames -fe --filename-extension -aet --aetitle -pdu --max-pdu -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json -od --output-directory --layout --template --on-duplicate --store-as --fsync --ignore --accept-invalid -xcr --exec-on-reception -xcs --exec-on-eostudy -tos --eostudy-timeout --bind --allow-calling --require-called --max-associations --shutdown-timeout -h --help" -- "$cur") )
+                COMPREPLY=( $(compgen -W "--commitment --commitment-peer -pm --promiscuous --accept-ts +xa +x= +xe +xb +xs +xy +xx +xv +xw +xt +xu +xr +xd --accept-all --prefer-uncompr --prefer-little --prefer-big --prefer-lossless --prefer-jpeg8 --prefer-jpeg12 --prefer-j2k-lossless --prefer-j2k-lossy --prefer-jls-lossless --prefer-jls-lossy --prefer-rle --prefer-deflated +xi --implicit +te --write-xfer-little +tb --write-xfer-big +ti --write-xfer-implicit +td --write-xfer-deflated -su -ss --sort-on-study-uid --sort-conc-studies -sp --sort-on-patientname +uf --unique-filenames -fe --filename-extension -aet --aetitle -pdu --max-pdu -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json -od --output-directory --layout --template --on-duplicate --store-as --fsync --ignore --accept-invalid -xcr --exec-on-reception -xcs --exec-on-eostudy -tos --eostudy-timeout --bind --allow-calling --require-called --max-associations --shutdown-timeout -h --help" -- "$cur") )
             fi
             ;;
         storescu)

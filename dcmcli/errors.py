@@ -23,6 +23,7 @@ class ExitCode(IntEnum):
     CANNOT_CONNECT = 60
     ASSOCIATION_REJECTED = 61
     ASSOCIATION_ABORTED = 62
+    NO_REPORT = 63
     CANNOT_LISTEN = 64
     NO_ACCEPTABLE_CONTEXT = 65
     OPERATION_FAILED = 66
@@ -50,6 +51,7 @@ EXIT_CODES: tuple[ExitCodeInfo, ...] = (
     ExitCodeInfo(ExitCode.CANNOT_CONNECT, "cannot-connect", "cannot connect: connection refused, unknown host, or connect timeout"),
     ExitCodeInfo(ExitCode.ASSOCIATION_REJECTED, "association-rejected", "the peer rejected the association (A-ASSOCIATE-RJ)"),
     ExitCodeInfo(ExitCode.ASSOCIATION_ABORTED, "association-aborted", "the association was aborted, the connection dropped, or a DIMSE/ACSE timeout expired"),
+    ExitCodeInfo(ExitCode.NO_REPORT, "no-report", "the N-EVENT-REPORT awaited (a storage commitment result) did not come within --wait"),
     ExitCodeInfo(ExitCode.CANNOT_LISTEN, "cannot-listen", "cannot listen on the port: in use, or not permitted"),
     ExitCodeInfo(ExitCode.NO_ACCEPTABLE_CONTEXT, "no-acceptable-context", "the peer accepted none of the presentation contexts needed"),
     ExitCodeInfo(ExitCode.OPERATION_FAILED, "operation-failed", "one or more operations failed with a DIMSE failure status; for movescu and getscu also: any sub-operation failed, or an object the peer counts as sent never arrived"),
@@ -67,6 +69,7 @@ _SEVERITY: tuple[ExitCode, ...] = (
     ExitCode.ASSOCIATION_REJECTED,
     ExitCode.NO_ACCEPTABLE_CONTEXT,
     ExitCode.ASSOCIATION_ABORTED,
+    ExitCode.NO_REPORT,
     ExitCode.OUTPUT_NOT_WRITABLE,
     ExitCode.OPERATION_FAILED,
     ExitCode.CANNOT_CONVERT,

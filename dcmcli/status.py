@@ -104,6 +104,49 @@ SERVICE: dict[str, dict[int, tuple[Category, str]]] = {
     },
 }
 
+# The normalized services (PS3.7 10.1, PS3.4): the general codes above, plus
+# those of the service classes built on them.
+_MEDIA_CREATION = {
+    0xA510: (F, "an Initiate Media Creation action was already received for this instance"),
+    0xC201: (F, "media creation request already completed"),
+    0xC202: (F, "media creation request already in progress and cannot be interrupted"),
+    0xC203: (F, "cancellation denied for an unspecified reason"),
+}
+#: Unified Procedure Step (PS3.4 CC.2): what each code means for the UPS asked about.
+UPS: dict[int, tuple[Category, str]] = {
+    0xB300: (W, "the UPS was created with modifications"),
+    0xB301: (W, "deletion lock not granted"),
+    0xB304: (W, "the UPS is already CANCELED"),
+    0xB305: (W, "invalid values were coerced to valid ones"),
+    0xB306: (W, "the UPS is already COMPLETED"),
+    0xC300: (F, "the UPS may no longer be updated"),
+    0xC301: (F, "wrong Transaction UID: the one given when the UPS was claimed is needed"),
+    0xC302: (F, "the UPS is already IN PROGRESS"),
+    0xC303: (F, "a UPS becomes SCHEDULED only by N-CREATE"),
+    0xC304: (F, "the UPS does not meet the requirements of the final state asked for"),
+    0xC307: (F, "no such UPS: the instance does not exist or is not a UPS this SCP manages"),
+    0xC308: (F, "the receiving AE title is unknown to this SCP"),
+    0xC309: (F, "the UPS State given was not SCHEDULED"),
+    0xC310: (F, "the UPS is not IN PROGRESS yet"),
+    0xC311: (F, "the UPS is already COMPLETED"),
+    0xC312: (F, "the performer cannot be contacted"),
+    0xC313: (F, "the performer chooses not to cancel"),
+    0xC314: (F, "the action is not appropriate for this instance"),
+    0xC315: (F, "the SCP does not support event reports"),
+}
+for _service in ("N-ACTION", "N-CREATE", "N-SET", "N-GET", "N-DELETE", "N-EVENT-REPORT"):
+    SERVICE[_service] = {**_MEDIA_CREATION, **UPS}
+
+#: Failure Reasons of a storage commitment report (PS3.4 J.3.2.1.2.1.2).
+SERVICE["STORAGE-COMMITMENT"] = {
+    0x0110: (F, "processing failure"),
+    0x0112: (F, "no such object instance: the peer does not have it"),
+    0x0213: (F, "resource limitation"),
+    0x0122: (F, "referenced SOP class not supported"),
+    0x0119: (F, "class-instance conflict: the peer has it with another SOP class"),
+    0x0131: (F, "duplicate transaction UID"),
+}
+
 # Ranges the standard reserves, checked after the exact codes.
 RANGES: dict[str, tuple[tuple[int, int, Category, str], ...]] = {
     "C-STORE": (

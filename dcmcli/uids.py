@@ -207,7 +207,7 @@ def parse_sop_class(text: str) -> str:
     t = text.strip()
     if _UID_RE.match(t):
         return t
-    uid = _keywords().get(t.lower())
+    uid = N_SOP_CLASS_NAMES.get(t.lower()) or _keywords().get(t.lower())
     if uid is None and not t.lower().endswith("storage"):
         uid = _keywords().get(t.lower() + "storage")
     if uid is None:
@@ -233,6 +233,24 @@ UPS_WATCH = "1.2.840.10008.5.1.4.34.6.2"
 UPS_PULL = "1.2.840.10008.5.1.4.34.6.3"
 UPS_EVENT = "1.2.840.10008.5.1.4.34.6.4"
 UPS_QUERY = "1.2.840.10008.5.1.4.34.6.5"
+
+# Well-known SOP instances (PS3.4): the one instance an N-ACTION of these classes names.
+STORAGE_COMMITMENT_INSTANCE = "1.2.840.10008.1.20.1.1"
+PROCEDURAL_EVENT_LOGGING_INSTANCE = "1.2.840.10008.1.40.1"
+UPS_GLOBAL_SUBSCRIPTION = "1.2.840.10008.5.1.4.34.5"
+UPS_FILTERED_GLOBAL_SUBSCRIPTION = "1.2.840.10008.5.1.4.34.5.1"
+
+#: Short names of the normalized SOP classes (nactionscu, ncreatescu), beside keywords and UIDs.
+N_SOP_CLASS_NAMES = {
+    "commitment": STORAGE_COMMITMENT_PUSH, "mpps": MPPS, "ian": IAN, "event-logging": PROCEDURAL_EVENT_LOGGING,
+    "media-creation": MEDIA_CREATION, "ups-push": UPS_PUSH, "ups-watch": UPS_WATCH, "ups-pull": UPS_PULL,
+    "ups-event": UPS_EVENT,
+}
+#: Short names of the well-known instances.
+WELL_KNOWN_INSTANCES = {
+    "commitment": STORAGE_COMMITMENT_INSTANCE, "event-logging": PROCEDURAL_EVENT_LOGGING_INSTANCE,
+    "ups-global": UPS_GLOBAL_SUBSCRIPTION, "ups-filtered-global": UPS_FILTERED_GLOBAL_SUBSCRIPTION,
+}
 
 
 # -- Query/Retrieve information models (PS3.4 C, K, U, V, X, Y, ...) ---------------

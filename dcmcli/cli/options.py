@@ -432,3 +432,20 @@ WarningsAsErrors = Annotated[bool, typer.Option("--warnings-as-errors", rich_hel
 #: -od for commands that write files but are not storage receivers (findscu -X).
 OutputDirectory = Annotated[Path, typer.Option("-od", "--output-directory", metavar="DIR", rich_help_panel=OUTPUT,
                                                help="Write the files of -X below DIR.")]
+
+# The normalized services (nactionscu, ncreatescu): the request's data set, the answer's, and the wait.
+NSERVICE = "Request options"
+SetKey = Annotated[list[str] | None, typer.Option(
+    "-s", "--set", metavar="KEY", rich_help_panel=NSERVICE,
+    help="An attribute of the request's data set, as findscu's -k: Keyword=value, (gggg,eeee)=value, "
+         "Sequence[0].Keyword=value (repeatable; on top of --dataset and the preset).")]
+DatasetFile = Annotated[list[str] | None, typer.Option(
+    "--dataset", metavar="FILE", rich_help_panel=NSERVICE,
+    help="The request's data set from FILE (DICOM or DICOM JSON; repeatable, later ones on top).")]
+ResponseOut = Annotated[str | None, typer.Option(
+    "--out", metavar="FILE", rich_help_panel=OUTPUT,
+    help="Write the data set of the (last) response as a DICOM file.")]
+EventListenPort = Annotated[int | None, typer.Option(
+    "--port", min=0, max=65535, metavar="PORT", rich_help_panel=NSERVICE,
+    help="Listen on PORT for N-EVENT-REPORTs the peer sends on a new association (the shared acceptor, only "
+         "this peer's address); the peer must know this AE title, host and port.")]

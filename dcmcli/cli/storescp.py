@@ -32,15 +32,25 @@ EXAMPLES = [
      "dcmcli storescp -xcr 'ln -s #p/#f /srv/new/' -xcs 'notify-study #p' -tos 20 -od in 11112"),
     ('Any free port, printed in the listening event.',
      'dcmcli storescp --json -od in 0'),
+    ("Answer storage commitment for what it stored; reports to MODALITY on a new association once it released.",
+     'dcmcli storescp --commitment --commitment-peer MODALITY=ct01:11113 -od in 11112'),
 ]
 #: The --json events this command prints (their fields: dcmcli/events.schema.json).
-EVENTS = ["listening", "association", "received", "stopped"]
+EVENTS = ["listening", "association", "received", "commitment-served", "stopped"]
 
 
 @dcmcli_command(app, "storescp", network="scp", default_aet="STORESCP", storage=True, listener=True)
 def storescp(
     common: Common,
     port: Annotated[str, typer.Argument(metavar="PORT", help="TCP port to listen on (0: any free port, printed).")],
+    commitment: Annotated[bool, typer.Option(
+        "--commitment", help="Also be a Storage Commitment SCP for what this storescp stored since it started: the "
+                             "report on the requester's association while it is open, else on a new one "
+                             "(--commitment-peer).")] = False,
+    commitment_peer: Annotated[list[str] | None, typer.Option(
+        "--commitment-peer", metavar="AET=HOST:PORT",
+        help="Where to send the commitment report for requests from AET when its association has ended "
+             "(repeatable).")] = None,
     promiscuous: Annotated[bool, typer.Option("-pm", "--promiscuous",
                                               help="Also accept unknown and private storage SOP classes.")] = False,
     accept_ts: Annotated[list[str] | None, typer.Option(
@@ -106,10 +116,26 @@ def storescp(
     acceptor = common.acceptor
     assert acceptor is not None
     acceptor.port = validate_port(port)
+    on_received = received_printer(out)
+    extra = []
+    if commitment or commitment_peer:
+        from dcmcli.net.services.commitment import CommitmentIndex, CommitmentService, parse_commitment_peer
+
+        if not commitment:
+            raise UsageError("--commitment-peer goes with --commitment", "add --commitment")
+        index = CommitmentIndex()
+        extra.append(CommitmentService(index, common.settings, dict(map(parse_commitment_peer, commitment_peer or [])),
+                                       on_commitment=commitment_printer(out)))
+        show = on_received
+
+        def on_received(r: Received) -> None:
+            if r.status == 0 and r.path is not None:
+                index.add(r.sop_instance_uid, r.sop_class_uid, str(r.path))
+            show(r)
     server = StoreServer(common.settings, acceptor, writer,
                          StorageOptions(transfer_syntaxes=syntaxes, promiscuous=promiscuous),
-                         on_received=received_printer(out), on_log=log_printer(out),
-                         on_association=lambda report: show_report(out, report))
+                         on_received=on_received, on_log=log_printer(out),
+                         on_association=lambda report: show_report(out, report), extra_services=extra)
     aborted = serve(out, server, lambda info: f"listening on {info['bind']}:{info['port']} as {info['ae_title']}, "
                                               f"writing to {info['output_dir']}")
     n = server.count
@@ -134,3 +160,17 @@ def received_printer(out: Output):  # type: ignore[no-untyped-def]
                      f"[red]refused[/] {r.sop_instance_uid} from {r.calling_aet}: {r.message} (0x{r.status:04X})")
 
     return on_received
+
+
+def commitment_printer(out: Output):  # type: ignore[no-untyped-def]
+    """How storescp --commitment shows a commitment request it answered."""
+
+    def on_commitment(c) -> None:  # type: ignore[no-untyped-def]
+        sent = {"same-association": "on the same association", "new-association": "on a new association"}.get(
+            c.via or "", f"not sent ({c.error})")
+        out.emit("commitment-served", c.as_dict,
+                 f"storage commitment {c.transaction_uid} from {c.calling_aet}: {len(c.committed)} committed, "
+                 f"{len(c.failed)} failed; report {sent}", plain=True)
+
+    return on_commitment
+

@@ -381,14 +381,7 @@ class Association:
             msg = self.receive()
             cmd = msg.command
             if cmd.is_request:
-                handler = (handlers or {}).get(cmd.field)
-                if handler is not None:
-                    handler(self, msg)
-                else:
-                    self.channel.discard_data()
-                    if cmd.field != C_CANCEL_RQ:
-                        self.send(msg.context_id, response(cmd.field | 0x8000, cmd.message_id, 0x0211,
-                                                           affected_sop_class=cmd.text(0x0002) or None))
+                self._serve_request(msg, handlers)
                 continue
             if cmd.responding_to != message_id:
                 raise ProtocolError(f"a {cmd.name} for message {cmd.responding_to}, while {message_id} is the one "
@@ -402,6 +395,54 @@ class Association:
                     cancelled = True
                 continue
             return cmd
+
+    def _serve_request(self, msg: Message, handlers: dict[int, Callable[[Association, Message], None]] | None) -> None:
+        """A request the peer sent while we are the requestor: its handler, or 0x0211."""
+        cmd = msg.command
+        handler = (handlers or {}).get(cmd.field)
+        if handler is not None:
+            handler(self, msg)
+            return
+        self.channel.discard_data()
+        if cmd.field != C_CANCEL_RQ:
+            self.send(msg.context_id, response(cmd.field | 0x8000, cmd.message_id, 0x0211,
+                                               affected_sop_class=cmd.text(0x0002) or None))
+
+    def message_waiting(self, timeout: float) -> bool:
+        """Whether a message has begun to arrive within ``timeout`` seconds
+        (what was read ahead counts)."""
+        ch = self.channel
+        if ch._pos < len(ch._body) or self.conn._rbuf:
+            return True
+        import select
+
+        try:
+            ready, _, _ = select.select([self.conn.sock], [], [], max(0.0, timeout))
+        except (OSError, ValueError):
+            return True  # let the next read report the problem
+        return bool(ready)
+
+    def serve(self, handlers: dict[int, Callable[[Association, Message], None]], seconds: float,
+              done: Callable[[], bool] = lambda: False, poll: float = 0.1) -> bool:
+        """After the last response: serve the requests the peer sends
+        (N-EVENT-REPORTs) for up to ``seconds``, or until ``done()`` (asked
+        every ``poll`` seconds: something else, a listener, may make it
+        true). True when ``done()`` ended it. A response arriving here is a
+        protocol error; the peer releasing raises ``ConnectionClosed``."""
+        import time
+
+        deadline = time.monotonic() + seconds
+        while not done():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            if not self.message_waiting(min(poll, remaining)):
+                continue
+            msg = self.receive()
+            if not msg.command.is_request:
+                raise ProtocolError(f"a {msg.command.name} arrived, but no request of ours was outstanding")
+            self._serve_request(msg, handlers)
+        return True
 
     def release(self) -> None:
         self.conn.release(self.settings.acse_timeout)

@@ -1,0 +1,57 @@
+"""Instance Availability Notification SCU (PS3.4 R): ncreatescu --ian.
+
+One N-CREATE per study, built from the files' headers: the study, each
+series with its instances' SOP Class and Instance UIDs, Instance
+Availability and Retrieve AE Title, and the MPPS that made them when known.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from dcmcli.net.services.mpps import StudyImages
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
+
+AVAILABILITY = ("ONLINE", "NEARLINE", "OFFLINE", "UNAVAILABLE")
+
+
+def notification(study: StudyImages, availability: str, retrieve_aet: str, mpps_uid: str | None = None) -> Dataset:
+    """The N-CREATE data set of one study's IAN."""
+    from pydicom.dataset import Dataset as DS
+
+    from dcmcli.uids import MPPS
+
+    ds = DS()
+    pps = []
+    if mpps_uid:
+        ref = DS()
+        ref.ReferencedSOPClassUID = MPPS
+        ref.ReferencedSOPInstanceUID = mpps_uid
+        ref.PerformedWorkitemCodeSequence = []
+        pps.append(ref)
+    ds.ReferencedPerformedProcedureStepSequence = pps
+    ds.StudyInstanceUID = study.study_instance_uid
+    series_items = []
+    for series_uid, headers in study.series.items():
+        item = DS()
+        item.SeriesInstanceUID = series_uid
+        refs = []
+        for h in headers:
+            ref = DS()
+            ref.ReferencedSOPClassUID = h.SOPClassUID
+            ref.ReferencedSOPInstanceUID = h.SOPInstanceUID
+            ref.InstanceAvailability = availability
+            ref.RetrieveAETitle = retrieve_aet
+            refs.append(ref)
+        item.ReferencedSOPSequence = refs
+        series_items.append(item)
+    ds.ReferencedSeriesSequence = series_items
+    return ds
+
+
+def notifications(studies: Sequence[StudyImages], availability: str, retrieve_aet: str,
+                  mpps_uid: str | None = None) -> list[Dataset]:
+    return [notification(s, availability, retrieve_aet, mpps_uid) for s in studies]
