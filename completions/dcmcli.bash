@@ -72,11 +72,29 @@ _dcmcli()
                 -ll|--log-level)
                     COMPREPLY=( $(compgen -W "fatal error warn info debug trace" -- "$cur") )
                     return 0 ;;
-                -r|--repeat|--propose|-aet|--aetitle|-aec|--call|-pdu|--max-pdu|-to|--timeout|-ta|--acse-timeout|-td|--dimse-timeout)
+                --tls-key)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                --tls-cert)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                +cf|--add-cert-file)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                +cd|--add-cert-dir)
+                    _dcmcli_files -d "$cur"
+                    return 0 ;;
+                +crl|--add-crl-file)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                --saml)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                -r|--repeat|--propose|-aet|--aetitle|-aec|--call|-pdu|--max-pdu|-to|--timeout|-ta|--acse-timeout|-td|--dimse-timeout|+tls|--enable-tls|+pw|--use-passwd|--tls-key-password|--tls-key-password-env|+cs|--cipher|-usr|--user|-pwd|--password|--jwt)
                     return 0 ;;
             esac
             if [[ $cur == [-+]* ]]; then
-                COMPREPLY=( $(compgen -W "-r --repeat --propose-storage --propose --probe-ts -aet --aetitle -aec --call -pdu --max-pdu -to --timeout -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json -h --help" -- "$cur") )
+                COMPREPLY=( $(compgen -W "-r --repeat --propose-storage --propose --probe-ts -aet --aetitle -aec --call -pdu --max-pdu -to --timeout -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json +tls --enable-tls +tla --anonymous-tls --tls-key --tls-cert +pw --use-passwd --tls-key-password --tls-key-password-env +ps --std-passwd -der --der-keys -pem --pem-keys +cf --add-cert-file +cd --add-cert-dir --tls-system-ca +crl --add-crl-file +py --profile-bcp195-nd +px --profile-bcp195 +pz --profile-bcp195-ex +ph --list-profiles +cc --list-ciphers +cs --cipher -rc --require-peer-cert -vc --verify-peer-cert -ic --ignore-peer-cert -usr --user -pwd --password --jwt --saml -rsp --pos-response -h --help" -- "$cur") )
             fi
             ;;
         exit-codes)
@@ -103,14 +121,32 @@ _dcmcli()
                 -ll|--log-level)
                     COMPREPLY=( $(compgen -W "fatal error warn info debug trace" -- "$cur") )
                     return 0 ;;
+                --tls-key)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                --tls-cert)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                +cf|--add-cert-file)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                +cd|--add-cert-dir)
+                    _dcmcli_files -d "$cur"
+                    return 0 ;;
+                +crl|--add-crl-file)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                --saml)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
                 -L|--level)
                     COMPREPLY=( $(compgen -W "PATIENT STUDY SERIES IMAGE FRAME" -- "$cur") )
                     return 0 ;;
-                --cancel|--limit|--repeat|-aet|--aetitle|-aec|--call|-pdu|--max-pdu|-to|--timeout|-ta|--acse-timeout|-td|--dimse-timeout|-M|--model|-k|--key)
+                --cancel|--limit|--repeat|-aet|--aetitle|-aec|--call|-pdu|--max-pdu|-to|--timeout|-ta|--acse-timeout|-td|--dimse-timeout|+tls|--enable-tls|+pw|--use-passwd|--tls-key-password|--tls-key-password-env|+cs|--cipher|-usr|--user|-pwd|--password|--jwt|-M|--model|-k|--key)
                     return 0 ;;
             esac
             if [[ $cur == [-+]* ]]; then
-                COMPREPLY=( $(compgen -W "-W --worklist --cancel --limit --repeat --relational --datetime --fuzzy --timezone --csv --ndjson -X --extract -od --output-directory --no-default-keys -aet --aetitle -aec --call -pdu --max-pdu -to --timeout -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json -P --patient -S --study -O --psonly -M --model -k --key -L --level -h --help" -- "$cur") )
+                COMPREPLY=( $(compgen -W "-W --worklist --cancel --limit --repeat --relational --datetime --fuzzy --timezone --csv --ndjson -X --extract -od --output-directory --no-default-keys -aet --aetitle -aec --call -pdu --max-pdu -to --timeout -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json +tls --enable-tls +tla --anonymous-tls --tls-key --tls-cert +pw --use-passwd --tls-key-password --tls-key-password-env +ps --std-passwd -der --der-keys -pem --pem-keys +cf --add-cert-file +cd --add-cert-dir --tls-system-ca +crl --add-crl-file +py --profile-bcp195-nd +px --profile-bcp195 +pz --profile-bcp195-ex +ph --list-profiles +cc --list-ciphers +cs --cipher -rc --require-peer-cert -vc --verify-peer-cert -ic --ignore-peer-cert -usr --user -pwd --password --jwt --saml -rsp --pos-response -P --patient -S --study -O --psonly -M --model -k --key -L --level -h --help" -- "$cur") )
             else
                 _dcmcli_files -f "$cur"
             fi
@@ -135,14 +171,32 @@ _dcmcli()
                 --store-as)
                     COMPREPLY=( $(compgen -W "big deflate deflated ebe ele explicit htj2k htj2k-lossless htj2k-lossless-rpcl ile implicit j2k j2k-lossless jpeg-baseline jpeg-extended jpeg-lossless jpeg-lossless-p14 jpeg-lossless-sv1 jpeg-ls jpeg-ls-lossless jpeg-ls-near-lossless jpeg12 jpeg2000 jpeg2000-lossless jpeg8 jpegxl jpegxl-lossless jpegxl-recompression jxl jxl-jpeg jxl-lossless rle" -- "$cur") )
                     return 0 ;;
+                --tls-key)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                --tls-cert)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                +cf|--add-cert-file)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                +cd|--add-cert-dir)
+                    _dcmcli_files -d "$cur"
+                    return 0 ;;
+                +crl|--add-crl-file)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                --saml)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
                 -L|--level)
                     COMPREPLY=( $(compgen -W "PATIENT STUDY SERIES IMAGE FRAME" -- "$cur") )
                     return 0 ;;
-                --store-tc|--cancel-after|-aet|--aetitle|-aec|--call|-pdu|--max-pdu|-to|--timeout|-ta|--acse-timeout|-td|--dimse-timeout|--template|-xcr|--exec-on-reception|-xcs|--exec-on-eostudy|-tos|--eostudy-timeout|-M|--model|-k|--key)
+                --store-tc|--cancel-after|-aet|--aetitle|-aec|--call|-pdu|--max-pdu|-to|--timeout|-ta|--acse-timeout|-td|--dimse-timeout|--template|-xcr|--exec-on-reception|-xcs|--exec-on-eostudy|-tos|--eostudy-timeout|+tls|--enable-tls|+pw|--use-passwd|--tls-key-password|--tls-key-password-env|+cs|--cipher|-usr|--user|-pwd|--password|--jwt|-M|--model|-k|--key)
                     return 0 ;;
             esac
             if [[ $cur == [-+]* ]]; then
-                COMPREPLY=( $(compgen -W "--without-bulk-data --store-tc --no-find --from-files --cancel-after --warnings-as-errors -aet --aetitle -aec --call -pdu --max-pdu -to --timeout -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json -od --output-directory --layout --template --on-duplicate --store-as --fsync --ignore --accept-invalid -xcr --exec-on-reception -xcs --exec-on-eostudy -tos --eostudy-timeout -P --patient -S --study -O --psonly -M --model -k --key -L --level -h --help" -- "$cur") )
+                COMPREPLY=( $(compgen -W "--without-bulk-data --store-tc --no-find --from-files --cancel-after --warnings-as-errors -aet --aetitle -aec --call -pdu --max-pdu -to --timeout -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json -od --output-directory --layout --template --on-duplicate --store-as --fsync --ignore --accept-invalid -xcr --exec-on-reception -xcs --exec-on-eostudy -tos --eostudy-timeout +tls --enable-tls +tla --anonymous-tls --tls-key --tls-cert +pw --use-passwd --tls-key-password --tls-key-password-env +ps --std-passwd -der --der-keys -pem --pem-keys +cf --add-cert-file +cd --add-cert-dir --tls-system-ca +crl --add-crl-file +py --profile-bcp195-nd +px --profile-bcp195 +pz --profile-bcp195-ex +ph --list-profiles +cc --list-ciphers +cs --cipher -rc --require-peer-cert -vc --verify-peer-cert -ic --ignore-peer-cert -usr --user -pwd --password --jwt --saml -rsp --pos-response -P --patient -S --study -O --psonly -M --model -k --key -L --level -h --help" -- "$cur") )
             else
                 _dcmcli_files -f "$cur"
             fi
@@ -167,14 +221,32 @@ _dcmcli()
                 --store-as)
                     COMPREPLY=( $(compgen -W "big deflate deflated ebe ele explicit htj2k htj2k-lossless htj2k-lossless-rpcl ile implicit j2k j2k-lossless jpeg-baseline jpeg-extended jpeg-lossless jpeg-lossless-p14 jpeg-lossless-sv1 jpeg-ls jpeg-ls-lossless jpeg-ls-near-lossless jpeg12 jpeg2000 jpeg2000-lossless jpeg8 jpegxl jpegxl-lossless jpegxl-recompression jxl jxl-jpeg jxl-lossless rle" -- "$cur") )
                     return 0 ;;
+                --tls-key)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                --tls-cert)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                +cf|--add-cert-file)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                +cd|--add-cert-dir)
+                    _dcmcli_files -d "$cur"
+                    return 0 ;;
+                +crl|--add-crl-file)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                --saml)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
                 -L|--level)
                     COMPREPLY=( $(compgen -W "PATIENT STUDY SERIES IMAGE FRAME" -- "$cur") )
                     return 0 ;;
-                -aem|--move|+P|--port|--cancel-after|-aet|--aetitle|-aec|--call|-pdu|--max-pdu|-to|--timeout|-ta|--acse-timeout|-td|--dimse-timeout|--template|-xcr|--exec-on-reception|-xcs|--exec-on-eostudy|-tos|--eostudy-timeout|-M|--model|-k|--key)
+                -aem|--move|+P|--port|--cancel-after|-aet|--aetitle|-aec|--call|-pdu|--max-pdu|-to|--timeout|-ta|--acse-timeout|-td|--dimse-timeout|--template|-xcr|--exec-on-reception|-xcs|--exec-on-eostudy|-tos|--eostudy-timeout|+tls|--enable-tls|+pw|--use-passwd|--tls-key-password|--tls-key-password-env|+cs|--cipher|-usr|--user|-pwd|--password|--jwt|-M|--model|-k|--key)
                     return 0 ;;
             esac
             if [[ $cur == [-+]* ]]; then
-                COMPREPLY=( $(compgen -W "-aem --move +P --port --any-sender --from-files --cancel-after --warnings-as-errors -aet --aetitle -aec --call -pdu --max-pdu -to --timeout -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json -od --output-directory --layout --template --on-duplicate --store-as --fsync --ignore --accept-invalid -xcr --exec-on-reception -xcs --exec-on-eostudy -tos --eostudy-timeout -P --patient -S --study -O --psonly -M --model -k --key -L --level -h --help" -- "$cur") )
+                COMPREPLY=( $(compgen -W "-aem --move +P --port --any-sender --from-files --cancel-after --warnings-as-errors -aet --aetitle -aec --call -pdu --max-pdu -to --timeout -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json -od --output-directory --layout --template --on-duplicate --store-as --fsync --ignore --accept-invalid -xcr --exec-on-reception -xcs --exec-on-eostudy -tos --eostudy-timeout +tls --enable-tls +tla --anonymous-tls --tls-key --tls-cert +pw --use-passwd --tls-key-password --tls-key-password-env +ps --std-passwd -der --der-keys -pem --pem-keys +cf --add-cert-file +cd --add-cert-dir --tls-system-ca +crl --add-crl-file +py --profile-bcp195-nd +px --profile-bcp195 +pz --profile-bcp195-ex +ph --list-profiles +cc --list-ciphers +cs --cipher -rc --require-peer-cert -vc --verify-peer-cert -ic --ignore-peer-cert -usr --user -pwd --password --jwt --saml -rsp --pos-response -P --patient -S --study -O --psonly -M --model -k --key -L --level -h --help" -- "$cur") )
             else
                 _dcmcli_files -f "$cur"
             fi
@@ -190,11 +262,29 @@ _dcmcli()
                 -ll|--log-level)
                     COMPREPLY=( $(compgen -W "fatal error warn info debug trace" -- "$cur") )
                     return 0 ;;
-                --default-ae|--max-matches|-aet|--aetitle|-pdu|--max-pdu|-ta|--acse-timeout|-td|--dimse-timeout|--bind|--allow-calling|--max-associations|--shutdown-timeout)
+                --tls-key)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                --tls-cert)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                +cf|--add-cert-file)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                +cd|--add-cert-dir)
+                    _dcmcli_files -d "$cur"
+                    return 0 ;;
+                +crl|--add-crl-file)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                --require-user)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                --default-ae|--max-matches|-aet|--aetitle|-pdu|--max-pdu|-ta|--acse-timeout|-td|--dimse-timeout|+tls|--enable-tls|+pw|--use-passwd|--tls-key-password|--tls-key-password-env|+cs|--cipher|--bind|--allow-calling|--max-associations|--shutdown-timeout)
                     return 0 ;;
             esac
             if [[ $cur == [-+]* ]]; then
-                COMPREPLY=( $(compgen -W "-dfp --data-files-path --source --default-ae --case-insensitive-pn --combined-datetime -efr --reject-incomplete --enable-file-reject -dfr --disable-file-reject --max-matches -aet --aetitle -pdu --max-pdu -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json --bind --allow-calling --require-called --max-associations --shutdown-timeout -h --help" -- "$cur") )
+                COMPREPLY=( $(compgen -W "-dfp --data-files-path --source --default-ae --case-insensitive-pn --combined-datetime -efr --reject-incomplete --enable-file-reject -dfr --disable-file-reject --max-matches -aet --aetitle -pdu --max-pdu -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json +tls --enable-tls --tls-key --tls-cert +pw --use-passwd --tls-key-password --tls-key-password-env +ps --std-passwd -der --der-keys -pem --pem-keys +cf --add-cert-file +cd --add-cert-dir --tls-system-ca +crl --add-crl-file +py --profile-bcp195-nd +px --profile-bcp195 +pz --profile-bcp195-ex +ph --list-profiles +cc --list-ciphers +cs --cipher -rc --require-peer-cert -vc --verify-peer-cert -ic --ignore-peer-cert --require-user --bind --allow-calling --require-called --max-associations --shutdown-timeout -h --help" -- "$cur") )
             fi
             ;;
         nactionscu)
@@ -208,11 +298,29 @@ _dcmcli()
                 -ll|--log-level)
                     COMPREPLY=( $(compgen -W "fatal error warn info debug trace" -- "$cur") )
                     return 0 ;;
-                -s|--set|--wait|--port|--stop-after|--ups-state|--transaction-uid|-aet|--aetitle|-aec|--call|-pdu|--max-pdu|-to|--timeout|-ta|--acse-timeout|-td|--dimse-timeout)
+                --tls-key)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                --tls-cert)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                +cf|--add-cert-file)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                +cd|--add-cert-dir)
+                    _dcmcli_files -d "$cur"
+                    return 0 ;;
+                +crl|--add-crl-file)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                --saml)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                -s|--set|--wait|--port|--stop-after|--ups-state|--transaction-uid|-aet|--aetitle|-aec|--call|-pdu|--max-pdu|-to|--timeout|-ta|--acse-timeout|-td|--dimse-timeout|+tls|--enable-tls|+pw|--use-passwd|--tls-key-password|--tls-key-password-env|+cs|--cipher|-usr|--user|-pwd|--password|--jwt)
                     return 0 ;;
             esac
             if [[ $cur == [-+]* ]]; then
-                COMPREPLY=( $(compgen -W "-s --set --dataset --wait --port --stop-after --commit --one-per-study --ups-state --transaction-uid --ups-cancel --ups-subscribe --ups-unsubscribe --deletion-lock --out --warnings-as-errors -aet --aetitle -aec --call -pdu --max-pdu -to --timeout -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json -h --help" -- "$cur") )
+                COMPREPLY=( $(compgen -W "-s --set --dataset --wait --port --stop-after --commit --one-per-study --ups-state --transaction-uid --ups-cancel --ups-subscribe --ups-unsubscribe --deletion-lock --out --warnings-as-errors -aet --aetitle -aec --call -pdu --max-pdu -to --timeout -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json +tls --enable-tls +tla --anonymous-tls --tls-key --tls-cert +pw --use-passwd --tls-key-password --tls-key-password-env +ps --std-passwd -der --der-keys -pem --pem-keys +cf --add-cert-file +cd --add-cert-dir --tls-system-ca +crl --add-crl-file +py --profile-bcp195-nd +px --profile-bcp195 +pz --profile-bcp195-ex +ph --list-profiles +cc --list-ciphers +cs --cipher -rc --require-peer-cert -vc --verify-peer-cert -ic --ignore-peer-cert -usr --user -pwd --password --jwt --saml -rsp --pos-response -h --help" -- "$cur") )
             else
                 _dcmcli_files -f "$cur"
             fi
@@ -228,11 +336,29 @@ _dcmcli()
                 -ll|--log-level)
                     COMPREPLY=( $(compgen -W "fatal error warn info debug trace" -- "$cur") )
                     return 0 ;;
-                -s|--set|--wait|--discontinue|--mpps-uid|--availability|--retrieve-aet|-aet|--aetitle|-aec|--call|-pdu|--max-pdu|-to|--timeout|-ta|--acse-timeout|-td|--dimse-timeout)
+                --tls-key)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                --tls-cert)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                +cf|--add-cert-file)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                +cd|--add-cert-dir)
+                    _dcmcli_files -d "$cur"
+                    return 0 ;;
+                +crl|--add-crl-file)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                --saml)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                -s|--set|--wait|--discontinue|--mpps-uid|--availability|--retrieve-aet|-aet|--aetitle|-aec|--call|-pdu|--max-pdu|-to|--timeout|-ta|--acse-timeout|-td|--dimse-timeout|+tls|--enable-tls|+pw|--use-passwd|--tls-key-password|--tls-key-password-env|+cs|--cipher|-usr|--user|-pwd|--password|--jwt)
                     return 0 ;;
             esac
             if [[ $cur == [-+]* ]]; then
-                COMPREPLY=( $(compgen -W "-s --set --dataset --wait --mpps --complete --discontinue --in-progress --mpps-uid --ian --availability --retrieve-aet --ups --out --warnings-as-errors -aet --aetitle -aec --call -pdu --max-pdu -to --timeout -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json -h --help" -- "$cur") )
+                COMPREPLY=( $(compgen -W "-s --set --dataset --wait --mpps --complete --discontinue --in-progress --mpps-uid --ian --availability --retrieve-aet --ups --out --warnings-as-errors -aet --aetitle -aec --call -pdu --max-pdu -to --timeout -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json +tls --enable-tls +tla --anonymous-tls --tls-key --tls-cert +pw --use-passwd --tls-key-password --tls-key-password-env +ps --std-passwd -der --der-keys -pem --pem-keys +cf --add-cert-file +cd --add-cert-dir --tls-system-ca +crl --add-crl-file +py --profile-bcp195-nd +px --profile-bcp195 +pz --profile-bcp195-ex +ph --list-profiles +cc --list-ciphers +cs --cipher -rc --require-peer-cert -vc --verify-peer-cert -ic --ignore-peer-cert -usr --user -pwd --password --jwt --saml -rsp --pos-response -h --help" -- "$cur") )
             else
                 _dcmcli_files -f "$cur"
             fi
@@ -257,11 +383,29 @@ _dcmcli()
                 --store-as)
                     COMPREPLY=( $(compgen -W "big deflate deflated ebe ele explicit htj2k htj2k-lossless htj2k-lossless-rpcl ile implicit j2k j2k-lossless jpeg-baseline jpeg-extended jpeg-lossless jpeg-lossless-p14 jpeg-lossless-sv1 jpeg-ls jpeg-ls-lossless jpeg-ls-near-lossless jpeg12 jpeg2000 jpeg2000-lossless jpeg8 jpegxl jpegxl-lossless jpegxl-recompression jxl jxl-jpeg jxl-lossless rle" -- "$cur") )
                     return 0 ;;
-                --commitment-peer|-su|-ss|--sort-on-study-uid|--sort-conc-studies|-fe|--filename-extension|-aet|--aetitle|-pdu|--max-pdu|-ta|--acse-timeout|-td|--dimse-timeout|--template|-xcr|--exec-on-reception|-xcs|--exec-on-eostudy|-tos|--eostudy-timeout|--bind|--allow-calling|--max-associations|--shutdown-timeout)
+                --tls-key)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                --tls-cert)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                +cf|--add-cert-file)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                +cd|--add-cert-dir)
+                    _dcmcli_files -d "$cur"
+                    return 0 ;;
+                +crl|--add-crl-file)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                --require-user)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                --commitment-peer|-su|-ss|--sort-on-study-uid|--sort-conc-studies|-fe|--filename-extension|-aet|--aetitle|-pdu|--max-pdu|-ta|--acse-timeout|-td|--dimse-timeout|--template|-xcr|--exec-on-reception|-xcs|--exec-on-eostudy|-tos|--eostudy-timeout|+tls|--enable-tls|+pw|--use-passwd|--tls-key-password|--tls-key-password-env|+cs|--cipher|--bind|--allow-calling|--max-associations|--shutdown-timeout)
                     return 0 ;;
             esac
             if [[ $cur == [-+]* ]]; then
-                COMPREPLY=( $(compgen -W "--commitment --commitment-peer -pm --promiscuous --accept-ts +xa +x= +xe +xb +xs +xy +xx +xv +xw +xt +xu +xr +xd --accept-all --prefer-uncompr --prefer-little --prefer-big --prefer-lossless --prefer-jpeg8 --prefer-jpeg12 --prefer-j2k-lossless --prefer-j2k-lossy --prefer-jls-lossless --prefer-jls-lossy --prefer-rle --prefer-deflated +xi --implicit +te --write-xfer-little +tb --write-xfer-big +ti --write-xfer-implicit +td --write-xfer-deflated -su -ss --sort-on-study-uid --sort-conc-studies -sp --sort-on-patientname +uf --unique-filenames -fe --filename-extension -aet --aetitle -pdu --max-pdu -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json -od --output-directory --layout --template --on-duplicate --store-as --fsync --ignore --accept-invalid -xcr --exec-on-reception -xcs --exec-on-eostudy -tos --eostudy-timeout --bind --allow-calling --require-called --max-associations --shutdown-timeout -h --help" -- "$cur") )
+                COMPREPLY=( $(compgen -W "--commitment --commitment-peer -pm --promiscuous --accept-ts +xa +x= +xe +xb +xs +xy +xx +xv +xw +xt +xu +xr +xd --accept-all --prefer-uncompr --prefer-little --prefer-big --prefer-lossless --prefer-jpeg8 --prefer-jpeg12 --prefer-j2k-lossless --prefer-j2k-lossy --prefer-jls-lossless --prefer-jls-lossy --prefer-rle --prefer-deflated +xi --implicit +te --write-xfer-little +tb --write-xfer-big +ti --write-xfer-implicit +td --write-xfer-deflated -su -ss --sort-on-study-uid --sort-conc-studies -sp --sort-on-patientname +uf --unique-filenames -fe --filename-extension -aet --aetitle -pdu --max-pdu -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json -od --output-directory --layout --template --on-duplicate --store-as --fsync --ignore --accept-invalid -xcr --exec-on-reception -xcs --exec-on-eostudy -tos --eostudy-timeout +tls --enable-tls --tls-key --tls-cert +pw --use-passwd --tls-key-password --tls-key-password-env +ps --std-passwd -der --der-keys -pem --pem-keys +cf --add-cert-file +cd --add-cert-dir --tls-system-ca +crl --add-crl-file +py --profile-bcp195-nd +px --profile-bcp195 +pz --profile-bcp195-ex +ph --list-profiles +cc --list-ciphers +cs --cipher -rc --require-peer-cert -vc --verify-peer-cert -ic --ignore-peer-cert --require-user --bind --allow-calling --require-called --max-associations --shutdown-timeout -h --help" -- "$cur") )
             fi
             ;;
         storescu)
@@ -269,11 +413,29 @@ _dcmcli()
                 -ll|--log-level)
                     COMPREPLY=( $(compgen -W "fatal error warn info debug trace" -- "$cur") )
                     return 0 ;;
-                --retries|-j|--jobs|+sp|--scan-pattern|-aet|--aetitle|-aec|--call|-pdu|--max-pdu|-to|--timeout|-ta|--acse-timeout|-td|--dimse-timeout)
+                --tls-key)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                --tls-cert)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                +cf|--add-cert-file)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                +cd|--add-cert-dir)
+                    _dcmcli_files -d "$cur"
+                    return 0 ;;
+                +crl|--add-crl-file)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                --saml)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                --retries|-j|--jobs|+sp|--scan-pattern|-aet|--aetitle|-aec|--call|-pdu|--max-pdu|-to|--timeout|-ta|--acse-timeout|-td|--dimse-timeout|+tls|--enable-tls|+pw|--use-passwd|--tls-key-password|--tls-key-password-env|+cs|--cipher|-usr|--user|-pwd|--password|--jwt)
                     return 0 ;;
             esac
             if [[ $cur == [-+]* ]]; then
-                COMPREPLY=( $(compgen -W "--halt-on-error --retries -j --jobs --no-check --allow-lossy --no-compress-fallback --warnings-as-errors -r --no-recurse +sp --scan-pattern +sd +r -nh -R --scan-directories --recurse --no-halt --required -xe -xb -xi -xs -xy -xx -xv -xw -xt -xu -xr -xd --propose-little --propose-big --propose-implicit --propose-lossless --propose-jpeg8 --propose-jpeg12 --propose-j2k-lossless --propose-j2k-lossy --propose-jls-lossless --propose-jls-lossy --propose-rle --propose-deflated --propose-uncompr -aet --aetitle -aec --call -pdu --max-pdu -to --timeout -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json -h --help" -- "$cur") )
+                COMPREPLY=( $(compgen -W "--halt-on-error --retries -j --jobs --no-check --allow-lossy --no-compress-fallback --warnings-as-errors -r --no-recurse +sp --scan-pattern +sd +r -nh -R --scan-directories --recurse --no-halt --required -xe -xb -xi -xs -xy -xx -xv -xw -xt -xu -xr -xd --propose-little --propose-big --propose-implicit --propose-lossless --propose-jpeg8 --propose-jpeg12 --propose-j2k-lossless --propose-j2k-lossy --propose-jls-lossless --propose-jls-lossy --propose-rle --propose-deflated --propose-uncompr -aet --aetitle -aec --call -pdu --max-pdu -to --timeout -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json +tls --enable-tls +tla --anonymous-tls --tls-key --tls-cert +pw --use-passwd --tls-key-password --tls-key-password-env +ps --std-passwd -der --der-keys -pem --pem-keys +cf --add-cert-file +cd --add-cert-dir --tls-system-ca +crl --add-crl-file +py --profile-bcp195-nd +px --profile-bcp195 +pz --profile-bcp195-ex +ph --list-profiles +cc --list-ciphers +cs --cipher -rc --require-peer-cert -vc --verify-peer-cert -ic --ignore-peer-cert -usr --user -pwd --password --jwt --saml -rsp --pos-response -h --help" -- "$cur") )
             else
                 _dcmcli_files -f "$cur"
             fi

@@ -30,6 +30,7 @@ class ExitCode(IntEnum):
     OPERATION_WARNING = 67
     INTERRUPTED = 68
     INTERNAL = 70
+    TLS_FAILED = 71
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ EXIT_CODES: tuple[ExitCodeInfo, ...] = (
     ExitCodeInfo(ExitCode.OPERATION_WARNING, "operation-warning", "operations (or sub-operations) completed with warnings and --warnings-as-errors was given"),
     ExitCodeInfo(ExitCode.INTERRUPTED, "interrupted", "interrupted by the user (SIGINT) before the work was done"),
     ExitCodeInfo(ExitCode.INTERNAL, "internal", "an unexpected internal error (a bug: run with -d and report it)"),
+    ExitCodeInfo(ExitCode.TLS_FAILED, "tls-failed", "the TLS handshake failed: a certificate not trusted, expired or for another host name, no client certificate where one is required, no TLS version or cipher in common, or TLS on one side only"),
 )
 
 # When a run meets several problems, the exit code names the most severe one.
@@ -66,6 +68,7 @@ _SEVERITY: tuple[ExitCode, ...] = (
     ExitCode.INTERRUPTED,
     ExitCode.CANNOT_LISTEN,
     ExitCode.CANNOT_CONNECT,
+    ExitCode.TLS_FAILED,
     ExitCode.ASSOCIATION_REJECTED,
     ExitCode.NO_ACCEPTABLE_CONTEXT,
     ExitCode.ASSOCIATION_ABORTED,
@@ -133,6 +136,10 @@ class NetworkError(DcmcliError):
 
 class ConnectError(NetworkError):
     exit_code = ExitCode.CANNOT_CONNECT
+
+
+class TlsError(NetworkError):
+    exit_code = ExitCode.TLS_FAILED
 
 
 class AssociationRejected(NetworkError):

@@ -755,7 +755,9 @@ def start_orthanc(workdir: Path, modalities: Mapping[str, tuple[str, int]] | Non
               for m in dict(config["DicomModalities"]).values()}  # type: ignore[call-overload]
     try:
         wait_http(url + "/system", proc, auth, log)
-        if config["DicomAlwaysAllowEcho"] or "ECHOSCU" in listed:
+        if config.get("DicomTlsEnabled"):  # a plain C-ECHO would not get through: a connect is all one can ask
+            wait_listening(dicom_port, proc)
+        elif config["DicomAlwaysAllowEcho"] or "ECHOSCU" in listed:
             wait_echo(dicom_port, aet, proc, log)
         else:  # an unknown AE's association is refused: a connect is all one can ask
             wait_listening(dicom_port, proc)

@@ -30,7 +30,9 @@ from dcmcli.net.services.writer import DUPLICATE_POLICIES, LAYOUTS, WriterOption
 from dcmcli.output import LOG_LEVELS, Output, Verbosity
 
 if TYPE_CHECKING:
-    from dcmcli.net.acceptor import AcceptorOptions
+    from dcmcli.net.acceptor import AcceptorOptions, UserTable
+    from dcmcli.net.tls import TlsOptions
+    from dcmcli.net.ul import UserIdentity
 
 NETWORK = "Network options"
 OUTPUT = "Output options"
@@ -154,6 +156,95 @@ _SHUTDOWN = Annotated[float, typer.Option(
     "--shutdown-timeout", min=0, metavar="SECONDS", rich_help_panel=LISTENER,
     help="On SIGINT/SIGTERM, wait this long for associations in flight before aborting them.")]
 
+# TLS (DCMTK's spellings and long ones) and user identity: every network command.
+TLS = "TLS options (secure transport, PS3.15 B)"
+IDENTITY = "User identity (PS3.7 D.3.3.7)"
+
+
+def _list_profiles(value: bool) -> None:
+    if value:
+        from dcmcli.net.tls import PROFILES
+
+        for name, (flag, *_rest, words) in PROFILES.items():
+            typer.echo(f"{flag}  {name:10s} {words}")
+        raise typer.Exit(0)
+
+
+def _list_ciphers(value: bool) -> None:
+    if value:
+        from dcmcli.net.tls import PROFILES, TlsOptions, list_ciphers
+
+        for name, (flag, *_rest) in PROFILES.items():
+            typer.echo(f"{flag} {name}: " + " ".join(list_ciphers(TlsOptions(profile=name))))
+        raise typer.Exit(0)
+
+
+_TLS_PAIR = Annotated[tuple[Path, Path], typer.Option(
+    "+tls", "--enable-tls", metavar="KEY CERT", rich_help_panel=TLS,
+    help="Use TLS with this private key and certificate (PEM; -der for DER).")]
+_TLS_ANON = Annotated[bool, typer.Option("+tla", "--anonymous-tls", rich_help_panel=TLS,
+                                         help="Use TLS without a key and certificate of our own (SCUs).")]
+_TLS_KEY = Annotated[Path | None, typer.Option("--tls-key", metavar="FILE", rich_help_panel=TLS,
+                                               help="Our private key (as +tls KEY CERT).")]
+_TLS_CERT = Annotated[Path | None, typer.Option("--tls-cert", metavar="FILE", rich_help_panel=TLS,
+                                                help="Our certificate (as +tls KEY CERT).")]
+_TLS_PW = Annotated[str | None, typer.Option("+pw", "--use-passwd", "--tls-key-password", metavar="PASSWORD",
+                                             rich_help_panel=TLS, help="The private key's password.")]
+_TLS_PW_ENV = Annotated[str | None, typer.Option(
+    "--tls-key-password-env", metavar="VAR", rich_help_panel=TLS,
+    help="Read the private key's password from this environment variable.")]
+_TLS_PS = Annotated[bool, typer.Option("+ps", "--std-passwd", rich_help_panel=TLS,
+                                       help="Ask for the private key's password on the terminal (the default when "
+                                            "the key is encrypted and no password is given).")]
+_TLS_DER = Annotated[bool, typer.Option("-der", "--der-keys", rich_help_panel=TLS,
+                                        help="Key and certificate files are DER (default: PEM, -pem).")]
+_TLS_PEM = Annotated[bool, typer.Option("-pem", "--pem-keys", rich_help_panel=TLS,
+                                        help="Key and certificate files are PEM (the default).")]
+_TLS_CF = Annotated[list[Path] | None, typer.Option(
+    "+cf", "--add-cert-file", metavar="FILE", rich_help_panel=TLS,
+    help="Trust the certificates in FILE (a CA or the peer's own; repeatable).")]
+_TLS_CD = Annotated[list[Path] | None, typer.Option(
+    "+cd", "--add-cert-dir", metavar="DIR", rich_help_panel=TLS, help="Trust every certificate in DIR (repeatable).")]
+_TLS_SYS = Annotated[bool, typer.Option("--tls-system-ca", rich_help_panel=TLS,
+                                        help="Also trust the system's certificate authorities.")]
+_TLS_CRL = Annotated[list[Path] | None, typer.Option(
+    "+crl", "--add-crl-file", metavar="FILE", rich_help_panel=TLS,
+    help="Check peer certificates against this revocation list (PEM; repeatable).")]
+_TLS_PY = Annotated[bool, typer.Option("+py", "--profile-bcp195-nd", rich_help_panel=TLS,
+                                       help="BCP 195 non-downgrading profile: TLS 1.2+, ECDHE AES-GCM (the default).")]
+_TLS_PX = Annotated[bool, typer.Option("+px", "--profile-bcp195", rich_help_panel=TLS,
+                                       help="BCP 195 profile: TLS 1.2+, also DHE.")]
+_TLS_PZ = Annotated[bool, typer.Option("+pz", "--profile-bcp195-ex", rich_help_panel=TLS,
+                                       help="BCP 195 extended profile: TLS 1.3 only.")]
+_TLS_PH = Annotated[bool, typer.Option("+ph", "--list-profiles", callback=_list_profiles, is_eager=True,
+                                       rich_help_panel=TLS, help="List the TLS profiles and exit.")]
+_TLS_CC = Annotated[bool, typer.Option("+cc", "--list-ciphers", callback=_list_ciphers, is_eager=True,
+                                       rich_help_panel=TLS, help="List each profile's cipher suites and exit.")]
+_TLS_CS = Annotated[list[str] | None, typer.Option(
+    "+cs", "--cipher", metavar="CIPHER", rich_help_panel=TLS,
+    help="Use only these TLS 1.2 cipher suites (OpenSSL names; repeatable).")]
+_TLS_RC = Annotated[bool, typer.Option("-rc", "--require-peer-cert", rich_help_panel=TLS,
+                                       help="The peer must present a trusted certificate (SCUs: the default; "
+                                            "servers: mutual TLS).")]
+_TLS_VC = Annotated[bool, typer.Option("-vc", "--verify-peer-cert", rich_help_panel=TLS,
+                                       help="Verify the peer's certificate if it presents one (servers: the default).")]
+_TLS_IC = Annotated[bool, typer.Option("-ic", "--ignore-peer-cert", rich_help_panel=TLS,
+                                       help="Do not verify the peer's certificate (with a warning: for tests only).")]
+_USR = Annotated[str | None, typer.Option("-usr", "--user", metavar="NAME", rich_help_panel=IDENTITY,
+                                          help="Send this user name (with -pwd: and passcode).")]
+_PWD = Annotated[str | None, typer.Option("-pwd", "--password", metavar="PASSWORD", rich_help_panel=IDENTITY,
+                                          help="The passcode sent with -usr.")]
+_JWT = Annotated[str | None, typer.Option("--jwt", metavar="TOKEN", rich_help_panel=IDENTITY,
+                                          help="Send this JSON Web Token.")]
+_SAML = Annotated[Path | None, typer.Option("--saml", metavar="FILE", rich_help_panel=IDENTITY,
+                                            help="Send the SAML assertion in FILE.")]
+_RSP = Annotated[bool, typer.Option("-rsp", "--pos-response", rich_help_panel=IDENTITY,
+                                    help="Ask the peer to confirm the user identity (positive response).")]
+_REQUIRE_USER = Annotated[Path | None, typer.Option(
+    "--require-user", metavar="FILE", rich_help_panel=LISTENER,
+    help="Accept only requestors whose user identity is in FILE: lines 'user:password' (or 'user' for a name "
+         "alone), 'jwt-hs256:SECRET' for JSON Web Tokens signed with SECRET. Others are rejected.")]
+
 _SHARED: list[tuple[str, Any, Any, set[str]]] = [
     ("aetitle", _AET, None, {"scu", "scp"}),
     ("call", _AEC, None, {"scu"}),
@@ -178,6 +269,34 @@ _SHARED: list[tuple[str, Any, Any, set[str]]] = [
     ("exec_on_reception", _XCR, None, {"store"}),
     ("exec_on_eostudy", _XCS, None, {"store"}),
     ("eostudy_timeout", _TOS, 30.0, {"store"}),
+    ("tls_pair", _TLS_PAIR, (None, None), {"scu", "scp"}),
+    ("tls_anonymous", _TLS_ANON, False, {"scu"}),
+    ("tls_key", _TLS_KEY, None, {"scu", "scp"}),
+    ("tls_cert", _TLS_CERT, None, {"scu", "scp"}),
+    ("tls_password", _TLS_PW, None, {"scu", "scp"}),
+    ("tls_password_env", _TLS_PW_ENV, None, {"scu", "scp"}),
+    ("tls_prompt", _TLS_PS, False, {"scu", "scp"}),
+    ("tls_der", _TLS_DER, False, {"scu", "scp"}),
+    ("tls_pem", _TLS_PEM, False, {"scu", "scp"}),
+    ("tls_cert_files", _TLS_CF, None, {"scu", "scp"}),
+    ("tls_cert_dirs", _TLS_CD, None, {"scu", "scp"}),
+    ("tls_system_ca", _TLS_SYS, False, {"scu", "scp"}),
+    ("tls_crls", _TLS_CRL, None, {"scu", "scp"}),
+    ("tls_bcp195_nd", _TLS_PY, False, {"scu", "scp"}),
+    ("tls_bcp195", _TLS_PX, False, {"scu", "scp"}),
+    ("tls_bcp195_ex", _TLS_PZ, False, {"scu", "scp"}),
+    ("tls_list_profiles", _TLS_PH, False, {"scu", "scp"}),
+    ("tls_list_ciphers", _TLS_CC, False, {"scu", "scp"}),
+    ("tls_ciphers", _TLS_CS, None, {"scu", "scp"}),
+    ("tls_require", _TLS_RC, False, {"scu", "scp"}),
+    ("tls_verify", _TLS_VC, False, {"scu", "scp"}),
+    ("tls_ignore", _TLS_IC, False, {"scu", "scp"}),
+    ("user", _USR, None, {"scu"}),
+    ("password", _PWD, None, {"scu"}),
+    ("jwt", _JWT, None, {"scu"}),
+    ("saml", _SAML, None, {"scu"}),
+    ("pos_response", _RSP, False, {"scu"}),
+    ("require_user", _REQUIRE_USER, None, {"listen"}),
     ("bind", _BIND, "", {"listen"}),
     ("allow_calling", _ALLOW_CALLING, None, {"listen"}),
     ("require_called", _REQUIRE_CALLED, False, {"listen"}),
@@ -291,10 +410,106 @@ def _build(command: str, values: dict[str, Any], default_aet: str) -> Common:
         settings.tcp_nodelay = bool(values["tcp_nodelay"])
     if verbosity >= Verbosity.DEBUG:
         settings.trace = out.debug  # A-ASSOCIATE contents and every command set, as DCMTK's -d
+    if "tls_pair" in values:
+        settings.tls = tls_options(values, out)
+        if settings.tls is not None:  # key, certificates, profile checked now, not at the first connection
+            settings.tls_context("requestor" if "call" in values else "acceptor")
+    if "user" in values:
+        settings.user_identity = user_identity(values)
     writer = writer_options(values) if "output_directory" in values else None
     query = query_args(values) if "key" in values else None
     acceptor = listener_options(values) if "bind" in values else None
     return Common(command, settings, out, verbosity, verbosity >= Verbosity.DEBUG, writer, query, acceptor)
+
+
+def tls_options(values: dict[str, Any], out: Output) -> TlsOptions | None:
+    """The TLS options given, checked once; None when TLS is not asked for."""
+    from dcmcli.net.tls import TlsOptions
+
+    key, cert = values.get("tls_pair") or (None, None)
+    if values.get("tls_key") or values.get("tls_cert"):
+        if key is not None:
+            raise UsageError("+tls and --tls-key/--tls-cert both name our key", "give one of them")
+        key, cert = values.get("tls_key"), values.get("tls_cert")
+        if key is None or cert is None:
+            raise UsageError("--tls-key and --tls-cert go together", "give both (or +tls KEY CERT)")
+    anonymous = bool(values.get("tls_anonymous"))
+    tls_asked = key is not None or anonymous
+    tls_flags = [n for n in ("tls_cert_files", "tls_cert_dirs", "tls_crls", "tls_ciphers", "tls_password",
+                             "tls_password_env") if values.get(n)]
+    tls_flags += [n for n in ("tls_system_ca", "tls_bcp195", "tls_bcp195_ex", "tls_require", "tls_verify",
+                              "tls_ignore", "tls_der") if values.get(n)]
+    if not tls_asked:
+        if tls_flags:
+            raise UsageError(f"TLS options ({tls_flags[0].replace('tls_', '').replace('_', '-')}) without TLS",
+                             "add +tls KEY CERT (or +tla for a requestor without a certificate)")
+        return None
+    if anonymous and key is not None:
+        raise UsageError("+tla and +tls KEY CERT contradict each other", "give one of them")
+    profiles = [p for flag, p in (("tls_bcp195_nd", "bcp195-nd"), ("tls_bcp195", "bcp195"),
+                                  ("tls_bcp195_ex", "bcp195-ex")) if values.get(flag)]
+    if len(profiles) > 1:
+        raise UsageError("more than one TLS profile given", "give one of +py, +px, +pz")
+    verify = [v for flag, v in (("tls_require", "require"), ("tls_verify", "if-presented"),
+                                ("tls_ignore", "ignore")) if values.get(flag)]
+    if len(verify) > 1:
+        raise UsageError("more than one of -rc, -vc, -ic given", "give one of them")
+    if values.get("tls_der") and values.get("tls_pem"):
+        raise UsageError("-der and -pem contradict each other", "give one of them")
+    password = values.get("tls_password")
+    env = values.get("tls_password_env")
+    if env:
+        if password is not None:
+            raise UsageError("+pw and --tls-key-password-env both give the key's password", "give one of them")
+        password = os.environ.get(env)
+        if password is None:
+            raise UsageError(f"the environment variable {env} (--tls-key-password-env) is not set", "set it")
+    if verify == ["ignore"]:
+        out.warn("-ic: the peer's certificate is not verified: anyone can pretend to be the peer (tests only)")
+    return TlsOptions(key=key, cert=cert, key_password=password, der=bool(values.get("tls_der")),
+                      trusted_files=list(values.get("tls_cert_files") or []),
+                      trusted_dirs=list(values.get("tls_cert_dirs") or []),
+                      system_ca=bool(values.get("tls_system_ca")), crls=list(values.get("tls_crls") or []),
+                      profile=profiles[0] if profiles else "bcp195-nd", ciphers=list(values.get("tls_ciphers") or []),
+                      verify=verify[0] if verify else None)
+
+
+def user_identity(values: dict[str, Any]) -> UserIdentity | None:
+    """-usr/-pwd, --jwt, --saml as the A-ASSOCIATE-RQ's user identity item."""
+    from dcmcli.net.ul import UserIdentity
+
+    user, password, jwt, saml = (values.get(k) for k in ("user", "password", "jwt", "saml"))
+    given = [n for n, v in (("-usr", user), ("--jwt", jwt), ("--saml", saml)) if v]
+    if len(given) > 1:
+        raise UsageError(f"more than one user identity given ({', '.join(given)})", "give one of -usr, --jwt, --saml")
+    if password and not user:
+        raise UsageError("-pwd without -usr", "give the user name with -usr")
+    rsp = bool(values.get("pos_response"))
+    if user:
+        return UserIdentity(2 if password else 1, rsp, user.encode("utf-8"), (password or "").encode("utf-8"))
+    if jwt:
+        return UserIdentity(5, rsp, jwt.encode("ascii", "replace"))
+    if saml:
+        try:
+            return UserIdentity(4, rsp, Path(saml).read_bytes())
+        except OSError as exc:
+            raise DcmcliError(f"cannot read the SAML assertion {str(saml)!r}: {exc.strerror or exc}",
+                              "check --saml", exit_code=ExitCode.INPUT_UNREADABLE) from None
+    if rsp:
+        raise UsageError("-rsp without a user identity", "give -usr, --jwt or --saml")
+    return None
+
+
+def _users(path: Path | None) -> UserTable | None:
+    if path is None:
+        return None
+    from dcmcli.net.acceptor import UserTable
+
+    try:
+        return UserTable.parse(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise DcmcliError(f"cannot read the user file {str(path)!r}: {exc.strerror or exc}", "check --require-user",
+                          exit_code=ExitCode.INPUT_UNREADABLE) from None
 
 
 def listener_options(values: dict[str, Any]) -> AcceptorOptions:
@@ -305,6 +520,7 @@ def listener_options(values: dict[str, Any]) -> AcceptorOptions:
         allowed_calling=[validate_ae_title(a, "calling AE title (--allow-calling)")
                          for a in (values.get("allow_calling") or [])],
         require_called=bool(values.get("require_called")), max_associations=int(values.get("max_associations") or 10),
+        users=_users(values.get("require_user")),
         shutdown_timeout=float(values.get("shutdown_timeout") if values.get("shutdown_timeout") is not None else 30.0))
 
 

@@ -35,7 +35,7 @@ from dcmcli.net.dimse import C_CANCEL_RQ, Channel, Message, response
 from dcmcli.net.peer import Peer
 from dcmcli.net.ul import (ABORT_INVALID_PARAMETER, ABORT_UNEXPECTED_PDU, APPLICATION_CONTEXT, MIN_PEER_PDU,
                            PDU_ASSOCIATE_RQ, Associate, Connection, ConnectionClosed, Context, ExtendedNegotiation,
-                           PeerAborted, ProtocolError, RoleSelection, decode_associate, encode_associate_ac,
+                           PeerAborted, ProtocolError, RoleSelection, UserIdentity, decode_associate, encode_associate_ac,
                            encode_associate_rj, negotiate, receive_limit)
 from dcmcli.uids import ELE, ILE, VERIFICATION
 
@@ -45,6 +45,7 @@ RJ_CALLED_NOT_RECOGNISED = (1, 1, 7)
 RJ_APPLICATION_CONTEXT = (1, 1, 2)
 RJ_PROTOCOL_VERSION = (1, 2, 2)
 RJ_LOCAL_LIMIT = (2, 3, 2)
+RJ_USER_IDENTITY = (1, 1, 1)
 
 #: Errors of accept() that pass (a full descriptor table, memory pressure):
 #: back off and keep accepting.
@@ -103,6 +104,79 @@ class VerificationService(Service):
 
 
 @dataclass
+class UserTable:
+    """Who may associate (``--require-user FILE``): user names with their
+    passcodes (None: the name alone is enough), and secrets that sign JSON
+    Web Tokens (HS256)."""
+
+    passwords: dict[str, str | None] = field(default_factory=dict)
+    jwt_secrets: list[bytes] = field(default_factory=list)
+
+    @classmethod
+    def parse(cls, text: str) -> UserTable:
+        table = cls()
+        for line in text.splitlines():
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            if line.startswith("jwt-hs256:"):
+                table.jwt_secrets.append(line.split(":", 1)[1].encode("utf-8"))
+                continue
+            user, sep, password = line.partition(":")
+            table.passwords[user] = password if sep else None
+        return table
+
+    def refusal(self, identity: UserIdentity | None) -> str | None:
+        """Why ``identity`` is refused, or None when it is accepted."""
+        import hmac
+
+        if identity is None:
+            return "no user identity sent, and one is required"
+        if identity.kind in (1, 2):
+            name = identity.primary.decode("utf-8", "replace")
+            if name not in self.passwords:
+                return f"unknown user {name!r}"
+            wanted = self.passwords[name]
+            if wanted is not None:
+                given = identity.secondary.decode("utf-8", "replace") if identity.kind == 2 else ""
+                if not hmac.compare_digest(given.encode(), wanted.encode()):
+                    return f"wrong passcode for user {name!r}"
+            return None
+        if identity.kind == 5:
+            return self._jwt_refusal(identity.primary.decode("ascii", "replace"))
+        return f"user identity type {identity.kind} is not accepted here"
+
+    def _jwt_refusal(self, token: str) -> str | None:
+        import base64
+        import hashlib
+        import hmac
+        import json
+        import time
+
+        parts = token.split(".")
+        if len(parts) != 3:
+            return "the JSON Web Token is malformed"
+
+        def unb64(x: str) -> bytes:
+            return base64.urlsafe_b64decode(x + "=" * (-len(x) % 4))
+
+        try:
+            header, claims = json.loads(unb64(parts[0])), json.loads(unb64(parts[1]))
+            signature = unb64(parts[2])
+        except (ValueError, UnicodeDecodeError):
+            return "the JSON Web Token is malformed"
+        if header.get("alg") != "HS256":
+            return f"JSON Web Tokens signed with {header.get('alg')!r} are not accepted (HS256 only)"
+        signed = f"{parts[0]}.{parts[1]}".encode("ascii")
+        if not any(hmac.compare_digest(hmac.new(k, signed, hashlib.sha256).digest(), signature)
+                   for k in self.jwt_secrets):
+            return "the JSON Web Token's signature does not verify"
+        if "exp" in claims and float(claims["exp"]) < time.time():
+            return "the JSON Web Token has expired"
+        return None
+
+
+@dataclass
 class AcceptorOptions:
     port: int = 0
     bind: str = ""
@@ -114,6 +188,8 @@ class AcceptorOptions:
     #: Why a called AE title is refused (A-ASSOCIATE-RJ "called AE title not
     #: recognised"), or None: mwlscp refuses titles without a worklist folder.
     check_called: Callable[[str], str | None] | None = None
+    #: Required user identities (--require-user); None: any requestor.
+    users: UserTable | None = None
     #: Connections accepted but not associated yet (slow or idle clients).
     max_pending: int = 32
     shutdown_timeout: float = 30.0
@@ -190,6 +266,8 @@ class Acceptor:
     # -- lifecycle -------------------------------------------------------
     def start(self) -> int:
         """Bind and start accepting in the background; return the port."""
+        if self.settings.tls is not None:
+            self.settings.tls_context("acceptor")  # a bad key or certificate fails here, not per connection
         bind = self.options.bind
         family = socket.AF_INET6 if ":" in bind else socket.AF_INET
         where = f"[{bind}]:{self.options.port}" if ":" in bind else f"{bind or '0.0.0.0'}:{self.options.port}"
@@ -345,6 +423,10 @@ class Acceptor:
             why = o.check_called(rq.called_ae_title)
             if why:
                 return RJ_CALLED_NOT_RECOGNISED, why
+        if o.users is not None:
+            why = o.users.refusal(rq.user_identity)
+            if why:  # PS3.7 D.3.3.7.3: rejected-permanent, service-user, no reason given
+                return RJ_USER_IDENTITY, f"user identity refused: {why}"
         return None
 
     def _negotiate(self, conn: Connection, host: str, port: int, log_peer: str
@@ -365,6 +447,10 @@ class Acceptor:
         report.peer_max_pdu = rq.max_pdu
         report.peer_implementation_class_uid = rq.implementation_class_uid
         report.peer_implementation_version_name = rq.implementation_version_name
+        if self.settings.tls is not None:
+            from dcmcli.net.tls import session_info
+
+            report.tls = session_info(conn.sock)
         reject = self._check_rq(rq)
         why = {RJ_PROTOCOL_VERSION: f"protocol version {rq.protocol_version} not supported",
                RJ_APPLICATION_CONTEXT: f"application context {rq.application_context} not supported"}.get(reject, "")
@@ -432,9 +518,13 @@ class Acceptor:
             ac.async_window = (1, 1)  # operations are performed one at a time
             report.async_window = {"proposed": list(rq.async_window), "accepted": [1, 1]}
         if rq.user_identity is not None:
+            answer = (self.options.users is not None and rq.user_identity.positive_response_requested
+                      and rq.user_identity.kind in (1, 2, 5))
+            if answer:  # accepted (refused ones never get here): a positive response, empty for these types
+                ac.user_identity_response = b""
             report.user_identity = {"type": rq.user_identity.kind,
                                     "positive_response_requested": rq.user_identity.positive_response_requested,
-                                    "server_response": False}
+                                    "server_response": answer}
         report.contexts = [ContextReport(int(p.context_id or 0), p.abstract_syntax, list(p.transfer_syntax),
                                          r.result, r.transfer_syntax[0] if r.result == 0 else None)
                            for p, r in zip(rq.contexts, results)]
@@ -460,6 +550,8 @@ class Acceptor:
         pending = True
         try:
             set_nodelay(client, self.settings.tcp_nodelay)
+            if self.settings.tls is not None and not self._tls_accept(conn, log_peer):
+                return
             negotiated = self._negotiate(conn, host, port, log_peer)
             with self._lock:
                 self._pending -= 1
@@ -515,6 +607,23 @@ class Acceptor:
                         self.on_log("error", f"{s.name}: {type(exc).__name__}: {exc}")
             if not conn.closed:
                 conn.close()
+
+    def _tls_accept(self, conn: Connection, log_peer: str) -> bool:
+        """The TLS handshake (within the ACSE timeout), before any PDU; False
+        (logged, to be closed) when it fails."""
+        import ssl
+
+        from dcmcli.net.tls import explain_server
+
+        raw = conn.sock
+        raw.settimeout(self.settings.acse_timeout)
+        try:
+            conn.sock = self.settings.tls_context("acceptor").wrap_socket(raw, server_side=True)
+        except (ssl.SSLError, OSError) as exc:
+            self.on_log("warning", f"TLS handshake with {log_peer} failed: {explain_server(exc)}; connection closed")
+            self.on_log("debug", f"TLS handshake with {log_peer}: {type(exc).__name__}: {exc}")
+            return False
+        return True
 
     def _data_phase(self, served: ServedAssociation, by_context: dict[int, Service]) -> None:
         channel = served.channel

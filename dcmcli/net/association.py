@@ -16,6 +16,7 @@ import contextlib
 import errno
 import socket
 from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 from dataclasses import dataclass, field
 
 from dcmcli.errors import AssociationAborted, AssociationRejected, ConnectError, NoAcceptableContext
@@ -26,6 +27,11 @@ from dcmcli.net.ul import (MIN_PEER_PDU, PDU_ASSOCIATE_AC, PDU_ASSOCIATE_RJ, Ass
                            RoleSelection, UserIdentity, decode_associate, decode_associate_rj, encode_associate_rq,
                            receive_limit)
 from dcmcli.uids import uid_name
+
+if TYPE_CHECKING:
+    import ssl
+
+    from dcmcli.net.tls import TlsOptions
 
 
 @dataclass
@@ -43,6 +49,22 @@ class AssociationSettings:
     called_aet_given: bool = False
     #: Called with debug lines (A-ASSOCIATE contents, every command set) for -d.
     trace: Callable[[str], None] | None = None
+    #: TLS (PS3.15 B): the requestor's and the acceptor's settings; None: plain TCP.
+    tls: TlsOptions | None = None
+    #: User Identity sent with every association request (-usr/-pwd, --jwt, --saml).
+    user_identity: UserIdentity | None = None
+    #: The contexts built from ``tls`` (built once, reused by every association).
+    _tls_contexts: dict[str, ssl.SSLContext] = field(default_factory=dict, repr=False)
+
+    def tls_context(self, side: str) -> ssl.SSLContext:
+        """The client ("requestor") or server ("acceptor") SSL context."""
+        ctx = self._tls_contexts.get(side)
+        if ctx is None:
+            from dcmcli.net.tls import client_context, server_context
+
+            assert self.tls is not None
+            ctx = self._tls_contexts[side] = (client_context if side == "requestor" else server_context)(self.tls)
+        return ctx
 
 
 def set_nodelay(sock: socket.socket | None, on: bool = True) -> None:
@@ -151,6 +173,8 @@ class NegotiationReport:
     rejection: dict[str, object] | None = None
     abort: dict[str, object] | None = None
     connect_error: str | None = None
+    #: TLS version, cipher, the peer certificate's subject, issuer, expiry (None: plain TCP)
+    tls: dict[str, object] | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -171,6 +195,7 @@ class NegotiationReport:
             "rejection": self.rejection,
             "abort": self.abort,
             "connect_error": self.connect_error,
+            "tls": self.tls,
         }
 
     def lines(self) -> list[str]:
@@ -199,6 +224,12 @@ class NegotiationReport:
         for e in self.extended:
             out.append(f"  extended negotiation {uid_name(e.sop_class)}: proposed {e.proposed}, "
                        f"accepted {e.accepted if e.accepted is not None else 'not supported'}")
+        if self.tls:
+            t = self.tls
+            out.append(f"  TLS: {t.get('version')}, {t.get('cipher')}"
+                       + (f"; peer certificate {t.get('peer_subject')}, issued by {t.get('peer_issuer')}, "
+                          f"valid until {t.get('peer_not_after')}" if t.get("peer_subject") else
+                          "; the peer presented no certificate"))
         if self.user_identity:
             out.append(f"  user identity: {self.user_identity}")
         if self.rejection:
@@ -412,7 +443,7 @@ class Association:
         """Whether a message has begun to arrive within ``timeout`` seconds
         (what was read ahead counts)."""
         ch = self.channel
-        if ch._pos < len(ch._body) or self.conn._rbuf:
+        if ch._pos < len(ch._body) or self.conn._rbuf or (self.conn.tls and self.conn.sock.pending()):
             return True
         import select
 
@@ -451,6 +482,29 @@ class Association:
         self.conn.abort()
 
 
+def _tls_handshake(sock: socket.socket, settings: AssociationSettings, peer: Peer, address: str,
+                   report: NegotiationReport) -> socket.socket:
+    """Wrap a connected socket in TLS (the server's certificate and host name
+    checked, SNI sent), or raise a ``TlsError`` that says why not."""
+    import ssl
+
+    from dcmcli.errors import TlsError
+    from dcmcli.net.tls import explain_client, session_info
+
+    ctx = settings.tls_context("requestor")
+    sock.settimeout(settings.acse_timeout)
+    try:
+        wrapped = ctx.wrap_socket(sock, server_hostname=peer.host)
+    except (ssl.SSLError, OSError) as exc:
+        sock.close()
+        message, hint = explain_client(exc, str(peer), peer.host, peer.port, min(5.0, settings.acse_timeout))
+        report.outcome = "tls failed"
+        report.connect_error = message
+        raise TlsError(message, hint, report=report) from None
+    report.tls = session_info(wrapped)
+    return wrapped
+
+
 def request_association(settings: AssociationSettings, peer: Peer, contexts: Sequence[Context], *,
                         roles: Sequence[RoleSelection] = (), extended: Sequence[ExtendedNegotiation] = (),
                         common_extended: Sequence[CommonExtendedNegotiation] = (),
@@ -467,6 +521,8 @@ def request_association(settings: AssociationSettings, peer: Peer, contexts: Seq
                          "give the peer's AE title once")
     called = peer.ae_title or settings.called_aet
     report = NegotiationReport(peer, settings.calling_aet, called)
+    if user_identity is None:
+        user_identity = settings.user_identity
     address, family = resolve(peer)
     for n, cx in enumerate(contexts):
         cx.context_id = 2 * n + 1
@@ -481,6 +537,8 @@ def request_association(settings: AssociationSettings, peer: Peer, contexts: Seq
         message, hint = _connect_message(peer, exc, settings)
         report.connect_error = message
         raise ConnectError(message, hint, report=report) from None
+    if settings.tls is not None:
+        sock = _tls_handshake(sock, settings, peer, address, report)
     conn = Connection(sock, max_receive=receive_limit(settings.max_pdu), timeout=settings.acse_timeout)
     rq = Associate(calling_ae_title=settings.calling_aet, called_ae_title=called, contexts=list(contexts),
                    max_pdu=settings.max_pdu, roles=list(roles), extended=list(extended),
@@ -505,17 +563,39 @@ def request_association(settings: AssociationSettings, peer: Peer, contexts: Seq
             raise AssociationAborted(
                 f"{peer} did not answer the association request within {settings.acse_timeout:g} s",
                 "is this a DICOM port? raise -ta if the peer is slow", report=report) from None
+        if settings.tls is not None:  # after a TLS 1.3 handshake, a refused client certificate shows here
+            from dcmcli.errors import TlsError
+
+            text = str(exc).lower()
+            if settings.tls.cert is None or "certificate required" in text:
+                raise TlsError(f"{peer} closed the TLS connection without answering: the peer requires a client "
+                               f"certificate", "give ours with +tls KEY CERT", report=report) from None
+            if "unknown ca" in text or "bad certificate" in text or "certificate unknown" in text:
+                raise TlsError(f"{peer} closed the TLS connection: the peer does not trust our certificate",
+                               "the peer needs our CA among its trusted certificates", report=report) from None
+            raise TlsError(f"{peer} closed the TLS connection without answering the association request",
+                           "the peer may not trust our certificate (its log says); check both sides' TLS options",
+                           report=report) from None
         raise AssociationAborted(f"{peer} closed the connection without answering the association request",
-                                 "is this a DICOM port? check the peer's log", report=report) from None
+                                 "is this a DICOM port? check the peer's log; a TLS port needs +tls",
+                                 report=report) from None
     except ProtocolError as exc:  # read_pdu has aborted already
         conn.close()
         report.outcome = "failed"
+        if "speaks TLS" in str(exc):
+            from dcmcli.errors import TlsError
+
+            raise TlsError(f"{peer} answered in TLS: it is a TLS port", "add +tls (and +cf with its CA)",
+                           report=report) from None
         raise AssociationAborted(f"{peer} answered with something that is not DICOM: {exc}",
                                  "is this a DICOM port? check the host and port", report=report) from None
     try:
         if pdu_type == PDU_ASSOCIATE_RJ:
             conn.close()
-            raise _rejected(report, peer, *decode_associate_rj(body))
+            err = _rejected(report, peer, *decode_associate_rj(body))
+            if user_identity is not None:
+                err.hint = "the peer may refuse our user identity (-usr/-pwd, --jwt, --saml); " + (err.hint or "")
+            raise err
         if pdu_type != PDU_ASSOCIATE_AC:
             raise ProtocolError(f"answered the association request with PDU type 0x{pdu_type:02X}")
         ac = decode_associate(pdu_type, body)

@@ -467,6 +467,11 @@ class Connection:
     _rbuf: bytearray = field(default_factory=bytearray, repr=False)
     _scratch: bytearray | None = field(default=None, repr=False)
 
+    @property
+    def tls(self) -> bool:
+        """Whether the socket is a TLS one (ssl.SSLSocket: no sendmsg, its own buffer)."""
+        return hasattr(self.sock, "pending")
+
     # -- raw PDUs ---------------------------------------------------------
     def _recv_into(self, view: memoryview, deadline: float | None) -> int:
         """One ``recv_into`` bounded by ``deadline`` (None: none, whatever timeout
@@ -558,6 +563,9 @@ class Connection:
         pdu_type, _, length = struct.unpack(">BBL", header)
         if pdu_type not in PDU_TYPES:
             self.abort(2, ABORT_UNRECOGNIZED_PDU)
+            if 0x14 <= pdu_type <= 0x17 and header[1] == 0x03 and not self.tls:
+                raise ProtocolError("the peer speaks TLS on this connection, and this side plain DICOM "
+                                    "(+tls on one side only)", ABORT_UNRECOGNIZED_PDU)
             raise ProtocolError(f"the peer sent an unknown PDU type 0x{pdu_type:02X}: it does not speak the "
                                 f"DICOM upper layer", ABORT_UNRECOGNIZED_PDU)
         limit = self.max_receive if pdu_type == PDU_DATA else MAX_CONTROL_PDU
@@ -579,7 +587,7 @@ class Connection:
 
     def data_waiting(self) -> bool:
         """Whether bytes from the peer are ready to read now (without blocking)."""
-        if self._rbuf:
+        if self._rbuf or (self.tls and self.sock.pending()):  # bytes TLS decrypted already
             return True
         import select
 
@@ -670,6 +678,9 @@ class Connection:
         try:
             if n <= 4096:
                 self.sock.sendall(header + bytes(chunk))
+            elif self.tls:  # an SSL socket has no sendmsg
+                self.sock.sendall(header)
+                self.sock.sendall(chunk)
             else:
                 sent = self.sock.sendmsg([header, chunk])
                 if sent < len(header) + n:  # a partial write: send the rest

@@ -1,0 +1,288 @@
+"""DICOM TLS (PS3.15 B) and user identity against real peers: DCMTK's
+storescp/echoscu/storescu/findscu with +tls, Orthanc with DicomTlsEnabled,
+dcmcli's own servers; certificates from a test CA (tests/tls_certs.py).
+Every bad case asserts its message and exit code."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import (dcmcli_cmd, dcmtk, free_port, json_lines, received_events, remaining_events, run_dcmcli, sample,
+                      stop, wait_listening)
+from qr_peers import orthanc  # noqa: F401 - the fixture
+from tls_certs import Pki, pki  # noqa: F401 - the fixture
+
+pytestmark = pytest.mark.interop
+
+
+def tls_server(p: Pki, key: Path | None = None, cert: Path | None = None) -> list[str]:
+    return ["+tls", str(key or p.server_key), str(cert or p.server_cert), "+cf", str(p.ca)]
+
+
+def client(p: Pki) -> list[str]:
+    return ["+tls", str(p.client_key), str(p.client_cert), "+cf", str(p.ca)]
+
+
+@pytest.fixture
+def dcmtk_tls_storescp(tmp_path: Path) -> Iterator:
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(*args: str) -> tuple[int, Path]:
+        port = free_port()
+        out = tmp_path / f"dcmtk-tls-{len(procs)}"
+        out.mkdir()
+        proc = subprocess.Popen([dcmtk("storescp"), *args, "-od", str(out), str(port)], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        procs.append(proc)
+        wait_listening(port, proc)
+        return port, out
+
+    yield start
+    for p in procs:
+        stop(p)
+
+
+def test_dcmcli_to_dcmtk_storescp_over_mutual_tls(pki: Pki, dcmtk_tls_storescp, tmp_path: Path) -> None:
+    port, out = dcmtk_tls_storescp(*tls_server(pki))  # DCMTK requires a client certificate by default (-rc)
+    r = run_dcmcli("echoscu", "--json", *client(pki), "localhost", str(port))
+    assert r.returncode == 0, r.stderr
+    assoc = next(e for e in json_lines(r.stdout) if e["event"] == "association")
+    tls = assoc["tls"]
+    assert tls["version"] in ("TLSv1.2", "TLSv1.3") and tls["cipher"]  # type: ignore[index]
+    assert "localhost" in tls["peer_subject"] and "dcmcli test ca" in tls["peer_issuer"]  # type: ignore[index]
+    r = run_dcmcli("storescu", *client(pki), "localhost", str(port), str(sample("CT_small.dcm")))
+    assert r.returncode == 0, r.stderr
+    assert len(list(out.iterdir())) == 1
+    # without a certificate of our own, DCMTK refuses the handshake
+    r = run_dcmcli("echoscu", "+tla", "+cf", str(pki.ca), "localhost", str(port))
+    assert r.returncode == 71 and "requires a client certificate" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_dcmtk_clients_to_dcmcli_servers_over_tls(pki: Pki, dcmcli_storescp, tmp_path: Path) -> None:
+    server = dcmcli_storescp(*tls_server(pki), "-rc")
+    common = [*client(pki), "localhost", str(server.port)]
+    assert subprocess.run([dcmtk("echoscu"), *common], capture_output=True, timeout=60).returncode == 0
+    r = subprocess.run([dcmtk("storescu"), *common, str(sample("CT_small.dcm")), str(sample("MR_small.dcm"))],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    # the acceptor reports the TLS session and the client's certificate
+    stop(server.proc)
+    events = remaining_events(server)
+    got = [e for e in events if e["event"] == "received"]
+    assert len(got) == 2 and all(e["status"]["code"] == 0 for e in got)  # type: ignore[index]
+    assocs = [e for e in events if e["event"] == "association"]
+    assert assocs and all(a["tls"] and "dcmcli test client" in a["tls"]["peer_subject"] for a in assocs)  # type: ignore[index]
+
+
+def test_dcmtk_findscu_to_dcmcli_mwlscp_over_tls(pki: Pki, tmp_path: Path) -> None:
+    folder = tmp_path / "wl" / "WL"
+    folder.mkdir(parents=True)
+    (tmp_path / "today.csv").write_text("PatientName,PatientID,ScheduledProcedureStepSequence[0].Modality\n"
+                                        "Doe^Jane,P1,CT\n")
+    proc = subprocess.Popen(dcmcli_cmd("mwlscp", "--json", "--bind", "127.0.0.1", *tls_server(pki), "--source",
+                                       str(tmp_path / "today.csv"), "0"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        assert proc.stdout is not None
+        port = json.loads(proc.stdout.readline())["port"]
+        out = tmp_path / "rsp"
+        out.mkdir()
+        r = subprocess.run([dcmtk("findscu"), "-W", *client(pki), "-X", "-od", str(out), "-k", "PatientName",
+                            "localhost", str(port)], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert len(list(out.glob("rsp*"))) == 1
+        r = run_dcmcli("findscu", "-W", "--json", *client(pki), "localhost", str(port), "-k", "PatientID")
+        assert r.returncode == 0 and json_lines(r.stdout)[-1]["matches"] == 1, r.stderr
+    finally:
+        stop(proc)
+
+
+def test_dcmcli_pair_mutual_tls_and_encrypted_key(pki: Pki, dcmcli_storescp) -> None:
+    server = dcmcli_storescp("+tls", str(pki.encrypted_key), str(pki.server_cert), "+pw", pki.password,
+                             "+cf", str(pki.ca), "-rc")
+    r = run_dcmcli("storescu", *client(pki), "localhost", str(server.port), str(sample("CT_small.dcm")))
+    assert r.returncode == 0, r.stderr
+    assert len(received_events(server, 1)) == 1
+    # no client certificate where one is required: named on both sides
+    r = run_dcmcli("echoscu", "+tla", "+cf", str(pki.ca), "localhost", str(server.port))
+    assert r.returncode == 71 and "requires a client certificate" in r.stderr, r.stderr
+    stop(server.proc)
+    err = server.proc.stderr.read().decode()  # type: ignore[union-attr]
+    assert "sent no client certificate" in err
+
+
+def test_wrong_key_password(pki: Pki) -> None:
+    r = run_dcmcli("storescp", "+tls", str(pki.encrypted_key), str(pki.server_cert), "+pw", "wrong", "0")
+    assert r.returncode == 1 and "wrong password" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("case", ["untrusted", "expired", "wronghost"])
+def test_bad_server_certificates(pki: Pki, dcmcli_storescp, case: str) -> None:
+    key, cert, words = {
+        "untrusted": (pki.rogue_key, pki.rogue_cert, "is not trusted"),
+        "expired": (pki.expired_key, pki.expired_cert, "expired"),
+        "wronghost": (pki.wronghost_key, pki.wronghost_cert, "is not for 'localhost'"),
+    }[case]
+    server = dcmcli_storescp(*tls_server(pki, key, cert))
+    r = run_dcmcli("echoscu", "--json", "+tla", "+cf", str(pki.ca), "localhost", str(server.port))
+    assert r.returncode == 71, r.stderr
+    assert words in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assoc = next(e for e in json_lines(r.stdout) if e["event"] == "association")
+    assert assoc["outcome"] == "tls failed" and words in str(assoc["connect_error"])
+    # named: which certificate, issued by whom
+    assert "CN=" in r.stderr or "commonName=" in r.stderr
+    # -ic skips the check, with a warning
+    r = run_dcmcli("echoscu", "+tla", "-ic", "localhost", str(server.port))
+    assert r.returncode == 0 and "not verified" in r.stderr, r.stderr
+
+
+def test_tls_on_one_side_only_is_named(pki: Pki, dcmcli_storescp, dcmtk_tls_storescp) -> None:
+    plain = dcmcli_storescp()
+    r = run_dcmcli("echoscu", "+tla", "+cf", str(pki.ca), "localhost", str(plain.port))
+    assert r.returncode == 71 and "does not speak TLS" in r.stderr, r.stderr
+    tls = dcmcli_storescp(*tls_server(pki))
+    t0 = time.monotonic()
+    r = run_dcmcli("echoscu", "localhost", str(tls.port))
+    assert time.monotonic() - t0 < 10  # named at once, not after a timeout
+    assert r.returncode in (62, 71) and "+tls" in r.stderr, r.stderr
+    dport, _ = dcmtk_tls_storescp(*tls_server(pki))
+    r = run_dcmcli("echoscu", "localhost", str(dport))
+    assert r.returncode in (62, 71) and "+tls" in r.stderr, r.stderr
+    stop(tls.proc)
+    err = tls.proc.stderr.read().decode()  # type: ignore[union-attr]
+    assert "does not speak TLS" in err
+
+
+def test_no_common_tls_version(pki: Pki, dcmcli_storescp) -> None:
+    # a server limited to TLS 1.2 (+px with a TLS 1.2 suite) against a client asking for 1.3 only (+pz)
+    server = dcmcli_storescp(*tls_server(pki), "+pz")
+    r = run_dcmcli("echoscu", "+tla", "+cf", str(pki.ca), "+px", "localhost", str(server.port))
+    assert r.returncode == 0, r.stderr  # 1.2+ and 1.3-only meet at 1.3
+
+
+def test_hostile_tls_clients_do_not_stop_the_server(pki: Pki, dcmcli_storescp) -> None:
+    server = dcmcli_storescp(*tls_server(pki), "-ta", "2")
+    stalled = socket.create_connection(("127.0.0.1", server.port))  # a handshake that never starts
+    garbage = socket.create_connection(("127.0.0.1", server.port))
+    garbage.sendall(b"\x16\x03\x01\x00\x05hello" + bytes(range(256)))  # not a ClientHello
+    t0 = time.monotonic()
+    assert stalled.recv(1) == b""  # dropped after -ta
+    assert time.monotonic() - t0 < 10
+    r = run_dcmcli("storescu", *client(pki), "localhost", str(server.port), str(sample("CT_small.dcm")))
+    assert r.returncode == 0, r.stderr
+    stalled.close()
+    garbage.close()
+    stop(server.proc)
+    err = server.proc.stderr.read().decode()  # type: ignore[union-attr]
+    assert "no handshake within the ACSE timeout" in err
+
+
+def test_orthanc_over_tls(pki: Pki, orthanc, tmp_path: Path) -> None:
+    peer = orthanc(dicomweb=False, overrides={
+        "DicomTlsEnabled": True, "DicomTlsCertificate": str(pki.server_cert),
+        "DicomTlsPrivateKey": str(pki.server_key), "DicomTlsTrustedCertificates": str(pki.ca),
+        "DicomTlsRemoteCertificateRequired": True})
+    args = [*client(pki), "-aec", peer.aet, "localhost", str(peer.port)]
+    r = run_dcmcli("echoscu", *args)
+    assert r.returncode == 0, r.stderr
+    r = run_dcmcli("storescu", *args, str(sample("CT_small.dcm")))
+    assert r.returncode == 0, r.stderr
+    r = run_dcmcli("findscu", "--json", *args, "-k", "PatientID")
+    assert r.returncode == 0 and json_lines(r.stdout)[-1]["matches"] == 1, r.stderr
+
+
+def test_user_identity_required_by_storescp(tmp_path: Path, dcmcli_storescp) -> None:
+    import base64
+    import hashlib
+    import hmac
+
+    users = tmp_path / "users"
+    users.write_text("# who may store\nalice:wonderland\nbob\njwt-hs256:topsecret\n")
+    server = dcmcli_storescp("--require-user", str(users))
+    ok = run_dcmcli("echoscu", "--json", "-usr", "alice", "-pwd", "wonderland", "-rsp", "127.0.0.1",
+                    str(server.port))
+    assert ok.returncode == 0, ok.stderr
+    assoc = next(e for e in json_lines(ok.stdout) if e["event"] == "association")
+    assert assoc["user_identity"]["server_response"] is True  # type: ignore[index]
+    assert run_dcmcli("echoscu", "-usr", "bob", "127.0.0.1", str(server.port)).returncode == 0
+
+    def b64(b: bytes) -> str:
+        return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+    head, body = b64(b'{"alg":"HS256","typ":"JWT"}'), b64(json.dumps({"sub": "ct01", "exp": time.time() + 60}).encode())
+    sig = b64(hmac.new(b"topsecret", f"{head}.{body}".encode(), hashlib.sha256).digest())
+    assert run_dcmcli("echoscu", "--jwt", f"{head}.{body}.{sig}", "127.0.0.1", str(server.port)).returncode == 0
+    for bad in (["-usr", "alice", "-pwd", "nope"], ["-usr", "mallory"], [], ["--jwt", f"{head}.{body}.{b64(b'x')}"]):
+        r = run_dcmcli("echoscu", *bad, "127.0.0.1", str(server.port))
+        assert r.returncode == 61, (bad, r.stderr)
+        if bad:
+            assert "user identity" in r.stderr
+    stop(server.proc)
+    err = server.proc.stderr.read().decode()  # type: ignore[union-attr]
+    assert "wrong passcode for user 'alice'" in err and "unknown user 'mallory'" in err
+    assert "no user identity sent" in err and "signature does not verify" in err
+
+
+def test_user_identity_seen_by_pynetdicom(tmp_path: Path) -> None:
+    """pynetdicom's AE, an independent implementation, checks what dcmcli sends."""
+    script = tmp_path / "uid_peer.py"
+    log = tmp_path / "seen.json"
+    script.write_text(f'''
+import json, sys
+from pynetdicom import AE, evt
+from pynetdicom.sop_class import Verification
+def identity(event):
+    json.dump({{"type": event.user_id_type, "primary": event.primary_field.decode(),
+               "secondary": event.secondary_field.decode() if event.secondary_field else None}},
+              open({str(log)!r}, "w"))
+    return event.primary_field == b"alice" and event.secondary_field == b"wonderland", b""
+ae = AE(ae_title="PYNET")
+ae.add_supported_context(Verification)
+ae.require_calling_aet = []
+server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=[(evt.EVT_USER_ID, identity)])
+print(server.server_address[1], flush=True)
+sys.stdin.read()
+server.shutdown()
+''')
+    import sys
+
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stdin=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        port = proc.stdout.readline().strip()
+        r = run_dcmcli("echoscu", "-usr", "alice", "-pwd", "wonderland", "-rsp", "127.0.0.1", port)
+        assert r.returncode == 0, r.stderr
+        assert json.loads(log.read_text()) == {"type": 2, "primary": "alice", "secondary": "wonderland"}
+        r = run_dcmcli("echoscu", "-usr", "alice", "-pwd", "nope", "-rsp", "127.0.0.1", port)
+        assert r.returncode == 61 and "user identity" in r.stderr, r.stderr
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(15)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["+cf", "/nonexistent.pem", "+tla"], "no such file"),
+    (["+cf", "x.pem"], "without TLS"),
+    (["+tla", "+px", "+pz"], "more than one TLS profile"),
+    (["+tla", "-rc", "-ic"], "more than one of -rc, -vc, -ic"),
+    (["-pwd", "x"], "-pwd without -usr"),
+    (["--tls-key", "k.pem"], "go together"),
+])
+def test_tls_usage_errors(args: list[str], words: str) -> None:
+    r = run_dcmcli("echoscu", *args, "127.0.0.1", "1")
+    assert r.returncode in (1, 20) and words in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_list_profiles_and_ciphers() -> None:
+    r = run_dcmcli("storescu", "+ph")
+    assert r.returncode == 0 and "bcp195-nd" in r.stdout and "+pz" in r.stdout
+    r = run_dcmcli("echoscu", "+cc")
+    assert r.returncode == 0 and "ECDHE-RSA-AES128-GCM-SHA256" in r.stdout

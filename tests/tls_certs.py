@@ -1,0 +1,98 @@
+"""A test PKI made with the openssl command: a CA, a server certificate for
+localhost/127.0.0.1, a client certificate, and the bad ones (expired, for
+another host name, issued by another CA), each key PEM; one key encrypted."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+
+@dataclass
+class Pki:
+    root: Path
+    ca: Path
+    server_key: Path
+    server_cert: Path
+    client_key: Path
+    client_cert: Path
+    expired_key: Path
+    expired_cert: Path
+    wronghost_key: Path
+    wronghost_cert: Path
+    rogue_ca: Path
+    rogue_key: Path
+    rogue_cert: Path
+    encrypted_key: Path
+    password: str = "s3cret"
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    r = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise RuntimeError(f"openssl {' '.join(args)}: {r.stderr}")
+
+
+def _ca(root: Path, name: str) -> tuple[Path, Path]:
+    key, cert = root / f"{name}.key", root / f"{name}.pem"
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key.name, "-out", cert.name, "-days", "30",
+             "-subj", f"/CN=dcmcli test {name}", "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=root)
+    return key, cert
+
+
+def _leaf(root: Path, name: str, ca: tuple[Path, Path], cn: str, san: str, *, days: int = 30,
+          expired: bool = False, usage: str = "serverAuth,clientAuth") -> tuple[Path, Path]:
+    key, csr, cert = root / f"{name}.key", root / f"{name}.csr", root / f"{name}.pem"
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key.name, "-out", csr.name, "-subj", f"/CN={cn}",
+             cwd=root)
+    ext = root / f"{name}.ext"
+    ext.write_text(f"subjectAltName={san}\nextendedKeyUsage={usage}\nbasicConstraints=CA:FALSE\n")
+    if expired:
+        # a certificate that ended yesterday: openssl x509 cannot back-date, the ca command can
+        db = root / f"{name}-db"
+        db.mkdir()
+        (db / "index.txt").write_text("")
+        (db / "serial").write_text("1000\n")
+        conf = root / f"{name}-ca.cnf"
+        conf.write_text(f"""[ca]
+default_ca = d
+[d]
+database = {db}/index.txt
+serial = {db}/serial
+new_certs_dir = {db}
+default_md = sha256
+policy = p
+copy_extensions = none
+[p]
+commonName = supplied
+""")
+        _openssl("ca", "-batch", "-config", conf.name, "-cert", ca[1].name, "-keyfile", ca[0].name, "-in", csr.name,
+                 "-out", cert.name, "-startdate", "20200101000000Z", "-enddate", "20200201000000Z",
+                 "-extfile", ext.name, "-notext", cwd=root)
+    else:
+        _openssl("x509", "-req", "-in", csr.name, "-CA", ca[1].name, "-CAkey", ca[0].name, "-CAcreateserial",
+                 "-out", cert.name, "-days", str(days), "-extfile", ext.name, cwd=root)
+    return key, cert
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    if shutil.which("openssl") is None:
+        pytest.fail("the openssl command is needed to make the test certificates (apt-get install openssl)")
+    root = tmp_path_factory.mktemp("pki")
+    ca = _ca(root, "ca")
+    rogue = _ca(root, "rogue-ca")
+    server = _leaf(root, "server", ca, "localhost", "DNS:localhost,IP:127.0.0.1,IP:::1")
+    client = _leaf(root, "client", ca, "dcmcli test client", "DNS:client.test", usage="clientAuth")
+    expired = _leaf(root, "expired", ca, "localhost", "DNS:localhost,IP:127.0.0.1", expired=True)
+    wrong = _leaf(root, "wronghost", ca, "pacs.example.org", "DNS:pacs.example.org")
+    rogue_leaf = _leaf(root, "rogue", rogue, "localhost", "DNS:localhost,IP:127.0.0.1")
+    enc = root / "server-encrypted.key"
+    _openssl("pkey", "-in", server[0].name, "-out", enc.name, "-aes256", "-passout", "pass:s3cret", cwd=root)
+    return Pki(root, ca[1], server[0], server[1], client[0], client[1], expired[0], expired[1], wrong[0], wrong[1],
+               rogue[1], rogue_leaf[0], rogue_leaf[1], enc)
