@@ -327,16 +327,15 @@ def _retrieve_instances(common: Common, base_url: str, study: str | None, series
         writer.close()
     seconds = time.perf_counter() - t0
     codes = [ExitCode.OK]
-    if outcome.failed:
-        codes.append(ExitCode.OUTPUT_NOT_WRITABLE if all(False for _ in ()) else ExitCode.OPERATION_FAILED)
-    if outcome.missing:
+    if outcome.failed or outcome.missing:
         codes.append(ExitCode.OPERATION_FAILED)
-    for e in outcome.errors:
-        codes.append(e.exit_code)
+    codes += [e.exit_code for e in outcome.errors]
     code = worst(*codes)
+    for e in outcome.errors:
+        out.emit("http-error", e.as_dict(), None)
     summary = {"mode": "instances", "resource": what, "stored": outcome.stored, "failed": outcome.failed,
-               "expected": outcome.expected, "missing": outcome.missing, "bytes": outcome.bytes, "files":
-               outcome.stored, "requests": outcome.requests, "seconds": round(seconds, 3),
+               "expected": outcome.expected, "missing": outcome.missing, "bytes": outcome.bytes,
+               "files": outcome.stored, "requests": outcome.requests, "seconds": round(seconds, 3),
                "mb_per_s": round(outcome.bytes / 1e6 / seconds, 1) if seconds > 0 else None,
                "errors": [e.as_dict() for e in outcome.errors], "exit_code": int(code)}
     human = (f"{outcome.stored} instance{'s' if outcome.stored != 1 else ''} stored below "
@@ -344,19 +343,25 @@ def _retrieve_instances(common: Common, base_url: str, study: str | None, series
     if outcome.failed:
         human += f", {outcome.failed} failed"
     out.emit("summary", summary, human if code == ExitCode.OK else None)
-    for e in outcome.errors:
-        out.warn(str(e))
-    if outcome.missing:
+    if outcome.missing and not outcome.errors:
         out.warn(f"the server's QIDO-RS counts {outcome.expected} instance(s) in {what}, the retrieval brought "
                  f"{outcome.stored + outcome.failed}: {outcome.missing} missing")
-    if code != ExitCode.OK:
-        if outcome.missing:
-            hint = ("the server may have left out objects it cannot send in the transfer syntax asked for; retry "
-                    "with --transfer-syntax '*'" if transfer_syntax != "*" else
-                    "see the server's log (it may have skipped objects it could not read)")
-            out.error_line(f"{human}; {outcome.missing} of {outcome.expected} instances missing; {hint}")
-        else:
-            out.error_line(f"{human}; see the warnings above")
+    if code == ExitCode.OK:
+        return 0
+    if outcome.errors:
+        for e in outcome.errors[1:]:
+            out.warn(str(e))
+        more = f" ({human}; {len(outcome.errors) - 1} more failed request(s) above)" if len(outcome.errors) > 1 \
+            else (f" ({human})" if outcome.stored else "")
+        first = outcome.errors[0]
+        out.error_line(f"{first.message}{more}" + (f"; {first.hint}" if first.hint else ""))
+    elif outcome.missing:
+        hint = ("the server may have left out objects it cannot send in the transfer syntax asked for; retry "
+                "with --transfer-syntax '*'" if transfer_syntax != "*" else
+                "see the server's log (it may have skipped objects it could not read or send)")
+        out.error_line(f"{human}; {outcome.missing} of {outcome.expected} instances missing; {hint}")
+    else:
+        out.error_line(f"{human}; see the warnings above")
     return int(code)
 
 

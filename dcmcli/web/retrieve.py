@@ -184,7 +184,8 @@ def retrieve_instances(client: WebClient, writer: StorageWriter, study: str, ser
                        on_expected: Callable[[int | None], None] | None = None,
                        log: Callable[[str], None] | None = None) -> RetrieveOutcome:
     """A study, series or instance into ``writer``; ``count``: ask QIDO-RS first how
-    many instances to expect (to warn about a shorter answer and size the progress bar)."""
+    many instances to expect (to warn about a shorter answer and size the progress bar).
+    A request that fails is in ``errors`` (what it brought before is stored); the others go on."""
     from dcmcli.web import qido
 
     outcome = RetrieveOutcome()
@@ -248,8 +249,6 @@ def retrieve_instances(client: WebClient, writer: StorageWriter, study: str, ser
             if transfer_syntax != "*" and exc.status in (406, 500, 501):
                 exc.hint = (f"the server may not be able to send every object in {transfer_syntax}; "
                             f"try --transfer-syntax '*' (as stored)")
-            if len(targets) == 1:
-                raise
             with lock:
                 outcome.errors.append(exc)
 
@@ -259,8 +258,6 @@ def retrieve_instances(client: WebClient, writer: StorageWriter, study: str, ser
     else:
         with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="dcmcli-wado") as pool:
             list(pool.map(one, targets))
-    if outcome.errors and outcome.stored == 0 and len(outcome.errors) == len(targets):
-        raise outcome.errors[0]
     return outcome
 
 

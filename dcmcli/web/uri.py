@@ -39,8 +39,8 @@ class UriRequest:
         return p
 
     def url(self, base: str) -> str:
-        """The request URL. The query is written as PS3.18 9.1's examples show it: '/' in contentType
-        is left as it is (Orthanc 1.10 does not decode %2F there)."""
-        from urllib.parse import urlencode
+        """The request URL, its query written as PS3.18 9.1's examples show it ('/' in contentType
+        as it is: Orthanc 1.10 does not decode %2F there)."""
+        from dcmcli.web.http import encode_query
 
-        return f"{base}?{urlencode(self.params(), safe='/*;,=')}"
+        return f"{base}?{encode_query(self.params())}"
