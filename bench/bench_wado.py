@@ -22,7 +22,7 @@ peak resident memory (``wait4``'s ru_maxrss) are recorded; medians of
 ``--repeat`` rounds and the ratios are printed.
 
     python bench/gen_data.py --large 500 --small 0
-    python bench/bench_wado.py --repeat 3
+    python bench/bench_wado.py --repeat 3 --pycache bench/out/pycache
 """
 
 from __future__ import annotations
@@ -113,8 +113,8 @@ class Orthanc:
         self.log.close()
 
 
-def timed(argv: list[str], **kw: object) -> tuple[float, float, str]:
-    """Run a client; (seconds, peak RSS in MB, stdout)."""
+def timed(argv: list[str], **kw: object) -> tuple[float, float, float, str]:
+    """Run a client; (seconds, peak RSS in MB, CPU seconds (user + system), stdout)."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
                             env=ENV, **kw)  # type: ignore[call-overload]
@@ -126,7 +126,7 @@ def timed(argv: list[str], **kw: object) -> tuple[float, float, str]:
     if proc.returncode != 0:
         raise BenchError(f"{argv[0]} {' '.join(argv[1:4])}... exited {proc.returncode}: "
                          f"{err.decode(errors='replace')[-800:]}")
-    return seconds, usage.ru_maxrss / 1024, out.decode(errors="replace")
+    return seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, out.decode(errors="replace")
 
 
 def multipart_body(files: list[Path], path: Path) -> str:
@@ -154,7 +154,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, metavar="DIR", help="the study's files")
     ap.add_argument("--repeat", type=int, default=3, metavar="N")
     ap.add_argument("--out", type=Path, default=None, metavar="DIR", help="scratch folder (default: a temp dir)")
+    ap.add_argument("--pycache", type=Path, metavar="DIR",
+                    help="run the Python clients with PYTHONPYCACHEPREFIX=DIR and without PYTHONDONTWRITEBYTECODE "
+                         "(compiled modules cached, as when installed)")
     args = ap.parse_args(argv)
+    if args.pycache:
+        ENV.pop("PYTHONDONTWRITEBYTECODE", None)
+        ENV["PYTHONPYCACHEPREFIX"] = str(args.pycache.resolve())
     files = sorted(args.data.glob("*.dcm"))
     if not files:
         raise SystemExit(f"no files in {args.data}: run python bench/gen_data.py --large 500 --small 0")
@@ -165,11 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     orthanc = Orthanc(work / "orthanc")
     base = orthanc.url + "/dicom-web"
     dcmcli = [sys.executable, "-m", "dcmcli"]
-    results: dict[str, list[tuple[float, float]]] = {}
+    results: dict[str, list[tuple[float, float, float]]] = {}
 
-    def record(name: str, t: float, rss: float) -> None:
-        results.setdefault(name, []).append((t, rss))
-        print(f"  {name:<28} {t:6.2f} s  {rss:6.0f} MB", flush=True)
+    def record(name: str, t: float, rss: float, cpu: float) -> None:
+        results.setdefault(name, []).append((t, rss, cpu))
+        print(f"  {name:<28} {t:6.2f} s  {rss:6.0f} MB  cpu {cpu:5.2f} s", flush=True)
 
     try:
         ctype = multipart_body(files, work / "body.mp")
@@ -178,37 +184,37 @@ def main(argv: list[str] | None = None) -> int:
             print(f"round {n}")
             # store: into an empty Orthanc each time
             orthanc.clear()
-            t, rss, _ = timed(["curl", "-sS", "-f", "-o", "/dev/null", "-X", "POST", "-H", f"Content-Type: {ctype}",
+            t, rss, cpu, _ = timed(["curl", "-sS", "-f", "-o", "/dev/null", "-X", "POST", "-H", f"Content-Type: {ctype}",
                                "-H", "Accept: application/dicom+json", "-T", str(work / "body.mp"),
                                base + "/studies"])
-            record("store: curl (one body)", t, rss)
+            record("store: curl (one body)", t, rss, cpu)
             orthanc.clear()
-            t, rss, _ = timed([*dcmcli, "wado", "store", "-q", base, str(args.data)])
-            record("store: wado store", t, rss)
+            t, rss, cpu, _ = timed([*dcmcli, "wado", "store", "-q", base, str(args.data)])
+            record("store: wado store", t, rss, cpu)
             orthanc.clear()
-            t, rss, _ = timed([*dcmcli, "wado", "store", "-q", "--batch", "100000", "--batch-size", "100000", base,
+            t, rss, cpu, _ = timed([*dcmcli, "wado", "store", "-q", "--batch", "100000", "--batch-size", "100000", base,
                                str(args.data)])
-            record("store: wado store (1 batch)", t, rss)
+            record("store: wado store (1 batch)", t, rss, cpu)
             # retrieve (the study is stored now)
             out = work / "out"
             shutil.rmtree(out, ignore_errors=True)
             out.mkdir()
-            t, rss, _ = timed(["curl", "-sS", "-f", "-o", str(out / "study.mp"), "-H",
+            t, rss, cpu, _ = timed(["curl", "-sS", "-f", "-o", str(out / "study.mp"), "-H",
                                'Accept: multipart/related; type="application/dicom"; transfer-syntax=*',
                                f"{base}/studies/{uid}"])
-            record("retrieve: curl (one file)", t, rss)
+            record("retrieve: curl (one file)", t, rss, cpu)
             shutil.rmtree(out)
-            t, rss, _ = timed([*dcmcli, "wado", "retrieve", "-q", "--study", uid, "-od", str(out), base])
-            record("retrieve: wado retrieve", t, rss)
+            t, rss, cpu, _ = timed([*dcmcli, "wado", "retrieve", "-q", "--study", uid, "-od", str(out), base])
+            record("retrieve: wado retrieve", t, rss, cpu)
             got = len(list(out.glob("*.dcm")))
             if got != len(files):
                 raise BenchError(f"wado retrieve wrote {got} files, not {len(files)}")
             shutil.rmtree(out)
-            t, rss, _ = timed([*dcmcli, "wado", "retrieve", "-q", "-j", "2", "--study", uid, "-od", str(out), base])
-            record("retrieve: wado retrieve -j 2", t, rss)
+            t, rss, cpu, _ = timed([*dcmcli, "wado", "retrieve", "-q", "-j", "2", "--study", uid, "-od", str(out), base])
+            record("retrieve: wado retrieve -j 2", t, rss, cpu)
             shutil.rmtree(out)
-            t, rss, printed = timed([sys.executable, "-c", DICOMWEB_CLIENT, base, uid, str(out)])
-            record("retrieve: dicomweb-client", t, rss)
+            t, rss, cpu, printed = timed([sys.executable, "-c", DICOMWEB_CLIENT, base, uid, str(out)])
+            record("retrieve: dicomweb-client", t, rss, cpu)
             if printed.strip() != str(len(files)):
                 raise BenchError(f"dicomweb-client wrote {printed.strip()} files, not {len(files)}")
             shutil.rmtree(out)
@@ -216,14 +222,14 @@ def main(argv: list[str] | None = None) -> int:
         orthanc.stop()
         shutil.rmtree(work, ignore_errors=True)
 
-    def med(name: str) -> tuple[float, float]:
+    def med(name: str) -> tuple[float, float, float]:
         rows = results[name]
-        return statistics.median(r[0] for r in rows), max(r[1] for r in rows)
+        return statistics.median(r[0] for r in rows), max(r[1] for r in rows), statistics.median(r[2] for r in rows)
 
-    print(f"\nmedians of {args.repeat} (peak RSS: the largest of the rounds)")
+    print(f"\nmedians of {args.repeat} (peak RSS: the largest of the rounds; cpu: the client's user + system)")
     for name in results:
-        t, rss = med(name)
-        print(f"  {name:<28} {t:6.2f} s  {rss:6.0f} MB  {size / 1e6 / t:6.0f} MB/s")
+        t, rss, cpu = med(name)
+        print(f"  {name:<28} {t:6.2f} s  {rss:6.0f} MB  cpu {cpu:5.2f} s  {size / 1e6 / t:6.0f} MB/s")
     curl_r, curl_s = med("retrieve: curl (one file)")[0], med("store: curl (one body)")[0]
     print("\nratios")
     for name in ("retrieve: wado retrieve", "retrieve: wado retrieve -j 2", "retrieve: dicomweb-client"):

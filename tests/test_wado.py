@@ -443,3 +443,28 @@ def test_an_answer_cut_inside_a_part_leaves_no_half_file(loaded: Run, server: Or
     assert [str(p) for p in files] == [stored[0]["path"]]  # only the complete one, under its final name
     assert dataset_bytes(files[0]) == dataset_bytes(by_uid(Path(qr_study.root))[stored[0]["sop_instance_uid"]])
     assert not parts_left(tmp_path)
+
+
+def test_options_checked_before_any_request(tmp_path: Path) -> None:
+    """Usage errors (exit 1) and an unwritable output (40) need no server: nothing listens on this port."""
+    base = f"http://127.0.0.1:{free_ports(1)[0]}/dicom-web"
+    cases = [
+        (["query", "-H", "no colon here", base], 1, "malformed header"),
+        (["query", "--token-env", "DCMCLI_TEST_UNSET_TOKEN", base], 1, "the variable is not set"),
+        (["query", "-u", "a:b", "--token", "t", base], 1, "-u and a bearer token"),
+        (["query", "-L", "patients", base], 1, "unknown level"),
+        (["query", "-L", "studies", "--study", "1.2.3", base], 1, "studies are not found within a study"),
+        (["retrieve", "--study", "1.2", "--frames", "1", base], 1, "--frames needs --instance"),
+        (["retrieve", "--study", "1.2", "--series", "1.3", "--instance", "1.4", "--frames", "0,x", base], 1,
+         "invalid --frames"),
+        (["retrieve", "--metadata", "--rendered", "--study", "1.2", base], 1, "different retrievals"),
+        (["uri", "--study", "1", "--series", "2", "--object", "3", "--window-center", "40", base], 1,
+         "go together"),
+    ]
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    cases.append((["retrieve", "--study", "1.2", "-od", str(blocker), base], 40, "is a file, not a directory"))
+    for args, code, text in cases:
+        r = dcmcli("wado", *args)
+        assert r.code == code and text in r.stderr, r
+        assert r.stderr.startswith(f"wado {args[0]}: error:"), r

@@ -302,15 +302,25 @@ def _retrieve_instances(common: Common, base_url: str, study: str | None, series
     import contextlib
 
     stack = contextlib.ExitStack()
+    done = {"parts": 0, "bytes": 0}
 
     def on_expected(n: int | None) -> None:
-        if n is not None and n > 1:
-            bar["tick"] = stack.enter_context(out.progress(n, "retrieving")) if not out.json_mode else None
+        """A bar by parts (the total from QIDO-RS, when it said) and bytes, on a terminal's stderr only."""
+        if out.json_mode or out.verbosity < 0 or not out.stderr_is_terminal:
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        progress = Progress(TextColumn("retrieving"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[size]}"),
+                            TimeElapsedColumn(), console=out.err_console, transient=True)
+        stack.enter_context(progress)
+        bar["progress"], bar["task"] = progress, progress.add_task("retrieving", total=n, size="")
 
     def on_result(r: Any) -> None:
         with lock:
-            if bar.get("tick") is not None:
-                bar["tick"].advance()
+            done["parts"] += 1
+            done["bytes"] += r.size
+            if bar.get("progress") is not None:
+                bar["progress"].update(bar["task"], completed=done["parts"], size=human_size(done["bytes"]))
         if r.outcome == "stored":
             human = f"{r.path} ({human_size(r.size)})"
             out.emit("retrieved", r.as_dict, human, min_verbosity=1, plain=True)
