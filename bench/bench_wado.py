@@ -22,7 +22,13 @@ peak resident memory (``wait4``'s ru_maxrss) are recorded; medians of
 ``--repeat`` rounds and the ratios are printed.
 
     python bench/gen_data.py --large 500 --small 0
-    python bench/bench_wado.py --repeat 3 --pycache bench/out/pycache
+    python -m venv --system-site-packages /tmp/dwc && /tmp/dwc/bin/pip install dicomweb-client
+    python bench/bench_wado.py --repeat 3 --pycache bench/out/pycache --dicomweb-python /tmp/dwc/bin/python
+
+dicomweb-client goes into a virtual environment of its own: it pulls in
+Pillow, which pydicom then uses as one more JPEG decoder, and that changes
+what dcmcli dcmconv reports (tests/test_interop_codecs.py expects exactly
+pylibjpeg and imagecodecs).
 """
 
 from __future__ import annotations
@@ -154,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, metavar="DIR", help="the study's files")
     ap.add_argument("--repeat", type=int, default=3, metavar="N")
     ap.add_argument("--out", type=Path, default=None, metavar="DIR", help="scratch folder (default: a temp dir)")
+    ap.add_argument("--dicomweb-python", default=sys.executable, metavar="PYTHON",
+                    help="the interpreter that has dicomweb-client (default: this one)")
     ap.add_argument("--pycache", type=Path, metavar="DIR",
                     help="run the Python clients with PYTHONPYCACHEPREFIX=DIR and without PYTHONDONTWRITEBYTECODE "
                          "(compiled modules cached, as when installed)")
@@ -213,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
             t, rss, cpu, _ = timed([*dcmcli, "wado", "retrieve", "-q", "-j", "2", "--study", uid, "-od", str(out), base])
             record("retrieve: wado retrieve -j 2", t, rss, cpu)
             shutil.rmtree(out)
-            t, rss, cpu, printed = timed([sys.executable, "-c", DICOMWEB_CLIENT, base, uid, str(out)])
+            t, rss, cpu, printed = timed([args.dicomweb_python, "-c", DICOMWEB_CLIENT, base, uid, str(out)])
             record("retrieve: dicomweb-client", t, rss, cpu)
             if printed.strip() != str(len(files)):
                 raise BenchError(f"dicomweb-client wrote {printed.strip()} files, not {len(files)}")

@@ -383,13 +383,17 @@ def test_a_url_that_is_not_dicomweb(loaded: Run, server: Orthanc, qr_study: QRSt
 
 
 class _CuttingRelay(http.server.ThreadingHTTPServer):
-    """A relay in front of Orthanc that passes QIDO answers on whole and cuts
-    a WADO-RS answer in the middle of its second part, then closes."""
+    """A relay in front of Orthanc that passes QIDO answers on whole and, for a
+    WADO-RS answer, either cuts it in the middle of its second part and closes
+    (``drop=False``), or leaves its second part out of a well-formed answer
+    (``drop=True``: what Orthanc 1.10 is reported to do with objects it cannot
+    transcode)."""
 
     daemon_threads = True
 
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, drop: bool = False) -> None:
         self.upstream = upstream
+        self.drop = drop
         super().__init__(("127.0.0.1", 0), _CutHandler)
 
 
@@ -409,7 +413,12 @@ class _CutHandler(http.server.BaseHTTPRequestHandler):
         if ctype.startswith("multipart/"):
             boundary = ctype.split("boundary=")[1].split(";")[0].strip('"').encode()
             second = body.index(b"--" + boundary, body.index(b"--" + boundary) + 1)
-            cut = second + 2000
+            if server.drop:
+                third = body.index(b"--" + boundary, second + 1)
+                body = body[:second] + body[third:]
+                cut = len(body)
+            else:
+                cut = second + 2000
         self.send_response(200)
         self.send_header("Content-Type", ctype)
         self.send_header("Connection", "close")
@@ -468,3 +477,48 @@ def test_options_checked_before_any_request(tmp_path: Path) -> None:
         r = dcmcli("wado", *args)
         assert r.code == code and text in r.stderr, r
         assert r.stderr.startswith(f"wado {args[0]}: error:"), r
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 16 KiB tmpfs (as tests/test_storescp.py's): a real file system that fills up."""
+    import subprocess
+
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(mnt)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.decode().strip()}")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_retrieve_onto_a_full_disk(loaded: Run, server: Orthanc, qr_study: QRStudy, small_disk: Path) -> None:
+    """The CT objects (38 KB each) cannot fit: each fails with the writer's reason, exit 40, no .part left."""
+    ct = qr_study.select(patient_id="QRPAT-A", modality="CT")[0]
+    r = dcmcli("wado", "retrieve", "--json", "--study", ct.study_uid, "--series", ct.series_uid, "-od",
+               str(small_disk), web(server))
+    assert r.code == 40, r
+    failed = [e for e in r.of("retrieved") if e["outcome"] == "failed"]
+    assert len(failed) == 3 and all("no space left" in e["message"] for e in failed), r
+    assert not list(small_disk.rglob("*.dcm")) and not parts_left(small_disk)
+
+
+def test_fewer_instances_than_qido_counts(loaded: Run, server: Orthanc, qr_study: QRStudy, tmp_path: Path) -> None:
+    """A well-formed answer with one instance left out: a warning naming the counts, and exit 66."""
+    relay = _CuttingRelay(server.url, drop=True)
+    thread = threading.Thread(target=relay.serve_forever, daemon=True)
+    thread.start()
+    try:
+        ct = qr_study.select(patient_id="QRPAT-A", modality="CT")[0]
+        base = f"http://127.0.0.1:{relay.server_address[1]}/dicom-web"
+        r = dcmcli("wado", "retrieve", "--json", "--study", ct.study_uid, "--series", ct.series_uid, "-od",
+                   str(tmp_path), base)
+    finally:
+        relay.shutdown()
+        relay.server_close()
+        thread.join(5)
+    assert r.code == 66, r
+    assert (r.summary["expected"], r.summary["stored"], r.summary["missing"]) == (3, 2, 1), r
+    assert "counts 3 instance(s)" in r.stderr and "1 missing" in r.stderr, r
+    assert len(list(tmp_path.rglob("*.dcm"))) == 2

@@ -302,7 +302,7 @@ def _retrieve_instances(common: Common, base_url: str, study: str | None, series
     import contextlib
 
     stack = contextlib.ExitStack()
-    done = {"parts": 0, "bytes": 0}
+    done = {"parts": 0, "bytes": 0, "disk": 0}
 
     def on_expected(n: int | None) -> None:
         """A bar by parts (the total from QIDO-RS, when it said) and bytes, on a terminal's stderr only."""
@@ -321,6 +321,9 @@ def _retrieve_instances(common: Common, base_url: str, study: str | None, series
             done["bytes"] += r.size
             if bar.get("progress") is not None:
                 bar["progress"].update(bar["task"], completed=done["parts"], size=human_size(done["bytes"]))
+        if r.outcome != "stored" and "out of resources" in r.message:  # the writer's A700: disk full, not writable
+            with lock:
+                done["disk"] += 1
         if r.outcome == "stored":
             human = f"{r.path} ({human_size(r.size)})"
             out.emit("retrieved", r.as_dict, human, min_verbosity=1, plain=True)
@@ -339,6 +342,8 @@ def _retrieve_instances(common: Common, base_url: str, study: str | None, series
     codes = [ExitCode.OK]
     if outcome.failed or outcome.missing:
         codes.append(ExitCode.OPERATION_FAILED)
+    if done["disk"]:
+        codes.append(ExitCode.OUTPUT_NOT_WRITABLE)
     codes += [e.exit_code for e in outcome.errors]
     code = worst(*codes)
     for e in outcome.errors:
