@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             # store: into an empty Orthanc each time
             orthanc.clear()
             t, rss, cpu, _ = timed(["curl", "-sS", "-f", "-o", "/dev/null", "-X", "POST", "-H", f"Content-Type: {ctype}",
-                               "-H", "Accept: application/dicom+json", "-T", str(work / "body.mp"),
+                               "-H", "Accept: application/dicom+json", "-H", "Expect:", "-T", str(work / "body.mp"),
                                base + "/studies"])
             record("store: curl (one body)", t, rss, cpu)
             orthanc.clear()

@@ -124,6 +124,7 @@ def search(client: WebClient, query: QidoQuery, *, limit: int | None = None, off
     (default ``page_size``) records are asked for until one comes back empty."""
     size = limit if limit is not None else (page_size if all_pages else None)
     at = offset
+    previous: list[dict[str, Any]] | None = None
     while True:
         params = list(query.params)
         if size is not None:
@@ -131,9 +132,15 @@ def search(client: WebClient, query: QidoQuery, *, limit: int | None = None, off
         if at:
             params.append(("offset", str(at)))
         records, warning = _get(client, query.path, params, query.level)
+        if previous is not None and records and records == previous:
+            # a server that ignores offset answers the same page for ever
+            raise WebError(f"QIDO-RS search for {query.level}: the server answered offset={at} with the same "
+                           f"results as the page before: it ignores offset", "query without --all-pages (and "
+                           "narrow the keys), or use --limit/--offset by hand")
         yield Page(records, at, warning)
         if not all_pages or not records:
             return
+        previous = records
         at += len(records)
 
 
