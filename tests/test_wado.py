@@ -391,9 +391,10 @@ class _CuttingRelay(http.server.ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, upstream: str, drop: bool = False) -> None:
+    def __init__(self, upstream: str, drop: bool = False, cut: bool = True) -> None:
         self.upstream = upstream
         self.drop = drop
+        self.cut = cut
         super().__init__(("127.0.0.1", 0), _CutHandler)
 
 
@@ -410,7 +411,7 @@ class _CutHandler(http.server.BaseHTTPRequestHandler):
             body = answer.read()
             ctype = answer.headers["Content-Type"]
         cut = len(body)
-        if ctype.startswith("multipart/"):
+        if ctype.startswith("multipart/") and (server.cut or server.drop):
             boundary = ctype.split("boundary=")[1].split(";")[0].strip('"').encode()
             second = body.index(b"--" + boundary, body.index(b"--" + boundary) + 1)
             if server.drop:
@@ -522,3 +523,44 @@ def test_fewer_instances_than_qido_counts(loaded: Run, server: Orthanc, qr_study
     assert (r.summary["expected"], r.summary["stored"], r.summary["missing"]) == (3, 2, 1), r
     assert "counts 3 instance(s)" in r.stderr and "1 missing" in r.stderr, r
     assert len(list(tmp_path.rglob("*.dcm"))) == 2
+
+
+def test_https_with_cacert_insecure_and_untrusted(loaded: Run, server: Orthanc, tmp_path: Path) -> None:
+    """A TLS relay in front of Orthanc with a self-signed certificate for 127.0.0.1."""
+    import ssl
+    import subprocess
+
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    relay = _CuttingRelay(server.url, cut=False)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    relay.socket = ctx.wrap_socket(relay.socket, server_side=True)
+    thread = threading.Thread(target=relay.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"https://127.0.0.1:{relay.server_address[1]}/dicom-web"
+        untrusted = dcmcli("wado", "query", base)
+        trusted = dcmcli("wado", "query", "--json", "--cacert", str(cert), base)
+        insecure = dcmcli("wado", "query", "--json", "--insecure", base)
+    finally:
+        relay.shutdown()
+        relay.server_close()
+        thread.join(5)
+    assert untrusted.code == 60 and "not trusted" in untrusted.stderr and "--cacert" in untrusted.stderr, untrusted
+    assert trusted.code == 0 and trusted.summary["matches"] == 2, trusted
+    assert insecure.code == 0 and "--insecure: the server's TLS certificate is not checked" in insecure.stderr
+
+
+def test_store_then_getscu_gets_the_same(loaded: Run, server: Orthanc, qr_study: QRStudy, tmp_path: Path) -> None:
+    study = qr_study.study_uids("QRPAT-B")[0]
+    r = dcmcli("getscu", "--json", "-aec", server.aet, "-k", f"StudyInstanceUID={study}", "-od", str(tmp_path),
+               "127.0.0.1", str(server.port))
+    assert r.code == 0, r
+    got = by_uid(tmp_path)
+    assert set(got) == set(qr_study.sop_instance_uids(patient_id="QRPAT-B"))
