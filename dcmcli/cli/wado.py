@@ -306,7 +306,7 @@ def _retrieve_instances(common: Common, base_url: str, study: str | None, series
 
     def on_expected(n: int | None) -> None:
         """A bar by parts (the total from QIDO-RS, when it said) and bytes, on a terminal's stderr only."""
-        if out.json_mode or out.verbosity < 0 or not out.stderr_is_terminal:
+        if out.json_mode or out.verbosity < 0 or not out.stderr_is_terminal or n == 0:
             return
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
