@@ -34,7 +34,7 @@ _dcmcli()
             if [[ $cur == -* ]]; then
                 COMPREPLY=( $(compgen -W "--version -h --help" -- "$cur") )
             else
-                COMPREPLY=( $(compgen -W "dcmconv demo echoscu exit-codes findscu getscu movescu mwlscp nactionscu ncreatescu storescp storescu" -- "$cur") )
+                COMPREPLY=( $(compgen -W "dcmconv demo echoscu exit-codes findscu getscu movescu mwlscp nactionscu ncreatescu storescp storescu wado" -- "$cur") )
             fi
             ;;
         dcmconv)
@@ -439,6 +439,110 @@ _dcmcli()
             else
                 _dcmcli_files -f "$cur"
             fi
+            ;;
+        wado)
+            local action="" j
+            for (( j = i + 1; j < COMP_CWORD; j++ )); do
+                if [[ ${COMP_WORDS[j]} != [-+]* ]]; then
+                    action="${COMP_WORDS[j]}"
+                    break
+                fi
+            done
+            case "$action" in
+                "")
+                    if [[ $cur == -* ]]; then
+                        COMPREPLY=( $(compgen -W "-h --help" -- "$cur") )
+                    else
+                        COMPREPLY=( $(compgen -W "query retrieve store uri" -- "$cur") )
+                    fi
+                    ;;
+                query)
+                    case "$prev" in
+                        --csv)
+                            _dcmcli_files -f "$cur"
+                            return 0 ;;
+                        --ndjson)
+                            _dcmcli_files -f "$cur"
+                            return 0 ;;
+                        -ll|--log-level)
+                            COMPREPLY=( $(compgen -W "fatal error warn info debug trace" -- "$cur") )
+                            return 0 ;;
+                        --cacert)
+                            _dcmcli_files -f "$cur"
+                            return 0 ;;
+                        -L|--level|-k|--key|--study|--series|--includefield|--limit|--offset|-u|--user|--password-env|--token|--token-env|-H|--header|-to|--timeout)
+                            return 0 ;;
+                    esac
+                    if [[ $cur == [-+]* ]]; then
+                        COMPREPLY=( $(compgen -W "-L --level -k --key --study --series --includefield --limit --offset --fuzzy --all-pages --csv --ndjson --no-default-keys -v --verbose -d --debug -q --quiet -ll --log-level --json -u --user --password-env --token --token-env -H --header --cacert --insecure -to --timeout -h --help" -- "$cur") )
+                    fi
+                    ;;
+                retrieve)
+                    case "$prev" in
+                        -o|--output)
+                            _dcmcli_files -f "$cur"
+                            return 0 ;;
+                        -ll|--log-level)
+                            COMPREPLY=( $(compgen -W "fatal error warn info debug trace" -- "$cur") )
+                            return 0 ;;
+                        -od|--output-directory)
+                            _dcmcli_files -d "$cur"
+                            return 0 ;;
+                        --layout)
+                            COMPREPLY=( $(compgen -W "flat study patient" -- "$cur") )
+                            return 0 ;;
+                        --on-duplicate)
+                            COMPREPLY=( $(compgen -W "overwrite keep rename reject" -- "$cur") )
+                            return 0 ;;
+                        --store-as)
+                            COMPREPLY=( $(compgen -W "big deflate deflated ebe ele explicit htj2k htj2k-lossless htj2k-lossless-rpcl ile implicit j2k j2k-lossless jpeg-baseline jpeg-extended jpeg-lossless jpeg-lossless-p14 jpeg-lossless-sv1 jpeg-ls jpeg-ls-lossless jpeg-ls-near-lossless jpeg12 jpeg2000 jpeg2000-lossless jpeg8 jpegxl jpegxl-lossless jpegxl-recompression jxl jxl-jpeg jxl-lossless rle" -- "$cur") )
+                            return 0 ;;
+                        --cacert)
+                            _dcmcli_files -f "$cur"
+                            return 0 ;;
+                        --study|--series|--instance|--object|--transfer-syntax|--frames|--bulkdata|--media-type|--viewport|--window|-j|--jobs|--template|-xcr|--exec-on-reception|-xcs|--exec-on-eostudy|-tos|--eostudy-timeout|-u|--user|--password-env|--token|--token-env|-H|--header|-to|--timeout)
+                            return 0 ;;
+                    esac
+                    if [[ $cur == [-+]* ]]; then
+                        COMPREPLY=( $(compgen -W "--study --series --instance --object --transfer-syntax --metadata --frames --rendered --thumbnail --bulkdata --media-type --viewport --window -o --output -j --jobs --no-count -v --verbose -d --debug -q --quiet -ll --log-level --json -od --output-directory --layout --template --on-duplicate --store-as --fsync --ignore --accept-invalid -xcr --exec-on-reception -xcs --exec-on-eostudy -tos --eostudy-timeout -u --user --password-env --token --token-env -H --header --cacert --insecure -to --timeout -h --help" -- "$cur") )
+                    fi
+                    ;;
+                store)
+                    case "$prev" in
+                        -ll|--log-level)
+                            COMPREPLY=( $(compgen -W "fatal error warn info debug trace" -- "$cur") )
+                            return 0 ;;
+                        --cacert)
+                            _dcmcli_files -f "$cur"
+                            return 0 ;;
+                        --study|--batch|--batch-size|-j|--jobs|-u|--user|--password-env|--token|--token-env|-H|--header|-to|--timeout)
+                            return 0 ;;
+                    esac
+                    if [[ $cur == [-+]* ]]; then
+                        COMPREPLY=( $(compgen -W "--study --batch --batch-size -j --jobs --warnings-as-errors -v --verbose -d --debug -q --quiet -ll --log-level --json -u --user --password-env --token --token-env -H --header --cacert --insecure -to --timeout -h --help" -- "$cur") )
+                    else
+                        _dcmcli_files -f "$cur"
+                    fi
+                    ;;
+                uri)
+                    case "$prev" in
+                        -o|--output)
+                            _dcmcli_files -f "$cur"
+                            return 0 ;;
+                        -ll|--log-level)
+                            COMPREPLY=( $(compgen -W "fatal error warn info debug trace" -- "$cur") )
+                            return 0 ;;
+                        --cacert)
+                            _dcmcli_files -f "$cur"
+                            return 0 ;;
+                        --study|--studyUID|--series|--seriesUID|--object|--objectUID|--instance|--content-type|--transfer-syntax|--frame|--rows|--columns|--window-center|--window-width|-u|--user|--password-env|--token|--token-env|-H|--header|-to|--timeout)
+                            return 0 ;;
+                    esac
+                    if [[ $cur == [-+]* ]]; then
+                        COMPREPLY=( $(compgen -W "--study --studyUID --series --seriesUID --object --objectUID --instance --content-type --transfer-syntax --frame --rows --columns --window-center --window-width --anonymize -o --output -v --verbose -d --debug -q --quiet -ll --log-level --json -u --user --password-env --token --token-env -H --header --cacert --insecure -to --timeout -h --help" -- "$cur") )
+                    fi
+                    ;;
+            esac
             ;;
     esac
     return 0

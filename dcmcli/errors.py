@@ -29,6 +29,7 @@ class ExitCode(IntEnum):
     OPERATION_FAILED = 66
     OPERATION_WARNING = 67
     INTERRUPTED = 68
+    NOT_AUTHORISED = 69
     INTERNAL = 70
     TLS_FAILED = 71
 
@@ -58,6 +59,7 @@ EXIT_CODES: tuple[ExitCodeInfo, ...] = (
     ExitCodeInfo(ExitCode.OPERATION_FAILED, "operation-failed", "one or more operations failed with a DIMSE failure status; for movescu and getscu also: any sub-operation failed, or an object the peer counts as sent never arrived"),
     ExitCodeInfo(ExitCode.OPERATION_WARNING, "operation-warning", "operations (or sub-operations) completed with warnings and --warnings-as-errors was given"),
     ExitCodeInfo(ExitCode.INTERRUPTED, "interrupted", "interrupted by the user (SIGINT) before the work was done"),
+    ExitCodeInfo(ExitCode.NOT_AUTHORISED, "not-authorised", "the server refused the credentials, or wants some (HTTP 401 or 403)"),
     ExitCodeInfo(ExitCode.INTERNAL, "internal", "an unexpected internal error (a bug: run with -d and report it)"),
     ExitCodeInfo(ExitCode.TLS_FAILED, "tls-failed", "the TLS handshake failed: a certificate not trusted, expired or for another host name, no client certificate where one is required, no TLS version or cipher in common, or TLS on one side only"),
 )
@@ -69,6 +71,7 @@ _SEVERITY: tuple[ExitCode, ...] = (
     ExitCode.CANNOT_LISTEN,
     ExitCode.CANNOT_CONNECT,
     ExitCode.TLS_FAILED,
+    ExitCode.NOT_AUTHORISED,
     ExitCode.ASSOCIATION_REJECTED,
     ExitCode.NO_ACCEPTABLE_CONTEXT,
     ExitCode.ASSOCIATION_ABORTED,

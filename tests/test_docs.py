@@ -111,7 +111,7 @@ def test_every_command_documents_examples_and_its_events() -> None:
         page = (ROOT / "man" / f"dcmcli-{cmd.name}.1").read_text(encoding="utf-8")
         assert ".SH EXAMPLES" in page and ".SH JSON EVENTS" in page and ".SH EXIT STATUS" in page
         for event in cmd.events:
-            assert gendocs.event_fields(event, cmd.name), (cmd.name, event)
+            assert gendocs.event_fields(event, cmd.command), (cmd.command, event)
 
 
 def test_readme_lists_every_event_of_the_schema() -> None:

@@ -47,7 +47,7 @@ def _root(
 #: Subcommands register themselves on import (each module is thin: parse, call the core).
 COMMANDS = {"exit-codes": "exitcodes", "echoscu": "echoscu", "storescu": "storescu", "storescp": "storescp",
             "findscu": "findscu", "movescu": "movescu", "getscu": "getscu", "mwlscp": "mwlscp", "dcmconv": "dcmconv",
-            "demo": "demo", "nactionscu": "nactionscu", "ncreatescu": "ncreatescu"}
+            "demo": "demo", "nactionscu": "nactionscu", "ncreatescu": "ncreatescu", "wado": "wado"}
 
 
 def load_commands(names: tuple[str, ...] = tuple(COMMANDS)) -> typer.Typer:
@@ -118,7 +118,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(int(ExitCode.OK))
     except click_exc.UsageError as exc:
         # One prefix for every error of a command ("storescu: error:"), as at run time.
-        name = exc.ctx.info_name if exc.ctx is not None and exc.ctx.parent is not None else prog
+        # a sub-command of a group is named with its group ("wado query: error:")
+        name = (exc.ctx.command_path.split(" ", 1)[1] if exc.ctx is not None and exc.ctx.parent is not None
+                and " " in exc.ctx.command_path else prog)
         path = exc.ctx.command_path if exc.ctx is not None else prog
         sys.stderr.write(f"{name}: error: {plain_usage_message(exc.format_message())}; see '{path} --help'\n")
         sys.exit(int(ExitCode.USAGE))

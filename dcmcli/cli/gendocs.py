@@ -13,7 +13,8 @@ written here, so after a CLI change the generator is simply re-run
 Outputs (paths relative to the repository root):
 
 * ``man/dcmcli.1`` and one ``man/dcmcli-<command>.1`` per subcommand, in
-  plain roff using the man(7) macros;
+  plain roff using the man(7) macros; a group of actions (``dcmcli wado
+  query``) has a page for the group and one per action, ``dcmcli-wado-query.1``;
 * ``completions/dcmcli.bash``, ``completions/_dcmcli`` (zsh) and
   ``completions/dcmcli.fish``: static scripts that need neither Python nor
   click's ``_DCMCLI_COMPLETE`` mechanism at completion time.
@@ -113,6 +114,17 @@ class Cmd:
     examples: tuple[tuple[str, str], ...] = ()
     #: JSON event names from the command module's EVENTS.
     events: tuple[str, ...] = ()
+    #: The words after "dcmcli" ("wado query" for an action of a group); empty: ``name``.
+    path: str = ""
+    #: The group's name, for an action of a group ("wado"), else None.
+    parent: str | None = None
+    #: A group's actions (described as commands of their own).
+    actions: tuple[Cmd, ...] = ()
+
+    @property
+    def command(self) -> str:
+        """The command as typed and as events name it: "storescu", "wado query"."""
+        return self.path or self.name
 
 
 def _context(cmd: Any, name: str, parent: Any | None) -> Any:
@@ -294,7 +306,7 @@ def _argument(p: Any) -> Arg:
                variadic=variadic, choices=_choices(p), path=_path_kind(p, p.metavar))
 
 
-def _describe(cmd: Any, name: str, ctx: Any) -> Cmd:
+def _describe(cmd: Any, name: str, ctx: Any, action: str | None = None, parent: str | None = None) -> Cmd:
     options: list[Opt] = []
     arguments: list[Arg] = []
     help_option = cmd.get_help_option(ctx)
@@ -308,9 +320,16 @@ def _describe(cmd: Any, name: str, ctx: Any) -> Cmd:
     help_text = _clean(cmd.help)
     short = _clean(cmd.short_help) or _first_paragraph(help_text)
     module = sys.modules.get(getattr(getattr(cmd, "callback", None), "__module__", "") or "")
+    examples = getattr(module, "EXAMPLES", ())
+    events = getattr(module, "EVENTS", ())
+    if action is not None:  # an action of a group: its own lists, when its module has them
+        examples = getattr(module, "EXAMPLES_OF", {}).get(action, examples)
+        events = getattr(module, "EVENTS_OF", {}).get(action, events)
+    elif hasattr(cmd, "list_commands"):  # the group itself: the events every action names alike
+        events = getattr(module, "GROUP_EVENTS", events)
     return Cmd(name=name, help=help_text, short_help=short, epilog=_clean(getattr(cmd, "epilog", None)),
-               options=tuple(options), arguments=tuple(arguments),
-               examples=tuple(getattr(module, "EXAMPLES", ())), events=tuple(getattr(module, "EVENTS", ())))
+               options=tuple(options), arguments=tuple(arguments), examples=tuple(examples), events=tuple(events),
+               path=f"{parent} {action}" if parent and action else "", parent=parent)
 
 
 def load(app: typer.Typer | None = None) -> tuple[Cmd, tuple[Cmd, ...]]:
@@ -329,7 +348,20 @@ def load(app: typer.Typer | None = None) -> tuple[Cmd, tuple[Cmd, ...]]:
         cmd = group.get_command(ctx, name)
         if cmd is None or getattr(cmd, "hidden", False):
             continue
-        subs.append(_describe(cmd, name, _context(cmd, name, ctx)))
+        sub_ctx = _context(cmd, name, ctx)
+        described = _describe(cmd, name, sub_ctx)
+        actions: list[Cmd] = []
+        if hasattr(cmd, "list_commands"):  # a group (wado): a page of its own and one per action
+            for action in sorted(cmd.list_commands(sub_ctx)):
+                child = cmd.get_command(sub_ctx, action)
+                if child is None or getattr(child, "hidden", False):
+                    continue
+                actions.append(_describe(child, f"{name}-{action}", _context(child, action, sub_ctx), action, name))
+            from dataclasses import replace
+
+            described = replace(described, actions=tuple(actions))
+        subs.append(described)
+        subs += actions
     return root, tuple(subs)
 
 
@@ -456,12 +488,17 @@ def man_page(cmd: Cmd) -> str:
     page = f"{PROG}-{cmd.name}"
     out = _th(page)
     out += [".SH NAME", f"{_esc(page)} \\- {_esc(_name_line(cmd.short_help))}"]
-    synopsis = "[\\fIOPTIONS\\fR]"
+    synopsis = "\\fIACTION\\fR [\\fIOPTIONS\\fR] [\\fIARGS\\fR]..." if cmd.actions else "[\\fIOPTIONS\\fR]"
     if cmd.arguments:
         synopsis += " " + " ".join(_metavar_roff(a.metavar) for a in cmd.arguments)
-    out += [".SH SYNOPSIS", f".B {_esc(PROG)} {_esc(cmd.name)}", synopsis]
+    out += [".SH SYNOPSIS", f".B {_esc(PROG)} {_esc(cmd.command)}", synopsis]
     if cmd.help:
         out += [".SH DESCRIPTION"] + _paragraphs(cmd.help)
+    if cmd.actions:
+        out.append(".SH ACTIONS")
+        for a in cmd.actions:
+            out += [".TP", f"\\fB{_esc(a.path.split()[-1])}\\fR",
+                    _text(a.short_help) + f" See {PROG}-{a.name}(1)."]
     if cmd.arguments:
         out.append(".SH ARGUMENTS")
         for a in cmd.arguments:
@@ -474,13 +511,15 @@ def man_page(cmd: Cmd) -> str:
         for what, line in cmd.examples:
             out += [".PP", _text(what), ".PP", ".RS 4", ".nf", f"\\f(CR{_esc(line)}\\fR", ".fi", ".RE"]
     if cmd.events:
-        out += [".SH JSON EVENTS", _text(f"With --json, {PROG} {cmd.name} prints one JSON object per line; each has "
+        out += [".SH JSON EVENTS", _text(f"With --json, {PROG} {cmd.command} prints one JSON object per line; each has "
                                          f"event and command, and the fields below (the schema: "
                                          f"dcmcli/events.schema.json).")]
         for event in cmd.events:
-            out += [".TP", f"\\fB{_esc(event)}\\fR", _esc(", ".join(event_fields(event, cmd.name)))]
+            out += [".TP", f"\\fB{_esc(event)}\\fR", _esc(", ".join(event_fields(event, cmd.command)))]
     out += _exit_status()
-    out += [".SH SEE ALSO", f".BR {_esc(PROG)} (1)"]
+    related = [f"{PROG}-{a.name}" for a in cmd.actions] + ([f"{PROG}-{cmd.parent}"] if cmd.parent else [])
+    refs = [f".BR {_esc(PROG)} (1)"] + [f".BR {_esc(r)} (1)" for r in related]
+    out += [".SH SEE ALSO"] + [r + ("," if i < len(refs) - 1 else "") for i, r in enumerate(refs)]
     return "\n".join(out) + "\n"
 
 
@@ -518,7 +557,7 @@ def overview_page(root: Cmd, subs: Sequence[Cmd]) -> str:
     out += _options_section(root.options)
     out.append(".SH COMMANDS")
     for c in subs:
-        out += [".TP", f"\\fB{_esc(c.name)}\\fR", _text(c.short_help)]
+        out += [".TP", f"\\fB{_esc(c.command)}\\fR", _text(c.short_help)]
     out += _exit_status()
     out.append(".SH SEE ALSO")
     refs = [f".BR {_esc(PROG)}\\-{_esc(c.name)} (1)" for c in subs]
@@ -589,40 +628,39 @@ def bash_completion(root: Cmd, subs: Sequence[Cmd]) -> str:
         "            if [[ $cur == -* ]]; then",
         f'                COMPREPLY=( $(compgen -W "{spellings(root)}" -- "$cur") )',
         "            else",
-        f'                COMPREPLY=( $(compgen -W "{words(c.name for c in subs)}" -- "$cur") )',
+        f'                COMPREPLY=( $(compgen -W "{words(c.name for c in subs if not c.parent)}" -- "$cur") )',
         "            fi",
         "            ;;",
     ]
     for c in subs:
+        if c.parent:
+            continue  # an action: inside its group's branch
         out.append(f"        {c.name})")
-        value_opts = [o for o in c.options if o.takes_value]
-        if value_opts:
-            out.append('            case "$prev" in')
-            for o in value_opts:
-                if o.completions:
-                    out.append(f"                {'|'.join(o.spellings)})")
-                    out.append(f'                    COMPREPLY=( $(compgen -W "{words(o.completions)}" -- "$cur") )')
-                    out.append("                    return 0 ;;")
-                elif o.path:
-                    out.append(f"                {'|'.join(o.spellings)})")
-                    out.append(f'                    _{PROG}_files {"-d" if o.path == "dir" else "-f"} "$cur"')
-                    out.append("                    return 0 ;;")
-            plain = [s for o in value_opts if not o.completions and not o.path for s in o.spellings]
-            if plain:  # a value nothing is known about: offer nothing (not the options)
-                out.append(f"                {'|'.join(plain)})")
-                out.append("                    return 0 ;;")
-            out.append("            esac")
-        out += [
-            "            if [[ $cur == [-+]* ]]; then",
-            f'                COMPREPLY=( $(compgen -W "{spellings(c)}" -- "$cur") )',
-        ]
-        kinds = {a.path for a in c.arguments if a.path}
-        choices = [ch for a in c.arguments for ch in a.choices]
-        if kinds:
-            out += ["            else", f'                _{PROG}_files {"-f" if "file" in kinds else "-d"} "$cur"']
-        elif choices:
-            out += ["            else", f'                COMPREPLY=( $(compgen -W "{words(choices)}" -- "$cur") )']
-        out += ["            fi", "            ;;"]
+        if c.actions:
+            out += [
+                '            local action="" j',
+                "            for (( j = i + 1; j < COMP_CWORD; j++ )); do",
+                '                if [[ ${COMP_WORDS[j]} != [-+]* ]]; then',
+                '                    action="${COMP_WORDS[j]}"',
+                "                    break",
+                "                fi",
+                "            done",
+                '            case "$action" in',
+                '                "")',
+                "                    if [[ $cur == -* ]]; then",
+                f'                        COMPREPLY=( $(compgen -W "{spellings(c)}" -- "$cur") )',
+                "                    else",
+                f'                        COMPREPLY=( $(compgen -W "{words(a.path.split()[-1] for a in c.actions)}"'
+                ' -- "$cur") )',
+                "                    fi",
+                "                    ;;",
+            ]
+            for a in c.actions:
+                out.append(f"                {a.path.split()[-1]})")
+                out += ["        " + line for line in _bash_body(a, words, spellings)]
+            out += ["            esac", "            ;;"]
+            continue
+        out += _bash_body(c, words, spellings)
     out += [
         "    esac",
         "    return 0",
@@ -631,6 +669,40 @@ def bash_completion(root: Cmd, subs: Sequence[Cmd]) -> str:
         f"complete -F _{PROG} {PROG}",
     ]
     return "\n".join(out) + "\n"
+
+
+def _bash_body(c: Cmd, words: Any, spellings: Any) -> list[str]:
+    """The bash case branch of one command (its options' values, then options or arguments)."""
+    out: list[str] = []
+    value_opts = [o for o in c.options if o.takes_value]
+    if value_opts:
+        out.append('            case "$prev" in')
+        for o in value_opts:
+            if o.completions:
+                out.append(f"                {'|'.join(o.spellings)})")
+                out.append(f'                    COMPREPLY=( $(compgen -W "{words(o.completions)}" -- "$cur") )')
+                out.append("                    return 0 ;;")
+            elif o.path:
+                out.append(f"                {'|'.join(o.spellings)})")
+                out.append(f'                    _{PROG}_files {"-d" if o.path == "dir" else "-f"} "$cur"')
+                out.append("                    return 0 ;;")
+        plain = [s for o in value_opts if not o.completions and not o.path for s in o.spellings]
+        if plain:  # a value nothing is known about: offer nothing (not the options)
+            out.append(f"                {'|'.join(plain)})")
+            out.append("                    return 0 ;;")
+        out.append("            esac")
+    out += [
+        "            if [[ $cur == [-+]* ]]; then",
+        f'                COMPREPLY=( $(compgen -W "{spellings(c)}" -- "$cur") )',
+    ]
+    kinds = {a.path for a in c.arguments if a.path}
+    choices = [ch for a in c.arguments for ch in a.choices]
+    if kinds:
+        out += ["            else", f'                _{PROG}_files {"-f" if "file" in kinds else "-d"} "$cur"']
+    elif choices:
+        out += ["            else", f'                COMPREPLY=( $(compgen -W "{words(choices)}" -- "$cur") )']
+    out += ["            fi", "            ;;"]
+    return out
 
 
 def _zq(text: str) -> str:
@@ -696,6 +768,20 @@ def zsh_completion(root: Cmd, subs: Sequence[Cmd]) -> str:
         "",
     ]
     for c in subs:
+        if c.actions:  # a group: its actions, then each action's own arguments
+            fn = f"_{PROG}_{c.name.replace('-', '_')}"
+            specs = [s for o in c.options for s in _z_option_specs(o)] + ["'1: :->action'", "'*:: :->args'"]
+            out += [f"{fn}() {{", '    local curcontext="$curcontext" state line', "    local -a actions",
+                    "    actions=("]
+            out += [f"        {_zq(a.path.split()[-1] + ':' + _one_line(a.short_help))}" for a in c.actions]
+            out += ["    )"] + arguments("-C", specs, "    ") + [
+                "    case $state in",
+                f"        action) _describe -t actions '{PROG} {c.name} action' actions ;;",
+                "        args)",
+                "            case $words[1] in"]
+            out += [f"                {a.path.split()[-1]}) _{PROG}_{a.name.replace('-', '_')} ;;" for a in c.actions]
+            out += ["            esac", "            ;;", "    esac", "}", ""]
+            continue
         specs = [s for o in c.options for s in _z_option_specs(o)] + _z_argument_specs(c.arguments)
         out += [f"_{PROG}_{c.name.replace('-', '_')}() {{"] + arguments("-S", specs, "    ") + ["}", ""]
     out += [
@@ -705,7 +791,7 @@ def zsh_completion(root: Cmd, subs: Sequence[Cmd]) -> str:
         "    local -a commands",
         "    commands=(",
     ]
-    out += [f"        {_zq(c.name + ':' + _one_line(c.short_help))}" for c in subs]
+    out += [f"        {_zq(c.name + ':' + _one_line(c.short_help))}" for c in subs if not c.parent]
     out += ["    )"]
     root_specs = [s for o in root.options for s in _z_option_specs(o)]
     out += arguments("-C", root_specs + ["'1: :->command'", "'*:: :->args'"], "    ")
@@ -720,7 +806,8 @@ def zsh_completion(root: Cmd, subs: Sequence[Cmd]) -> str:
         "            case $words[1] in",
     ]
     for c in subs:
-        out.append(f"                {c.name}) _{PROG}_{c.name.replace('-', '_')} && ret=0 ;;")
+        if not c.parent:
+            out.append(f"                {c.name}) _{PROG}_{c.name.replace('-', '_')} && ret=0 ;;")
     out += [
         "            esac",
         "            ;;",
@@ -779,9 +866,19 @@ def fish_completion(root: Cmd, subs: Sequence[Cmd]) -> str:
         out.append(f"complete -c {PROG} -n __fish_use_subcommand {_fish_names(o.spellings)}"
                    f"{_fish_value(o.choices, o.path, o.takes_value)} -d {_fq(_one_line(o.help))}")
     for c in subs:
-        out.append(f"complete -c {PROG} -n __fish_use_subcommand -a {c.name} -d {_fq(_one_line(c.short_help))}")
+        if not c.parent:
+            out.append(f"complete -c {PROG} -n __fish_use_subcommand -a {c.name} -d {_fq(_one_line(c.short_help))}")
     for c in subs:
         cond = _fq(f"__fish_seen_subcommand_from {c.name}")
+        if c.actions:
+            names = " ".join(a.path.split()[-1] for a in c.actions)
+            out += ["", f"# {c.name}"]
+            for a in c.actions:
+                out.append(f"complete -c {PROG} -n {_fq(f'__fish_seen_subcommand_from {c.name}; and not __fish_seen_subcommand_from {names}')}"
+                           f" -a {a.path.split()[-1]} -d {_fq(_one_line(a.short_help))}")
+            continue
+        if c.parent:
+            cond = _fq(f"__fish_seen_subcommand_from {c.parent}; and __fish_seen_subcommand_from {c.path.split()[-1]}")
         out += ["", f"# {c.name}"]
         for o in c.options:
             if o.dash_spellings:

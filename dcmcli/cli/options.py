@@ -38,6 +38,7 @@ NETWORK = "Network options"
 OUTPUT = "Output options"
 STORAGE = "Storage options (received objects)"
 QUERY = "Query options"
+HTTP = "HTTP options"
 
 Layout = Enum("Layout", {name: name for name in LAYOUTS}, type=str)  # type: ignore[misc]
 OnDuplicate = Enum("OnDuplicate", {name: name for name in DUPLICATE_POLICIES}, type=str)  # type: ignore[misc]
@@ -245,6 +246,27 @@ _REQUIRE_USER = Annotated[Path | None, typer.Option(
     help="Accept only requestors whose user identity is in FILE: lines 'user:password' (or 'user' for a name "
          "alone), 'jwt-hs256:SECRET' for JSON Web Tokens signed with SECRET. Others are rejected.")]
 
+# The HTTP options: every wado action (DICOMweb, WADO-URI).
+_USER = Annotated[str | None, typer.Option(
+    "-u", "--user", metavar="USER[:PASSWORD]", rich_help_panel=HTTP,
+    help="HTTP basic authentication. Without :PASSWORD the password comes from the variable --password-env names "
+         "(default DCMCLI_PASSWORD), else it is asked for on the terminal.")]
+_PASSWORD_ENV = Annotated[str, typer.Option("--password-env", metavar="VAR", rich_help_panel=HTTP,
+                                            help="Environment variable holding the password for -u.")]
+_TOKEN = Annotated[str | None, typer.Option("--token", metavar="TOKEN", rich_help_panel=HTTP,
+                                            help="Bearer token (Authorization: Bearer TOKEN).")]
+_TOKEN_ENV = Annotated[str | None, typer.Option("--token-env", metavar="VAR", rich_help_panel=HTTP,
+                                                help="Environment variable holding the bearer token (kept out of "
+                                                     "the process list).")]
+_HEADER = Annotated[list[str] | None, typer.Option("-H", "--header", metavar="'NAME: VALUE'", rich_help_panel=HTTP,
+                                                   help="An extra request header (repeatable).")]
+_CACERT = Annotated[Path | None, typer.Option("--cacert", metavar="FILE", rich_help_panel=HTTP,
+                                              help="Trust the CA certificates in FILE (PEM) for https.")]
+_INSECURE = Annotated[bool, typer.Option("--insecure", rich_help_panel=HTTP,
+                                         help="Do not check the server's TLS certificate (a warning says so).")]
+_HTTP_TIMEOUT = Annotated[float, typer.Option("-to", "--timeout", min=0, metavar="SECONDS", rich_help_panel=HTTP,
+                                              help="Timeout to connect and for each read or write (0: no limit).")]
+
 _SHARED: list[tuple[str, Any, Any, set[str]]] = [
     ("aetitle", _AET, None, {"scu", "scp"}),
     ("call", _AEC, None, {"scu"}),
@@ -291,8 +313,8 @@ _SHARED: list[tuple[str, Any, Any, set[str]]] = [
     ("tls_require", _TLS_RC, False, {"scu", "scp"}),
     ("tls_verify", _TLS_VC, False, {"scu", "scp"}),
     ("tls_ignore", _TLS_IC, False, {"scu", "scp"}),
-    ("user", _USR, None, {"scu"}),
-    ("password", _PWD, None, {"scu"}),
+    ("identity_user", _USR, None, {"scu"}),
+    ("identity_password", _PWD, None, {"scu"}),
     ("jwt", _JWT, None, {"scu"}),
     ("saml", _SAML, None, {"scu"}),
     ("pos_response", _RSP, False, {"scu"}),
@@ -308,6 +330,14 @@ _SHARED: list[tuple[str, Any, Any, set[str]]] = [
     ("model", _MODEL, None, {"query"}),
     ("key", _KEY, None, {"query"}),
     ("level", _LEVEL, None, {"query"}),
+    ("user", _USER, None, {"web"}),
+    ("password_env", _PASSWORD_ENV, "DCMCLI_PASSWORD", {"web"}),
+    ("token", _TOKEN, None, {"web"}),
+    ("token_env", _TOKEN_ENV, None, {"web"}),
+    ("header", _HEADER, None, {"web"}),
+    ("cacert", _CACERT, None, {"web"}),
+    ("insecure", _INSECURE, False, {"web"}),
+    ("http_timeout", _HTTP_TIMEOUT, 30.0, {"web"}),
 ]
 
 
@@ -324,6 +354,8 @@ class Common:
     query: QueryArgs | None = None
     #: The listener's options (port 0 until the command sets it), for servers.
     acceptor: AcceptorOptions | None = None
+    #: The HTTP options, for the wado actions (a dcmcli.web.http.HttpOptions).
+    web: Any = None
 
 
 @dataclass
@@ -377,6 +409,49 @@ def writer_options(values: dict[str, Any]) -> WriterOptions:
         exec_on_eostudy=values.get("exec_on_eostudy"), eostudy_timeout=float(values.get("eostudy_timeout") or 30.0))
 
 
+def http_options(values: dict[str, Any], out: Output) -> Any:
+    """The HTTP options as the web core's settings (httpx is not imported here)."""
+    from dcmcli.web.http import HttpOptions
+
+    opts = HttpOptions(timeout=float(values.get("http_timeout") or 0), insecure=bool(values.get("insecure")),
+                       cacert=str(values["cacert"]) if values.get("cacert") else None)
+    user = values.get("user")
+    if user is not None:
+        name, sep, password = user.partition(":")
+        if not name:
+            raise UsageError("-u needs a user name", "write -u USER or -u USER:PASSWORD")
+        if not sep:
+            var = values.get("password_env") or "DCMCLI_PASSWORD"
+            password = os.environ.get(var)
+            if password is None:
+                if not sys.stdin.isatty():
+                    raise UsageError(f"no password for -u {name} (${var} is not set and there is no terminal to ask on)",
+                                     f"write -u {name}:PASSWORD or set {var}")
+                import getpass
+
+                password = getpass.getpass(f"password for {name}: ")
+        opts.user, opts.password = name, password
+    token = values.get("token")
+    if values.get("token_env"):
+        if token:
+            raise UsageError("--token and --token-env both give the token", "give one of them")
+        token = os.environ.get(values["token_env"])
+        if token is None:
+            raise UsageError(f"--token-env {values['token_env']}: the variable is not set", "export it first")
+    if token and user is not None:
+        raise UsageError("-u and a bearer token both authenticate", "give one of them")
+    opts.token = token or None
+    for header in values.get("header") or []:
+        name, sep, value = header.partition(":")
+        if not sep or not name.strip() or any(c in name for c in " \t\r\n") or "\n" in value or "\r" in value:
+            raise UsageError(f"malformed header {header!r}", "write -H 'Name: value'")
+        opts.headers.append((name.strip(), value.strip()))
+    if opts.insecure:
+        out.warn("--insecure: the server's TLS certificate is not checked; anyone between can read and change "
+                 "the traffic")
+    return opts
+
+
 def _verbosity(values: dict[str, Any]) -> Verbosity:
     if values.get("log_level") is not None:
         return LOG_LEVELS[values["log_level"].value]
@@ -414,12 +489,13 @@ def _build(command: str, values: dict[str, Any], default_aet: str) -> Common:
         settings.tls = tls_options(values, out)
         if settings.tls is not None:  # key, certificates, profile checked now, not at the first connection
             settings.tls_context("requestor" if "call" in values else "acceptor")
-    if "user" in values:
+    if "identity_user" in values:
         settings.user_identity = user_identity(values)
     writer = writer_options(values) if "output_directory" in values else None
     query = query_args(values) if "key" in values else None
     acceptor = listener_options(values) if "bind" in values else None
-    return Common(command, settings, out, verbosity, verbosity >= Verbosity.DEBUG, writer, query, acceptor)
+    web = http_options(values, out) if "http_timeout" in values else None
+    return Common(command, settings, out, verbosity, verbosity >= Verbosity.DEBUG, writer, query, acceptor, web)
 
 
 def tls_options(values: dict[str, Any], out: Output) -> TlsOptions | None:
@@ -478,7 +554,7 @@ def user_identity(values: dict[str, Any]) -> UserIdentity | None:
     """-usr/-pwd, --jwt, --saml as the A-ASSOCIATE-RQ's user identity item."""
     from dcmcli.net.ul import UserIdentity
 
-    user, password, jwt, saml = (values.get(k) for k in ("user", "password", "jwt", "saml"))
+    user, password, jwt, saml = (values.get(k) for k in ("identity_user", "identity_password", "jwt", "saml"))
     given = [n for n, v in (("-usr", user), ("--jwt", jwt), ("--saml", saml)) if v]
     if len(given) > 1:
         raise UsageError(f"more than one user identity given ({', '.join(given)})", "give one of -usr, --jwt, --saml")
@@ -562,14 +638,17 @@ def run_guarded(command: str, get_out: Callable[[], Output | None], debug: bool,
 
 
 def dcmcli_command(app: typer.Typer, name: str, *, network: str, default_aet: str = "DCMCLI", storage: bool = False,
-                   query: bool = False, listener: bool = False,
+                   query: bool = False, listener: bool = False, web: bool = False, label: str | None = None,
                    **typer_kwargs: Any) -> Callable[[Callable[..., int | None]], Callable[..., None]]:
     """Register ``fn(common, **own_options)`` as subcommand ``name`` with the shared options
     (``storage``: also the storage writer's, for commands that receive objects; ``query``: the
     information model, key and level options of findscu, movescu and getscu; ``listener``: a
-    server's bind address, access control and limits, as ``common.acceptor``)."""
+    server's bind address, access control and limits, as ``common.acceptor``; ``web``: the HTTP
+    options of the wado actions). ``label`` names the command in messages and events when it is
+    not ``name`` (a sub-command of a group: "wado query")."""
     shared = [s for s in _SHARED if network in s[3] or (storage and "store" in s[3]) or (query and "query" in s[3])
-              or (listener and "listen" in s[3])]
+              or (listener and "listen" in s[3]) or (web and "web" in s[3])]
+    shown = label or name
 
     def decorate(fn: Callable[..., int | None]) -> Callable[..., None]:
         sig = inspect.signature(fn)
@@ -586,12 +665,12 @@ def dcmcli_command(app: typer.Typer, name: str, *, network: str, default_aet: st
             holder: dict[str, Common] = {}
 
             def body() -> int | None:
-                common = _build(name, values, default_aet)
+                common = _build(shown, values, default_aet)
                 holder["c"] = common
                 return fn(common, **kwargs)
 
             debug = bool(values.get("debug")) or (values.get("log_level") in (LogLevel.debug, LogLevel.trace))
-            run_guarded(name, lambda: holder["c"].out if "c" in holder else None, debug, body)
+            run_guarded(shown, lambda: holder["c"].out if "c" in holder else None, debug, body)
 
         params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) if p.kind == inspect.Parameter.POSITIONAL_OR_KEYWORD
                   else p for p in own]

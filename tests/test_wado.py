@@ -1,0 +1,566 @@
+"""dcmcli wado against a real Orthanc 1.10 with its DICOMweb plugin 1.7.
+
+One Orthanc (no authentication) is loaded by ``wado store`` with the mixed
+test archive (CT, MR, a JPEG-LS Secondary Capture, an SR, an implicit VR CT,
+a JPEG 2000 US) and queried, retrieved and compared from there; a second one
+demands HTTP basic authentication. The fault cases use a server that is
+down (a free port), Orthanc's own REST API (not DICOMweb), an object Orthanc
+refuses, and a relay in front of Orthanc that cuts its answer in the middle
+of a part.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import shutil
+import struct
+import threading
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pydicom import dcmread
+
+from dcmcli.dicomfile import read_file_info
+from qr_cli import Run, dcmcli
+from qr_peers import Orthanc, QRStudy, free_ports, start_orthanc, stop_group
+
+pytestmark = pytest.mark.interop
+
+AUTH = ("alice", "s3cret-pw")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
+    peer = start_orthanc(tmp_path_factory.mktemp("wado-orthanc"))
+    yield peer
+    stop_group(peer.proc, graceful=False)
+
+
+@pytest.fixture(scope="module")
+def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
+    peer = start_orthanc(tmp_path_factory.mktemp("wado-orthanc-auth"), auth=AUTH)
+    yield peer
+    stop_group(peer.proc, graceful=False)
+
+
+def web(peer: Orthanc) -> str:
+    return peer.url + "/dicom-web"
+
+
+@pytest.fixture(scope="module")
+def loaded(server: Orthanc, qr_study: QRStudy, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    """The archive stored with wado store (plus a text file among them), in batches of 4."""
+    folder = tmp_path_factory.mktemp("wado-input")
+    for p in qr_study.paths:
+        shutil.copy(p, folder / p.name)
+    (folder / "notes.txt").write_text("not DICOM\n")
+    return dcmcli("wado", "store", "--json", "--batch", "4", "-j", "2", web(server), str(folder))
+
+
+def dataset_bytes(path: Path) -> bytes:
+    info = read_file_info(path)
+    return path.read_bytes()[info.dataset_offset:]
+
+
+def by_uid(folder: Path) -> dict[str, Path]:
+    return {read_file_info(p).sop_instance_uid: p for p in folder.rglob("*.dcm")}
+
+
+def parts_left(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.name.endswith(".part")]
+
+
+# ---------------------------------------------------------------------------
+# store, then query at every level
+
+def test_store_mixed_set_in_batches(loaded: Run, qr_study: QRStudy, server: Orthanc) -> None:
+    assert loaded.code == 0, loaded
+    s = loaded.summary
+    assert (s["stored"], s["failed"], s["skipped"], s["batches"]) == (len(qr_study.instances), 0, 1, 3), loaded
+    results = loaded.of("result")
+    assert {r["sop_instance_uid"] for r in results} == {i.sop_instance_uid for i in qr_study.instances}
+    assert all(r["outcome"] == "stored" and r["retrieve_url"] for r in results)
+    assert [e["path"] for e in loaded.of("skipped")][0].endswith("notes.txt")
+    assert len(server.get("/instances")) == len(qr_study.instances)  # type: ignore[arg-type]
+
+
+def test_query_studies_with_keys_and_includefield(loaded: Run, server: Orthanc, qr_study: QRStudy) -> None:
+    r = dcmcli("wado", "query", "--json", "-k", "PatientID=QRPAT-B", "-k", "StudyDate", "--includefield",
+               "StudyDescription", web(server))
+    assert r.code == 0, r
+    (match,) = r.of("match")
+    ds = match["dataset"]
+    assert ds["0020000D"]["Value"] == [qr_study.study_uids("QRPAT-B")[0]]
+    assert ds["00081030"]["Value"] == ["QR test study B"]  # includefield
+    assert ds["00080020"]["Value"] == ["20240220"]  # a return key
+    assert r.summary["matches"] == 1 and r.summary["level"] == "studies"
+    # the same query as a table: the keys asked for are the columns (findscu's renderer)
+    table = dcmcli("wado", "query", "-k", "PatientID=QRPAT-*", "-k", "AccessionNumber", web(server))
+    assert table.code == 0, table
+    header = table.stdout.splitlines()[0].split()
+    assert header == ["PatientID", "AccessionNumber", "StudyInstanceUID"], table
+    assert "ACC-A1" in table.stdout and "ACC-B1" in table.stdout
+
+
+def test_query_series_and_instances_within_a_study(loaded: Run, server: Orthanc, qr_study: QRStudy) -> None:
+    study = qr_study.study_uids("QRPAT-A")[0]
+    r = dcmcli("wado", "query", "--json", "-L", "series", "--study", study, web(server))
+    assert r.code == 0, r
+    assert {m["dataset"]["0020000E"]["Value"][0] for m in r.of("match")} == set(qr_study.series_uids(study))
+    mr = dcmcli("wado", "query", "--json", "-L", "SERIES", "-k", "Modality=MR", "-k", "SeriesDescription",
+                web(server))
+    (m,) = mr.of("match")
+    assert m["dataset"]["0008103E"]["Value"] == ["MR T1"]
+    ct_series = qr_study.select(patient_id="QRPAT-A", modality="CT")[0].series_uid
+    inst = dcmcli("wado", "query", "--csv", "-", "-L", "instances", "--study", study, "--series", ct_series,
+                  "-k", "InstanceNumber", web(server))
+    assert inst.code == 0, inst
+    lines = inst.stdout.splitlines()
+    assert lines[0] == "InstanceNumber,SOPInstanceUID"
+    assert sorted(lines[1:]) == sorted(f"{i.instance_number},{i.sop_instance_uid}"
+                                       for i in qr_study.select(series_uid=ct_series))
+
+
+def test_query_limit_offset_and_all_pages(loaded: Run, server: Orthanc, qr_study: QRStudy) -> None:
+    every = dcmcli("wado", "query", "--ndjson", "-", "-L", "instances", web(server))
+    uids = [json.loads(line)["00080018"]["Value"][0] for line in every.stdout.splitlines()]
+    assert sorted(uids) == sorted(i.sop_instance_uid for i in qr_study.instances), every
+    page = dcmcli("wado", "query", "--json", "-L", "instances", "--limit", "3", "--offset", "2", web(server))
+    assert [m["dataset"]["00080018"]["Value"][0] for m in page.of("match")] == uids[2:5], page
+    paged = dcmcli("wado", "query", "--json", "-L", "instances", "--limit", "4", "--all-pages", web(server))
+    assert [m["dataset"]["00080018"]["Value"][0] for m in paged.of("match")] == uids
+    assert paged.summary["pages"] == 4  # 4 + 4 + 1, then an empty page
+
+
+# ---------------------------------------------------------------------------
+# retrieve
+
+def test_retrieve_study_byte_for_byte(loaded: Run, server: Orthanc, qr_study: QRStudy, tmp_path: Path) -> None:
+    for patient in ("QRPAT-A", "QRPAT-B"):
+        study = qr_study.study_uids(patient)[0]
+        r = dcmcli("wado", "retrieve", "--json", "--study", study, "--layout", "study", "-od", str(tmp_path),
+                   web(server))
+        assert r.code == 0, r
+        expected = qr_study.select(patient_id=patient)
+        assert r.summary["stored"] == r.summary["expected"] == len(expected), r
+    got = by_uid(tmp_path)
+    assert set(got) == {i.sop_instance_uid for i in qr_study.instances}
+    for inst in qr_study.instances:  # compressed ones (JPEG-LS, JPEG 2000) came as stored
+        path = got[inst.sop_instance_uid]
+        assert path.relative_to(tmp_path).parts[:2] == (inst.study_uid, inst.series_uid)  # storescp's layout
+        assert read_file_info(path).transfer_syntax == inst.transfer_syntax
+        assert dataset_bytes(path) == dataset_bytes(inst.path), inst.path.name
+    assert not parts_left(tmp_path)
+
+
+def test_retrieve_series_instance_and_parallel(loaded: Run, server: Orthanc, qr_study: QRStudy,
+                                               tmp_path: Path) -> None:
+    mr = qr_study.select(patient_id="QRPAT-A", modality="MR")
+    r = dcmcli("wado", "retrieve", "--study", mr[0].study_uid, "--series", mr[0].series_uid,
+               "--template", "{SeriesNumber}/{SOPInstanceUID}.dcm",
+               "-od", str(tmp_path / "series"), web(server))
+    assert r.code == 0, r
+    assert sorted(p.relative_to(tmp_path / "series").as_posix() for p in (tmp_path / "series").rglob("*.dcm")) == \
+        sorted(f"2/{i.sop_instance_uid}.dcm" for i in mr)
+    one = qr_study.select(modality="SR")[0]
+    r = dcmcli("wado", "retrieve", "--json", "--study", one.study_uid, "--series", one.series_uid, "--instance",
+               one.sop_instance_uid, "-od", str(tmp_path / "one"), web(server))
+    assert r.code == 0 and r.summary["stored"] == 1, r
+    assert dataset_bytes(Path(r.one("retrieved")["path"])) == dataset_bytes(one.path)
+    study = qr_study.study_uids("QRPAT-A")[0]
+    par = dcmcli("wado", "retrieve", "--json", "--study", study, "-j", "3", "-od", str(tmp_path / "par"),
+                 web(server))
+    assert par.code == 0, par
+    assert par.summary["requests"] == 4 and par.summary["stored"] == 7, par  # one request per series
+    assert set(by_uid(tmp_path / "par")) == set(qr_study.sop_instance_uids(patient_id="QRPAT-A"))
+
+
+def test_retrieve_in_a_syntax_the_server_cannot_make(loaded: Run, server: Orthanc, qr_study: QRStudy,
+                                                     tmp_path: Path) -> None:
+    """Orthanc cannot transcode the JPEG 2000 US to explicit VR: the answer fails, with the hint to ask for '*'."""
+    study = qr_study.study_uids("QRPAT-B")[0]
+    r = dcmcli("wado", "retrieve", "--study", study, "--transfer-syntax", "1.2.840.10008.1.2.1", "-od",
+               str(tmp_path), web(server))
+    assert r.code == 66, r
+    assert "--transfer-syntax '*'" in r.stderr, r
+    assert not list(tmp_path.rglob("*.dcm")) or not parts_left(tmp_path)
+
+
+def test_metadata_matches_the_objects(loaded: Run, server: Orthanc, qr_study: QRStudy, tmp_path: Path) -> None:
+    ct = qr_study.select(patient_id="QRPAT-A", modality="CT")
+    out = tmp_path / "meta.json"
+    r = dcmcli("wado", "retrieve", "--metadata", "--study", ct[0].study_uid, "--series", ct[0].series_uid,
+               "-o", str(out), web(server))
+    assert r.code == 0, r
+    records = json.loads(out.read_text())
+    assert len(records) == len(ct)
+    for record in records:
+        inst = next(i for i in ct if i.sop_instance_uid == record["00080018"]["Value"][0])
+        ds = dcmread(inst.path)
+        assert record["00100020"]["Value"] == [ds.PatientID]
+        assert record["00200013"]["Value"] == [int(ds.InstanceNumber)]
+        assert record["00280010"]["Value"] == [ds.Rows] and record["00280011"]["Value"] == [ds.Columns]
+        assert "BulkDataURI" in record["7FE00010"]
+    # bulk data by URI: the pixel data of one instance
+    uri = records[0]["7FE00010"]["BulkDataURI"]
+    bulk = tmp_path / "pixels.raw"
+    b = dcmcli("wado", "retrieve", "--bulkdata", uri, "-o", str(bulk), web(server))
+    assert b.code == 0, b
+    inst = next(i for i in ct if i.sop_instance_uid == records[0]["00080018"]["Value"][0])
+    assert bulk.read_bytes() == dcmread(inst.path).PixelData
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", data[16:24])
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int]:
+    assert data[:2] == b"\xff\xd8"
+    i = 2
+    while i < len(data):
+        marker, length = data[i + 1], struct.unpack(">H", data[i + 2:i + 4])[0]
+        if marker in (0xC0, 0xC1, 0xC2):
+            h, w = struct.unpack(">HH", data[i + 5:i + 9])
+            return w, h
+        i += 2 + length
+    raise AssertionError("no SOF marker")
+
+
+def test_frames_and_rendered_images(loaded: Run, server: Orthanc, qr_study: QRStudy, tmp_path: Path) -> None:
+    ct = qr_study.select(patient_id="QRPAT-A", modality="CT")[0]
+    ds = dcmread(ct.path)
+    ids = ["--study", ct.study_uid, "--series", ct.series_uid, "--instance", ct.sop_instance_uid]
+    r = dcmcli("wado", "retrieve", "--json", *ids, "--frames", "1", "-od", str(tmp_path), web(server))
+    assert r.code == 0, r
+    (written,) = r.of("written")
+    assert Path(written["path"]).read_bytes() == ds.PixelData  # uncompressed: the one frame's bytes
+    png = tmp_path / "ct.png"
+    r = dcmcli("wado", "retrieve", *ids, "--rendered", "--media-type", "image/png", "-o", str(png), web(server))
+    assert r.code == 0, r
+    assert _png_size(png.read_bytes()) == (ds.Columns, ds.Rows)
+    r = dcmcli("wado", "retrieve", "--json", *ids, "--rendered", "-od", str(tmp_path), web(server))
+    assert r.code == 0, r
+    assert _jpeg_size(Path(r.one("written")["path"]).read_bytes()) == (ds.Columns, ds.Rows)
+    # Orthanc 1.10 has no /thumbnail: a 404 in plain words
+    t = dcmcli("wado", "retrieve", "--json", *ids, "--thumbnail", "-od", str(tmp_path), web(server))
+    assert t.code == 66 and t.one("http-error")["http_status"] == 404, t
+    assert "thumbnail" in t.stderr and "404" in t.stderr
+
+
+def test_uri_dicom_and_jpeg(loaded: Run, server: Orthanc, qr_study: QRStudy, tmp_path: Path) -> None:
+    ct = qr_study.select(patient_id="QRPAT-A", modality="CT")[1]
+    ids = ["--study", ct.study_uid, "--series", ct.series_uid, "--object", ct.sop_instance_uid]
+    out = tmp_path / "obj.dcm"
+    r = dcmcli("wado", "uri", "--json", *ids, "-o", str(out), server.url + "/wado")
+    assert r.code == 0, r
+    assert r.summary["content_type"].startswith("application/dicom")
+    assert dataset_bytes(out) == dataset_bytes(ct.path)
+    jpg = tmp_path / "obj.jpg"
+    r = dcmcli("wado", "uri", *ids, "--content-type", "image/jpeg", "-o", str(jpg), server.url + "/wado")
+    assert r.code == 0, r
+    ds = dcmread(ct.path)
+    assert _jpeg_size(jpg.read_bytes()) == (ds.Columns, ds.Rows)  # (Orthanc 1.10 ignores rows/columns)
+    assert "labelled the answer image/png" in r.stderr  # Orthanc's label for its JPEG: said, not hidden
+
+
+# ---------------------------------------------------------------------------
+# DIMSE and DICOMweb see the same archive
+
+def test_storescu_then_wado_retrieve(tmp_path_factory: pytest.TempPathFactory, qr_study: QRStudy,
+                                     tmp_path: Path) -> None:
+    peer = start_orthanc(tmp_path_factory.mktemp("wado-dimse"))
+    try:
+        paths = [str(i.path) for i in qr_study.select(patient_id="QRPAT-A")]
+        s = dcmcli("storescu", "-aec", peer.aet, "127.0.0.1", str(peer.port), *paths)
+        assert s.code == 0, s
+        study = qr_study.study_uids("QRPAT-A")[0]
+        r = dcmcli("wado", "retrieve", "--json", "--study", study, "-od", str(tmp_path), web(peer))
+        assert r.code == 0 and r.summary["stored"] == len(paths), r
+        for inst in qr_study.select(patient_id="QRPAT-A"):
+            assert dataset_bytes(by_uid(tmp_path)[inst.sop_instance_uid]) == dataset_bytes(inst.path)
+    finally:
+        stop_group(peer.proc, graceful=False)
+
+
+def test_wado_store_then_findscu_sees_the_same(loaded: Run, server: Orthanc, qr_study: QRStudy) -> None:
+    r = dcmcli("findscu", "--json", "-aec", server.aet, "-L", "IMAGE", "-k", "StudyInstanceUID", "-k",
+               "SeriesInstanceUID", "-k", "SOPInstanceUID", "127.0.0.1", str(server.port))
+    assert r.code == 0, r
+    found = {m["dataset"]["00080018"]["Value"][0] for m in r.of("match")}
+    assert found == {x["sop_instance_uid"] for x in loaded.of("result")}
+
+
+# ---------------------------------------------------------------------------
+# bad input
+
+def test_basic_auth_right_wrong_and_missing(auth_server: Orthanc, qr_study: QRStudy, tmp_path: Path) -> None:
+    base = web(auth_server)
+    ok = dcmcli("wado", "store", "--json", "-u", f"{AUTH[0]}:{AUTH[1]}", base, str(qr_study.paths[0]))
+    assert ok.code == 0 and ok.summary["stored"] == 1, ok
+    q = run_with_env({"DCMCLI_PASSWORD": AUTH[1]}, "wado", "query", "--json", "-u", AUTH[0], base)
+    assert q.code == 0 and q.summary["matches"] == 1, q
+    wrong = dcmcli("wado", "query", "--json", "-u", f"{AUTH[0]}:nope", base)
+    assert wrong.code == 69, wrong
+    assert wrong.one("http-error")["http_status"] == 401
+    assert "refused the credentials" in wrong.stderr and "check the user and password" in wrong.stderr
+    assert "nope" not in wrong.stderr + wrong.stdout
+    none = dcmcli("wado", "retrieve", "--study", qr_study.instances[0].study_uid, "-od", str(tmp_path), base)
+    assert none.code == 69 and "give -u USER[:PASSWORD] or --token" in none.stderr, none
+    stow = dcmcli("wado", "store", "-u", f"{AUTH[0]}:nope", "--batch", "1", base, *map(str, qr_study.paths[:3]))
+    assert stow.code == 69, stow
+    assert stow.stderr.count("401") <= 2, stow  # the first refusal stops the rest
+    no_pw = dcmcli("wado", "query", "-u", AUTH[0], base)  # no terminal, no variable: a usage error, not a hang
+    assert no_pw.code == 1 and "DCMCLI_PASSWORD" in no_pw.stderr, no_pw
+
+
+def run_with_env(env: dict[str, str], *args: str) -> Run:
+    import os
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "dcmcli", *args], capture_output=True, text=True, timeout=60,
+                       stdin=subprocess.DEVNULL, env={**os.environ, **env})
+    run = Run(r.returncode, r.stdout, r.stderr, args)
+    _ = run.events  # validated against the schema
+    return run
+
+
+def test_unknown_study_is_a_404_with_the_uid(loaded: Run, server: Orthanc, tmp_path: Path) -> None:
+    r = dcmcli("wado", "retrieve", "--json", "--study", "1.2.3.999", "-od", str(tmp_path), web(server))
+    assert r.code == 66, r
+    assert r.one("http-error")["http_status"] == 404
+    assert "1.2.3.999" in r.stderr and "404" in r.stderr and "wado query lists them" in r.stderr
+    assert not list(tmp_path.rglob("*.dcm"))
+
+
+def test_server_down_is_cannot_connect(tmp_path: Path) -> None:
+    port = free_ports(1)[0]
+    for args in (["query"], ["retrieve", "--study", "1.2.3", "-od", str(tmp_path)]):
+        r = dcmcli("wado", *args, "--json", f"http://127.0.0.1:{port}/dicom-web")
+        assert r.code == 60, r
+        assert "cannot connect to 127.0.0.1" in r.stderr and "server is running" in r.stderr
+        assert r.one("http-error")["http_status"] is None
+
+
+def test_stow_skips_non_dicom_and_reports_refused_objects(loaded: Run, server: Orthanc, qr_study: QRStudy,
+                                                          tmp_path: Path) -> None:
+    good = qr_study.select(modality="SR")[0].path
+    ds = dcmread(good)
+    del ds.StudyInstanceUID
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = "1.2.826.0.1.3680043.8.498.999.1"
+    bad = tmp_path / "no-study.dcm"
+    ds.save_as(bad)
+    text = tmp_path / "readme.txt"
+    text.write_text("hello")
+    r = dcmcli("wado", "store", "--json", web(server), str(good), str(bad), str(text))
+    assert r.code == 66, r  # the refusal outranks the non-DICOM input (22)
+    results = {Path(x["path"]).name: x for x in r.of("result")}
+    assert results[good.name]["outcome"] == "stored"
+    assert results["no-study.dcm"]["outcome"] == "failed"
+    assert results["no-study.dcm"]["status"]["hex"] == "0xC000"
+    assert results["no-study.dcm"]["http_status"] == 400  # Orthanc's answer to a partly refused batch
+    assert r.summary["skipped"] == 1 and r.summary["stored"] == 1 and r.summary["failed"] == 1
+    assert "no-study.dcm" in r.stderr and "readme.txt" in r.stderr
+    only_text = dcmcli("wado", "store", web(server), str(text), str(good))
+    assert only_text.code == 22, only_text  # named on the command line and not DICOM
+    nothing = dcmcli("wado", "store", web(server), str(text))
+    assert nothing.code == 23 and "nothing stored" in nothing.stderr, nothing
+
+
+def test_a_url_that_is_not_dicomweb(loaded: Run, server: Orthanc, qr_study: QRStudy, tmp_path: Path) -> None:
+    q = dcmcli("wado", "query", server.url)  # Orthanc's REST API: /studies is a JSON list of its own ids
+    assert q.code == 66 and "not DICOM JSON, so not a DICOMweb service" in q.stderr, q
+    s = dcmcli("wado", "store", server.url, str(qr_study.paths[0]))
+    assert s.code == 66 and "DICOMweb root" in s.stderr, s
+    u = dcmcli("wado", "query", "ftp://127.0.0.1/dicom-web")
+    assert u.code == 1 and "not an HTTP URL" in u.stderr, u
+    k = dcmcli("wado", "query", "-k", "PatientNam=X", web(server))
+    assert k.code == 1 and "did you mean PatientName" in k.stderr, k
+
+
+class _CuttingRelay(http.server.ThreadingHTTPServer):
+    """A relay in front of Orthanc that passes QIDO answers on whole and, for a
+    WADO-RS answer, either cuts it in the middle of its second part and closes
+    (``drop=False``), or leaves its second part out of a well-formed answer
+    (``drop=True``: what Orthanc 1.10 is reported to do with objects it cannot
+    transcode)."""
+
+    daemon_threads = True
+
+    def __init__(self, upstream: str, drop: bool = False, cut: bool = True) -> None:
+        self.upstream = upstream
+        self.drop = drop
+        self.cut = cut
+        super().__init__(("127.0.0.1", 0), _CutHandler)
+
+
+class _CutHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802
+        server: _CuttingRelay = self.server  # type: ignore[assignment]
+        req = urllib.request.Request(server.upstream + self.path, headers={"Accept": self.headers["Accept"]})
+        with urllib.request.urlopen(req, timeout=30) as answer:
+            body = answer.read()
+            ctype = answer.headers["Content-Type"]
+        cut = len(body)
+        if ctype.startswith("multipart/") and (server.cut or server.drop):
+            boundary = ctype.split("boundary=")[1].split(";")[0].strip('"').encode()
+            second = body.index(b"--" + boundary, body.index(b"--" + boundary) + 1)
+            if server.drop:
+                third = body.index(b"--" + boundary, second + 1)
+                body = body[:second] + body[third:]
+                cut = len(body)
+            else:
+                cut = second + 2000
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Connection", "close")
+        if cut == len(body):
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body[:cut])
+        self.wfile.flush()
+        self.close_connection = True
+
+
+def test_an_answer_cut_inside_a_part_leaves_no_half_file(loaded: Run, server: Orthanc, qr_study: QRStudy,
+                                                          tmp_path: Path) -> None:
+    relay = _CuttingRelay(server.url)
+    thread = threading.Thread(target=relay.serve_forever, daemon=True)
+    thread.start()
+    try:
+        ct = qr_study.select(patient_id="QRPAT-A", modality="CT")[0]
+        base = f"http://127.0.0.1:{relay.server_address[1]}/dicom-web"
+        r = dcmcli("wado", "retrieve", "--json", "--study", ct.study_uid, "--series", ct.series_uid, "-od",
+                   str(tmp_path), base)
+    finally:
+        relay.shutdown()
+        relay.server_close()
+        thread.join(5)
+    assert r.code == 62, r
+    assert "cut after 1 complete part" in r.stderr and "discarded" in r.stderr, r
+    stored = [e for e in r.of("retrieved") if e["outcome"] == "stored"]
+    assert len(stored) == 1
+    files = list(tmp_path.rglob("*.dcm"))
+    assert [str(p) for p in files] == [stored[0]["path"]]  # only the complete one, under its final name
+    assert dataset_bytes(files[0]) == dataset_bytes(by_uid(Path(qr_study.root))[stored[0]["sop_instance_uid"]])
+    assert not parts_left(tmp_path)
+
+
+def test_options_checked_before_any_request(tmp_path: Path) -> None:
+    """Usage errors (exit 1) and an unwritable output (40) need no server: nothing listens on this port."""
+    base = f"http://127.0.0.1:{free_ports(1)[0]}/dicom-web"
+    cases = [
+        (["query", "-H", "no colon here", base], 1, "malformed header"),
+        (["query", "--token-env", "DCMCLI_TEST_UNSET_TOKEN", base], 1, "the variable is not set"),
+        (["query", "-u", "a:b", "--token", "t", base], 1, "-u and a bearer token"),
+        (["query", "-L", "patients", base], 1, "unknown level"),
+        (["query", "-L", "studies", "--study", "1.2.3", base], 1, "studies are not found within a study"),
+        (["retrieve", "--study", "1.2", "--frames", "1", base], 1, "--frames needs --instance"),
+        (["retrieve", "--study", "1.2", "--series", "1.3", "--instance", "1.4", "--frames", "0,x", base], 1,
+         "invalid --frames"),
+        (["retrieve", "--metadata", "--rendered", "--study", "1.2", base], 1, "different retrievals"),
+        (["uri", "--study", "1", "--series", "2", "--object", "3", "--window-center", "40", base], 1,
+         "go together"),
+    ]
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    cases.append((["retrieve", "--study", "1.2", "-od", str(blocker), base], 40, "is a file, not a directory"))
+    for args, code, text in cases:
+        r = dcmcli("wado", *args)
+        assert r.code == code and text in r.stderr, r
+        assert r.stderr.startswith(f"wado {args[0]}: error:"), r
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 16 KiB tmpfs (as tests/test_storescp.py's): a real file system that fills up."""
+    import subprocess
+
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(mnt)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.decode().strip()}")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_retrieve_onto_a_full_disk(loaded: Run, server: Orthanc, qr_study: QRStudy, small_disk: Path) -> None:
+    """The CT objects (38 KB each) cannot fit: each fails with the writer's reason, exit 40, no .part left."""
+    ct = qr_study.select(patient_id="QRPAT-A", modality="CT")[0]
+    r = dcmcli("wado", "retrieve", "--json", "--study", ct.study_uid, "--series", ct.series_uid, "-od",
+               str(small_disk), web(server))
+    assert r.code == 40, r
+    failed = [e for e in r.of("retrieved") if e["outcome"] == "failed"]
+    assert len(failed) == 3 and all("no space left" in e["message"] for e in failed), r
+    assert not list(small_disk.rglob("*.dcm")) and not parts_left(small_disk)
+
+
+def test_fewer_instances_than_qido_counts(loaded: Run, server: Orthanc, qr_study: QRStudy, tmp_path: Path) -> None:
+    """A well-formed answer with one instance left out: a warning naming the counts, and exit 66."""
+    relay = _CuttingRelay(server.url, drop=True)
+    thread = threading.Thread(target=relay.serve_forever, daemon=True)
+    thread.start()
+    try:
+        ct = qr_study.select(patient_id="QRPAT-A", modality="CT")[0]
+        base = f"http://127.0.0.1:{relay.server_address[1]}/dicom-web"
+        r = dcmcli("wado", "retrieve", "--json", "--study", ct.study_uid, "--series", ct.series_uid, "-od",
+                   str(tmp_path), base)
+    finally:
+        relay.shutdown()
+        relay.server_close()
+        thread.join(5)
+    assert r.code == 66, r
+    assert (r.summary["expected"], r.summary["stored"], r.summary["missing"]) == (3, 2, 1), r
+    assert "counts 3 instance(s)" in r.stderr and "1 missing" in r.stderr, r
+    assert len(list(tmp_path.rglob("*.dcm"))) == 2
+
+
+def test_https_with_cacert_insecure_and_untrusted(loaded: Run, server: Orthanc, tmp_path: Path) -> None:
+    """A TLS relay in front of Orthanc with a self-signed certificate for 127.0.0.1."""
+    import ssl
+    import subprocess
+
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    relay = _CuttingRelay(server.url, cut=False)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    relay.socket = ctx.wrap_socket(relay.socket, server_side=True)
+    thread = threading.Thread(target=relay.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"https://127.0.0.1:{relay.server_address[1]}/dicom-web"
+        untrusted = dcmcli("wado", "query", base)
+        trusted = dcmcli("wado", "query", "--json", "--cacert", str(cert), base)
+        insecure = dcmcli("wado", "query", "--json", "--insecure", base)
+    finally:
+        relay.shutdown()
+        relay.server_close()
+        thread.join(5)
+    assert untrusted.code == 60 and "not trusted" in untrusted.stderr and "--cacert" in untrusted.stderr, untrusted
+    assert trusted.code == 0 and trusted.summary["matches"] == 2, trusted
+    assert insecure.code == 0 and "--insecure: the server's TLS certificate is not checked" in insecure.stderr
+
+
+def test_store_then_getscu_gets_the_same(loaded: Run, server: Orthanc, qr_study: QRStudy, tmp_path: Path) -> None:
+    study = qr_study.study_uids("QRPAT-B")[0]
+    r = dcmcli("getscu", "--json", "-aec", server.aet, "-k", f"StudyInstanceUID={study}", "-od", str(tmp_path),
+               "127.0.0.1", str(server.port))
+    assert r.code == 0, r
+    got = by_uid(tmp_path)
+    assert set(got) == set(qr_study.sop_instance_uids(patient_id="QRPAT-B"))
