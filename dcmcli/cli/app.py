@@ -46,7 +46,8 @@ def _root(
 
 #: Subcommands register themselves on import (each module is thin: parse, call the core).
 COMMANDS = {"exit-codes": "exitcodes", "echoscu": "echoscu", "storescu": "storescu", "storescp": "storescp",
-            "findscu": "findscu", "movescu": "movescu", "getscu": "getscu", "dcmconv": "dcmconv", "demo": "demo"}
+            "findscu": "findscu", "movescu": "movescu", "getscu": "getscu", "dcmconv": "dcmconv", "demo": "demo",
+            "dcmdir": "dcmdir"}
 
 
 def load_commands(names: tuple[str, ...] = tuple(COMMANDS)) -> typer.Typer:
