@@ -418,6 +418,13 @@ def test_non_dicom_inputs_and_readonly_output(tmp_path: Path) -> None:
     r = run_dcmcli("dcmdir", "create", "--copy-to", str(tmp_path / "m2"), str(src / "ct.dcm"), str(named))
     assert r.returncode == 22 and "also.txt" in r.stderr  # named: exit 22, the rest still done
     assert (tmp_path / "m2" / "DICOMDIR").exists()
+    cut = src / "cut.dcm"
+    data = (src / "ct.dcm").read_bytes()
+    cut.write_bytes(data[:len(data) - 100])
+    r = run_dcmcli("dcmdir", "create", "--copy-to", str(tmp_path / "m4"), str(cut), str(src / "ct.dcm"))
+    assert r.returncode == 22 and "truncated" in r.stderr and str(cut) in r.stderr
+    assert len([x for x in records(tmp_path / "m4" / "DICOMDIR") if x["file"]]) == 1  # ct.dcm, not its cut copy
+    cut.unlink()
     r = run_dcmcli("dcmdir", "create", "--copy-to", str(tmp_path / "m3"), str(named))
     assert r.returncode == 23 and not (tmp_path / "m3" / "DICOMDIR").exists()
     ro = tmp_path / "ro"

@@ -171,12 +171,23 @@ def _position(siblings: list[Record], rec: Record) -> int:
 
 # -- create and update ------------------------------------------------------------------
 
+_REAL: dict[str, str] = {}
+
+
+def _real(folder: str) -> str:
+    real = _REAL.get(folder)
+    if real is None:
+        real = _REAL[folder] = os.path.realpath(folder)
+    return real
+
+
 def _file_id_of(path: Path, root: Path) -> tuple[tuple[str, ...] | None, str | None]:
-    try:
-        rel = path.resolve().relative_to(root.resolve())
-    except ValueError:
+    """The file ID of ``path`` below ``root`` (symbolic links resolved, once per folder), or why not."""
+    base = _real(str(root))
+    real = os.path.join(_real(os.path.dirname(os.path.abspath(path))), path.name)
+    if not real.startswith(base.rstrip(os.sep) + os.sep):
         return None, f"not below the DICOMDIR's folder {root}"
-    parts = rel.parts
+    parts = tuple(real[len(base.rstrip(os.sep)) + 1:].split(os.sep))
     problem = file_id_problem(parts)
     return (parts, None) if problem is None else (None, problem)
 
@@ -228,12 +239,16 @@ def add_files(dicomdir: Path, inputs: Iterable[str], options: Options, *, new: b
     _validate_fileset_id(d.fileset_id)
 
     out = Outcome(dicomdir)
-    found = collect_inputs(list(inputs), recurse=options.recurse, pattern=options.pattern, action="referenced")
+    # The files are walked completely (truncation) when their records are built, in one read.
+    found = collect_inputs(list(inputs), recurse=options.recurse, pattern=options.pattern, action="referenced",
+                           check_complete=False)
+    own = os.path.realpath(dicomdir)
+    found.skipped = [s for s in found.skipped if os.path.realpath(s.path) != own]  # the DICOMDIR itself
     for item in found.unreadable + found.skipped:
         out.skipped.append(item)
         on_skipped(item)
     out.codes += found.exit_codes()
-    files = [f for f in found.files if f.path.resolve() != dicomdir.resolve()]
+    files = [f for f in found.files if f.path.name.upper() != "DICOMDIR" or os.path.realpath(f.path) != own]
     empty = found.nothing_to_send()
     if empty is not None and not (not new and not list(inputs)):
         code, msg = empty
@@ -326,7 +341,7 @@ def add_files(dicomdir: Path, inputs: Iterable[str], options: Options, *, new: b
                 leaf.elements[REF_SYNTAX] = text_element(REF_SYNTAX, target)
         out.results.append(r)
         on_result(r)
-    if new or out.count("added"):
+    if out.count("added") or (new and not files):
         write_dicomdir(d)
         out.written = True
     out.records = sum(1 for _ in d.walk())

@@ -312,10 +312,15 @@ def build_records(info: object, *, invent: bool = False, sequence_no: int = 1) -
     file ID (the caller knows where the file goes). Raises ``RecordError``
     when a type 1 key is missing and ``invent`` is off."""
     from dcmcli.dicomfile import read_top_level
+    from dcmcli.uids import DEFLATED
 
     path: Path = info.path  # type: ignore[attr-defined]
     ts: str = info.transfer_syntax  # type: ignore[attr-defined]
-    values = read_top_level(path, info.dataset_offset, ts, SCANNED)  # type: ignore[attr-defined]
+    offset: int = info.dataset_offset  # type: ignore[attr-defined]
+    if ts == DEFLATED:
+        values = read_top_level(path, offset, ts, SCANNED)
+    else:
+        values = scan_head(path, offset, ts)
     sop_class = info.sop_class_uid  # type: ignore[attr-defined]
     sop_instance = info.sop_instance_uid  # type: ignore[attr-defined]
     modality = _value_text(values.get(KEYWORD_TAG["Modality"], b""))
@@ -358,6 +363,88 @@ def build_records(info: object, *, invent: bool = False, sequence_no: int = 1) -
                            ident(study, KEYWORD_TAG["StudyInstanceUID"]),
                            ident(series, KEYWORD_TAG["SeriesInstanceUID"]), sop_instance, sop_class, ts,
                            patient, study, series, leaf, notes)
+
+
+HEAD = 64 * 1024
+
+
+_LONG_VR_BYTES = frozenset(v.encode() for v in LONG_VRS)
+
+
+def scan_head(path: Path, offset: int, ts: str) -> dict[int, bytes]:
+    """The SCANNED keys of a file, and a walk over all its top-level element
+    headers (a truncated file raises ``InvalidFile``), from one read of its
+    first 64 KB: one loop in memory for the usual little-endian file; the
+    file itself is walked only past the head (after Pixel Data, rarely)."""
+    from dcmcli.dicomfile import InvalidFile, _Walker, check_received, scan_buffer, scan_top_level
+    from dcmcli.media.dicomdir import DicomdirError, _skip_sequence
+    from dcmcli.uids import EBE, ILE
+
+    size = path.stat().st_size
+    total = size - offset
+    with path.open("rb") as fp:
+        fp.seek(offset)
+        head = fp.read(HEAD)
+        if ts in (EBE, ILE):  # rarer: two passes
+            try:
+                values = scan_buffer(head, ts, set(SCANNED))
+            except InvalidFile:
+                if len(head) == total:
+                    raise
+                fp.seek(offset)
+                values = scan_top_level(fp, size, ts, set(SCANNED))
+            check_received(path, offset, ts, head)
+            return values
+        values = {}
+        unpack = struct.unpack_from
+        long_vrs = _LONG_VR_BYTES
+        wanted = SCANNED
+        highest = max(SCANNED)
+        passed = False
+        n = len(head)
+        pos = 0
+        while pos < total:
+            if pos + 12 > n:
+                if n == total and pos + 8 > n:
+                    raise InvalidFile(f"truncated: the file ends at byte {size} inside an element header")
+                if n < total:
+                    break  # the rest is walked from the file
+            group, elem, vr = unpack("<HH2s", head, pos)
+            if vr in long_vrs:
+                length = unpack("<L", head, pos + 8)[0]
+                hdr = 12
+            elif 65 <= vr[0] <= 90 and 65 <= vr[1] <= 90:
+                length = unpack("<H", head, pos + 6)[0]
+                hdr = 8
+            else:
+                raise InvalidFile(f"corrupt: element ({group:04X},{elem:04X}) has no valid VR")
+            if length == 0xFFFFFFFF:
+                if group == 0x7FE0 and ts == "1.2.840.10008.1.2.1":
+                    raise InvalidFile("encapsulated (compressed) Pixel Data in an uncompressed transfer syntax")
+                try:
+                    pos = _skip_sequence(head, pos + hdr, n)
+                    continue
+                except DicomdirError:
+                    if n == total:
+                        raise InvalidFile(f"truncated or corrupt inside ({group:04X},{elem:04X})") from None
+                    break  # runs past the head: the file walk below
+            key = group << 16 | elem
+            if key in wanted:
+                values[key] = head[pos + hdr:pos + hdr + length]
+            elif key > highest:
+                passed = True
+            if pos + hdr + length > total:
+                raise InvalidFile(f"truncated: element ({group:04X},{elem:04X}) needs {length} bytes "
+                                  f"but the data set ends {total - pos - hdr} bytes later")
+            pos += hdr + length
+        if pos < total:  # past the head
+            if not passed:  # the keys may be further on
+                fp.seek(offset)
+                values = scan_top_level(fp, size, ts, set(SCANNED))
+            fp.seek(offset + pos)
+            walker = _Walker(fp, size, implicit=False, little=True)
+            walker.walk_dataset(None)
+    return values
 
 
 def _element_value(raw: bytes) -> bytes:
