@@ -262,29 +262,56 @@ def split_elements(data: bytes) -> Iterator[tuple[int, bytes]]:
         pos = end
 
 
+_VRS = frozenset(b"AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN UR "
+                 b"US UT UV".split())
+_LONG = frozenset(v.encode() for v in LONG_VRS)
+
+
 def _parse_record(buf: bytes, pos: int, size: int, end: int | None) -> tuple[Record, int]:
     """The record item at ``pos`` (its item header read already: body from
-    ``pos``; ``end`` None for an undefined length)."""
+    ``pos``; ``end`` None for an undefined length). One loop, headers
+    unpacked in place: the reader's hot path."""
     elements: dict[int, bytes] = {}
     rec = Record(elements)
     limit = size if end is None else end
     unpack = struct.unpack_from
-    while True:
-        if end is not None and pos >= end:
-            break
-        tag, vr, length, hl = _header(buf, pos, limit)
-        if tag == _ITEM_END and end is None:
-            pos += 8
-            break
-        stop = _element_end(buf, pos, limit, vr, length, hl)
-        if tag == NEXT and length == 4:
-            rec.next_offset = unpack("<L", buf, pos + hl)[0]
-        elif tag == LOWER and length == 4:
-            rec.lower_offset = unpack("<L", buf, pos + hl)[0]
-        elif tag == IN_USE and length == 2:
-            rec.in_use = unpack("<H", buf, pos + hl)[0]
+    vrs, long_vrs = _VRS, _LONG
+    while end is None or pos < end:
+        if pos + 8 > limit:
+            raise _truncated(pos, size)
+        group, el, vr = unpack("<HH2s", buf, pos)
+        if group == 0xFFFE:
+            if el == 0xE00D and end is None:
+                return rec, pos + 8
+            raise DicomdirError(f"corrupt: ({group:04X},{el:04X}) at byte {pos} inside a directory record",
+                                "the DICOMDIR cannot be read; make it again with dcmcli dcmdir create")
+        if vr in long_vrs:
+            if pos + 12 > limit:
+                raise _truncated(pos, size)
+            length = unpack("<L", buf, pos + 8)[0]
+            hl = 12
+        elif vr in vrs:
+            length = unpack("<H", buf, pos + 6)[0]
+            hl = 8
         else:
-            elements[tag] = buf[pos:stop]
+            raise DicomdirError(f"corrupt: element ({group:04X},{el:04X}) at byte {pos} has no valid VR",
+                                "the DICOMDIR cannot be read; make it again with dcmcli dcmdir create")
+        if length == _UNDEFINED:
+            stop = _element_end(buf, pos, limit, vr.decode(), length, hl)
+        else:
+            stop = pos + hl + length
+            if stop > limit:
+                raise _truncated(pos, size)
+        if group == 0x0004 and length in (2, 4) and el in (0x1400, 0x1410, 0x1420):
+            value = unpack("<L" if length == 4 else "<H", buf, pos + hl)[0]
+            if el == 0x1400:
+                rec.next_offset = value
+            elif el == 0x1420:
+                rec.lower_offset = value
+            else:
+                rec.in_use = value
+        else:
+            elements[group << 16 | el] = buf[pos:stop]
         pos = stop
     return rec, pos
 
