@@ -540,3 +540,29 @@ def test_record_types_by_sop_class() -> None:
     assert record_type("1.2.840.10008.5.1.4.1.1.104.1") == "ENCAP DOC"
     assert record_type("1.2.840.10008.5.1.4.38.1") == "HANGING PROTOCOL"
     assert record_type("1.2.3.4.5.6") == "PRIVATE"
+
+
+def test_fast_reader_agrees_with_the_general_one_on_every_cut(tmp_path: Path, mixed: dict[str, Path]) -> None:
+    """records.read_instance (one read, the create path) finds truncation where dicomfile.read_file_info does."""
+    from dcmcli.dicomfile import InvalidFile, read_file_info
+    from dcmcli.media.records import read_instance
+
+    for name in ("ct", "sr", "pr"):
+        data = mixed[name].read_bytes()
+        info, values = read_instance(mixed[name])
+        assert info.sop_instance_uid == dcmread(mixed[name], stop_before_pixels=True).SOPInstanceUID
+        assert values[0x00100020].rstrip(b" ") in (b"PID001", b"1CT1")
+        cut = tmp_path / f"{name}.cut"
+        for end in range(140, len(data), 97 if name == "ct" else 13):
+            cut.write_bytes(data[:end])
+            try:
+                read_file_info(cut)
+                general = None
+            except InvalidFile as exc:
+                general = str(exc)
+            try:
+                read_instance(cut)
+                fast = None
+            except InvalidFile as exc:
+                fast = str(exc)
+            assert (general is None) == (fast is None), (name, end, general, fast)

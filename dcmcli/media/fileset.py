@@ -17,12 +17,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dcmcli.dicomfile import FileInfo, InvalidFile, collect_inputs, read_file_info
+from dcmcli.dicomfile import (MEDIA_DIRECTORY_STORAGE, NO_MATCH, FileInfo, Inputs, InvalidFile, Skipped,
+                              UnreadableFile, find_inputs, read_file_info)
 from dcmcli.errors import DcmcliError, ExitCode, OutputError, UsageError
 from dcmcli.media.dicomdir import Dicomdir, DicomdirError, Problem, Record, read_dicomdir, write_dicomdir
 from dcmcli.media.records import (CHILDREN, FILE_ID, KEYWORD_TAG, PROFILES, REQUIRED, REF_CLASS, REF_INSTANCE,
                                   REF_SYNTAX, SINGLE_LEVEL_TYPES, InstanceRecords, Profile, RecordError,
-                                  build_records, file_id_problem, text_element)
+                                  build_records, file_id_problem, read_instance, text_element)
 from dcmcli import uids
 
 
@@ -171,6 +172,36 @@ def _position(siblings: list[Record], rec: Record) -> int:
 
 # -- create and update ------------------------------------------------------------------
 
+def discover(args: list[str], *, recurse: bool, pattern: str | None) -> tuple[Inputs, dict[Path, dict[int, bytes]]]:
+    """``dicomfile.collect_inputs`` for the FSC: the same inputs, problems and
+    exit codes, but each file read once (``records.read_instance``: file meta,
+    record keys, the truncation walk), with its record keys kept."""
+    candidates, problems = find_inputs(args, recurse=recurse, pattern=pattern)
+    unreadable = [Skipped(arg, why, f"{arg}: {why}",
+                          ExitCode.NO_INPUT_FILES if why == NO_MATCH else ExitCode.INPUT_UNREADABLE)
+                  for arg, why in problems]
+    files: list[FileInfo] = []
+    skipped: list[Skipped] = []
+    scanned: dict[Path, dict[int, bytes]] = {}
+    for cand in candidates:
+        try:
+            info, values = read_instance(cand.path)
+        except UnreadableFile as exc:
+            skipped.append(Skipped(str(cand.path), str(exc), f"skipped {cand.path}: {exc}", ExitCode.INPUT_UNREADABLE))
+            continue
+        except InvalidFile as exc:
+            skipped.append(Skipped(str(cand.path), str(exc), f"skipped {cand.path}: {exc}",
+                                   ExitCode.INVALID_INPUT if cand.explicit else ExitCode.OK))
+            continue
+        if info.sop_class_uid == MEDIA_DIRECTORY_STORAGE:  # type: ignore[attr-defined]
+            skipped.append(Skipped(str(cand.path), "DICOMDIR (not referenced)",
+                                   f"skipped {cand.path}: a DICOMDIR is not referenced from a DICOMDIR"))
+            continue
+        files.append(info)  # type: ignore[arg-type]
+        scanned[cand.path] = values
+    return Inputs(files, unreadable, skipped, len(candidates)), scanned
+
+
 _REAL: dict[str, str] = {}
 
 
@@ -239,16 +270,14 @@ def add_files(dicomdir: Path, inputs: Iterable[str], options: Options, *, new: b
     _validate_fileset_id(d.fileset_id)
 
     out = Outcome(dicomdir)
-    # The files are walked completely (truncation) when their records are built, in one read.
-    found = collect_inputs(list(inputs), recurse=options.recurse, pattern=options.pattern, action="referenced",
-                           check_complete=False)
+    found, scanned = discover(list(inputs), recurse=options.recurse, pattern=options.pattern)
     own = os.path.realpath(dicomdir)
     found.skipped = [s for s in found.skipped if os.path.realpath(s.path) != own]  # the DICOMDIR itself
     for item in found.unreadable + found.skipped:
         out.skipped.append(item)
         on_skipped(item)
     out.codes += found.exit_codes()
-    files = [f for f in found.files if f.path.name.upper() != "DICOMDIR" or os.path.realpath(f.path) != own]
+    files = found.files
     empty = found.nothing_to_send()
     if empty is not None and not (not new and not list(inputs)):
         code, msg = empty
@@ -297,7 +326,7 @@ def add_files(dicomdir: Path, inputs: Iterable[str], options: Options, *, new: b
             on_result(r)
             continue
         try:
-            recs = build_records(info, invent=options.invent, sequence_no=n)
+            recs = build_records(info, invent=options.invent, sequence_no=n, values=scanned.get(info.path))
         except RecordError as exc:
             r = Result(str(info.path), "failed", None, None, info.sop_instance_uid, info.transfer_syntax,
                        str(exc), int(ExitCode.INVALID_INPUT))

@@ -15,6 +15,7 @@ encapsulated documents, ...) carry sequences and read the file with pydicom.
 
 from __future__ import annotations
 
+import os
 import re
 import struct
 from dataclasses import dataclass, field
@@ -307,7 +308,8 @@ def _level(values: dict[int, bytes], rtype: str, charset: bytes | None, invent: 
     return rec
 
 
-def build_records(info: object, *, invent: bool = False, sequence_no: int = 1) -> InstanceRecords:
+def build_records(info: object, *, invent: bool = False, sequence_no: int = 1,
+                  values: dict[int, bytes] | None = None) -> InstanceRecords:
     """The records of one instance (a ``dicomfile.FileInfo``), without its
     file ID (the caller knows where the file goes). Raises ``RecordError``
     when a type 1 key is missing and ``invent`` is off."""
@@ -317,7 +319,9 @@ def build_records(info: object, *, invent: bool = False, sequence_no: int = 1) -
     path: Path = info.path  # type: ignore[attr-defined]
     ts: str = info.transfer_syntax  # type: ignore[attr-defined]
     offset: int = info.dataset_offset  # type: ignore[attr-defined]
-    if ts == DEFLATED:
+    if values is not None:
+        pass  # read_instance read them
+    elif ts == DEFLATED:
         values = read_top_level(path, offset, ts, SCANNED)
     else:
         values = scan_head(path, offset, ts)
@@ -369,81 +373,159 @@ HEAD = 64 * 1024
 
 
 _LONG_VR_BYTES = frozenset(v.encode() for v in LONG_VRS)
+_VR_BYTES = frozenset(b"AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN UR "
+                      b"US UT UV".split())
+_UNDEF = 0xFFFFFFFF
+
+
+def read_instance(path: Path) -> tuple[object, dict[int, bytes]]:
+    """A file's ``FileInfo`` and its SCANNED keys, from one read of its first
+    64 KB: file meta, keys and a walk over every top-level element header (a
+    truncated file raises ``InvalidFile``), in memory; the file itself is
+    walked only past the head (after a large Pixel Data, rarely). Files not in
+    Explicit VR Little Endian go through ``dicomfile.read_file_info``."""
+    from dcmcli.dicomfile import FileInfo, InvalidFile, UnreadableFile, read_file_info
+    from dcmcli.uids import ELE
+
+    try:
+        fp = path.open("rb")
+    except OSError as exc:
+        raise UnreadableFile(f"cannot read: {exc.strerror or exc}") from None
+    with fp:
+        try:
+            size = os.fstat(fp.fileno()).st_size
+            buf = fp.read(HEAD)
+        except OSError as exc:
+            raise UnreadableFile(f"cannot read: {exc.strerror or exc}") from None
+        if size == 0:
+            raise InvalidFile("empty file")
+        if len(buf) < 132 or buf[128:132] != b"DICM":
+            raise InvalidFile("not a DICOM file (no 'DICM' prefix after the 128-byte preamble)")
+        unpack = struct.unpack_from
+        meta: dict[int, str] = {}
+        pos, n = 132, len(buf)
+        try:
+            while pos + 8 <= n:
+                group, elem, vr = unpack("<HH2s", buf, pos)
+                if group != 2:
+                    break
+                if vr in _LONG_VR_BYTES:
+                    length, hl = unpack("<L", buf, pos + 8)[0], 12
+                else:
+                    length, hl = unpack("<H", buf, pos + 6)[0], 8
+                if length == _UNDEF or pos + hl + length > size:
+                    raise InvalidFile("truncated inside the file meta information")
+                if vr in (b"UI", b"AE", b"SH"):
+                    meta[elem] = buf[pos + hl:pos + hl + length].decode("ascii", "replace").strip(" \x00")
+                pos += hl + length
+        except struct.error:
+            raise InvalidFile("truncated inside the file meta information") from None
+        ts = meta.get(0x0010, "")
+        if ts != ELE or pos + 8 > n:  # other syntaxes, or a file meta longer than 64 KB: the general reader
+            info = read_file_info(path)
+            return info, scan_head(path, info.dataset_offset, info.transfer_syntax)
+        missing = [name for tag, name in ((0x0002, "MediaStorageSOPClassUID"), (0x0003, "MediaStorageSOPInstanceUID"))
+                   if not meta.get(tag)]
+        if missing:
+            raise InvalidFile(f"file meta information lacks {', '.join(missing)}")
+        values = _walk_explicit_le(fp, buf, pos, size, path)
+    sop_class = _value_text(values.get(0x00080016, b"")) or meta[0x0002]
+    sop_instance = _value_text(values.get(0x00080018, b"")) or meta[0x0003]
+    return FileInfo(path, sop_class, sop_instance, ts, size, pos, meta[0x0002], meta[0x0003]), values
+
+
+def _walk_explicit_le(fp: object, buf: bytes, start: int, size: int, path: Path) -> dict[int, bytes]:
+    """The SCANNED keys of an Explicit VR Little Endian data set starting at
+    ``start`` in ``buf`` (the file's first bytes), walking every top-level
+    element header. Two loops: the keys' (up to (0020,0013)), then a bare walk."""
+    from dcmcli.dicomfile import InvalidFile, _Walker, scan_top_level
+    from dcmcli.media.dicomdir import DicomdirError, _skip_sequence
+
+    values: dict[int, bytes] = {}
+    unpack = struct.unpack_from
+    long_vrs, vrs, wanted = _LONG_VR_BYTES, _VR_BYTES, SCANNED
+    highest = max(SCANNED)
+    n = len(buf)
+    pos = at = start
+    group = elem = 0
+    passed = False
+
+    def skip_sequence(body: int) -> int:
+        if group == 0x7FE0:
+            raise InvalidFile("encapsulated (compressed) Pixel Data in an uncompressed transfer syntax")
+        try:
+            return _skip_sequence(buf, body, n)
+        except DicomdirError:
+            if n == size:
+                raise InvalidFile(f"truncated or corrupt inside ({group:04X},{elem:04X})") from None
+            raise struct.error("past the head") from None
+
+    try:
+        while pos < size:
+            at = pos
+            group, elem, vr, length = unpack("<HH2sH", buf, pos)
+            if vr in long_vrs:
+                length = unpack("<L", buf, pos + 8)[0]
+                pos += 12
+            elif vr in vrs:
+                pos += 8
+            else:
+                raise InvalidFile(f"corrupt: element ({group:04X},{elem:04X}) has no valid VR")
+            if length == _UNDEF:
+                pos = skip_sequence(pos)
+                continue
+            key = group << 16 | elem
+            if key in wanted:
+                values[key] = buf[pos:pos + length]
+            elif key > highest:
+                passed = True
+                pos += length
+                break
+            pos += length
+        while pos < size:  # the rest: headers only
+            at = pos
+            group, elem, vr, length = unpack("<HH2sH", buf, pos)
+            if vr in long_vrs:
+                length = unpack("<L", buf, pos + 8)[0]
+                if length == _UNDEF:
+                    pos = skip_sequence(pos + 12)
+                    continue
+                pos += 12 + length
+            elif vr in vrs:
+                pos += 8 + length
+            else:
+                raise InvalidFile(f"corrupt: element ({group:04X},{elem:04X}) has no valid VR")
+    except struct.error:  # a header past the head: the file (or its end) tells
+        if n == size:
+            raise InvalidFile(f"truncated: the file ends at byte {size} inside an element header") from None
+        if not passed:  # the keys may be further on
+            fp.seek(start)  # type: ignore[attr-defined]
+            values = scan_top_level(fp, size, "1.2.840.10008.1.2.1", set(SCANNED))  # type: ignore[arg-type]
+        fp.seek(at)  # type: ignore[attr-defined]
+        _Walker(fp, size, implicit=False, little=True).walk_dataset(None)  # type: ignore[arg-type]
+        return values
+    if pos > size:
+        raise InvalidFile(f"truncated: element ({group:04X},{elem:04X}) needs {pos - at} bytes but the file ends "
+                          f"{size - at} bytes after its start")
+    return values
 
 
 def scan_head(path: Path, offset: int, ts: str) -> dict[int, bytes]:
-    """The SCANNED keys of a file, and a walk over all its top-level element
-    headers (a truncated file raises ``InvalidFile``), from one read of its
-    first 64 KB: one loop in memory for the usual little-endian file; the
-    file itself is walked only past the head (after Pixel Data, rarely)."""
-    from dcmcli.dicomfile import InvalidFile, _Walker, check_received, scan_buffer, scan_top_level
-    from dcmcli.media.dicomdir import DicomdirError, _skip_sequence
-    from dcmcli.uids import EBE, ILE
+    """The SCANNED keys of a file not in Explicit VR Little Endian, and a walk
+    over its element headers (``InvalidFile`` when truncated)."""
+    from dcmcli.dicomfile import InvalidFile, check_received, scan_buffer, scan_top_level
 
-    size = path.stat().st_size
-    total = size - offset
     with path.open("rb") as fp:
         fp.seek(offset)
         head = fp.read(HEAD)
-        if ts in (EBE, ILE):  # rarer: two passes
-            try:
-                values = scan_buffer(head, ts, set(SCANNED))
-            except InvalidFile:
-                if len(head) == total:
-                    raise
-                fp.seek(offset)
-                values = scan_top_level(fp, size, ts, set(SCANNED))
-            check_received(path, offset, ts, head)
-            return values
-        values = {}
-        unpack = struct.unpack_from
-        long_vrs = _LONG_VR_BYTES
-        wanted = SCANNED
-        highest = max(SCANNED)
-        passed = False
-        n = len(head)
-        pos = 0
-        while pos < total:
-            if pos + 12 > n:
-                if n == total and pos + 8 > n:
-                    raise InvalidFile(f"truncated: the file ends at byte {size} inside an element header")
-                if n < total:
-                    break  # the rest is walked from the file
-            group, elem, vr = unpack("<HH2s", head, pos)
-            if vr in long_vrs:
-                length = unpack("<L", head, pos + 8)[0]
-                hdr = 12
-            elif 65 <= vr[0] <= 90 and 65 <= vr[1] <= 90:
-                length = unpack("<H", head, pos + 6)[0]
-                hdr = 8
-            else:
-                raise InvalidFile(f"corrupt: element ({group:04X},{elem:04X}) has no valid VR")
-            if length == 0xFFFFFFFF:
-                if group == 0x7FE0 and ts == "1.2.840.10008.1.2.1":
-                    raise InvalidFile("encapsulated (compressed) Pixel Data in an uncompressed transfer syntax")
-                try:
-                    pos = _skip_sequence(head, pos + hdr, n)
-                    continue
-                except DicomdirError:
-                    if n == total:
-                        raise InvalidFile(f"truncated or corrupt inside ({group:04X},{elem:04X})") from None
-                    break  # runs past the head: the file walk below
-            key = group << 16 | elem
-            if key in wanted:
-                values[key] = head[pos + hdr:pos + hdr + length]
-            elif key > highest:
-                passed = True
-            if pos + hdr + length > total:
-                raise InvalidFile(f"truncated: element ({group:04X},{elem:04X}) needs {length} bytes "
-                                  f"but the data set ends {total - pos - hdr} bytes later")
-            pos += hdr + length
-        if pos < total:  # past the head
-            if not passed:  # the keys may be further on
-                fp.seek(offset)
-                values = scan_top_level(fp, size, ts, set(SCANNED))
-            fp.seek(offset + pos)
-            walker = _Walker(fp, size, implicit=False, little=True)
-            walker.walk_dataset(None)
+        try:
+            values = scan_buffer(head, ts, set(SCANNED))
+        except InvalidFile:
+            if offset + len(head) >= path.stat().st_size:
+                raise
+            fp.seek(offset)
+            values = scan_top_level(fp, path.stat().st_size, ts, set(SCANNED))
+    check_received(path, offset, ts, head)
     return values
 
 
