@@ -284,8 +284,12 @@ def test_create_in_place_names_every_file_that_breaks_ps310(tmp_path: Path) -> N
     assert r.returncode == 25 and "not below the DICOMDIR's folder" in r.stderr
     for p in bad:
         p.unlink()
-    r = run_dcmcli("dcmdir", "create", "+F", "IN_PLACE", str(root / "DICOMDIR"), str(root / "DICOM"))
+    (root / "README").write_text("A test file-set\n")
+    r = run_dcmcli("dcmdir", "create", "+F", "IN_PLACE", "+R", str(root / "README"), str(root / "DICOMDIR"),
+                   str(root / "DICOM"))
     assert r.returncode == 0, r.stderr
+    ds = dcmread(root / "DICOMDIR")
+    assert ds.FileSetDescriptorFileID == "README" and ds.SpecificCharacterSetOfFileSetDescriptorFile == "ISO_IR 100"
     assert "created" in r.stdout and "1 added" in r.stdout
     assert [x["file"] for x in records(root / "DICOMDIR") if x["file"]] == ["DICOM/CT1"]
     dcmdump_ok(root / "DICOMDIR")
@@ -407,6 +411,34 @@ def _without_write_access(folder: Path) -> list[str]:
     pytest.skip("running as root and setpriv cannot drop CAP_DAC_OVERRIDE here")
 
 
+def test_a_cycle_of_offsets_is_reported_not_followed(media: Path, tmp_path: Path) -> None:
+    from dcmcli.media.dicomdir import read_dicomdir
+
+    copy = tmp_path / "DICOMDIR"
+    data = bytearray((media / "DICOMDIR").read_bytes())
+    d = read_dicomdir(media / "DICOMDIR")
+    last, first = d.roots[-1], d.roots[0]
+    struct.pack_into("<L", data, last.offset + 8 + 8, first.offset)  # its next record: the first again
+    copy.write_bytes(bytes(data))
+    r = run_dcmcli("dcmdir", "list", str(copy))
+    assert r.returncode == 0 and "cycle" in r.stderr
+    assert r.stdout.count("PATIENT ") == 4  # each once
+    r = run_dcmcli("dcmdir", "check", str(copy))
+    assert r.returncode == 26 and "cycle" in r.stdout
+
+
+def test_update_copy_to_adds_to_a_media_folder(media: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "m"
+    shutil.copytree(media, copy)
+    new = make_sr(tmp_path / "in" / "extra sr.dcm")
+    r = run_dcmcli("dcmdir", "update", "--copy-to", str(copy), str(new), str(copy / "DICOM"))
+    assert r.returncode == 0, r.stderr
+    assert "1 added" in r.stdout and "8 duplicates" in r.stdout
+    assert compliant_names(copy) == []
+    assert len([x for x in records(copy / "DICOMDIR") if x["file"]]) == 9
+    assert run_dcmcli("dcmdir", "check", str(copy / "DICOMDIR")).returncode == 0
+
+
 def test_non_dicom_inputs_and_readonly_output(tmp_path: Path) -> None:
     src = tmp_path / "in"
     from_sample("CT_small.dcm", src / "ct.dcm")
@@ -502,17 +534,22 @@ def test_delete_a_series_and_purge_its_files(media: Path, tmp_path: Path, mixed:
 
 # -- storescu --dicomdir -----------------------------------------------------------------------
 
-def test_storescu_sends_what_a_dicomdir_references(media: Path, mixed: dict[str, Path], dcmcli_storescp) -> None:
+def test_storescu_sends_what_a_dicomdir_references(media: Path, mixed: dict[str, Path], dcmcli_storescp,
+                                                   tmp_path: Path) -> None:
     peer = dcmcli_storescp("-pm")
     r = run_dcmcli("storescu", "--json", "127.0.0.1", str(peer.port), "--dicomdir", str(media / "DICOMDIR"))
     assert r.returncode == 0, r.stderr
     sent = [e for e in json_lines(r.stdout) if e["event"] == "result" and e["outcome"] == "sent"]
     assert len(sent) == len(mixed)
     assert len(received_events(peer, len(mixed))) == len(mixed)
-    # a DICOMDIR named among the inputs is read the same way
-    r = run_dcmcli("storescu", "--json", "127.0.0.1", str(peer.port), str(media / "DICOMDIR"))
-    assert r.returncode == 0, r.stderr
-    assert json_lines(r.stdout)[-1]["sent"] == len(mixed)
+    # a DICOMDIR named among the inputs is read the same way; a referenced file that is missing is exit 20
+    copy = tmp_path / "m"
+    shutil.copytree(media, copy)
+    gone = next(x["file"] for x in records(copy / "DICOMDIR") if x["file"])
+    (copy / gone).unlink()
+    r = run_dcmcli("storescu", "--json", "127.0.0.1", str(peer.port), str(copy / "DICOMDIR"))
+    assert r.returncode == 20, r.stderr
+    assert json_lines(r.stdout)[-1]["sent"] == len(mixed) - 1 and gone.split("/")[-1] in r.stderr
 
 
 # -- units ------------------------------------------------------------------------------------
