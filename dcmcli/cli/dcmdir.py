@@ -237,22 +237,27 @@ _LEVEL_TEXT = {
 
 
 def _label(rec: object) -> str:
-    from dcmcli.media.dicomdir import Record
+    """One line of the tree (the hot path of list: short-VR values read straight from the record's bytes)."""
+    from dcmcli.media.dicomdir import decode_text
 
-    assert isinstance(rec, Record)
-    kind = rec.type
+    elements = rec.elements  # type: ignore[attr-defined]
+
+    def v(tag: int) -> str:
+        elem = elements.get(tag)
+        return decode_text(elem[8:]) if elem is not None and len(elem) > 8 else ""
+
+    kind = v(0x00041430)
+    if kind == "IMAGE" or kind not in ("PATIENT", "STUDY", "SERIES"):
+        fid = v(0x00041500).replace("\\", "/") or "(no file)"
+        number = v(0x00200013)
+        return f"{kind}{' #' + number if number else ''} {fid}"
     if kind == "PATIENT":
-        return f"PATIENT {rec.text('PatientName') or '(no name)'} [{rec.text('PatientID')}]"
+        return f"PATIENT {v(0x00100010) or '(no name)'} [{v(0x00100020)}]"
     if kind == "STUDY":
-        desc = rec.text("StudyDescription")
-        return (f"STUDY {rec.text('StudyDate')} {desc + ' ' if desc else ''}#{rec.text('StudyID')} "
-                f"[{rec.text('StudyInstanceUID')}]")
-    if kind == "SERIES":
-        return (f"SERIES {rec.text('Modality')} #{rec.text('SeriesNumber')} [{rec.text('SeriesInstanceUID')}] "
-                f"({len(rec.children)} instance{'s' if len(rec.children) != 1 else ''})")
-    fid = "/".join(rec.file_id) if rec.file_id else "(no file)"
-    number = rec.text("InstanceNumber")
-    return f"{kind}{' #' + number if number else ''} {fid}"
+        desc = v(0x00081030)
+        return f"STUDY {v(0x00080020)} {desc + ' ' if desc else ''}#{v(0x00200010)} [{v(0x0020000D)}]"
+    n = len(rec.children)  # type: ignore[attr-defined]
+    return f"SERIES {v(0x00080060)} #{v(0x00200011)} [{v(0x0020000E)}] ({n} instance{'s' if n != 1 else ''})"
 
 
 def _tree(d: object, out: Output) -> int:

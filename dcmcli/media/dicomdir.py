@@ -265,6 +265,8 @@ def split_elements(data: bytes) -> Iterator[tuple[int, bytes]]:
 _VRS = frozenset(b"AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN UR "
                  b"US UT UV".split())
 _LONG = frozenset(v.encode() for v in LONG_VRS)
+_HDR = struct.Struct("<HH2sH").unpack_from
+_UL = struct.Struct("<L").unpack_from
 
 
 def _parse_record(buf: bytes, pos: int, size: int, end: int | None) -> tuple[Record, int]:
@@ -274,45 +276,41 @@ def _parse_record(buf: bytes, pos: int, size: int, end: int | None) -> tuple[Rec
     elements: dict[int, bytes] = {}
     rec = Record(elements)
     limit = size if end is None else end
-    unpack = struct.unpack_from
+    header, ul = _HDR, _UL
     vrs, long_vrs = _VRS, _LONG
-    while end is None or pos < end:
-        if pos + 8 > limit:
-            raise _truncated(pos, size)
-        group, el, vr = unpack("<HH2s", buf, pos)
-        if group == 0xFFFE:
-            if el == 0xE00D and end is None:
+    try:
+        while end is None or pos < end:
+            group, el, vr, length = header(buf, pos)
+            if vr in long_vrs:
+                length = ul(buf, pos + 8)[0]
+                if length == _UNDEFINED:
+                    stop = _element_end(buf, pos, limit, vr.decode(), length, 12)
+                else:
+                    stop = pos + 12 + length
+            elif vr in vrs:
+                stop = pos + 8 + length
+            elif group == 0xFFFE and el == 0xE00D and end is None:
                 return rec, pos + 8
-            raise DicomdirError(f"corrupt: ({group:04X},{el:04X}) at byte {pos} inside a directory record",
-                                "the DICOMDIR cannot be read; make it again with dcmcli dcmdir create")
-        if vr in long_vrs:
-            if pos + 12 > limit:
-                raise _truncated(pos, size)
-            length = unpack("<L", buf, pos + 8)[0]
-            hl = 12
-        elif vr in vrs:
-            length = unpack("<H", buf, pos + 6)[0]
-            hl = 8
-        else:
-            raise DicomdirError(f"corrupt: element ({group:04X},{el:04X}) at byte {pos} has no valid VR",
-                                "the DICOMDIR cannot be read; make it again with dcmcli dcmdir create")
-        if length == _UNDEFINED:
-            stop = _element_end(buf, pos, limit, vr.decode(), length, hl)
-        else:
-            stop = pos + hl + length
+            else:
+                raise DicomdirError(f"corrupt: element ({group:04X},{el:04X}) at byte {pos} of a directory record "
+                                    "is not a valid element",
+                                    "the DICOMDIR cannot be read; make it again with dcmcli dcmdir create")
             if stop > limit:
                 raise _truncated(pos, size)
-        if group == 0x0004 and length in (2, 4) and el in (0x1400, 0x1410, 0x1420):
-            value = unpack("<L" if length == 4 else "<H", buf, pos + hl)[0]
-            if el == 0x1400:
-                rec.next_offset = value
-            elif el == 0x1420:
-                rec.lower_offset = value
+            if group == 0x0004 and 0x1400 <= el <= 0x1420:
+                if el == 0x1400 and stop - pos == 12:
+                    rec.next_offset = ul(buf, pos + 8)[0]
+                elif el == 0x1420 and stop - pos == 12:
+                    rec.lower_offset = ul(buf, pos + 8)[0]
+                elif el == 0x1410 and stop - pos == 10:
+                    rec.in_use = buf[pos + 8] | buf[pos + 9] << 8
+                else:
+                    elements[group << 16 | el] = buf[pos:stop]
             else:
-                rec.in_use = value
-        else:
-            elements[group << 16 | el] = buf[pos:stop]
-        pos = stop
+                elements[group << 16 | el] = buf[pos:stop]
+            pos = stop
+    except struct.error:
+        raise _truncated(pos, size) from None
     return rec, pos
 
 
