@@ -124,6 +124,18 @@ def make_multiframe(path: Path, frames: int = 3) -> Path:
     return _save(ds, path)
 
 
+def make_ko(path: Path, referenced: Dataset) -> Path:
+    ds = _base("1.2.840.10008.5.1.4.1.1.88.59", "KO", 8, ValueType="CONTAINER", ContinuityOfContent="SEPARATE")
+    ds.ConceptNameCodeSequence = Sequence([_code("113000", "DCM", "Of Interest")])
+    item = Dataset()
+    item.RelationshipType, item.ValueType = "CONTAINS", "IMAGE"
+    ref = Dataset()
+    ref.ReferencedSOPClassUID, ref.ReferencedSOPInstanceUID = referenced.SOPClassUID, referenced.SOPInstanceUID
+    item.ReferencedSOPSequence = Sequence([ref])
+    ds.ContentSequence = Sequence([item])
+    return _save(ds, path)
+
+
 def make_private(path: Path) -> Path:
     return _save(_base("1.2.826.0.1.3680043.8.498.77777.1", "OT", 7), path)
 
@@ -144,7 +156,8 @@ def from_sample(name: str, path: Path, *, ele: bool = False, **fix: object) -> P
 
 
 def make_mixed(folder: Path) -> dict[str, Path]:
-    """CT, MR, SR, RT plan, presentation state, encapsulated PDF, a multi-frame image, a private class."""
+    """CT, MR, SR, RT plan, presentation state, encapsulated PDF, a multi-frame image, a private class,
+    a key object selection, a 12-lead ECG."""
     ct = from_sample("CT_small.dcm", folder / "ct.dcm")
     files = {
         "ct": ct,
@@ -155,12 +168,15 @@ def make_mixed(folder: Path) -> dict[str, Path]:
         "pdf": make_pdf(folder / "doc.pdf.dcm"),
         "mf": make_multiframe(folder / "multi frame.dcm"),
         "private": make_private(folder / "private.dcm"),
+        "ko": make_ko(folder / "ko.dcm", dcmread(ct, stop_before_pixels=True)),
+        "ecg": from_sample("waveform_ecg.dcm", folder / "ecg.dcm", SeriesNumber=9, **PATIENT),
     }
     return files
 
 
 EXPECTED_TYPES = {"ct": "IMAGE", "mr": "IMAGE", "sr": "SR DOCUMENT", "rtplan": "RT PLAN", "pr": "PRESENTATION",
-                  "pdf": "ENCAP DOC", "mf": "IMAGE", "private": "PRIVATE"}
+                  "pdf": "ENCAP DOC", "mf": "IMAGE", "private": "PRIVATE",
+                  "ko": "KEY OBJECT DOC", "ecg": "WAVEFORM"}
 
 
 def dcmdump_ok(path: Path) -> str:
@@ -219,7 +235,7 @@ def test_copy_to_gives_each_class_its_record_type_and_only_compliant_names(media
     # one study of the generated objects, one series each
     study = next(r for r in recs if r["type"] == "STUDY" and r["keys"]["StudyInstanceUID"] == STUDY_UID)
     series = [r for r in recs if r["parent_offset"] == study["offset"]]
-    assert len(series) == 5 and {r["type"] for r in series} == {"SERIES"}
+    assert len(series) == 6 and {r["type"] for r in series} == {"SERIES"}
 
 
 def test_sr_record_keeps_only_the_concept_modifiers(media: Path) -> None:
@@ -260,7 +276,7 @@ def test_check_passes_a_fresh_media_folder_and_dcmmkdir_updates_it(media: Path, 
     r = subprocess.run([dcmtk("dcmmkdir"), "+A", "-Nxc", "-Pgp", "EXTRA/CT2"], cwd=copy, capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 0 and not re.search(r"^[EF]: ", r.stderr, re.M), r.stderr
-    assert len([x for x in records(copy / "DICOMDIR") if x["file"]]) == 9
+    assert len([x for x in records(copy / "DICOMDIR") if x["file"]]) == len(EXPECTED_TYPES) + 1
     assert extra.exists()
 
 
@@ -431,11 +447,12 @@ def test_update_copy_to_adds_to_a_media_folder(media: Path, tmp_path: Path) -> N
     copy = tmp_path / "m"
     shutil.copytree(media, copy)
     new = make_sr(tmp_path / "in" / "extra sr.dcm")
+    before = len(list((copy / "DICOM").rglob("I*")))
     r = run_dcmcli("dcmdir", "update", "--copy-to", str(copy), str(new), str(copy / "DICOM"))
     assert r.returncode == 0, r.stderr
-    assert "1 added" in r.stdout and "8 duplicates" in r.stdout
+    assert "1 added" in r.stdout and f"{before} duplicates" in r.stdout
     assert compliant_names(copy) == []
-    assert len([x for x in records(copy / "DICOMDIR") if x["file"]]) == 9
+    assert len([x for x in records(copy / "DICOMDIR") if x["file"]]) == before + 1
     assert run_dcmcli("dcmdir", "check", str(copy / "DICOMDIR")).returncode == 0
 
 
