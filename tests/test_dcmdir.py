@@ -620,3 +620,15 @@ def test_fast_reader_agrees_with_the_general_one_on_every_cut(tmp_path: Path, mi
             except InvalidFile as exc:
                 fast = str(exc)
             assert (general is None) == (fast is None), (name, end, general, fast)
+
+
+def test_pydicom_sample_dicomdirs(tmp_path: Path) -> None:
+    """pydicom's sample file-set (written by DCMTK 3.6.0) checks clean, files included; its damaged variants do not."""
+    folder = Path(get_testdata_file("DICOMDIR")).parent
+    r = run_dcmcli("dcmdir", "check", "--json", str(folder / "DICOMDIR"))
+    assert r.returncode == 0, r.stdout
+    assert json_lines(r.stdout)[-1]["records"] == 52
+    r = run_dcmcli("dcmdir", "check", str(folder / "DICOMDIR-nopatient"))
+    assert r.returncode == 26 and "an IMAGE record cannot be below the root" in r.stdout
+    r = run_dcmcli("dcmdir", "list", str(folder / "DICOMDIR-implicit"))
+    assert r.returncode == 26 and "not Explicit VR Little Endian" in r.stderr

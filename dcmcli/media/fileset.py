@@ -509,7 +509,11 @@ def check(dicomdir: Path, profile: Profile | None = None, *, files: bool = True)
     try:
         d = read_dicomdir(dicomdir)
     except DicomdirError as exc:
-        return None, [Problem(exc.message, rule="readable")]
+        message = exc.message
+        for prefix in (f"{dicomdir}: ", f"{dicomdir} "):
+            if message.startswith(prefix):
+                message = ("it " if prefix.endswith(" ") else "") + message[len(prefix):]
+        return None, [Problem(message, rule="readable")]
     problems = list(d.problems)
     if d.path.name != "DICOMDIR":
         problems.append(Problem(f"the file is named {d.path.name!r}; PS3.10 names it DICOMDIR", rule="name"))
@@ -526,7 +530,8 @@ def check(dicomdir: Path, profile: Profile | None = None, *, files: bool = True)
             problems.append(Problem(f"unknown Directory Record Type {kind!r}", rec.offset, kind, rule="keys"))
         allowed = CHILDREN.get(parent_type)
         if kind and allowed is not None and kind not in allowed:
-            problems.append(Problem(f"a {kind} record cannot be below "
+            article = "an" if kind[0] in "AEIOU" else "a"
+            problems.append(Problem(f"{article} {kind} record cannot be below "
                                     f"{'the root' if parent_type == 'ROOT' else 'a ' + parent_type + ' record'} "
                                     "(PS3.3 F.4)", rec.offset, kind, rule="hierarchy"))
         type1, type2 = REQUIRED.get(kind, ((), ()))
