@@ -632,3 +632,48 @@ def test_pydicom_sample_dicomdirs(tmp_path: Path) -> None:
     assert r.returncode == 26 and "an IMAGE record cannot be below the root" in r.stdout
     r = run_dcmcli("dcmdir", "list", str(folder / "DICOMDIR-implicit"))
     assert r.returncode == 26 and "not Explicit VR Little Endian" in r.stderr
+
+
+def test_list_as_csv_and_as_a_tree_on_a_terminal(media: Path, mixed: dict[str, Path]) -> None:
+    import csv
+    import io
+    import pty
+
+    r = run_dcmcli("dcmdir", "list", "--csv", "-", str(media / "DICOMDIR"))
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert len(rows) == len(mixed)
+    sr = next(x for x in rows if x["RecordType"] == "SR DOCUMENT")
+    assert sr["PatientID"] == "PID001" and sr["StudyInstanceUID"] == STUDY_UID and sr["Modality"] == "SR"
+    assert (media / sr["ReferencedFileID"]).is_file()
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: dcmcli with a terminal on stdout
+        try:
+            os.execvp(dcmcli_cmd()[0], [*dcmcli_cmd("dcmdir", "list", str(media / "DICOMDIR"))])
+        finally:
+            os._exit(127)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    _, status = os.waitpid(pid, 0)
+    text = out.decode(errors="replace")
+    assert os.WEXITSTATUS(status) == 0, text
+    assert "└── " in text and "SR DOCUMENT" in text and "MEDIA^TEST" in text
+
+
+def test_delete_by_file_id_of_a_file_already_gone(media: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "m"
+    shutil.copytree(media, copy)
+    leaf = next(x for x in records(copy / "DICOMDIR") if x["type"] == "PRIVATE")
+    (copy / leaf["file"]).unlink()
+    assert run_dcmcli("dcmdir", "check", str(copy / "DICOMDIR")).returncode == 26
+    r = run_dcmcli("dcmdir", "delete", str(copy / "DICOMDIR"), leaf["file"])
+    assert r.returncode == 0, r.stderr
+    assert "PRIVATE" not in {x["type"] for x in records(copy / "DICOMDIR")}
+    assert run_dcmcli("dcmdir", "check", str(copy / "DICOMDIR")).returncode == 0

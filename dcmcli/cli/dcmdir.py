@@ -278,7 +278,7 @@ def _tree(d: object, out: Output) -> int:
             style = {"PATIENT": "bold", "STUDY": "cyan", "SERIES": "green"}.get(rec.type, "")
             branch = node.add(f"[{style}]{escape(_label(rec))}[/]" if style else escape(_label(rec)))
             stack.extend((c, branch) for c in reversed(rec.children))
-        out.console.print(tree)
+        out.console.print(tree, soft_wrap=False, crop=False)
         return n
     lines = [head]
     stack2 = [(r, 1) for r in reversed(d.roots)]

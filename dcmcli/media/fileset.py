@@ -450,6 +450,9 @@ def delete(dicomdir: Path, targets: list[str], *, purge: bool,
             except ValueError:
                 parts = ()
             hits = [r for r in d.walk() if r.file_id and tuple(x.upper() for x in r.file_id) == parts]
+        elif "/" in target or "\\" in target:  # a Referenced File ID whose file is gone already
+            parts = tuple(x.upper() for x in target.replace("\\", "/").strip("/").split("/"))
+            hits = [r for r in d.walk() if r.file_id and tuple(x.upper() for x in r.file_id) == parts]
         if not hits:
             for rec in d.walk():
                 kind = rec.type
