@@ -630,8 +630,22 @@ def test_pydicom_sample_dicomdirs(tmp_path: Path) -> None:
     assert json_lines(r.stdout)[-1]["records"] == 52
     r = run_dcmcli("dcmdir", "check", str(folder / "DICOMDIR-nopatient"))
     assert r.returncode == 26 and "an IMAGE record cannot be below the root" in r.stdout
-    r = run_dcmcli("dcmdir", "list", str(folder / "DICOMDIR-implicit"))
-    assert r.returncode == 26 and "not Explicit VR Little Endian" in r.stderr
+    # an Implicit VR DICOMDIR (old media) is read, reported, and written as PS3.10 asks by an update
+    copy = tmp_path / "set"
+    shutil.copytree(folder, copy)
+    (copy / "DICOMDIR").unlink()
+    (copy / "DICOMDIR-implicit").rename(copy / "DICOMDIR")
+    r = run_dcmcli("dcmdir", "check", str(copy / "DICOMDIR"))
+    assert r.returncode == 26 and "encoded in Implicit VR Little Endian" in r.stdout
+    assert len(records(copy / "DICOMDIR")) == 52
+    from_sample("CT_small.dcm", copy / "NEW" / "CT1")
+    r = run_dcmcli("dcmdir", "update", str(copy / "DICOMDIR"), str(copy / "NEW"))
+    assert r.returncode == 0, r.stderr
+    assert dcmread(copy / "DICOMDIR").file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
+    r = run_dcmcli("dcmdir", "check", str(copy / "DICOMDIR"))
+    assert r.returncode == 0, r.stdout
+    assert len(records(copy / "DICOMDIR")) == 56
+    dcmdump_ok(copy / "DICOMDIR")
 
 
 def test_list_as_csv_and_as_a_tree_on_a_terminal(media: Path, mixed: dict[str, Path]) -> None:

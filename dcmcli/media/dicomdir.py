@@ -343,8 +343,7 @@ def read_dicomdir(path: Path) -> Dicomdir:
                           f"Directory Storage)", "name a DICOMDIR", exit_code=ExitCode.INVALID_INPUT)
     ts = meta.get(0x0010, "")
     if ts != ELE:
-        raise DicomdirError(f"{path} is encoded in {ts}, not Explicit VR Little Endian as PS3.10 requires",
-                            "make it again with dcmcli dcmdir create")
+        return _read_with_pydicom(path, meta)
     d = Dicomdir(path, meta.get(0x0003, ""), transfer_syntax=ts)
     first = last = 0
     pos = offset
@@ -372,6 +371,47 @@ def read_dicomdir(path: Path) -> Dicomdir:
         raise DicomdirError(f"{path} has no Directory Record Sequence (0004,1220)", "it is not a usable DICOMDIR")
     _link(d, first, last)
     return d
+
+
+def _read_with_pydicom(path: Path, meta: dict[int, str]) -> Dicomdir:
+    """A DICOMDIR in another transfer syntax than PS3.10's (Implicit VR, big
+    endian: old media): read by pydicom, each record re-encoded as Explicit VR
+    Little Endian, its offset as pydicom found it. The checker reports the
+    syntax; an update writes Explicit VR Little Endian."""
+    from pydicom import dcmread
+
+    from dcmcli.dataset import encode, quiet_pydicom
+
+    quiet_pydicom()
+    ts = meta.get(0x0010, "")
+    try:
+        ds = dcmread(path)
+        items = list(ds.get("DirectoryRecordSequence", []))
+    except Exception as exc:  # pydicom raises many types for damaged files
+        raise DicomdirError(f"{path} is encoded in {ts} and cannot be read: {exc}",
+                            "make it again with dcmcli dcmdir create") from None
+    d = Dicomdir(path, meta.get(0x0003, ""), fileset_id=str(ds.get("FileSetID", "") or ""), transfer_syntax=ts)
+    descriptor = ds.get("FileSetDescriptorFileID")
+    if descriptor:
+        d.descriptor = tuple(descriptor) if not isinstance(descriptor, str) else (descriptor,)
+        d.descriptor_charset = ds.get("SpecificCharacterSetOfFileSetDescriptorFile") or None
+    for item in items:
+        rec = Record({})
+        rec.offset = int(getattr(item, "seq_item_tell", 0) or 0)
+        rec.next_offset = int(item.get("OffsetOfTheNextDirectoryRecord", 0) or 0)
+        rec.lower_offset = int(item.get("OffsetOfReferencedLowerLevelDirectoryEntity", 0) or 0)
+        rec.in_use = int(item.get("RecordInUseFlag", 0xFFFF) if item.get("RecordInUseFlag") is not None else 0xFFFF)
+        for kw in ("OffsetOfTheNextDirectoryRecord", "OffsetOfReferencedLowerLevelDirectoryEntity", "RecordInUseFlag"):
+            if kw in item:
+                delattr(item, kw)
+        rec.elements = dict(split_elements(encode(item, ELE)))
+        d.records.append(rec)
+    _link(d, int(ds.get(_FIRST_KW, 0) or 0), int(ds.get(_LAST_KW, 0) or 0))
+    return d
+
+
+_FIRST_KW = "OffsetOfTheFirstDirectoryRecordOfTheRootDirectoryEntity"
+_LAST_KW = "OffsetOfTheLastDirectoryRecordOfTheRootDirectoryEntity"
 
 
 def _read_records(buf: bytes, pos: int, size: int, length: int, d: Dicomdir) -> int:

@@ -520,8 +520,10 @@ def check(dicomdir: Path, profile: Profile | None = None, *, files: bool = True)
     problems = list(d.problems)
     if d.path.name != "DICOMDIR":
         problems.append(Problem(f"the file is named {d.path.name!r}; PS3.10 names it DICOMDIR", rule="name"))
-    if profile is not None and d.transfer_syntax != uids.ELE:
-        problems.append(Problem("the DICOMDIR is not Explicit VR Little Endian", rule="profile"))
+    if d.transfer_syntax != uids.ELE:
+        problems.append(Problem(f"the DICOMDIR is encoded in {uids.uid_name(d.transfer_syntax)}, not Explicit VR "
+                                "Little Endian as PS3.10 requires (dcmcli dcmdir update rewrites it so)",
+                                rule="structure"))
     seen: dict[str, Record] = {}
 
     def visit(rec: Record, parent_type: str) -> None:
