@@ -7,7 +7,6 @@ messages as well as their exit codes.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil

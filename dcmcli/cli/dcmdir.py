@@ -223,17 +223,8 @@ def _list(out: Output, target: Path, csv_file: str | None, t0: float) -> int:
         n = _tree(d, out)
     else:
         n = sum(1 for _ in d.walk())
-    code = ExitCode.OK
-    if csv_file == "-" or out.verbosity < 0:
-        return _summary(out, "list", target, code, t0, None, records=n, problems=len(d.problems))
-    return _summary(out, "list", target, code, t0, None, records=n, problems=len(d.problems))
-
-
-_LEVEL_TEXT = {
-    "PATIENT": ("PatientName", "PatientID"),
-    "STUDY": ("StudyDate", "StudyDescription", "StudyID", "StudyInstanceUID"),
-    "SERIES": ("Modality", "SeriesNumber", "SeriesInstanceUID"),
-}
+    # the tree is the output; the summary is for --json
+    return _summary(out, "list", target, ExitCode.OK, t0, None, records=n, problems=len(d.problems))
 
 
 def _label(rec: object) -> str:

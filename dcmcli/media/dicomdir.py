@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dcmcli.errors import DcmcliError, ExitCode, InputError, OutputError
-from dcmcli.media.records import (FILE_ID, IN_USE, KEYWORD_TAG, LONG_VRS, LOWER, NEXT, RECORD_TYPE, REF_CLASS,
+from dcmcli.media.records import (FILE_ID, KEYWORD_TAG, LONG_VRS, RECORD_TYPE, REF_CLASS,
                                   REF_INSTANCE, REF_SYNTAX, TAGS, element, text_element)
 from dcmcli.uids import ELE
 

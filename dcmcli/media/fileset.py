@@ -21,7 +21,7 @@ from dcmcli.dicomfile import (MEDIA_DIRECTORY_STORAGE, NO_MATCH, FileInfo, Input
                               UnreadableFile, find_inputs, read_file_info)
 from dcmcli.errors import DcmcliError, ExitCode, OutputError, UsageError
 from dcmcli.media.dicomdir import Dicomdir, DicomdirError, Problem, Record, read_dicomdir, write_dicomdir
-from dcmcli.media.records import (CHILDREN, FILE_ID, KEYWORD_TAG, PROFILES, REQUIRED, REF_CLASS, REF_INSTANCE,
+from dcmcli.media.records import (CHILDREN, KEYWORD_TAG, PROFILES, REQUIRED, REF_CLASS, REF_INSTANCE,
                                   REF_SYNTAX, SINGLE_LEVEL_TYPES, InstanceRecords, Profile, RecordError,
                                   build_records, file_id_problem, read_instance, text_element)
 from dcmcli import uids
@@ -234,7 +234,6 @@ def add_files(dicomdir: Path, inputs: Iterable[str], options: Options, *, new: b
               on_skipped: Callable[[object], None] = lambda s: None,
               on_note: Callable[[str], None] = lambda s: None) -> Outcome:
     """create (``new``) or update: add ``inputs`` to the DICOMDIR."""
-    import time
 
     from pydicom.uid import generate_uid  # the File-set UID
 
@@ -315,7 +314,6 @@ def add_files(dicomdir: Path, inputs: Iterable[str], options: Options, *, new: b
     index = Index(d)
     pending: list[tuple[FileInfo, Record, str | None]] = []  # (file, leaf, target syntax for --transcode)
     for n, info in enumerate(files, 1):
-        t0 = time.perf_counter()
         dup = index.instances.get(info.sop_instance_uid)
         if dup is not None:
             r = Result(str(info.path), "duplicate", "/".join(dup.file_id or ()) or None, dup.type,
@@ -353,7 +351,6 @@ def add_files(dicomdir: Path, inputs: Iterable[str], options: Options, *, new: b
             fid = ids[info.path]
         leaf.set_file_id(fid)
         pending.append((info, leaf, target))
-        _ = t0
 
     # Copy (or convert) before the DICOMDIR names the copies.
     for info, leaf, target in pending:
