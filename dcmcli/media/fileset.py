@@ -234,8 +234,7 @@ def add_files(dicomdir: Path, inputs: Iterable[str], options: Options, *, new: b
               on_skipped: Callable[[object], None] = lambda s: None,
               on_note: Callable[[str], None] = lambda s: None) -> Outcome:
     """create (``new``) or update: add ``inputs`` to the DICOMDIR."""
-
-    from pydicom.uid import generate_uid  # the File-set UID
+    import uuid
 
     root = options.copy_to if options.copy_to is not None else dicomdir.parent
     if new:
@@ -249,7 +248,8 @@ def add_files(dicomdir: Path, inputs: Iterable[str], options: Options, *, new: b
                                   "check the path and its permissions") from None
         if not dicomdir.parent.is_dir():
             raise OutputError(f"the folder of {dicomdir} does not exist", "create it first, or give --copy-to")
-        d = Dicomdir(dicomdir, str(generate_uid()), fileset_id=options.fileset_id or "")
+        # the File-set UID: a UUID-derived UID (PS3.5 B.2), without importing pydicom
+        d = Dicomdir(dicomdir, f"2.25.{uuid.uuid4().int}", fileset_id=options.fileset_id or "")
     else:
         d = read_dicomdir(dicomdir)
         for p in d.problems:
