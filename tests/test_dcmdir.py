@@ -690,3 +690,17 @@ def test_delete_by_file_id_of_a_file_already_gone(media: Path, tmp_path: Path) -
     assert r.returncode == 0, r.stderr
     assert "PRIVATE" not in {x["type"] for x in records(copy / "DICOMDIR")}
     assert run_dcmcli("dcmdir", "check", str(copy / "DICOMDIR")).returncode == 0
+
+
+def test_referenced_files_of_a_cd_mounted_in_lower_case(media: Path, tmp_path: Path) -> None:
+    """Linux shows an ISO 9660 CD's names in lower case (map=normal): storescu --dicomdir still finds them."""
+    from dcmcli.media.fileset import referenced_files
+
+    copy = tmp_path / "cdrom"
+    shutil.copytree(media, copy)
+    for p in sorted(copy.rglob("*"), key=lambda x: -len(x.parts)):
+        if p.name != "DICOMDIR":
+            p.rename(p.with_name(p.name.lower()))
+    files, problems = referenced_files(copy / "DICOMDIR")
+    assert problems == [] and files and all(f.is_file() for f in files)
+    assert all(f.relative_to(copy).parts[0] == "dicom" for f in files)

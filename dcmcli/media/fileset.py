@@ -614,4 +614,14 @@ def _check_leaf(d: Dicomdir, rec: Record, profile: Profile | None, problems: lis
 def referenced_files(dicomdir: Path) -> tuple[list[Path], list[Problem]]:
     """The files a DICOMDIR references, in its order (storescu --dicomdir)."""
     d = read_dicomdir(dicomdir)
-    return [p for rec in d.leaves() if (p := d.file_path(rec)) is not None], list(d.problems)
+    out: list[Path] = []
+    for rec in d.leaves():
+        path = d.file_path(rec)
+        if path is None:
+            continue
+        if not path.exists():  # a CD mounted with ISO 9660 names mapped to lower case
+            lower = d.root_dir.joinpath(*(p.lower() for p in rec.file_id or ()))
+            if lower.exists():
+                path = lower
+        out.append(path)
+    return out, list(d.problems)
