@@ -506,6 +506,10 @@ def test_profile_transfer_syntaxes_and_transcode(tmp_path: Path) -> None:
     implicit = from_sample("MR_small_implicit.dcm", src / "implicit.dcm")
     r = run_dcmcli("dcmdir", "create", "--copy-to", str(tmp_path / "cd"), str(src))
     assert r.returncode == 27 and str(rle) in r.stderr and str(implicit) in r.stderr and "STD-GEN-CD" in r.stderr
+    r = run_dcmcli("dcmdir", "create", "--json", "--copy-to", str(tmp_path / "cd"), str(src))
+    problems = [e for e in json_lines(r.stdout) if e["event"] == "problem"]
+    assert r.returncode == 27 and {p["rule"] for p in problems} == {"profile"} and len(problems) == 2
+    assert json_lines(r.stdout)[-1]["exit_code"] == 27
     r = run_dcmcli("dcmdir", "create", "--json", "--copy-to", str(tmp_path / "cd"), "--transcode", str(src))
     assert r.returncode == 0, r.stderr
     recs = [x for x in records(tmp_path / "cd" / "DICOMDIR") if x["file"]]
