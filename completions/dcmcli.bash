@@ -34,7 +34,7 @@ _dcmcli()
             if [[ $cur == -* ]]; then
                 COMPREPLY=( $(compgen -W "--version -h --help" -- "$cur") )
             else
-                COMPREPLY=( $(compgen -W "dcmconv demo echoscu exit-codes findscu getscu movescu mwlscp nactionscu ncreatescu storescp storescu wado" -- "$cur") )
+                COMPREPLY=( $(compgen -W "dcmconv dcmdir demo echoscu exit-codes findscu getscu movescu mwlscp nactionscu ncreatescu storescp storescu wado" -- "$cur") )
             fi
             ;;
         dcmconv)
@@ -50,6 +50,29 @@ _dcmcli()
             esac
             if [[ $cur == [-+]* ]]; then
                 COMPREPLY=( $(compgen -W "-t --transfer-syntax +te --write-xfer-little +ti --write-xfer-implicit +tb --write-xfer-big +td --write-xfer-deflated --list-syntaxes --quality --ratio --near --distance --qstep --effort --predictor --keep-uid --no-verify +U8 --convert-to-utf8 -F --no-meta --write-dataset --overwrite-input -j --jobs -v --verbose -d --debug -q --quiet -ll --log-level --json -h --help" -- "$cur") )
+            else
+                _dcmcli_files -f "$cur"
+            fi
+            ;;
+        dcmdir)
+            case "$prev" in
+                --copy-to)
+                    _dcmcli_files -d "$cur"
+                    return 0 ;;
+                +R|--descriptor)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                --csv)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                -ll|--log-level)
+                    COMPREPLY=( $(compgen -W "fatal error warn info debug trace" -- "$cur") )
+                    return 0 ;;
+                --profile|+F|--fileset-id|+C|--char-set|+p|--pattern)
+                    return 0 ;;
+            esac
+            if [[ $cur == [-+]* ]]; then
+                COMPREPLY=( $(compgen -W "--copy-to --profile --transcode -Nxc --no-xfer-check +I --invent +F --fileset-id +R --descriptor +C --char-set --purge --csv --no-files -r --no-recurse +p --pattern +r --recurse -v --verbose -d --debug -q --quiet -ll --log-level --json -h --help" -- "$cur") )
             else
                 _dcmcli_files -f "$cur"
             fi
@@ -431,11 +454,11 @@ _dcmcli()
                 --saml)
                     _dcmcli_files -f "$cur"
                     return 0 ;;
-                --retries|-j|--jobs|+sp|--scan-pattern|-aet|--aetitle|-aec|--call|-pdu|--max-pdu|-to|--timeout|-ta|--acse-timeout|-td|--dimse-timeout|+tls|--enable-tls|+pw|--use-passwd|--tls-key-password|--tls-key-password-env|+cs|--cipher|-usr|--user|-pwd|--password|--jwt)
+                --retries|-j|--jobs|--dicomdir|+sp|--scan-pattern|-aet|--aetitle|-aec|--call|-pdu|--max-pdu|-to|--timeout|-ta|--acse-timeout|-td|--dimse-timeout|+tls|--enable-tls|+pw|--use-passwd|--tls-key-password|--tls-key-password-env|+cs|--cipher|-usr|--user|-pwd|--password|--jwt)
                     return 0 ;;
             esac
             if [[ $cur == [-+]* ]]; then
-                COMPREPLY=( $(compgen -W "--halt-on-error --retries -j --jobs --no-check --allow-lossy --no-compress-fallback --warnings-as-errors -r --no-recurse +sp --scan-pattern +sd +r -nh -R --scan-directories --recurse --no-halt --required -xe -xb -xi -xs -xy -xx -xv -xw -xt -xu -xr -xd --propose-little --propose-big --propose-implicit --propose-lossless --propose-jpeg8 --propose-jpeg12 --propose-j2k-lossless --propose-j2k-lossy --propose-jls-lossless --propose-jls-lossy --propose-rle --propose-deflated --propose-uncompr -aet --aetitle -aec --call -pdu --max-pdu -to --timeout -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json +tls --enable-tls +tla --anonymous-tls --tls-key --tls-cert +pw --use-passwd --tls-key-password --tls-key-password-env +ps --std-passwd -der --der-keys -pem --pem-keys +cf --add-cert-file +cd --add-cert-dir --tls-system-ca +crl --add-crl-file +py --profile-bcp195-nd +px --profile-bcp195 +pz --profile-bcp195-ex +ph --list-profiles +cc --list-ciphers +cs --cipher -rc --require-peer-cert -vc --verify-peer-cert -ic --ignore-peer-cert -usr --user -pwd --password --jwt --saml -rsp --pos-response -h --help" -- "$cur") )
+                COMPREPLY=( $(compgen -W "--halt-on-error --retries -j --jobs --no-check --allow-lossy --no-compress-fallback --warnings-as-errors --dicomdir -r --no-recurse +sp --scan-pattern +sd +r -nh -R --scan-directories --recurse --no-halt --required -xe -xb -xi -xs -xy -xx -xv -xw -xt -xu -xr -xd --propose-little --propose-big --propose-implicit --propose-lossless --propose-jpeg8 --propose-jpeg12 --propose-j2k-lossless --propose-j2k-lossy --propose-jls-lossless --propose-jls-lossy --propose-rle --propose-deflated --propose-uncompr -aet --aetitle -aec --call -pdu --max-pdu -to --timeout -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json +tls --enable-tls +tla --anonymous-tls --tls-key --tls-cert +pw --use-passwd --tls-key-password --tls-key-password-env +ps --std-passwd -der --der-keys -pem --pem-keys +cf --add-cert-file +cd --add-cert-dir --tls-system-ca +crl --add-crl-file +py --profile-bcp195-nd +px --profile-bcp195 +pz --profile-bcp195-ex +ph --list-profiles +cc --list-ciphers +cs --cipher -rc --require-peer-cert -vc --verify-peer-cert -ic --ignore-peer-cert -usr --user -pwd --password --jwt --saml -rsp --pos-response -h --help" -- "$cur") )
             else
                 _dcmcli_files -f "$cur"
             fi

@@ -19,6 +19,9 @@ class ExitCode(IntEnum):
     INVALID_INPUT = 22
     NO_VALID_INPUT = 23
     CANNOT_CONVERT = 24
+    FILE_ID_NOT_COMPLIANT = 25
+    DICOMDIR_INVALID = 26
+    NOT_IN_PROFILE = 27
     OUTPUT_NOT_WRITABLE = 40
     CANNOT_CONNECT = 60
     ASSOCIATION_REJECTED = 61
@@ -49,6 +52,9 @@ EXIT_CODES: tuple[ExitCodeInfo, ...] = (
     ExitCodeInfo(ExitCode.INVALID_INPUT, "invalid-input", "an input file named on the command line is not DICOM or is truncated"),
     ExitCodeInfo(ExitCode.NO_VALID_INPUT, "no-valid-input", "input files were found, but none of them could be used"),
     ExitCodeInfo(ExitCode.CANNOT_CONVERT, "cannot-convert", "an object cannot be converted to the transfer syntax asked for: the codec cannot carry it, is not installed, or the lossless check failed"),
+    ExitCodeInfo(ExitCode.FILE_ID_NOT_COMPLIANT, "file-id-not-compliant", "dcmdir: files to be referenced from a DICOMDIR are not below its folder or their names break PS3.10 (A-Z, 0-9, _; at most 8 characters per component, 8 components); --copy-to copies them under compliant names"),
+    ExitCodeInfo(ExitCode.DICOMDIR_INVALID, "dicomdir-invalid", "dcmdir: a DICOMDIR cannot be read (truncated, corrupt) or fails the check (missing or mismatching files, broken offsets, missing keys)"),
+    ExitCodeInfo(ExitCode.NOT_IN_PROFILE, "not-in-profile", "dcmdir: files are in a transfer syntax the media profile does not allow (--transcode converts them)"),
     ExitCodeInfo(ExitCode.OUTPUT_NOT_WRITABLE, "output-not-writable", "the output directory or file cannot be created or written"),
     ExitCodeInfo(ExitCode.CANNOT_CONNECT, "cannot-connect", "cannot connect: connection refused, unknown host, or connect timeout"),
     ExitCodeInfo(ExitCode.ASSOCIATION_REJECTED, "association-rejected", "the peer rejected the association (A-ASSOCIATE-RJ)"),
@@ -79,6 +85,9 @@ _SEVERITY: tuple[ExitCode, ...] = (
     ExitCode.OUTPUT_NOT_WRITABLE,
     ExitCode.OPERATION_FAILED,
     ExitCode.CANNOT_CONVERT,
+    ExitCode.DICOMDIR_INVALID,
+    ExitCode.FILE_ID_NOT_COMPLIANT,
+    ExitCode.NOT_IN_PROFILE,
     ExitCode.NO_VALID_INPUT,
     ExitCode.NO_INPUT_FILES,
     ExitCode.INPUT_UNREADABLE,

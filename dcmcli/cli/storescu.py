@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -20,6 +21,29 @@ from dcmcli.output import human_size
 DCMTK_PANEL = "DCMTK compatibility"
 
 
+def _expand_dicomdirs(paths: list[str], dicomdirs: list[Path], out: object) -> list[str]:
+    """Inputs with each DICOMDIR (given with --dicomdir, or a file named DICOMDIR)
+    replaced by the files it references; a missing one is then reported as any missing input."""
+    named = [p for p in paths if Path(p).name.upper() == "DICOMDIR" and Path(p).is_file()]
+    if not named and not dicomdirs:
+        return paths
+    from dcmcli.media.fileset import referenced_files
+
+    expanded: list[str] = []
+    for p in paths:
+        if p in named:
+            dicomdirs = [*dicomdirs, Path(p)]
+        else:
+            expanded.append(p)
+    for d in dicomdirs:
+        files, problems = referenced_files(d)
+        for problem in problems:
+            out.warn(problem.line(str(d)))  # type: ignore[attr-defined]
+        out.info(f"{d}: {len(files)} referenced files")  # type: ignore[attr-defined]
+        expanded += [str(f) for f in files]
+    return expanded
+
+
 #: Everyday tasks, for the man page (generated: python -m dcmcli.cli.gendocs).
 EXAMPLES = [
     ('Send a folder, recursively (DCMTK: storescu +sd +r -aec ARCHIVE pacs 104 dir).',
@@ -28,6 +52,8 @@ EXAMPLES = [
      "dcmcli storescu -j 4 --retries 2 pacs 104 'study/*.dcm'"),
     ('Allow lossy compression for a peer that accepts only lossy JPEG.',
      'dcmcli storescu --allow-lossy pacs 104 ct/'),
+    ('Send everything a CD\'s DICOMDIR references (DCMTK: dcmsend +rd pacs 104 /cdrom/DICOMDIR).',
+     'dcmcli storescu pacs 104 --dicomdir /cdrom/DICOMDIR'),
     ('Per-file results as JSON Lines for a pipeline.',
      'dcmcli storescu --json pacs 104 dir/ > results.jsonl'),
 ]
@@ -54,6 +80,10 @@ def storescu(
         "--no-compress-fallback", help="Do not propose compressed syntaxes as fallbacks (only the file's own and "
                                        "uncompressed).")] = False,
     warnings_as_errors: WarningsAsErrors = False,
+    dicomdir: Annotated[list[Path] | None, typer.Option(
+        "--dicomdir", metavar="DICOMDIR",
+        help="Send every instance this DICOMDIR references (repeatable; as DCMTK's dcmsend +rd). A file named "
+             "DICOMDIR among the inputs is read the same way.")] = None,
     no_recurse: Annotated[bool, typer.Option(
         "-r", "--no-recurse", rich_help_panel=DCMTK_PANEL,
         help="Do not recurse into sub-directories (DCMTK's default; dcmcli recurses unless told).")] = False,
@@ -81,13 +111,14 @@ def storescu(
     Usage as in DCMTK: dcmcli storescu OPTIONS peer port file-or-dir...
     """
     target, paths = parse_peer(peer, args)
-    if not paths:
+    if not paths and not dicomdir:
         raise UsageError("no files given", "name files, directories or globs after the peer and port")
     out = common.out
     if dcmtk_defaults:
         out.debug("+sd/+r/-nh/-R: dcmcli does this by default")
     if dcmtk_propose:
         out.debug("-x? proposal flags: dcmcli proposes each file's own syntax plus fallbacks and converts as needed")
+    paths = _expand_dicomdirs(paths, dicomdir or [], out)
     inputs = collect_inputs(paths, check_complete=not no_check, recurse=not no_recurse, pattern=scan_pattern)
     for item in inputs.unreadable + inputs.skipped:
         out.emit("skipped", {"path": item.path, "reason": item.reason}, None)
