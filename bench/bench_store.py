@@ -121,6 +121,33 @@ def stop(proc: subprocess.Popen, timeout: float = 30.0) -> int | None:
 
 
 PYCACHE: Path | None = None  # --pycache
+#: --tls: the same options for both pairs (DCMTK and dcmcli spell them alike):
+#: mutual TLS with a test CA's certificates, the default profile (BCP 195
+#: non-downgrading) on both ends.
+TLS_SCP: list[str] = []
+TLS_SCU: list[str] = []
+
+
+def make_pki(root: Path) -> tuple[list[str], list[str]]:
+    """A test CA, a server certificate for 127.0.0.1 and a client one (openssl)."""
+    root.mkdir(parents=True, exist_ok=True)
+
+    def ssl(*a: str) -> None:
+        subprocess.run(["openssl", *a], cwd=root, check=True, capture_output=True)
+
+    if not (root / "client.pem").exists():
+        ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "30",
+            "-subj", "/CN=bench CA", "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign")
+        for who in ("server", "client"):
+            ssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{who}.key", "-out", f"{who}.csr",
+                "-subj", f"/CN={who}")
+            (root / f"{who}.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+            ssl("x509", "-req", "-in", f"{who}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                "-out", f"{who}.pem", "-days", "30", "-extfile", f"{who}.ext")
+    ca = str(root / "ca.pem")
+    return (["+tls", str(root / "server.key"), str(root / "server.pem"), "+cf", ca],
+            ["+tls", str(root / "client.key"), str(root / "client.pem"), "+cf", ca])
 SENDER_TIMEOUT = 600.0  # --timeout
 
 
@@ -147,10 +174,10 @@ def start_receiver(cfg: Config, outdir: Path, logf, events: Path) -> tuple[subpr
     env = env_for(cfg.kind)
     if cfg.kind == "dcmtk":
         port = free_port()
-        cmd = [DCMTK_STORESCP, *cfg.scp_args, "-od", str(outdir), str(port)]
+        cmd = [DCMTK_STORESCP, *cfg.scp_args, *TLS_SCP, "-od", str(outdir), str(port)]
         proc = subprocess.Popen(cmd, stdout=logf, stderr=logf, stdin=subprocess.DEVNULL, env=env)
     else:
-        cmd = [*DCMCLI, "storescp", "-q", "--json", "--bind", HOST, *cfg.scp_args,
+        cmd = [*DCMCLI, "storescp", "-q", "--json", "--bind", HOST, *cfg.scp_args, *TLS_SCP,
                "-od", str(outdir), "0"]
         with open(events, "w") as ev:
             proc = subprocess.Popen(cmd, stdout=ev, stderr=logf, stdin=subprocess.DEVNULL, env=env)
@@ -180,8 +207,8 @@ def start_receiver(cfg: Config, outdir: Path, logf, events: Path) -> tuple[subpr
 
 def sender_cmd(cfg: Config, port: int, src: Path) -> list[str]:
     if cfg.kind == "dcmtk":
-        return [DCMTK_STORESCU, *cfg.scu_args, "+sd", HOST, str(port), str(src)]
-    return [*DCMCLI, "storescu", "-q", *cfg.scu_args, HOST, str(port), str(src)]
+        return [DCMTK_STORESCU, *cfg.scu_args, *TLS_SCU, "+sd", HOST, str(port), str(src)]
+    return [*DCMCLI, "storescu", "-q", *cfg.scu_args, *TLS_SCU, HOST, str(port), str(src)]
 
 
 @dataclass
@@ -319,8 +346,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pycache", type=Path, metavar="DIR",
                     help="run dcmcli with PYTHONPYCACHEPREFIX=DIR and without "
                          "PYTHONDONTWRITEBYTECODE (compiled modules cached, as when installed)")
+    ap.add_argument("--tls", action="store_true",
+                    help="both pairs over mutual TLS (a test CA made with openssl in OUT/pki); target 1.5x")
     args = ap.parse_args(argv)
-    global PYCACHE, SENDER_TIMEOUT
+    global PYCACHE, SENDER_TIMEOUT, TLS_SCP, TLS_SCU
+    if args.tls:
+        TLS_SCP, TLS_SCU = make_pki(args.out.resolve() / "pki")
     SENDER_TIMEOUT = args.timeout
     PYCACHE = args.pycache.resolve() if args.pycache else None
 

@@ -490,14 +490,29 @@ _dcmcli()
                         -ll|--log-level)
                             COMPREPLY=( $(compgen -W "fatal error warn info debug trace" -- "$cur") )
                             return 0 ;;
+                        --tls-key)
+                            _dcmcli_files -f "$cur"
+                            return 0 ;;
+                        --tls-cert)
+                            _dcmcli_files -f "$cur"
+                            return 0 ;;
+                        +cf|--add-cert-file)
+                            _dcmcli_files -f "$cur"
+                            return 0 ;;
+                        +cd|--add-cert-dir)
+                            _dcmcli_files -d "$cur"
+                            return 0 ;;
+                        +crl|--add-crl-file)
+                            _dcmcli_files -f "$cur"
+                            return 0 ;;
                         --cacert)
                             _dcmcli_files -f "$cur"
                             return 0 ;;
-                        -L|--level|-k|--key|--study|--series|--includefield|--limit|--offset|-u|--user|--password-env|--token|--token-env|-H|--header|-to|--timeout)
+                        -L|--level|-k|--key|--study|--series|--includefield|--limit|--offset|+tls|--enable-tls|+pw|--use-passwd|--tls-key-password|--tls-key-password-env|+cs|--cipher|-u|--user|--password-env|--token|--token-env|-H|--header|-to|--timeout)
                             return 0 ;;
                     esac
                     if [[ $cur == [-+]* ]]; then
-                        COMPREPLY=( $(compgen -W "-L --level -k --key --study --series --includefield --limit --offset --fuzzy --all-pages --csv --ndjson --no-default-keys -v --verbose -d --debug -q --quiet -ll --log-level --json -u --user --password-env --token --token-env -H --header --cacert --insecure -to --timeout -h --help" -- "$cur") )
+                        COMPREPLY=( $(compgen -W "-L --level -k --key --study --series --includefield --limit --offset --fuzzy --all-pages --csv --ndjson --no-default-keys -v --verbose -d --debug -q --quiet -ll --log-level --json +tls --enable-tls --tls-key --tls-cert +pw --use-passwd --tls-key-password --tls-key-password-env +ps --std-passwd -der --der-keys -pem --pem-keys +cf --add-cert-file +cd --add-cert-dir --tls-system-ca +crl --add-crl-file +py --profile-bcp195-nd +px --profile-bcp195 +pz --profile-bcp195-ex +ph --list-profiles +cc --list-ciphers +cs --cipher -rc --require-peer-cert -vc --verify-peer-cert -ic --ignore-peer-cert -u --user --password-env --token --token-env -H --header --cacert --insecure -to --timeout -h --help" -- "$cur") )
                     fi
                     ;;
                 retrieve)
@@ -520,14 +535,29 @@ _dcmcli()
                         --store-as)
                             COMPREPLY=( $(compgen -W "big deflate deflated ebe ele explicit htj2k htj2k-lossless htj2k-lossless-rpcl ile implicit j2k j2k-lossless jpeg-baseline jpeg-extended jpeg-lossless jpeg-lossless-p14 jpeg-lossless-sv1 jpeg-ls jpeg-ls-lossless jpeg-ls-near-lossless jpeg12 jpeg2000 jpeg2000-lossless jpeg8 jpegxl jpegxl-lossless jpegxl-recompression jxl jxl-jpeg jxl-lossless rle" -- "$cur") )
                             return 0 ;;
+                        --tls-key)
+                            _dcmcli_files -f "$cur"
+                            return 0 ;;
+                        --tls-cert)
+                            _dcmcli_files -f "$cur"
+                            return 0 ;;
+                        +cf|--add-cert-file)
+                            _dcmcli_files -f "$cur"
+                            return 0 ;;
+                        +cd|--add-cert-dir)
+                            _dcmcli_files -d "$cur"
+                            return 0 ;;
+                        +crl|--add-crl-file)
+                            _dcmcli_files -f "$cur"
+                            return 0 ;;
                         --cacert)
                             _dcmcli_files -f "$cur"
                             return 0 ;;
-                        --study|--series|--instance|--object|--transfer-syntax|--frames|--bulkdata|--media-type|--viewport|--window|-j|--jobs|--template|-xcr|--exec-on-reception|-xcs|--exec-on-eostudy|-tos|--eostudy-timeout|-u|--user|--password-env|--token|--token-env|-H|--header|-to|--timeout)
+                        --study|--series|--instance|--object|--transfer-syntax|--frames|--bulkdata|--media-type|--viewport|--window|-j|--jobs|--template|-xcr|--exec-on-reception|-xcs|--exec-on-eostudy|-tos|--eostudy-timeout|+tls|--enable-tls|+pw|--use-passwd|--tls-key-password|--tls-key-password-env|+cs|--cipher|-u|--user|--password-env|--token|--token-env|-H|--header|-to|--timeout)
                             return 0 ;;
                     esac
                     if [[ $cur == [-+]* ]]; then
-                        COMPREPLY=( $(compgen -W "--study --series --instance --object --transfer-syntax --metadata --frames --rendered --thumbnail --bulkdata --media-type --viewport --window -o --output -j --jobs --no-count -v --verbose -d --debug -q --quiet -ll --log-level --json -od --output-directory --layout --template --on-duplicate --store-as --fsync --ignore --accept-invalid -xcr --exec-on-reception -xcs --exec-on-eostudy -tos --eostudy-timeout -u --user --password-env --token --token-env -H --header --cacert --insecure -to --timeout -h --help" -- "$cur") )
+                        COMPREPLY=( $(compgen -W "--study --series --instance --object --transfer-syntax --metadata --frames --rendered --thumbnail --bulkdata --media-type --viewport --window -o --output -j --jobs --no-count -v --verbose -d --debug -q --quiet -ll --log-level --json -od --output-directory --layout --template --on-duplicate --store-as --fsync --ignore --accept-invalid -xcr --exec-on-reception -xcs --exec-on-eostudy -tos --eostudy-timeout +tls --enable-tls --tls-key --tls-cert +pw --use-passwd --tls-key-password --tls-key-password-env +ps --std-passwd -der --der-keys -pem --pem-keys +cf --add-cert-file +cd --add-cert-dir --tls-system-ca +crl --add-crl-file +py --profile-bcp195-nd +px --profile-bcp195 +pz --profile-bcp195-ex +ph --list-profiles +cc --list-ciphers +cs --cipher -rc --require-peer-cert -vc --verify-peer-cert -ic --ignore-peer-cert -u --user --password-env --token --token-env -H --header --cacert --insecure -to --timeout -h --help" -- "$cur") )
                     fi
                     ;;
                 store)
@@ -535,14 +565,29 @@ _dcmcli()
                         -ll|--log-level)
                             COMPREPLY=( $(compgen -W "fatal error warn info debug trace" -- "$cur") )
                             return 0 ;;
+                        --tls-key)
+                            _dcmcli_files -f "$cur"
+                            return 0 ;;
+                        --tls-cert)
+                            _dcmcli_files -f "$cur"
+                            return 0 ;;
+                        +cf|--add-cert-file)
+                            _dcmcli_files -f "$cur"
+                            return 0 ;;
+                        +cd|--add-cert-dir)
+                            _dcmcli_files -d "$cur"
+                            return 0 ;;
+                        +crl|--add-crl-file)
+                            _dcmcli_files -f "$cur"
+                            return 0 ;;
                         --cacert)
                             _dcmcli_files -f "$cur"
                             return 0 ;;
-                        --study|--batch|--batch-size|-j|--jobs|-u|--user|--password-env|--token|--token-env|-H|--header|-to|--timeout)
+                        --study|--batch|--batch-size|-j|--jobs|+tls|--enable-tls|+pw|--use-passwd|--tls-key-password|--tls-key-password-env|+cs|--cipher|-u|--user|--password-env|--token|--token-env|-H|--header|-to|--timeout)
                             return 0 ;;
                     esac
                     if [[ $cur == [-+]* ]]; then
-                        COMPREPLY=( $(compgen -W "--study --batch --batch-size -j --jobs --warnings-as-errors -v --verbose -d --debug -q --quiet -ll --log-level --json -u --user --password-env --token --token-env -H --header --cacert --insecure -to --timeout -h --help" -- "$cur") )
+                        COMPREPLY=( $(compgen -W "--study --batch --batch-size -j --jobs --warnings-as-errors -v --verbose -d --debug -q --quiet -ll --log-level --json +tls --enable-tls --tls-key --tls-cert +pw --use-passwd --tls-key-password --tls-key-password-env +ps --std-passwd -der --der-keys -pem --pem-keys +cf --add-cert-file +cd --add-cert-dir --tls-system-ca +crl --add-crl-file +py --profile-bcp195-nd +px --profile-bcp195 +pz --profile-bcp195-ex +ph --list-profiles +cc --list-ciphers +cs --cipher -rc --require-peer-cert -vc --verify-peer-cert -ic --ignore-peer-cert -u --user --password-env --token --token-env -H --header --cacert --insecure -to --timeout -h --help" -- "$cur") )
                     else
                         _dcmcli_files -f "$cur"
                     fi
@@ -555,14 +600,29 @@ _dcmcli()
                         -ll|--log-level)
                             COMPREPLY=( $(compgen -W "fatal error warn info debug trace" -- "$cur") )
                             return 0 ;;
+                        --tls-key)
+                            _dcmcli_files -f "$cur"
+                            return 0 ;;
+                        --tls-cert)
+                            _dcmcli_files -f "$cur"
+                            return 0 ;;
+                        +cf|--add-cert-file)
+                            _dcmcli_files -f "$cur"
+                            return 0 ;;
+                        +cd|--add-cert-dir)
+                            _dcmcli_files -d "$cur"
+                            return 0 ;;
+                        +crl|--add-crl-file)
+                            _dcmcli_files -f "$cur"
+                            return 0 ;;
                         --cacert)
                             _dcmcli_files -f "$cur"
                             return 0 ;;
-                        --study|--studyUID|--series|--seriesUID|--object|--objectUID|--instance|--content-type|--transfer-syntax|--frame|--rows|--columns|--window-center|--window-width|-u|--user|--password-env|--token|--token-env|-H|--header|-to|--timeout)
+                        --study|--studyUID|--series|--seriesUID|--object|--objectUID|--instance|--content-type|--transfer-syntax|--frame|--rows|--columns|--window-center|--window-width|+tls|--enable-tls|+pw|--use-passwd|--tls-key-password|--tls-key-password-env|+cs|--cipher|-u|--user|--password-env|--token|--token-env|-H|--header|-to|--timeout)
                             return 0 ;;
                     esac
                     if [[ $cur == [-+]* ]]; then
-                        COMPREPLY=( $(compgen -W "--study --studyUID --series --seriesUID --object --objectUID --instance --content-type --transfer-syntax --frame --rows --columns --window-center --window-width --anonymize -o --output -v --verbose -d --debug -q --quiet -ll --log-level --json -u --user --password-env --token --token-env -H --header --cacert --insecure -to --timeout -h --help" -- "$cur") )
+                        COMPREPLY=( $(compgen -W "--study --studyUID --series --seriesUID --object --objectUID --instance --content-type --transfer-syntax --frame --rows --columns --window-center --window-width --anonymize -o --output -v --verbose -d --debug -q --quiet -ll --log-level --json +tls --enable-tls --tls-key --tls-cert +pw --use-passwd --tls-key-password --tls-key-password-env +ps --std-passwd -der --der-keys -pem --pem-keys +cf --add-cert-file +cd --add-cert-dir --tls-system-ca +crl --add-crl-file +py --profile-bcp195-nd +px --profile-bcp195 +pz --profile-bcp195-ex +ph --list-profiles +cc --list-ciphers +cs --cipher -rc --require-peer-cert -vc --verify-peer-cert -ic --ignore-peer-cert -u --user --password-env --token --token-env -H --header --cacert --insecure -to --timeout -h --help" -- "$cur") )
                     fi
                     ;;
             esac

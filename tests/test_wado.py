@@ -548,6 +548,7 @@ def test_https_with_cacert_insecure_and_untrusted(loaded: Run, server: Orthanc, 
         untrusted = dcmcli("wado", "query", base)
         trusted = dcmcli("wado", "query", "--json", "--cacert", str(cert), base)
         insecure = dcmcli("wado", "query", "--json", "--insecure", base)
+        dicom_tls = dcmcli("wado", "query", "--json", "+cf", str(cert), base)  # DICOM TLS's own spelling
     finally:
         relay.shutdown()
         relay.server_close()
@@ -555,6 +556,7 @@ def test_https_with_cacert_insecure_and_untrusted(loaded: Run, server: Orthanc, 
     assert untrusted.code == 60 and "not trusted" in untrusted.stderr and "--cacert" in untrusted.stderr, untrusted
     assert trusted.code == 0 and trusted.summary["matches"] == 2, trusted
     assert insecure.code == 0 and "--insecure: the server's TLS certificate is not checked" in insecure.stderr
+    assert dicom_tls.code == 0 and dicom_tls.summary["matches"] == 2, dicom_tls
 
 
 def test_store_then_getscu_gets_the_same(loaded: Run, server: Orthanc, qr_study: QRStudy, tmp_path: Path) -> None:

@@ -291,28 +291,28 @@ _SHARED: list[tuple[str, Any, Any, set[str]]] = [
     ("exec_on_reception", _XCR, None, {"store"}),
     ("exec_on_eostudy", _XCS, None, {"store"}),
     ("eostudy_timeout", _TOS, 30.0, {"store"}),
-    ("tls_pair", _TLS_PAIR, (None, None), {"scu", "scp"}),
+    ("tls_pair", _TLS_PAIR, (None, None), {"scu", "scp", "web"}),
     ("tls_anonymous", _TLS_ANON, False, {"scu"}),
-    ("tls_key", _TLS_KEY, None, {"scu", "scp"}),
-    ("tls_cert", _TLS_CERT, None, {"scu", "scp"}),
-    ("tls_password", _TLS_PW, None, {"scu", "scp"}),
-    ("tls_password_env", _TLS_PW_ENV, None, {"scu", "scp"}),
-    ("tls_prompt", _TLS_PS, False, {"scu", "scp"}),
-    ("tls_der", _TLS_DER, False, {"scu", "scp"}),
-    ("tls_pem", _TLS_PEM, False, {"scu", "scp"}),
-    ("tls_cert_files", _TLS_CF, None, {"scu", "scp"}),
-    ("tls_cert_dirs", _TLS_CD, None, {"scu", "scp"}),
-    ("tls_system_ca", _TLS_SYS, False, {"scu", "scp"}),
-    ("tls_crls", _TLS_CRL, None, {"scu", "scp"}),
-    ("tls_bcp195_nd", _TLS_PY, False, {"scu", "scp"}),
-    ("tls_bcp195", _TLS_PX, False, {"scu", "scp"}),
-    ("tls_bcp195_ex", _TLS_PZ, False, {"scu", "scp"}),
-    ("tls_list_profiles", _TLS_PH, False, {"scu", "scp"}),
-    ("tls_list_ciphers", _TLS_CC, False, {"scu", "scp"}),
-    ("tls_ciphers", _TLS_CS, None, {"scu", "scp"}),
-    ("tls_require", _TLS_RC, False, {"scu", "scp"}),
-    ("tls_verify", _TLS_VC, False, {"scu", "scp"}),
-    ("tls_ignore", _TLS_IC, False, {"scu", "scp"}),
+    ("tls_key", _TLS_KEY, None, {"scu", "scp", "web"}),
+    ("tls_cert", _TLS_CERT, None, {"scu", "scp", "web"}),
+    ("tls_password", _TLS_PW, None, {"scu", "scp", "web"}),
+    ("tls_password_env", _TLS_PW_ENV, None, {"scu", "scp", "web"}),
+    ("tls_prompt", _TLS_PS, False, {"scu", "scp", "web"}),
+    ("tls_der", _TLS_DER, False, {"scu", "scp", "web"}),
+    ("tls_pem", _TLS_PEM, False, {"scu", "scp", "web"}),
+    ("tls_cert_files", _TLS_CF, None, {"scu", "scp", "web"}),
+    ("tls_cert_dirs", _TLS_CD, None, {"scu", "scp", "web"}),
+    ("tls_system_ca", _TLS_SYS, False, {"scu", "scp", "web"}),
+    ("tls_crls", _TLS_CRL, None, {"scu", "scp", "web"}),
+    ("tls_bcp195_nd", _TLS_PY, False, {"scu", "scp", "web"}),
+    ("tls_bcp195", _TLS_PX, False, {"scu", "scp", "web"}),
+    ("tls_bcp195_ex", _TLS_PZ, False, {"scu", "scp", "web"}),
+    ("tls_list_profiles", _TLS_PH, False, {"scu", "scp", "web"}),
+    ("tls_list_ciphers", _TLS_CC, False, {"scu", "scp", "web"}),
+    ("tls_ciphers", _TLS_CS, None, {"scu", "scp", "web"}),
+    ("tls_require", _TLS_RC, False, {"scu", "scp", "web"}),
+    ("tls_verify", _TLS_VC, False, {"scu", "scp", "web"}),
+    ("tls_ignore", _TLS_IC, False, {"scu", "scp", "web"}),
     ("identity_user", _USR, None, {"scu"}),
     ("identity_password", _PWD, None, {"scu"}),
     ("jwt", _JWT, None, {"scu"}),
@@ -415,6 +415,15 @@ def http_options(values: dict[str, Any], out: Output) -> Any:
 
     opts = HttpOptions(timeout=float(values.get("http_timeout") or 0), insecure=bool(values.get("insecure")),
                        cacert=str(values["cacert"]) if values.get("cacert") else None)
+    tls = tls_options(values, out, implied=True)  # +cf, +tls KEY CERT, -ic, profiles: as for DICOM TLS
+    if tls is not None:
+        from dcmcli.net.tls import client_context
+
+        if opts.cacert:
+            tls.trusted_files.append(Path(opts.cacert))
+        if opts.insecure:
+            tls.verify = "ignore"
+        opts.ssl_context = client_context(tls)
     user = values.get("user")
     if user is not None:
         name, sep, password = user.partition(":")
@@ -485,7 +494,7 @@ def _build(command: str, values: dict[str, Any], default_aet: str) -> Common:
         settings.tcp_nodelay = bool(values["tcp_nodelay"])
     if verbosity >= Verbosity.DEBUG:
         settings.trace = out.debug  # A-ASSOCIATE contents and every command set, as DCMTK's -d
-    if "tls_pair" in values:
+    if "tls_pair" in values and "http_timeout" not in values:
         settings.tls = tls_options(values, out)
         if settings.tls is not None:  # key, certificates, profile checked now, not at the first connection
             settings.tls_context("requestor" if "call" in values else "acceptor")
@@ -498,8 +507,9 @@ def _build(command: str, values: dict[str, Any], default_aet: str) -> Common:
     return Common(command, settings, out, verbosity, verbosity >= Verbosity.DEBUG, writer, query, acceptor, web)
 
 
-def tls_options(values: dict[str, Any], out: Output) -> TlsOptions | None:
-    """The TLS options given, checked once; None when TLS is not asked for."""
+def tls_options(values: dict[str, Any], out: Output, implied: bool = False) -> TlsOptions | None:
+    """The TLS options given, checked once; None when TLS is not asked for.
+    ``implied``: TLS is the URL's business (wado's https), any TLS option counts."""
     from dcmcli.net.tls import TlsOptions
 
     key, cert = values.get("tls_pair") or (None, None)
@@ -515,8 +525,10 @@ def tls_options(values: dict[str, Any], out: Output) -> TlsOptions | None:
                              "tls_password_env") if values.get(n)]
     tls_flags += [n for n in ("tls_system_ca", "tls_bcp195", "tls_bcp195_ex", "tls_require", "tls_verify",
                               "tls_ignore", "tls_der") if values.get(n)]
+    if implied and (tls_flags or key is not None):
+        tls_asked = True
     if not tls_asked:
-        if tls_flags:
+        if tls_flags and not implied:
             raise UsageError(f"TLS options ({tls_flags[0].replace('tls_', '').replace('_', '-')}) without TLS",
                              "add +tls KEY CERT (or +tla for a requestor without a certificate)")
         return None

@@ -37,6 +37,8 @@ class HttpOptions:
     cacert: str | None = None
     insecure: bool = False
     timeout: float = 30.0
+    #: An ssl.SSLContext built from DICOM TLS's options (+cf, +tls KEY CERT, -ic, +py/+px/+pz)
+    ssl_context: Any = None
 
 
 class WebError(DcmcliError):
@@ -166,6 +168,8 @@ class WebClient:
         verify: Any = True
         if parts.scheme == "http":  # no TLS: spare loading the CA bundle (25 ms)
             verify = False
+        elif options.ssl_context is not None:
+            verify = options.ssl_context
         elif options.insecure:
             verify = False
         elif options.cacert:
