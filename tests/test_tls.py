@@ -161,10 +161,26 @@ def test_tls_on_one_side_only_is_named(pki: Pki, dcmcli_storescp, dcmtk_tls_stor
 
 
 def test_no_common_tls_version(pki: Pki, dcmcli_storescp) -> None:
-    # a server limited to TLS 1.2 (+px with a TLS 1.2 suite) against a client asking for 1.3 only (+pz)
+    """OpenSSL's own server limited to TLS 1.2 against a client of the
+    extended profile (TLS 1.3 only), and the reverse against dcmcli's server."""
+    port = free_port()
+    proc = subprocess.Popen(["openssl", "s_server", "-quiet", "-accept", f"127.0.0.1:{port}", "-tls1_2",
+                             "-cert", str(pki.server_cert), "-key", str(pki.server_key)],
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_listening(port, proc)
+        r = run_dcmcli("echoscu", "+tla", "+cf", str(pki.ca), "+pz", "localhost", str(port))
+        assert r.returncode == 71 and "no TLS version in common" in r.stderr, r.stderr
+    finally:
+        proc.kill()
+        proc.wait(10)
     server = dcmcli_storescp(*tls_server(pki), "+pz")
-    r = run_dcmcli("echoscu", "+tla", "+cf", str(pki.ca), "+px", "localhost", str(server.port))
-    assert r.returncode == 0, r.stderr  # 1.2+ and 1.3-only meet at 1.3
+    r = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{server.port}", "-tls1_2"],
+                       input="", capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0
+    stop(server.proc)
+    err = server.proc.stderr.read().decode()  # type: ignore[union-attr]
+    assert "no TLS version in common" in err, err
 
 
 def test_hostile_tls_clients_do_not_stop_the_server(pki: Pki, dcmcli_storescp) -> None:
@@ -196,6 +212,10 @@ def test_orthanc_over_tls(pki: Pki, orthanc, tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     r = run_dcmcli("findscu", "--json", *args, "-k", "PatientID")
     assert r.returncode == 0 and json_lines(r.stdout)[-1]["matches"] == 1, r.stderr
+    pid = next(e for e in json_lines(r.stdout) if e["event"] == "match")["dataset"]["00100020"]["Value"][0]  # type: ignore[index]
+    r = run_dcmcli("getscu", "--json", *args, "-od", str(tmp_path / "got"), "-k", f"PatientID={pid}")
+    assert r.returncode == 0, r.stderr
+    assert len(list((tmp_path / "got").rglob("*.dcm"))) == 1  # C-GET's C-STORE on the same TLS association
 
 
 def test_user_identity_required_by_storescp(tmp_path: Path, dcmcli_storescp) -> None:
@@ -286,3 +306,30 @@ def test_list_profiles_and_ciphers() -> None:
     assert r.returncode == 0 and "bcp195-nd" in r.stdout and "+pz" in r.stdout
     r = run_dcmcli("echoscu", "+cc")
     assert r.returncode == 0 and "ECDHE-RSA-AES128-GCM-SHA256" in r.stdout
+
+
+def test_hostile_tls_clients_against_mwlscp(pki: Pki, tmp_path: Path) -> None:
+    """The worklist server sits on the same acceptor: a stalled handshake is
+    dropped after -ta, garbage instead of a ClientHello is logged, and a real
+    query over TLS is still answered."""
+    (tmp_path / "wl.csv").write_text("PatientName,PatientID\nDoe^Jane,P1\n")
+    proc = subprocess.Popen(dcmcli_cmd("mwlscp", "--json", "--bind", "127.0.0.1", "-ta", "2", *tls_server(pki),
+                                       "--source", str(tmp_path / "wl.csv"), "0"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    try:
+        assert proc.stdout is not None
+        port = json.loads(proc.stdout.readline())["port"]
+        stalled = socket.create_connection(("127.0.0.1", port))
+        garbage = socket.create_connection(("127.0.0.1", port))
+        garbage.sendall(b"\x01\x00\x00\x00\x00\x10" + b"\x00" * 16)  # an A-ASSOCIATE-RQ header in the clear
+        t0 = time.monotonic()
+        assert stalled.recv(1) == b""
+        assert time.monotonic() - t0 < 10
+        r = run_dcmcli("findscu", "-W", "--json", *client(pki), "localhost", str(port), "-k", "PatientID")
+        assert r.returncode == 0 and json_lines(r.stdout)[-1]["matches"] == 1, r.stderr
+        stalled.close()
+        garbage.close()
+    finally:
+        stop(proc)
+    err = proc.stderr.read().decode()  # type: ignore[union-attr]
+    assert "no handshake within the ACSE timeout" in err and "does not speak TLS" in err, err

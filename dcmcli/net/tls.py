@@ -322,7 +322,7 @@ def explain_server(exc: BaseException) -> str:
         return f"its certificate is not trusted ({getattr(exc, 'verify_message', '') or exc})"
     if "no shared cipher" in low or "handshake failure" in low:
         return "no cipher suite in common"
-    if "version" in low and "protocol" in low:
+    if ("version" in low and "protocol" in low) or "unsupported protocol" in low or "unsupported_protocol" in low:
         return "no TLS version in common"
     if isinstance(exc, (socket.timeout, TimeoutError)):
         return "no handshake within the ACSE timeout (-ta)"
