@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from dcmcli.keys import Step, path_name
+
+if TYPE_CHECKING:
+    from dcmcli.output import Output
 
 
 @dataclass(frozen=True)
@@ -115,3 +119,50 @@ class NdjsonWriter:
     def add(self, record: dict[str, Any]) -> None:
         self.stream.write(json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n")
         self.stream.flush()
+
+
+def open_output(name: str | None, what: str) -> IO[str] | None:
+    """A file to write, or stdout for "-"."""
+    if name is None:
+        return None
+    if name == "-":
+        return sys.stdout
+    from dcmcli.errors import OutputError
+
+    try:
+        return open(name, "w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise OutputError(f"cannot write {what} {name!r}: {exc.strerror or exc}", "check the path") from None
+
+
+@dataclass
+class Writers:
+    """The outputs of a query command (findscu, wado query)."""
+
+    table: Table | None
+    csv: CsvWriter | None
+    ndjson: NdjsonWriter | None
+    #: stdout is --csv - or --ndjson - (people's lines go to stderr then)
+    stdout_taken: bool
+    streams: tuple[IO[str] | None, ...] = ()
+
+    def close(self) -> None:
+        for stream in self.streams:
+            if stream is not None and stream is not sys.stdout:
+                stream.close()
+
+
+def open_writers(columns: Sequence[Column], csv_file: str | None, ndjson_file: str | None,
+                 out: Output) -> Writers:
+    """``--csv FILE``, ``--ndjson FILE`` ("-": stdout), and a table for
+    people unless stdout is taken (``--json``, ``-``) or ``-q``."""
+    from dcmcli.errors import UsageError
+
+    csv_stream = open_output(csv_file, "the CSV file")
+    ndjson_stream = open_output(ndjson_file, "the NDJSON file")
+    stdout_taken = sys.stdout in (csv_stream, ndjson_stream)
+    if stdout_taken and out.json_mode:
+        raise UsageError("--json and --csv - / --ndjson - both write to stdout", "send one of them to a file")
+    return Writers(Table(columns) if not out.json_mode and not stdout_taken and out.verbosity >= 0 else None,
+                   CsvWriter(csv_stream, columns) if csv_stream else None,
+                   NdjsonWriter(ndjson_stream) if ndjson_stream else None, stdout_taken, (csv_stream, ndjson_stream))

@@ -292,7 +292,7 @@ _CSV_COLUMNS = ("PatientID", "PatientName", "StudyInstanceUID", "StudyDate", "St
 def _csv(d: object, name: str, out: Output) -> int:
     import csv
 
-    from dcmcli.cli.findscu import open_output
+    from dcmcli.render import open_output
     from dcmcli.media.dicomdir import Dicomdir
 
     assert isinstance(d, Dicomdir)

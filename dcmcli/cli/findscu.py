@@ -5,30 +5,18 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
 from dcmcli.cli.app import app
 from dcmcli.cli.options import Common, OutputDirectory, PeerArgument, QueryFilesArgument, dcmcli_command
 from dcmcli.cli.report import show_report
-from dcmcli.errors import ExitCode, OutputError, UsageError
+from dcmcli.errors import ExitCode, OutputError
 from dcmcli.net.peer import parse_peer
 from dcmcli.net.services.query import FindOptions, FindOutcome, Match, build_query, find, find_status_hint
 from dcmcli.output import Output
 from dcmcli.status import Category
-
-
-def open_output(name: str | None, what: str) -> IO[str] | None:
-    """A file to write, or stdout for "-"."""
-    if name is None:
-        return None
-    if name == "-":
-        return sys.stdout
-    try:
-        return open(name, "w", encoding="utf-8", newline="")
-    except OSError as exc:
-        raise OutputError(f"cannot write {what} {name!r}: {exc.strerror or exc}", "check the path") from None
 
 
 #: Everyday tasks, for the man page (generated: python -m dcmcli.cli.gendocs).
@@ -96,17 +84,11 @@ def findscu(
         out.debug(f"identifier:\n{query.identifier}")
     flags = {n for n, on in (("relational", relational), ("datetime", datetime_), ("fuzzy", fuzzy),
                              ("timezone", timezone)) if on}
-    from dcmcli.render import Column, CsvWriter, NdjsonWriter, Table
+    from dcmcli.render import Column, open_writers
 
     columns = [Column.of(p) for p in query.columns]
-    csv_stream = open_output(csv_file, "the CSV file")
-    ndjson_stream = open_output(ndjson_file, "the NDJSON file")
-    stdout_taken = sys.stdout in (csv_stream, ndjson_stream)
-    if stdout_taken and out.json_mode:
-        raise UsageError("--json and --csv - / --ndjson - both write to stdout", "send one of them to a file")
-    csv_writer = CsvWriter(csv_stream, columns) if csv_stream else None
-    ndjson_writer = NdjsonWriter(ndjson_stream) if ndjson_stream else None
-    table = Table(columns) if not out.json_mode and not stdout_taken and out.verbosity >= 0 else None
+    writers = open_writers(columns, csv_file, ndjson_file, out)
+    table, csv_writer, ndjson_writer, stdout_taken = writers.table, writers.csv, writers.ndjson, writers.stdout_taken
     if extract:
         try:
             output_directory.mkdir(parents=True, exist_ok=True)
@@ -146,9 +128,7 @@ def findscu(
                         FindOptions(cancel_after=cancel_after, limit=limit, repeat=repeat, extended=flags),
                         on_match=on_match, on_report=lambda r: show_report(out, r), on_outcome=on_outcome)
     finally:
-        for stream in (csv_stream, ndjson_stream):
-            if stream is not None and stream is not sys.stdout:
-                stream.close()
+        writers.close()
     return _summary(out, outcomes, time.perf_counter() - t0, stdout_taken)
 
 

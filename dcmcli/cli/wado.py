@@ -154,8 +154,7 @@ def query(
     from dcmcli.dataset import skip_pixel_imports
 
     skip_pixel_imports()  # nothing here decodes pixels
-    from dcmcli.cli.findscu import open_output
-    from dcmcli.render import Column, CsvWriter, NdjsonWriter, Table
+    from dcmcli.render import Column, open_writers
     from dcmcli.web.qido import build_qido, search
 
     lv = _LEVELS.get(level.strip().lower())
@@ -166,14 +165,8 @@ def query(
     for note in q.notes:
         out.warn(note)
     columns = [Column.of(p) for p in q.columns]
-    csv_stream = open_output(csv_file, "the CSV file")
-    ndjson_stream = open_output(ndjson_file, "the NDJSON file")
-    stdout_taken = sys.stdout in (csv_stream, ndjson_stream)
-    if stdout_taken and out.json_mode:
-        raise UsageError("--json and --csv - / --ndjson - both write to stdout", "send one of them to a file")
-    csv_writer = CsvWriter(csv_stream, columns) if csv_stream else None
-    ndjson_writer = NdjsonWriter(ndjson_stream) if ndjson_stream else None
-    table = Table(columns) if not out.json_mode and not stdout_taken and out.verbosity >= 0 else None
+    writers = open_writers(columns, csv_file, ndjson_file, out)
+    table, csv_writer, ndjson_writer, stdout_taken = writers.table, writers.csv, writers.ndjson, writers.stdout_taken
     t0 = time.perf_counter()
     count = pages = 0
 
@@ -198,9 +191,7 @@ def query(
     try:
         _guard(out, body)
     finally:
-        for stream in (csv_stream, ndjson_stream):
-            if stream is not None and stream is not sys.stdout:
-                stream.close()
+        writers.close()
     if table is not None and table.rows:
         table.print(sys.stdout, rich=out.stdout_is_terminal)
     seconds = time.perf_counter() - t0
