@@ -10,7 +10,8 @@ class, instance, the data set as DICOM JSON, binary values inline), flushed
 at once, so a test reads exactly what arrived. Behaviour:
 
 - N-GET of the Printer: Printer Status NORMAL (or as --printer-status), name,
-  manufacturer, model; of a Print Job: its Execution Status.
+  manufacturer, model; of a Print Job: its Execution Status; of the Printer
+  Configuration Retrieval instance: one configuration item.
 - N-CREATE of a film session: a new UID; of a film box: as many image boxes
   as its Image Display Format has (STANDARD\\C,R, ROW\\.., COL\\..), of the
   colour or grayscale class as the context's meta SOP class.
@@ -35,6 +36,7 @@ COLOR_META, GRAY_META = "1.2.840.10008.5.1.1.18", "1.2.840.10008.5.1.1.9"
 FILM_SESSION, FILM_BOX = "1.2.840.10008.5.1.1.1", "1.2.840.10008.5.1.1.2"
 GRAY_BOX, COLOR_BOX = "1.2.840.10008.5.1.1.4", "1.2.840.10008.5.1.1.4.1"
 PRINTER, PRINT_JOB = "1.2.840.10008.5.1.1.16", "1.2.840.10008.5.1.1.14"
+PRINTER_CONFIGURATION = "1.2.840.10008.5.1.1.16.376"
 
 args = sys.argv[1:]
 record_path = args[0]
@@ -85,6 +87,13 @@ def on_get(event: object) -> tuple[int, Dataset | None]:
             return 0x0112, None
         ds.ExecutionStatus = jobs[uid]
         ds.ExecutionStatusInfo = "NORMAL" if jobs[uid] == "DONE" else "PROC OVERFLOW"
+        return 0x0000, ds
+    if sop_class == PRINTER_CONFIGURATION:
+        item = Dataset()
+        item.SOPClassesSupported = [COLOR_META, GRAY_META, PRINT_JOB]
+        item.MaximumMemoryAllocation = 64
+        item.PrinterName = "COLOR-PEER"
+        ds.PrinterConfigurationSequence = [item]
         return 0x0000, ds
     return 0x0118, None
 
@@ -164,7 +173,7 @@ def on_delete(event: object) -> int:
 
 
 ae = AE(ae_title="COLORSCP")
-for cx in ([GRAY_META] if grayscale_only else [COLOR_META, GRAY_META]) + [PRINT_JOB]:
+for cx in ([GRAY_META] if grayscale_only else [COLOR_META, GRAY_META]) + [PRINT_JOB, PRINTER_CONFIGURATION]:
     ae.add_supported_context(cx, ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"], scu_role=True, scp_role=True)
 server = ae.start_server(("127.0.0.1", 0), block=False,
                          evt_handlers=[(evt.EVT_N_GET, on_get), (evt.EVT_N_CREATE, on_create), (evt.EVT_N_SET, on_set),

@@ -413,10 +413,31 @@ def test_printer_in_failure(color_peer) -> None:
     assert r.returncode == 66
     printer, = events_of(r.stdout, "printer")
     assert (printer["status"], printer["status_info"], printer["name"]) == ("FAILURE", "ELEC DOWN", "COLOR-PEER")
+    config, = printer["configuration"]  # Printer Configuration Retrieval, as the peer supports it
+    assert config["21100030"]["Value"] == ["COLOR-PEER"]
     r = run_dcmcli("printscu", "127.0.0.1", str(peer.port), str(sample("explicit-le")))
     assert r.returncode == 66
     assert "the printer reports FAILURE (ELEC DOWN); nothing was printed" in r.stderr
-    assert [g["op"] for g in peer.received()] == ["N-GET", "N-GET"]  # no film session was created
+    assert [g["op"] for g in peer.received()] == ["N-GET", "N-GET", "N-GET"]  # no film session was created
+
+
+def test_status_verbose_keep_and_max_size(color_peer) -> None:
+    peer = color_peer()
+    r = run_dcmcli("printscu", "--status", "127.0.0.1", str(peer.port))
+    assert r.returncode == 0
+    assert "printer status: NORMAL, name: COLOR-PEER, manufacturer: pynetdicom, model: test print SCP" in r.stdout
+    assert "printer configuration: 1 item" in r.stdout
+    r = run_dcmcli("printscu", "-v", "--keep", "--max-size", "32", "127.0.0.1", str(peer.port),
+                   str(sample("implicit-le")))
+    assert r.returncode == 0, r.stderr
+    assert "printer status: NORMAL" in r.stdout and "image box 1:" in r.stdout and "(32x32, 8-bit)" in r.stdout
+    assert "resampled from 64x64 to 32x32" in r.stderr
+    ops = [g["op"] for g in peer.received()]
+    assert "N-DELETE" not in ops and ops.count("N-SET") == 1
+    from pydicom.dataset import Dataset as DS
+
+    item = DS.from_json([g for g in peer.received() if g["op"] == "N-SET"][0]["dataset"]).BasicGrayscaleImageSequence[0]
+    assert (item.Rows, item.Columns) == (32, 32)
 
 
 # -- the preview and bad input (nothing sent) ------------------------------------------

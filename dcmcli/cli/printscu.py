@@ -268,6 +268,8 @@ def printscu(
                     "check that the peer is a DICOM printer and the called AE title (-aec) names it",
                     report=session.assoc.report)
             session.via = pj.via_meta(use_color)
+            if use_color and plut:
+                out.warn("a Presentation LUT is for grayscale films: --presentation-lut is not used for a colour one")
             if want_color and not use_color:
                 out.warn(f"{target} does not accept colour printing: the colour images are printed as grayscale")
                 images = [to_gray(i, bits) for i in images]
@@ -364,17 +366,18 @@ def _printer_failure(info: Any) -> str:
 
 def _show_printer(out: Output, info: Any, asked: bool) -> None:
     d = info.as_dict()
-    parts = [f"printer status: {d['status'] or 'not given'}"]
-    if d["status_info"]:
-        parts.append(f"({d['status_info']})")
+    head = f"printer status: {d['status'] or 'not given'}"
+    if d["status_info"] and d["status_info"] != d["status"]:
+        head += f" ({d['status_info']})"
+    parts = [head]
     for key, label in (("name", "name"), ("manufacturer", "manufacturer"), ("model", "model"),
                        ("serial_number", "serial"), ("software_versions", "software"),
                        ("last_calibration", "calibrated")):
         if d[key]:
             parts.append(f"{label}: {d[key]}")
     if info.result.status.code != 0:
-        parts.append(f"[N-GET {info.result.status.meaning} ({info.result.status.hex})]")
-    human = ", ".join([" ".join(parts[:2]) if d["status_info"] else parts[0], *parts[2 if d["status_info"] else 1:]])
+        parts.append(f"N-GET answered {info.result.status.meaning} ({info.result.status.hex})")
+    human = ", ".join(parts)
     if d["configuration"]:
         human += f"\n  printer configuration: {len(d['configuration'])} item(s)"
     out.emit("printer", d, human, plain=True, min_verbosity=Verbosity.NORMAL if asked else Verbosity.VERBOSE)
@@ -402,14 +405,15 @@ def _show_step(out: Output, step: Any, session_options: Any) -> None:
                                   "copies": session_options.copies, "priority": session_options.priority,
                                   "medium": session_options.medium, "destination": session_options.destination,
                                   "label": session_options.label},
-                 f"film session {r.sop_instance_uid}: {said}", plain=True,
+                 f"film session {r.sop_instance_uid or ''}: {'refused: ' if step.failed else ''}{said}", plain=True,
                  min_verbosity=Verbosity.NORMAL if failed_or_warned else Verbosity.VERBOSE)
     elif step.kind == "film-box":
         out.emit("film-box", {"index": d["index"], "films": d["films"], "sop_instance_uid": r.sop_instance_uid or None,
                               "display_format": d["display_format"], "image_boxes": d["image_boxes"],
                               "images": d["images"], "status": status, "error_comment": comment},
                  f"film {d['index']}/{d['films']} ({d['display_format']}, {d['images']} image"
-                 f"{'s' if d['images'] != 1 else ''}): film box {said}", plain=True,
+                 f"{'s' if d['images'] != 1 else ''}): film box {'refused: ' if step.failed else ''}{said}",
+                 plain=True,
                  min_verbosity=Verbosity.NORMAL if failed_or_warned else Verbosity.VERBOSE)
     elif step.kind == "image-box":
         out.emit("image-box", {"film": d["film"], "position": d["position"], "sop_instance_uid": r.sop_instance_uid,
