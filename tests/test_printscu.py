@@ -459,9 +459,12 @@ def test_preview_only(tmp_path: Path) -> None:
     boxes = film["boxes"]
     assert [b["source"] for b in boxes] == [str(mr), str(ct), str(mr2), None]
     mr_ds = dcmread(mr)
+    assert [b["zoom"] for b in boxes[:3]] == [2, 1, 2]  # pixels repeated to fill the box, as REPLICATE does
     for b, ds, window in ((boxes[0], mr_ds, file_window(mr_ds)), (boxes[1], dcmread(ct), None)):
         region = png[b["y"]:b["y"] + b["height"], b["x"]:b["x"] + b["width"]].astype(np.int64)
-        assert np.array_equal(region, 255 - p_values(modality(ds), 8, window))  # REVERSE polarity
+        k = b["zoom"]
+        expected = 255 - p_values(modality(ds), 8, window)  # REVERSE polarity
+        assert np.array_equal(region, expected.repeat(k, axis=0).repeat(k, axis=1))
     empty = boxes[3]
     assert (png[empty["y"]:empty["y"] + empty["height"], empty["x"]:empty["x"] + empty["width"]] == 255).all()
     assert png[0, 0] == 0  # BLACK border (the default)

@@ -2,8 +2,9 @@
 
 Each film is a canvas with the film size's proportions (LANDSCAPE turned),
 divided into the layout's boxes; each image (the very array its image box
-N-SET carries, turned over for REVERSE polarity) is placed 1:1 in the centre
-of its box; the film around the images has the border density, boxes without
+N-SET carries, turned over for REVERSE polarity) is placed in the centre of
+its box, each pixel repeated (``zoom`` times, an integer, as REPLICATE
+magnification does) to fill the box as far as it goes; the film around the images has the border density, boxes without
 an image the empty-image density (BLACK, WHITE, or hundredths of optical
 density between the min and max density). The scale is the smallest at which
 every image fits its box. PNG is written by imagecodecs (a dependency
@@ -68,6 +69,7 @@ class Placed:
     width: int
     height: int
     image: PreparedImage | None
+    zoom: int = 1
 
 
 def compose(film: list[PreparedImage], layout: Layout, options: FilmOptions, polarity: str | None,
@@ -101,10 +103,13 @@ def compose(film: list[PreparedImage], layout: Layout, options: FilmOptions, pol
         pixels = image.pixels
         if (polarity or "NORMAL").upper() == "REVERSE":
             pixels = (2 ** image.bits - 1) - pixels
-        x = x0 + (x1 - x0 - image.columns) // 2
-        y = y0 + (y1 - y0 - image.rows) // 2
-        canvas[y:y + image.rows, x:x + image.columns] = pixels
-        placed.append(Placed(position, x, y, image.columns, image.rows, image))
+        zoom = max(1, min((x1 - x0 - 2 * GAP) // image.columns, (y1 - y0 - 2 * GAP) // image.rows))
+        if zoom > 1:
+            pixels = pixels.repeat(zoom, axis=0).repeat(zoom, axis=1)
+        w, h = image.columns * zoom, image.rows * zoom
+        x, y = x0 + (x1 - x0 - w) // 2, y0 + (y1 - y0 - h) // 2
+        canvas[y:y + h, x:x + w] = pixels
+        placed.append(Placed(position, x, y, w, h, image, zoom))
     return canvas, placed
 
 
@@ -135,7 +140,7 @@ def write_preview(path: Path, films: list[list[PreparedImage]], layout: Layout, 
         write_png(file, canvas, bits)
         out.append({"path": str(file), "width": int(canvas.shape[1]), "height": int(canvas.shape[0]),
                     "bits": bits, "boxes": [{"position": p.position, "x": p.x, "y": p.y, "width": p.width,
-                                             "height": p.height,
+                                             "height": p.height, "zoom": p.zoom,
                                              "source": p.image.source if p.image else None,
                                              "frame": p.image.frame if p.image else None} for p in placed]})
     return out
