@@ -34,7 +34,7 @@ _dcmcli()
             if [[ $cur == -* ]]; then
                 COMPREPLY=( $(compgen -W "--version -h --help" -- "$cur") )
             else
-                COMPREPLY=( $(compgen -W "dcmconv demo echoscu exit-codes findscu getscu movescu mwlscp nactionscu ncreatescu storescp storescu" -- "$cur") )
+                COMPREPLY=( $(compgen -W "dcmconv demo echoscu exit-codes findscu getscu movescu mwlscp nactionscu ncreatescu printscu storescp storescu" -- "$cur") )
             fi
             ;;
         dcmconv)
@@ -233,6 +233,23 @@ _dcmcli()
             esac
             if [[ $cur == [-+]* ]]; then
                 COMPREPLY=( $(compgen -W "-s --set --dataset --wait --mpps --complete --discontinue --in-progress --mpps-uid --ian --availability --retrieve-aet --ups --out --warnings-as-errors -aet --aetitle -aec --call -pdu --max-pdu -to --timeout -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json -h --help" -- "$cur") )
+            else
+                _dcmcli_files -f "$cur"
+            fi
+            ;;
+        printscu)
+            case "$prev" in
+                --preview)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                -ll|--log-level)
+                    COMPREPLY=( $(compgen -W "fatal error warn info debug trace" -- "$cur") )
+                    return 0 ;;
+                --copies|--priority|--medium|--destination|--label|--layout|--orientation|--film-size|--magnification|--smoothing|--border-density|--empty-density|--min-density|--max-density|--configuration-info|--presentation-lut|--illumination|--reflected-ambient-light|--polarity|--requested-size|--window|--bits|--max-size|--wait|-aet|--aetitle|-aec|--call|-pdu|--max-pdu|-to|--timeout|-ta|--acse-timeout|-td|--dimse-timeout)
+                    return 0 ;;
+            esac
+            if [[ $cur == [-+]* ]]; then
+                COMPREPLY=( $(compgen -W "--status --color --preview --preview-only --copies --priority --medium --destination --label --layout --orientation --film-size --magnification --smoothing --border-density --empty-density --min-density --max-density --trim --no-trim --configuration-info --presentation-lut --illumination --reflected-ambient-light --polarity --requested-size --window --auto-window --bits --max-size --session-print --wait --keep --warnings-as-errors -aet --aetitle -aec --call -pdu --max-pdu -to --timeout -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json -h --help" -- "$cur") )
             else
                 _dcmcli_files -f "$cur"
             fi

@@ -40,7 +40,7 @@ EXAMPLES = [
 ]
 #: The --json events this command prints (their fields: dcmcli/events.schema.json).
 EVENTS = ["association", "printer", "skipped", "preview", "presentation-lut", "film-session", "film-box",
-          "image-box", "print", "print-job", "summary"]
+          "image-box", "print", "event-report", "print-job", "summary"]
 
 
 def _choice(value: str | None, allowed: tuple[str, ...], option: str, free: bool = False) -> str | None:
@@ -81,7 +81,7 @@ def printscu(
         help="The printer (peer port, or [AET@]host:port), then the images (files or folders; multi-frame "
              "objects frame by frame). --status needs only the printer, --preview-only only the images.")],
     status: Annotated[bool, typer.Option("--status", help="Show the printer's status (N-GET of the Printer, and its "
-                                                          "configuration when supported) and print nothing.")] = False,
+                                                          "configuration when supported); no film is sent.")] = False,
     color: Annotated[bool, typer.Option("--color", help="Basic Color Print Management (automatic when an input "
                                                         "is colour and the printer accepts it).")] = False,
     preview: Annotated[Path | None, typer.Option(
