@@ -2,7 +2,7 @@
 AE serving Basic Color and Basic Grayscale Print Management Meta and Print Job.
 
 Usage: python print_peer.py RECORD-FILE [--printer-status FAILURE] [--job FAILURE]
-       [--job-via-get] [--grayscale-only]
+       [--job-via-get] [--grayscale-only] [--image-box-status HEX]
 
 Listens on a free port of 127.0.0.1 and prints ``listening PORT`` once ready.
 Every request is appended to RECORD-FILE as one JSON line (operation, SOP
@@ -15,7 +15,8 @@ at once, so a test reads exactly what arrived. Behaviour:
 - N-CREATE of a film session: a new UID; of a film box: as many image boxes
   as its Image Display Format has (STANDARD\\C,R, ROW\\.., COL\\..), of the
   colour or grayscale class as the context's meta SOP class.
-- N-SET of an image box: 0000 (0x0112 for an unknown one).
+- N-SET of an image box: 0000, or --image-box-status (a warning such as
+  B604); 0x0112 for an unknown one.
 - N-ACTION print of a film box or session: a Print Job, named in the response;
   then its N-EVENT-REPORT (3 DONE, or 4 FAILURE with --job FAILURE) on the
   same association, unless --job-via-get (then only N-GET tells).
@@ -50,6 +51,7 @@ printer_state = option("--printer-status", "NORMAL")
 job_end = option("--job", "DONE")
 job_via_get = "--job-via-get" in args
 grayscale_only = "--grayscale-only" in args
+image_box_status = int(option("--image-box-status", "0000"), 16)
 lock = threading.Lock()
 image_boxes: set[str] = set()
 jobs: dict[str, str] = {}
@@ -128,7 +130,7 @@ def on_set(event: object) -> tuple[int, Dataset | None]:
     record("N-SET", event, str(req.RequestedSOPClassUID), uid, event.attribute_list)  # type: ignore[attr-defined]
     if uid not in image_boxes:
         return 0x0112, None
-    return 0x0000, None
+    return image_box_status, None
 
 
 after_response: dict[int, tuple[Dataset, int, str]] = {}

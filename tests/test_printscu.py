@@ -504,3 +504,17 @@ def test_bad_inputs(tmp_path: Path) -> None:
     assert r.returncode == 22 and png.exists()
     r = run_dcmcli("printscu", "--layout", "0x2", "--preview-only", "--preview", str(png), str(sr))
     assert r.returncode == 1 and "invalid --layout" in r.stderr
+
+
+def test_print_warning_in_plain_words_and_warnings_as_errors(color_peer) -> None:
+    peer = color_peer("--image-box-status", "B604")
+    mr = str(sample("implicit-le"))
+    r = run_dcmcli("printscu", "127.0.0.1", str(peer.port), mr)
+    assert r.returncode == 0, r.stderr
+    assert "image box 1:" in r.stdout
+    assert "the image is larger than its image box and was demagnified (0xB604)" in r.stdout
+    r = run_dcmcli("printscu", "--json", "--warnings-as-errors", "127.0.0.1", str(peer.port), mr)
+    assert r.returncode == 67
+    box, = events_of(r.stdout, "image-box")
+    assert box["status"]["category"] == "warning"
+    assert events_of(r.stdout, "print")[0]["status"]["code"] == 0  # the film was printed all the same

@@ -339,6 +339,13 @@ def run_job(session: NSession, images: Sequence[PreparedImage], options: JobOpti
         r = do("film-session", session.create(BASIC_FILM_SESSION, None, options.session.dataset()),
                color=options.color)
         session_uid = r.result.sop_instance_uid if r.result else ""
+        if not session_uid:
+            from dcmcli.status import Status
+
+            r.result = NResult("N-CREATE", BASIC_FILM_SESSION, "", Status(0x0110, Category.FAILURE,
+                                                                          "processing failure"),
+                               "the printer's response names no film session instance")
+            raise JobFailed(r)
         created.append((BASIC_FILM_SESSION, session_uid))
         box_class = image_box_class(options.color)
         films = pages(images, options.film.layout.boxes)
@@ -347,13 +354,16 @@ def run_job(session: NSession, images: Sequence[PreparedImage], options: JobOpti
             boxes = _image_boxes(fb)
             step = do("film-box", fb, index=index, films=len(films),
                       display_format=options.film.layout.display_format, image_boxes=len(boxes), images=len(film))
-            created.append((BASIC_FILM_BOX, fb.sop_instance_uid))
-            if len(boxes) < len(film):
+            if fb.sop_instance_uid:
+                created.append((BASIC_FILM_BOX, fb.sop_instance_uid))
+            problem = ("the printer's response names no film box instance" if not fb.sop_instance_uid else
+                       f"the film box has {len(boxes)} image boxes for {len(film)} images"
+                       if len(boxes) < len(film) else "")
+            if problem:
                 from dcmcli.status import Status
 
                 step.result = NResult("N-CREATE", BASIC_FILM_BOX, fb.sop_instance_uid,
-                                      Status(0x0110, Category.FAILURE, "processing failure"),
-                                      f"the film box has {len(boxes)} image boxes for {len(film)} images")
+                                      Status(0x0110, Category.FAILURE, "processing failure"), problem)
                 raise JobFailed(step)
             for position, image in enumerate(film, 1):
                 sop_class, uid = boxes[position - 1]
