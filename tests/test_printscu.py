@@ -518,3 +518,11 @@ def test_print_warning_in_plain_words_and_warnings_as_errors(color_peer) -> None
     box, = events_of(r.stdout, "image-box")
     assert box["status"]["category"] == "warning"
     assert events_of(r.stdout, "print")[0]["status"]["code"] == 0  # the film was printed all the same
+
+
+def test_a_peer_that_refuses_the_meta_sop_class(dcmtk_storescp) -> None:
+    """DCMTK's storescp is no printer: it refuses Basic Grayscale Print Management Meta."""
+    peer = dcmtk_storescp()
+    r = run_dcmcli("printscu", "127.0.0.1", str(peer.port), str(sample("explicit-le")))
+    assert r.returncode == 65
+    assert "Basic Grayscale Print Management Meta SOP Class" in r.stderr and r.stderr.count("\n") == 1

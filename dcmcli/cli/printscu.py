@@ -435,7 +435,8 @@ def _show_step(out: Output, step: Any, session_options: Any) -> None:
                                "execution_status_info": state.execution_status_info, "via": state.via,
                                "status": status},
                  f"  print job {state.sop_instance_uid}: {state.execution_status or 'status not known'}"
-                 f"{' (' + state.execution_status_info + ')' if state.execution_status_info else ''}", plain=True)
+                 f"{' (' + state.execution_status_info + ')' if state.execution_status_info else ''}", plain=True,
+                 min_verbosity=Verbosity.NORMAL if state.execution_status else Verbosity.VERBOSE)
     elif step.kind == "delete" and r is not None and r.status.category.value == "failure":
         out.warn(f"N-DELETE of {r.sop_instance_uid} failed: {said}")
 

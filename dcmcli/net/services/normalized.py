@@ -4,8 +4,9 @@ printscu and their presets).
 
 One association (``open_session``) with a context per SOP class in both
 little endian syntaxes (a class used under a meta SOP class, such as Print
-Management's film session, goes on the meta class's context: ``via``); each request is one ``Association.exchange``, whose
-handlers answer N-EVENT-REPORTs arriving while we wait; ``NSession.wait``
+Management's film session, goes on the meta class's context: ``via``); each
+request is one ``Association.exchange``, whose handlers answer
+N-EVENT-REPORTs arriving while we wait; ``NSession.wait``
 serves them after the last response, for a while or until the caller has
 what it waits for. ``EventListener`` is the acceptor service for reports
 that come on a new association from the peer (storage commitment, UPS
