@@ -294,16 +294,17 @@ def test_thirteen_frames_3x5(dcmprscp, tmp_path: Path) -> None:
     scp = dcmprscp()
     mf = multiframe(tmp_path / "mf.dcm", 13)
     r = run_dcmcli("printscu", "--json", "-aec", "PRINTSCP", "--layout", "3x5", "--film-size", "10INX12IN",
-                   "127.0.0.1", str(scp.port), str(mf))
+                   "--auto-window", "--requested-size", "50", "127.0.0.1", str(scp.port), str(mf))
     assert r.returncode == 0, r.stderr
     box, = events_of(r.stdout, "film-box")
     assert (box["image_boxes"], box["images"], box["display_format"]) == (15, 13, "STANDARD\\3,5")
     sp, hg = scp.stored()
     assert len(sp) == 1 and len(hg) == 13 and len(sp[0].ImageBoxContentSequence) == 13
     assert sp[0].FilmBoxContentSequence[0].FilmSizeID == "10INX12IN"
+    assert {float(b.RequestedImageSize) for b in sp[0].ImageBoxContentSequence} == {50.0}
     ds = dcmread(mf)
-    for i, image in enumerate(scp.images_of(sp[0], hg)):
-        assert np.array_equal(image.pixel_array.astype(np.int64), p_values(modality(ds, i), 8, (1000, 4000))), i
+    for i, image in enumerate(scp.images_of(sp[0], hg)):  # --auto-window: each frame's own range
+        assert np.array_equal(image.pixel_array.astype(np.int64), p_values(modality(ds, i), 8)), i
 
 
 def test_more_images_than_boxes_make_more_films(dcmprscp, tmp_path: Path) -> None:
@@ -526,3 +527,77 @@ def test_a_peer_that_refuses_the_meta_sop_class(dcmtk_storescp) -> None:
     r = run_dcmcli("printscu", "127.0.0.1", str(peer.port), str(sample("explicit-le")))
     assert r.returncode == 65
     assert "Basic Grayscale Print Management Meta SOP Class" in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_colour_inputs_previewed_as_rgb(tmp_path: Path) -> None:
+    """A JPEG baseline YBR_FULL_422 image and a PALETTE COLOR one become RGB (what a colour image box carries)."""
+    import imagecodecs
+    from pydicom.pixels import apply_color_lut
+
+    ybr, palette = sample("jpeg-baseline"), sample("examples_palette.dcm")
+    out = tmp_path / "colour.png"
+    r = run_dcmcli("printscu", "--json", "--preview-only", "--preview", str(out), "--layout", "1x2", str(ybr),
+                   str(palette))
+    assert r.returncode == 0, r.stderr
+    film, = events_of(r.stdout, "preview")[0]["files"]
+    png = imagecodecs.png_decode(out.read_bytes())
+    assert png.shape == (film["height"], film["width"], 3)
+
+    def shown(box: dict) -> np.ndarray:
+        k = box["zoom"]
+        return png[box["y"]:box["y"] + box["height"]:k, box["x"]:box["x"] + box["width"]:k].astype(np.int64)
+
+    first, second = film["boxes"]
+    assert np.abs(shown(first) - dcmread(ybr).pixel_array.astype(np.int64)).max() <= 1  # pydicom's YBR to RGB
+    pal = dcmread(palette)
+    rgb = apply_color_lut(pal.pixel_array, pal).astype(np.float64)
+    expected = np.rint(rgb / (65535.0 if rgb.max() > 255 else 255.0) * 255).astype(np.int64)
+    assert np.array_equal(shown(second), expected)
+    r = run_dcmcli("printscu", "--json", "--preview-only", "--preview", str(out), "--max-size", "400", str(palette))
+    assert r.returncode == 0, r.stderr
+    box, = events_of(r.stdout, "preview")[0]["files"][0]["boxes"]
+    assert (box["width"] // box["zoom"], box["height"] // box["zoom"]) == (400, 175)
+
+
+def synthetic(path: Path, photometric: str, voi_lut: np.ndarray | None = None) -> Path:
+    """A small 12-bit image: MONOCHROME1 with a window, or MONOCHROME2 with a VOI LUT Sequence."""
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.1.1"
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID = generate_uid()
+    ds.PatientID, ds.Modality = "1", "DX"
+    ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.Rows, ds.Columns = 1, photometric, 16, 16
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.PixelData = (np.arange(256, dtype=np.uint16).reshape(16, 16) * 16).tobytes()
+    if voi_lut is None:
+        ds.WindowCenter, ds.WindowWidth = 2048, 2048
+    else:
+        item = Dataset()
+        item.LUTDescriptor = [len(voi_lut), 0, 16]
+        item.add_new(0x00283006, "US", voi_lut.astype(np.uint16).tolist())  # LUT Data
+        ds.VOILUTSequence = [item]
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_monochrome1_and_a_voi_lut(tmp_path: Path) -> None:
+    import imagecodecs
+
+    m1 = synthetic(tmp_path / "m1.dcm", "MONOCHROME1")
+    lut = (np.sqrt(np.arange(4096) / 4095) * 65535).round()
+    voi = synthetic(tmp_path / "voi.dcm", "MONOCHROME2", lut)
+    out = tmp_path / "p.png"
+    r = run_dcmcli("printscu", "--json", "--preview-only", "--preview", str(out), "--layout", "2x1", str(m1), str(voi))
+    assert r.returncode == 0, r.stderr
+    png = imagecodecs.png_decode(out.read_bytes())
+    boxes = events_of(r.stdout, "preview")[0]["files"][0]["boxes"]
+    stored = np.arange(256).reshape(16, 16) * 16.0
+
+    def shown(b: dict) -> np.ndarray:
+        k = b["zoom"]
+        return png[b["y"]:b["y"] + b["height"]:k, b["x"]:b["x"] + b["width"]:k].astype(np.int64)
+
+    assert np.array_equal(shown(boxes[0]), 255 - p_values(stored, 8, (2048, 2048)))  # MONOCHROME1: turned over
+    expected = np.rint(lut[stored.astype(int)] / 65535 * 255).astype(np.int64)
+    assert np.array_equal(shown(boxes[1]), expected)  # the file's VOI LUT, its 16-bit output to 8 bits
