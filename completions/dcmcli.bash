@@ -245,11 +245,11 @@ _dcmcli()
                 -ll|--log-level)
                     COMPREPLY=( $(compgen -W "fatal error warn info debug trace" -- "$cur") )
                     return 0 ;;
-                --copies|--priority|--medium|--destination|--label|--layout|--orientation|--film-size|--magnification|--smoothing|--border-density|--empty-density|--min-density|--max-density|--configuration-info|--presentation-lut|--illumination|--reflected-ambient-light|--polarity|--requested-size|--window|--bits|--max-size|--wait|-aet|--aetitle|-aec|--call|-pdu|--max-pdu|-to|--timeout|-ta|--acse-timeout|-td|--dimse-timeout)
+                --copies|--priority|--medium|--destination|--label|--layout|--orientation|--film-size|--magnification|--smoothing|--border-density|--empty-density|--min-density|--max-density|--configuration-info|--annotation|--annotation-format|--presentation-lut|--illumination|--reflected-ambient-light|--polarity|--requested-size|--window|--bits|--max-size|--wait|-aet|--aetitle|-aec|--call|-pdu|--max-pdu|-to|--timeout|-ta|--acse-timeout|-td|--dimse-timeout)
                     return 0 ;;
             esac
             if [[ $cur == [-+]* ]]; then
-                COMPREPLY=( $(compgen -W "--status --color --preview --preview-only --copies --priority --medium --destination --label --layout --orientation --film-size --magnification --smoothing --border-density --empty-density --min-density --max-density --trim --no-trim --configuration-info --presentation-lut --illumination --reflected-ambient-light --polarity --requested-size --window --auto-window --bits --max-size --session-print --wait --keep --warnings-as-errors -aet --aetitle -aec --call -pdu --max-pdu -to --timeout -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json -h --help" -- "$cur") )
+                COMPREPLY=( $(compgen -W "--status --color --preview --preview-only --copies --priority --medium --destination --label --layout --orientation --film-size --magnification --smoothing --border-density --empty-density --min-density --max-density --trim --no-trim --configuration-info --annotation --annotation-format --presentation-lut --illumination --reflected-ambient-light --polarity --requested-size --window --auto-window --bits --max-size --session-print --wait --keep --warnings-as-errors -aet --aetitle -aec --call -pdu --max-pdu -to --timeout -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json -h --help" -- "$cur") )
             else
                 _dcmcli_files -f "$cur"
             fi

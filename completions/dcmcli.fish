@@ -310,6 +310,8 @@ complete -c dcmcli -n '__fish_seen_subcommand_from printscu' -l min-density -x -
 complete -c dcmcli -n '__fish_seen_subcommand_from printscu' -l max-density -x -d 'Max Density (hundredths of OD).'
 complete -c dcmcli -n '__fish_seen_subcommand_from printscu' -l trim -l no-trim -d 'Trim: a box around each image.'
 complete -c dcmcli -n '__fish_seen_subcommand_from printscu' -l configuration-info -x -d 'Configuration Information (printer-specific).'
+complete -c dcmcli -n '__fish_seen_subcommand_from printscu' -l annotation -x -d 'Text of the next annotation box of each film (repeatable: positions 1, 2, ...; Basic Annotation Box, when the printer offers it).'
+complete -c dcmcli -n '__fish_seen_subcommand_from printscu' -l annotation-format -x -d 'Annotation Display Format ID (printer-specific; with --annotation).'
 complete -c dcmcli -n '__fish_seen_subcommand_from printscu' -l presentation-lut -x -d 'Create a Presentation LUT of this shape and reference it from each film box (when the printer offers the Presentation LUT SOP class).'
 complete -c dcmcli -n '__fish_seen_subcommand_from printscu' -l illumination -x -d 'Illumination of the light box (with a Presentation LUT).'
 complete -c dcmcli -n '__fish_seen_subcommand_from printscu' -l reflected-ambient-light -x -d 'Reflected Ambient Light.'

@@ -14,8 +14,9 @@ at once, so a test reads exactly what arrived. Behaviour:
   Configuration Retrieval instance: one configuration item.
 - N-CREATE of a film session: a new UID; of a film box: as many image boxes
   as its Image Display Format has (STANDARD\\C,R, ROW\\.., COL\\..), of the
-  colour or grayscale class as the context's meta SOP class.
-- N-SET of an image box: 0000, or --image-box-status (a warning such as
+  colour or grayscale class as the context's meta SOP class, and two
+  annotation boxes when it has an Annotation Display Format ID.
+- N-SET of an image or annotation box: 0000, or --image-box-status (a warning such as
   B604); 0x0112 for an unknown one.
 - N-ACTION print of a film box or session: a Print Job, named in the response;
   then its N-EVENT-REPORT (3 DONE, or 4 FAILURE with --job FAILURE) on the
@@ -38,6 +39,7 @@ FILM_SESSION, FILM_BOX = "1.2.840.10008.5.1.1.1", "1.2.840.10008.5.1.1.2"
 GRAY_BOX, COLOR_BOX = "1.2.840.10008.5.1.1.4", "1.2.840.10008.5.1.1.4.1"
 PRINTER, PRINT_JOB = "1.2.840.10008.5.1.1.16", "1.2.840.10008.5.1.1.14"
 PRINTER_CONFIGURATION = "1.2.840.10008.5.1.1.16.376"
+ANNOTATION_BOX = "1.2.840.10008.5.1.1.15"
 
 args = sys.argv[1:]
 record_path = args[0]
@@ -118,6 +120,15 @@ def on_create(event: object) -> tuple[int, Dataset | None]:
             items.append(item)
         reply.ImageDisplayFormat = ds.ImageDisplayFormat
         reply.ReferencedImageBoxSequence = items
+        if ds.get("AnnotationDisplayFormatID"):
+            notes = []
+            for _ in range(2):
+                item = Dataset()
+                item.ReferencedSOPClassUID = ANNOTATION_BOX
+                item.ReferencedSOPInstanceUID = str(generate_uid())
+                image_boxes.add(item.ReferencedSOPInstanceUID)
+                notes.append(item)
+            reply.ReferencedBasicAnnotationBoxSequence = notes
     elif sop_class != FILM_SESSION:
         return 0x0118, None
     reply.AffectedSOPInstanceUID = uid  # pynetdicom moves it into the response's command set
@@ -175,7 +186,7 @@ def on_delete(event: object) -> int:
 
 
 ae = AE(ae_title="COLORSCP")
-for cx in ([GRAY_META] if grayscale_only else [COLOR_META, GRAY_META]) + [PRINT_JOB, PRINTER_CONFIGURATION]:
+for cx in ([GRAY_META] if grayscale_only else [COLOR_META, GRAY_META]) + [PRINT_JOB, PRINTER_CONFIGURATION, ANNOTATION_BOX]:
     ae.add_supported_context(cx, ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"], scu_role=True, scp_role=True)
 server = ae.start_server(("127.0.0.1", 0), block=False,
                          evt_handlers=[(evt.EVT_N_GET, on_get), (evt.EVT_N_CREATE, on_create), (evt.EVT_N_SET, on_set),

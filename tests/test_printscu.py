@@ -601,3 +601,22 @@ def test_monochrome1_and_a_voi_lut(tmp_path: Path) -> None:
     assert np.array_equal(shown(boxes[0]), 255 - p_values(stored, 8, (2048, 2048)))  # MONOCHROME1: turned over
     expected = np.rint(lut[stored.astype(int)] / 65535 * 255).astype(np.int64)
     assert np.array_equal(shown(boxes[1]), expected)  # the file's VOI LUT, its 16-bit output to 8 bits
+
+
+def test_annotations(color_peer, dcmprscp) -> None:
+    peer = color_peer()
+    mr = str(sample("implicit-le"))
+    r = run_dcmcli("printscu", "--json", "--annotation-format", "LABELS", "--annotation", "Dr. Who",
+                   "--annotation", "ward 5", "--annotation", "third", "127.0.0.1", str(peer.port), mr)
+    assert r.returncode == 0, r.stderr
+    assert "film 1 has 2 annotation boxes for 3 annotations: the rest are left out" in r.stderr
+    assert [e["text"] for e in events_of(r.stdout, "annotation-box")] == ["Dr. Who", "ward 5"]
+    sets = [g for g in peer.received() if g["op"] == "N-SET" and g["sop_class"] == "1.2.840.10008.5.1.1.15"]
+    assert [(s["dataset"]["20300010"]["Value"], s["dataset"]["20300020"]["Value"]) for s in sets] == \
+        [([1], ["Dr. Who"]), ([2], ["ward 5"])]
+    create = [g for g in peer.received() if g["op"] == "N-CREATE" and g["sop_class"] == "1.2.840.10008.5.1.1.2"][0]
+    assert create["dataset"]["20100030"]["Value"] == ["LABELS"]
+    scp = dcmprscp()  # no Basic Annotation Box: printed without, with a warning
+    r = run_dcmcli("printscu", "-aec", "PRINTSCP", "--annotation", "x", "127.0.0.1", str(scp.port), mr)
+    assert r.returncode == 0, r.stderr
+    assert "does not offer Basic Annotation Box" in r.stderr and len(list(scp.db.glob("HG_*.dcm"))) == 1

@@ -40,7 +40,7 @@ EXAMPLES = [
 ]
 #: The --json events this command prints (their fields: dcmcli/events.schema.json).
 EVENTS = ["association", "printer", "skipped", "preview", "presentation-lut", "film-session", "film-box",
-          "image-box", "print", "event-report", "print-job", "summary"]
+          "annotation-box", "image-box", "print", "event-report", "print-job", "summary"]
 
 
 def _choice(value: str | None, allowed: tuple[str, ...], option: str, free: bool = False) -> str | None:
@@ -125,6 +125,13 @@ def printscu(
     configuration_info: Annotated[str | None, typer.Option("--configuration-info", metavar="TEXT",
                                                            rich_help_panel=FILM,
                                                            help="Configuration Information (printer-specific).")] = None,
+    annotations: Annotated[list[str] | None, typer.Option(
+        "--annotation", metavar="TEXT", rich_help_panel=FILM,
+        help="Text of the next annotation box of each film (repeatable: positions 1, 2, ...; Basic Annotation "
+             "Box, when the printer offers it).")] = None,
+    annotation_format: Annotated[str | None, typer.Option(
+        "--annotation-format", metavar="ID", rich_help_panel=FILM,
+        help="Annotation Display Format ID (printer-specific; with --annotation).")] = None,
     presentation_lut: Annotated[str | None, typer.Option(
         "--presentation-lut", metavar="IDENTITY|LIN OD", rich_help_panel=FILM,
         help="Create a Presentation LUT of this shape and reference it from each film box (when the printer "
@@ -185,15 +192,22 @@ def printscu(
         raise UsageError("--status asks the printer only: no image files", "leave out the files, or --status")
     if not status and not files:
         raise UsageError("no images to print", "dcmcli printscu peer port IMAGE-FILE-OR-DIR...")
-    session_options = pj.SessionOptions(copies, _choice(priority, ("HIGH", "MED", "LOW"), "--priority"),
-                                        medium.strip().upper() if medium else None,
-                                        destination.strip().upper() if destination else None, label)
-    film = pj.FilmOptions(pj.parse_layout(layout), _choice(orientation, ("PORTRAIT", "LANDSCAPE"), "--orientation"),
-                          film_size.strip().upper() if film_size else None,
-                          _choice(magnification, ("REPLICATE", "BILINEAR", "CUBIC", "NONE"), "--magnification"),
-                          smoothing.strip().upper() if smoothing else None,
-                          _density(border_density, "--border-density"), _density(empty_density, "--empty-density"),
-                          min_density, max_density, trim, configuration_info, illumination, reflected)
+    session_options = pj.SessionOptions(copies=copies,
+                                        priority=_choice(priority, ("HIGH", "MED", "LOW"), "--priority"),
+                                        medium=medium.strip().upper() if medium else None,
+                                        destination=destination.strip().upper() if destination else None,
+                                        label=label)
+    film = pj.FilmOptions(
+        layout=pj.parse_layout(layout), orientation=_choice(orientation, ("PORTRAIT", "LANDSCAPE"), "--orientation"),
+        film_size=film_size.strip().upper() if film_size else None,
+        magnification=_choice(magnification, ("REPLICATE", "BILINEAR", "CUBIC", "NONE"), "--magnification"),
+        smoothing=smoothing.strip().upper() if smoothing else None,
+        border_density=_density(border_density, "--border-density"),
+        empty_density=_density(empty_density, "--empty-density"), min_density=min_density, max_density=max_density,
+        trim=trim, configuration_info=configuration_info, illumination=illumination,
+        reflected_ambient_light=reflected, annotation_format=annotation_format)
+    if annotation_format and not annotations:
+        raise UsageError("--annotation-format goes with --annotation", "add the annotation texts, or leave it out")
     box = pj.BoxOptions(_choice(polarity, ("NORMAL", "REVERSE"), "--polarity"), requested_size)
     plut = _choice(presentation_lut, ("IDENTITY", "LIN OD"), "--presentation-lut")
     if (illumination is not None or reflected is not None) and plut is None:
@@ -238,12 +252,13 @@ def printscu(
 
     assert target is not None
     from dcmcli.net.services.normalized import open_session
-    from dcmcli.uids import (BASIC_COLOR_PRINT_META, BASIC_GRAYSCALE_PRINT_META, PRESENTATION_LUT, PRINT_JOB,
+    from dcmcli.uids import (BASIC_ANNOTATION_BOX, BASIC_COLOR_PRINT_META, BASIC_GRAYSCALE_PRINT_META, PRESENTATION_LUT, PRINT_JOB,
                              PRINTER_CONFIGURATION)
 
     metas = [BASIC_COLOR_PRINT_META] if color else ([BASIC_COLOR_PRINT_META, BASIC_GRAYSCALE_PRINT_META]
                                                     if want_color or status else [BASIC_GRAYSCALE_PRINT_META])
-    offered = [*metas, PRINT_JOB, PRESENTATION_LUT] + ([PRINTER_CONFIGURATION] if status else [])
+    offered = [*metas, PRINT_JOB, PRESENTATION_LUT] + ([PRINTER_CONFIGURATION] if status else []) + \
+        ([BASIC_ANNOTATION_BOX] if annotations else [])
     printer_info = None
     jobs: list[pj.PrintJobState] = []
     films_printed = 0
@@ -290,7 +305,9 @@ def printscu(
                 codes.append(ExitCode.OPERATION_WARNING)
             if preview is not None:
                 _write_preview(out, preview, images, film, box, use_color)
-            options = pj.JobOptions(session_options, film, box, use_color, plut, session_print, keep, wait)
+            options = pj.JobOptions(session_options, film, box, color=use_color, presentation_lut=plut,
+                                    session_print=session_print, keep=keep, wait=wait,
+                                    annotations=tuple(annotations or ()))
             steps: list[pj.Step] = []
 
             def on_step(step: pj.Step) -> None:
@@ -338,6 +355,8 @@ def _hint(step: Any) -> str:
     if step.kind == "film-box" and code in (0x0106, 0x0117, 0x0116):
         return "the printer refuses this film box: check --layout, --film-size, --orientation, --magnification, " \
                "the densities and --trim"
+    if step.kind == "annotation-box":
+        return "the printer refuses the annotation: check --annotation-format and the texts' length (64 characters)"
     if step.kind == "image-box":
         return "the printer refuses the image: try --bits 8, --max-size, or leave out --polarity/--requested-size"
     from dcmcli.cli.nservice import hint_for
@@ -399,6 +418,17 @@ def _show_step(out: Output, step: Any, session_options: Any) -> None:
                                                        if d.get("refused") else said),
                  plain=True, min_verbosity=Verbosity.NORMAL if d.get("refused") or failed_or_warned
                  else Verbosity.VERBOSE)
+    elif step.kind == "annotation-box":
+        if r is None:
+            why = ("the printer does not offer Basic Annotation Box: the annotations are left out"
+                   if not d["offered"] else f"film {d['film']} has {d['boxes']} annotation box"
+                   f"{'es' if d['boxes'] != 1 else ''} for {d['texts']} annotations: the rest are left out")
+            out.warn(why)
+            return
+        out.emit("annotation-box", {"film": d["film"], "position": d["position"], "sop_instance_uid": r.sop_instance_uid,
+                                    "text": d["text"], "status": status, "error_comment": comment},
+                 f"  annotation box {d['position']}: {d['text']!r}: {said}", plain=True,
+                 min_verbosity=Verbosity.NORMAL if failed_or_warned else Verbosity.VERBOSE)
     elif step.kind == "film-session":
         out.emit("film-session", {"sop_instance_uid": r.sop_instance_uid or None, "status": status,
                                   "error_comment": comment, "color": d["color"],

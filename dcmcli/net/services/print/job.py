@@ -7,14 +7,15 @@ The steps, each one request of the generic N-service session
 2. N-CREATE of a Presentation LUT when asked for and offered;
 3. N-CREATE of the Basic Film Session (copies, priority, medium, destination, label);
 4. per film: N-CREATE of a Basic Film Box (layout, film size, densities ...),
-   whose response names its image boxes; N-SET of each image box with the
-   prepared pixels; N-ACTION print on the film box (``session_print``: once,
-   on the film session, after the last film);
+   whose response names its image boxes; N-SET of its annotation boxes (when
+   asked for and offered) and of each image box with the prepared pixels;
+   N-ACTION print on the film box (``session_print``: once, on the film
+   session, after the last film);
 5. the Print Job named by the N-ACTION response followed to DONE or FAILURE:
    its N-EVENT-REPORTs, else N-GET polls (``wait`` seconds at most);
 6. N-DELETE of each film box and of the film session (unless ``keep``).
 
-No typer, no sockets here. ``Steps`` receives each step's outcome.
+No typer, no sockets here. ``on_step`` receives each step's outcome (a ``Step``).
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from dcmcli.errors import UsageError
 from dcmcli.net.services.normalized import EventReport, NResult, NSession
 from dcmcli.net.services.print.image import PreparedImage
 from dcmcli.status import Category
-from dcmcli.uids import (BASIC_COLOR_IMAGE_BOX, BASIC_COLOR_PRINT_META, BASIC_FILM_BOX, BASIC_FILM_SESSION,
-                         BASIC_GRAYSCALE_IMAGE_BOX, BASIC_GRAYSCALE_PRINT_META, PRESENTATION_LUT, PRINT_JOB, PRINTER,
+from dcmcli.uids import (BASIC_ANNOTATION_BOX, BASIC_COLOR_IMAGE_BOX, BASIC_COLOR_PRINT_META, BASIC_FILM_BOX,
+                         BASIC_FILM_SESSION, BASIC_GRAYSCALE_IMAGE_BOX, BASIC_GRAYSCALE_PRINT_META, PRESENTATION_LUT, PRINT_JOB, PRINTER,
                          PRINTER_CONFIGURATION, PRINTER_CONFIGURATION_INSTANCE, PRINTER_INSTANCE)
 
 if TYPE_CHECKING:
@@ -145,6 +146,7 @@ class FilmOptions:
     configuration_info: str | None = None
     illumination: int | None = None  # cd/m2, with a Presentation LUT
     reflected_ambient_light: int | None = None
+    annotation_format: str | None = None  # Annotation Display Format ID (with annotations)
 
     def dataset(self, session_uid: str, plut_uid: str | None) -> Dataset:
         from pydicom.dataset import Dataset
@@ -160,6 +162,7 @@ class FilmOptions:
                                ("BorderDensity", self.border_density), ("EmptyImageDensity", self.empty_density),
                                ("MinDensity", self.min_density), ("MaxDensity", self.max_density),
                                ("ConfigurationInformation", self.configuration_info),
+                               ("AnnotationDisplayFormatID", self.annotation_format),
                                ("Illumination", self.illumination),
                                ("ReflectedAmbientLight", self.reflected_ambient_light)):
             if value is not None:
@@ -190,6 +193,7 @@ class JobOptions:
     session_print: bool = False
     keep: bool = False
     wait: float = 0.0  # seconds to follow a print job
+    annotations: tuple[str, ...] = ()  # text of annotation boxes 1, 2, ... of each film (Basic Annotation Box)
 
 
 # -- what happened ------------------------------------------------------------------
@@ -365,6 +369,8 @@ def run_job(session: NSession, images: Sequence[PreparedImage], options: JobOpti
                 step.result = NResult("N-CREATE", BASIC_FILM_BOX, fb.sop_instance_uid,
                                       Status(0x0110, Category.FAILURE, "processing failure"), problem)
                 raise JobFailed(step)
+            if options.annotations:
+                _annotate(session, fb, index, options.annotations, do, on_step)
             for position, image in enumerate(film, 1):
                 sop_class, uid = boxes[position - 1]
                 do("image-box", session.set(sop_class or box_class, uid, _image_box(image, position, options.box)),
@@ -400,6 +406,26 @@ def _image_boxes(fb: NResult) -> list[tuple[str, str]]:
         return []
     return [(str(i.get("ReferencedSOPClassUID", "")), str(i.get("ReferencedSOPInstanceUID", "")))
             for i in ds.ReferencedImageBoxSequence]
+
+
+def _annotate(session: NSession, fb: NResult, film: int, texts: Sequence[str], do: Callable[..., Step],
+              on_step: Callable[[Step], None]) -> None:
+    """N-SET of the film box's annotation boxes (Basic Annotation Box, negotiated on its own context)."""
+    from pydicom.dataset import Dataset
+
+    ds = fb.dataset() if fb.data else None
+    boxes = [str(i.get("ReferencedSOPInstanceUID", "")) for i in (ds.get("ReferencedBasicAnnotationBoxSequence") or [])
+             ] if ds is not None else []
+    if not session.accepts(BASIC_ANNOTATION_BOX) or len(boxes) < len(texts):
+        on_step(Step("annotation-box", None, {"film": film, "offered": session.accepts(BASIC_ANNOTATION_BOX),
+                                              "boxes": len(boxes), "texts": len(texts)}))
+    if not session.accepts(BASIC_ANNOTATION_BOX):
+        return
+    for position, (uid, text) in enumerate(zip(boxes, texts), 1):
+        box = Dataset()
+        box.AnnotationPosition = position
+        box.TextString = text
+        do("annotation-box", session.set(BASIC_ANNOTATION_BOX, uid, box), film=film, position=position, text=text)
 
 
 def _image_box(image: PreparedImage, position: int, box: BoxOptions) -> Dataset:
