@@ -15,7 +15,7 @@ import typer
 from dcmcli.cli.app import app
 from dcmcli.cli.options import Common, WarningsAsErrors, dcmcli_command
 from dcmcli.cli.report import show_report
-from dcmcli.errors import ExitCode, NetworkError, NoAcceptableContext, UsageError, worst
+from dcmcli.errors import ExitCode, NoAcceptableContext, UsageError, worst
 from dcmcli.output import Output, Verbosity
 
 SESSION, FILM, BOX, IMAGE, JOB = ("Film session", "Film box", "Image box", "Image preparation", "Print job")
@@ -252,8 +252,8 @@ def printscu(
 
     assert target is not None
     from dcmcli.net.services.normalized import open_session
-    from dcmcli.uids import (BASIC_ANNOTATION_BOX, BASIC_COLOR_PRINT_META, BASIC_GRAYSCALE_PRINT_META, PRESENTATION_LUT, PRINT_JOB,
-                             PRINTER_CONFIGURATION)
+    from dcmcli.uids import (BASIC_ANNOTATION_BOX, BASIC_COLOR_PRINT_META, BASIC_GRAYSCALE_PRINT_META,
+                             PRESENTATION_LUT, PRINT_JOB, PRINTER_CONFIGURATION)
 
     metas = [BASIC_COLOR_PRINT_META] if color else ([BASIC_COLOR_PRINT_META, BASIC_GRAYSCALE_PRINT_META]
                                                     if want_color or status else [BASIC_GRAYSCALE_PRINT_META])
@@ -271,62 +271,61 @@ def printscu(
         if out.verbosity >= Verbosity.VERBOSE or out.json_mode:
             show_event(out, e)
 
-    try:
-        with open_session(common.settings, target, offered, on_event=on_event,
-                          on_report=lambda r: show_report(out, r)) as session:
-            use_color = want_color and session.assoc.context_for(BASIC_COLOR_PRINT_META) is not None
-            if not use_color and session.assoc.context_for(BASIC_GRAYSCALE_PRINT_META) is None:
-                wanted = "Basic Color Print Management" if color else "Basic Grayscale Print Management"
-                raise NoAcceptableContext(
-                    f"{target} does not accept {wanted} (the printer refused its meta SOP class)",
-                    "leave out --color: it may be a grayscale printer" if color else
-                    "check that the peer is a DICOM printer and the called AE title (-aec) names it",
-                    report=session.assoc.report)
-            session.via = pj.via_meta(use_color)
-            if use_color and plut:
-                out.warn("a Presentation LUT is for grayscale films: --presentation-lut is not used for a colour one")
-            if want_color and not use_color:
-                out.warn(f"{target} does not accept colour printing: the colour images are printed as grayscale")
-                images = [to_gray(i, bits) for i in images]
-            printer_info = pj.printer_status(session, configuration=status)
-            _show_printer(out, printer_info, status)
-            if status:
-                code = _status_code(printer_info, warnings_as_errors)
-                _summary(out, "status", [], 0, printer_info, [], printer_info.result.status.as_dict(), t0, code)
-                if code == ExitCode.OPERATION_FAILED:
-                    out.error_line(_printer_failure(printer_info))
-                return int(code)
-            if printer_info.status == "FAILURE":
-                code = ExitCode.OPERATION_FAILED
-                _summary(out, "print", images, 0, printer_info, [], printer_info.result.status.as_dict(), t0, code)
-                out.error_line(_printer_failure(printer_info) + "; nothing was printed")
-                return int(code)
-            if printer_info.status == "WARNING" and warnings_as_errors:
+    with open_session(common.settings, target, offered, on_event=on_event,
+                      on_report=lambda r: show_report(out, r)) as session:
+        use_color = want_color and session.assoc.context_for(BASIC_COLOR_PRINT_META) is not None
+        if not use_color and session.assoc.context_for(BASIC_GRAYSCALE_PRINT_META) is None:
+            wanted = "Basic Color Print Management" if color else "Basic Grayscale Print Management"
+            raise NoAcceptableContext(
+                f"{target} does not accept {wanted} (the printer refused its meta SOP class)",
+                "leave out --color: it may be a grayscale printer" if color else
+                "check that the peer is a DICOM printer and the called AE title (-aec) names it",
+                report=session.assoc.report)
+        session.via = pj.via_meta(use_color)
+        if use_color and plut:
+            out.warn("a Presentation LUT is for grayscale films: --presentation-lut is not used for a colour one")
+        if want_color and not use_color:
+            out.warn(f"{target} does not accept colour printing: the colour images are printed as grayscale")
+            images = [to_gray(i, bits) for i in images]
+        printer_info = pj.printer_status(session, configuration=status)
+        _show_printer(out, printer_info, status)
+        if status:
+            code = _status_code(printer_info, warnings_as_errors)
+            _summary(out, "status", [], 0, printer_info, [], printer_info.result.status.as_dict(), t0, code)
+            if code == ExitCode.OPERATION_FAILED:
+                out.error_line(_printer_failure(printer_info))
+            return int(code)
+        if printer_info.status == "FAILURE":
+            code = ExitCode.OPERATION_FAILED
+            _summary(out, "print", images, 0, printer_info, [], printer_info.result.status.as_dict(), t0, code)
+            out.error_line(_printer_failure(printer_info) + "; nothing was printed")
+            return int(code)
+        if printer_info.result.status.category.value == "failure":
+            out.warn(f"the printer's status could not be read ({_printer_failure(printer_info)}): printing anyway")
+        if printer_info.status == "WARNING" and warnings_as_errors:
+            codes.append(ExitCode.OPERATION_WARNING)
+        if preview is not None:
+            _write_preview(out, preview, images, film, box, use_color)
+        options = pj.JobOptions(session_options, film, box, color=use_color, presentation_lut=plut,
+                                session_print=session_print, keep=keep, wait=wait,
+                                annotations=tuple(annotations or ()))
+        steps: list[pj.Step] = []
+
+        def on_step(step: pj.Step) -> None:
+            nonlocal films_printed
+            steps.append(step)
+            if step.kind == "print" and not step.failed:
+                films_printed += 1 if step.detail.get("target") == "film-box" else len(
+                    pj.pages(images, film.layout.boxes))
+            _show_step(out, step, session_options)
+
+        try:
+            jobs = pj.run_job(session, images, options, on_step)
+        except pj.JobFailed as exc:
+            last_failure = exc.step
+        for s in steps:
+            if s.result is not None and s.result.status.category.value == "warning" and warnings_as_errors:
                 codes.append(ExitCode.OPERATION_WARNING)
-            if preview is not None:
-                _write_preview(out, preview, images, film, box, use_color)
-            options = pj.JobOptions(session_options, film, box, color=use_color, presentation_lut=plut,
-                                    session_print=session_print, keep=keep, wait=wait,
-                                    annotations=tuple(annotations or ()))
-            steps: list[pj.Step] = []
-
-            def on_step(step: pj.Step) -> None:
-                nonlocal films_printed
-                steps.append(step)
-                if step.kind == "print" and not step.failed:
-                    films_printed += 1 if step.detail.get("target") == "film-box" else len(
-                        pj.pages(images, film.layout.boxes))
-                _show_step(out, step, session_options)
-
-            try:
-                jobs = pj.run_job(session, images, options, on_step)
-            except pj.JobFailed as exc:
-                last_failure = exc.step
-            for s in steps:
-                if s.result is not None and s.result.status.category.value == "warning" and warnings_as_errors:
-                    codes.append(ExitCode.OPERATION_WARNING)
-    except NetworkError:
-        raise
     if last_failure is not None:
         codes.append(ExitCode.OPERATION_FAILED)
     if any(j.execution_status == "FAILURE" for j in jobs):
