@@ -34,7 +34,7 @@ _dcmcli()
             if [[ $cur == -* ]]; then
                 COMPREPLY=( $(compgen -W "--version -h --help" -- "$cur") )
             else
-                COMPREPLY=( $(compgen -W "dcmconv dcmdir demo echoscu exit-codes findscu getscu movescu mwlscp nactionscu ncreatescu storescp storescu wado" -- "$cur") )
+                COMPREPLY=( $(compgen -W "dcmconv dcmdir demo echoscu exit-codes findscu getscu movescu mwlscp nactionscu ncreatescu printscu storescp storescu wado" -- "$cur") )
             fi
             ;;
         dcmconv)
@@ -382,6 +382,41 @@ _dcmcli()
             esac
             if [[ $cur == [-+]* ]]; then
                 COMPREPLY=( $(compgen -W "-s --set --dataset --wait --mpps --complete --discontinue --in-progress --mpps-uid --ian --availability --retrieve-aet --ups --out --warnings-as-errors -aet --aetitle -aec --call -pdu --max-pdu -to --timeout -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json +tls --enable-tls +tla --anonymous-tls --tls-key --tls-cert +pw --use-passwd --tls-key-password --tls-key-password-env +ps --std-passwd -der --der-keys -pem --pem-keys +cf --add-cert-file +cd --add-cert-dir --tls-system-ca +crl --add-crl-file +py --profile-bcp195-nd +px --profile-bcp195 +pz --profile-bcp195-ex +ph --list-profiles +cc --list-ciphers +cs --cipher -rc --require-peer-cert -vc --verify-peer-cert -ic --ignore-peer-cert -usr --user -pwd --password --jwt --saml -rsp --pos-response -h --help" -- "$cur") )
+            else
+                _dcmcli_files -f "$cur"
+            fi
+            ;;
+        printscu)
+            case "$prev" in
+                --preview)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                -ll|--log-level)
+                    COMPREPLY=( $(compgen -W "fatal error warn info debug trace" -- "$cur") )
+                    return 0 ;;
+                --tls-key)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                --tls-cert)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                +cf|--add-cert-file)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                +cd|--add-cert-dir)
+                    _dcmcli_files -d "$cur"
+                    return 0 ;;
+                +crl|--add-crl-file)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                --saml)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                --copies|--priority|--medium|--destination|--label|--layout|--orientation|--film-size|--magnification|--smoothing|--border-density|--empty-density|--min-density|--max-density|--configuration-info|--annotation|--annotation-format|--presentation-lut|--illumination|--reflected-ambient-light|--polarity|--requested-size|--window|--bits|--max-size|--wait|-aet|--aetitle|-aec|--call|-pdu|--max-pdu|-to|--timeout|-ta|--acse-timeout|-td|--dimse-timeout|+tls|--enable-tls|+pw|--use-passwd|--tls-key-password|--tls-key-password-env|+cs|--cipher|-usr|--user|-pwd|--password|--jwt)
+                    return 0 ;;
+            esac
+            if [[ $cur == [-+]* ]]; then
+                COMPREPLY=( $(compgen -W "--status --color --preview --preview-only --copies --priority --medium --destination --label --layout --orientation --film-size --magnification --smoothing --border-density --empty-density --min-density --max-density --trim --no-trim --configuration-info --annotation --annotation-format --presentation-lut --illumination --reflected-ambient-light --polarity --requested-size --window --auto-window --bits --max-size --session-print --wait --keep --warnings-as-errors -aet --aetitle -aec --call -pdu --max-pdu -to --timeout -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json +tls --enable-tls +tla --anonymous-tls --tls-key --tls-cert +pw --use-passwd --tls-key-password --tls-key-password-env +ps --std-passwd -der --der-keys -pem --pem-keys +cf --add-cert-file +cd --add-cert-dir --tls-system-ca +crl --add-crl-file +py --profile-bcp195-nd +px --profile-bcp195 +pz --profile-bcp195-ex +ph --list-profiles +cc --list-ciphers +cs --cipher -rc --require-peer-cert -vc --verify-peer-cert -ic --ignore-peer-cert -usr --user -pwd --password --jwt --saml -rsp --pos-response -h --help" -- "$cur") )
             else
                 _dcmcli_files -f "$cur"
             fi

@@ -134,8 +134,28 @@ UPS: dict[int, tuple[Category, str]] = {
     0xC314: (F, "the action is not appropriate for this instance"),
     0xC315: (F, "the SCP does not support event reports"),
 }
+#: Print Management (PS3.4 H.4): film session, film box, image box and print job codes.
+PRINT: dict[int, tuple[Category, str]] = {
+    0xB600: (W, "memory allocation not supported by the printer"),
+    0xB601: (W, "film session printing (collation) is not supported"),
+    0xB602: (W, "the film session has no image boxes: an empty page"),
+    0xB603: (W, "the film box has no image boxes: an empty page"),
+    0xB604: (W, "the image is larger than its image box and was demagnified"),
+    0xB605: (W, "the min or max density is outside the printer's range: its own limit is used"),
+    0xB609: (W, "the image is larger than its image box and was cropped to fit"),
+    0xB60A: (W, "the image is larger than its image box and was decimated to fit"),
+    0xC600: (F, "the film session has no film boxes"),
+    0xC601: (F, "cannot create a print job: the print queue is full"),
+    0xC602: (F, "cannot create a print job for the film box: the print queue is full"),
+    0xC603: (F, "the image is larger than its image box"),
+    0xC604: (F, "image position collision: several images for one position"),
+    0xC605: (F, "not enough memory in the printer to store the image"),
+    0xC606: (F, "more than one VOI LUT"),
+    0xC613: (F, "the combined print image is larger than the image box"),
+    0xC616: (F, "an earlier film box has not been printed and the printer cannot print a whole film session"),
+}
 for _service in ("N-ACTION", "N-CREATE", "N-SET", "N-GET", "N-DELETE", "N-EVENT-REPORT"):
-    SERVICE[_service] = {**_MEDIA_CREATION, **UPS}
+    SERVICE[_service] = {**_MEDIA_CREATION, **UPS, **PRINT}
 
 #: Failure Reasons of a storage commitment report (PS3.4 J.3.2.1.2.1.2).
 SERVICE["STORAGE-COMMITMENT"] = {
@@ -157,6 +177,8 @@ RANGES: dict[str, tuple[tuple[int, int, Category, str], ...]] = {
     "C-FIND": ((0xC000, 0xCFFF, F, "unable to process"),),
     "C-MOVE": ((0xC000, 0xCFFF, F, "unable to process"),),
     "C-GET": ((0xC000, 0xCFFF, F, "unable to process"),),
+    **{n: ((0xC600, 0xC6FF, F, "print failure (a code of the print management range)"),)
+       for n in ("N-ACTION", "N-CREATE", "N-SET", "N-GET", "N-DELETE")},
 }
 
 

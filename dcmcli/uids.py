@@ -234,22 +234,39 @@ UPS_PULL = "1.2.840.10008.5.1.4.34.6.3"
 UPS_EVENT = "1.2.840.10008.5.1.4.34.6.4"
 UPS_QUERY = "1.2.840.10008.5.1.4.34.6.5"
 
+# Print Management (PS3.4 H): the meta SOP classes negotiated, the classes used on their context.
+BASIC_FILM_SESSION = "1.2.840.10008.5.1.1.1"
+BASIC_FILM_BOX = "1.2.840.10008.5.1.1.2"
+BASIC_GRAYSCALE_IMAGE_BOX = "1.2.840.10008.5.1.1.4"
+BASIC_COLOR_IMAGE_BOX = "1.2.840.10008.5.1.1.4.1"
+BASIC_GRAYSCALE_PRINT_META = "1.2.840.10008.5.1.1.9"
+BASIC_COLOR_PRINT_META = "1.2.840.10008.5.1.1.18"
+PRINT_JOB = "1.2.840.10008.5.1.1.14"
+BASIC_ANNOTATION_BOX = "1.2.840.10008.5.1.1.15"
+PRINTER = "1.2.840.10008.5.1.1.16"
+PRINTER_CONFIGURATION = "1.2.840.10008.5.1.1.16.376"
+PRESENTATION_LUT = "1.2.840.10008.5.1.1.23"
+
 # Well-known SOP instances (PS3.4): the one instance an N-ACTION of these classes names.
 STORAGE_COMMITMENT_INSTANCE = "1.2.840.10008.1.20.1.1"
 PROCEDURAL_EVENT_LOGGING_INSTANCE = "1.2.840.10008.1.40.1"
 UPS_GLOBAL_SUBSCRIPTION = "1.2.840.10008.5.1.4.34.5"
 UPS_FILTERED_GLOBAL_SUBSCRIPTION = "1.2.840.10008.5.1.4.34.5.1"
+PRINTER_INSTANCE = "1.2.840.10008.5.1.1.17"
+PRINTER_CONFIGURATION_INSTANCE = "1.2.840.10008.5.1.1.17.376"
 
 #: Short names of the normalized SOP classes (nactionscu, ncreatescu), beside keywords and UIDs.
 N_SOP_CLASS_NAMES = {
     "commitment": STORAGE_COMMITMENT_PUSH, "mpps": MPPS, "ian": IAN, "event-logging": PROCEDURAL_EVENT_LOGGING,
     "media-creation": MEDIA_CREATION, "ups-push": UPS_PUSH, "ups-watch": UPS_WATCH, "ups-pull": UPS_PULL,
-    "ups-event": UPS_EVENT,
+    "ups-event": UPS_EVENT, "printer": PRINTER, "print-job": PRINT_JOB, "film-session": BASIC_FILM_SESSION,
+    "film-box": BASIC_FILM_BOX, "presentation-lut": PRESENTATION_LUT,
 }
 #: Short names of the well-known instances.
 WELL_KNOWN_INSTANCES = {
     "commitment": STORAGE_COMMITMENT_INSTANCE, "event-logging": PROCEDURAL_EVENT_LOGGING_INSTANCE,
     "ups-global": UPS_GLOBAL_SUBSCRIPTION, "ups-filtered-global": UPS_FILTERED_GLOBAL_SUBSCRIPTION,
+    "printer": PRINTER_INSTANCE, "printer-configuration": PRINTER_CONFIGURATION_INSTANCE,
 }
 
 

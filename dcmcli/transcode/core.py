@@ -143,6 +143,16 @@ def _decode(ds: Dataset, ts: str) -> tuple[np.ndarray, dict[str, Any]]:
     return arr.reshape(shape), dict(meta)
 
 
+def decode_pixels(ds: Dataset) -> tuple[np.ndarray, dict[str, Any]]:
+    """The pixels of any syntax this installation decodes, as an array
+    (frames, rows, columns[, samples]; YCbCr as RGB) and the values that
+    describe it (printscu's image preparation)."""
+    from dcmcli.transcode.plugins import register
+
+    register()
+    return _decode(ds, source_syntax(ds))
+
+
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return " ".join(t.strip() for t in text[:3]) if text else type(exc).__name__

@@ -1,9 +1,12 @@
-"""The normalized services as an SCU: N-ACTION, N-CREATE, N-SET, and the
-N-EVENT-REPORTs a peer sends back (nactionscu, ncreatescu and their presets).
+"""The normalized services as an SCU: N-ACTION, N-CREATE, N-SET, N-GET,
+N-DELETE, and the N-EVENT-REPORTs a peer sends back (nactionscu, ncreatescu,
+printscu and their presets).
 
 One association (``open_session``) with a context per SOP class in both
-little endian syntaxes; each request is one ``Association.exchange``, whose
-handlers answer N-EVENT-REPORTs arriving while we wait; ``NSession.wait``
+little endian syntaxes (a class used under a meta SOP class, such as Print
+Management's film session, goes on the meta class's context: ``via``); each
+request is one ``Association.exchange``, whose handlers answer
+N-EVENT-REPORTs arriving while we wait; ``NSession.wait``
 serves them after the last response, for a while or until the caller has
 what it waits for. ``EventListener`` is the acceptor service for reports
 that come on a new association from the peer (storage commitment, UPS
@@ -21,8 +24,9 @@ from typing import TYPE_CHECKING, Any
 from dcmcli.errors import AssociationAborted
 from dcmcli.net.acceptor import ServedAssociation, Service
 from dcmcli.net.association import Association, AssociationSettings, NegotiationReport
-from dcmcli.net.dimse import (N_ACTION_RQ, N_ACTION_RSP, N_CREATE_RQ, N_CREATE_RSP, N_EVENT_REPORT_RQ,
-                              N_EVENT_REPORT_RSP, N_SET_RQ, N_SET_RSP, Command, Message, request, response)
+from dcmcli.net.dimse import (N_ACTION_RQ, N_ACTION_RSP, N_CREATE_RQ, N_CREATE_RSP, N_DELETE_RQ, N_DELETE_RSP,
+                              N_EVENT_REPORT_RQ, N_EVENT_REPORT_RSP, N_GET_RQ, N_GET_RSP, N_SET_RQ, N_SET_RSP, Command,
+                              Message, request, response)
 from dcmcli.net.peer import Peer
 from dcmcli.net.ul import ConnectionClosed, Context, PeerAborted, ProtocolError
 from dcmcli.status import Status, describe
@@ -37,9 +41,9 @@ DATA_LIMIT = 64 << 20
 
 @dataclass
 class NResult:
-    """The response to one N-ACTION, N-CREATE or N-SET."""
+    """The response to one N-ACTION, N-CREATE, N-SET, N-GET or N-DELETE."""
 
-    operation: str  # "N-ACTION", "N-CREATE", "N-SET"
+    operation: str  # "N-ACTION", "N-CREATE", "N-SET", "N-GET", "N-DELETE"
     sop_class_uid: str
     sop_instance_uid: str  # the SCP's (N-CREATE: the one it assigned) or ours
     status: Status
@@ -110,16 +114,23 @@ def answer_event_report(side: Any, msg: Message, via: str, on_event: Callable[[E
 class NSession:
     """N-requests on one open association."""
 
-    def __init__(self, assoc: Association, on_event: Callable[[EventReport], None] | None = None) -> None:
+    def __init__(self, assoc: Association, on_event: Callable[[EventReport], None] | None = None,
+                 via: dict[str, str] | None = None) -> None:
         self.assoc = assoc
+        #: SOP class -> the abstract syntax whose context carries it (meta SOP classes).
+        self.via = dict(via or {})
         #: The peer released the association while we waited for reports.
         self.released = False
         self.on_event = on_event or (lambda e: None)
         self.handlers = {N_EVENT_REPORT_RQ: lambda a, m: answer_event_report(a, m, "same-association",
                                                                              self.on_event)}
 
+    def accepts(self, sop_class: str) -> bool:
+        """Whether the peer accepted a context for this SOP class (or the meta class it is used under)."""
+        return self.assoc.context_for(self.via.get(sop_class, sop_class)) is not None
+
     def _context(self, sop_class: str) -> int:
-        cid = self.assoc.context_for(sop_class)
+        cid = self.assoc.context_for(self.via.get(sop_class, sop_class))
         if cid is None:
             from dcmcli.errors import NoAcceptableContext
 
@@ -180,6 +191,18 @@ class NSession:
         cmd = request(N_SET_RQ, mid, dataset=True, requested_sop_class=sop_class, requested_sop_instance=instance)
         return self._exchange("N-SET", N_SET_RSP, sop_class, cmd, data, mid, instance)
 
+    def get(self, sop_class: str, instance: str, attributes: Sequence[int] = ()) -> NResult:
+        """N-GET: the attributes asked for (tags as ints), or all the SCP has when none are."""
+        mid = self.assoc.next_message_id()
+        cmd = request(N_GET_RQ, mid, requested_sop_class=sop_class, requested_sop_instance=instance,
+                      attribute_identifier_list=list(attributes) or None)
+        return self._exchange("N-GET", N_GET_RSP, sop_class, cmd, None, mid, instance)
+
+    def delete(self, sop_class: str, instance: str) -> NResult:
+        mid = self.assoc.next_message_id()
+        cmd = request(N_DELETE_RQ, mid, requested_sop_class=sop_class, requested_sop_instance=instance)
+        return self._exchange("N-DELETE", N_DELETE_RSP, sop_class, cmd, None, mid, instance)
+
     def wait(self, seconds: float, done: Callable[[], bool] = lambda: False) -> bool:
         """Serve N-EVENT-REPORTs on this association for up to ``seconds`` or
         until ``done()``; True when ``done()`` ended it. A peer that releases
@@ -200,14 +223,16 @@ class NSession:
 @contextlib.contextmanager
 def open_session(settings: AssociationSettings, peer: Peer, sop_classes: Sequence[str], *,
                  on_event: Callable[[EventReport], None] | None = None,
-                 on_report: Callable[[NegotiationReport], None] | None = None) -> Iterator[NSession]:
-    """An association for N-requests of ``sop_classes``; released at the end
-    (unless the peer released it first), aborted on an error."""
+                 on_report: Callable[[NegotiationReport], None] | None = None,
+                 via: dict[str, str] | None = None) -> Iterator[NSession]:
+    """An association for N-requests of ``sop_classes`` (abstract syntaxes:
+    meta SOP classes too, with ``via`` naming the classes used on them);
+    released at the end (unless the peer released it first), aborted on an error."""
     contexts = [Context(None, c, [ELE, ILE]) for c in dict.fromkeys(sop_classes)]
     with _released_unless_gone(settings, peer, contexts) as assoc:  # a failure's report goes with its error
         if on_report:
             on_report(assoc.report)
-        yield NSession(assoc, on_event)
+        yield NSession(assoc, on_event, via)
 
 
 @contextlib.contextmanager
