@@ -527,13 +527,4 @@ def needs_unicode(answer: Answer) -> bool:
     return False
 
 
-def _copy(item: Dataset) -> Dataset:
-    from pydicom.dataset import Dataset as DS
-
-    out = DS()
-    for elem in item:
-        out[elem.tag] = elem
-    return out
-
-
 __all__ = ["Answer", "Matcher", "MatchKeyError", "needs_unicode", "to_dataset", "element_texts", "key_text", "DATE_TIME_PAIRS", "WILDCARD_VRS"]
