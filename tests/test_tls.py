@@ -333,3 +333,14 @@ def test_hostile_tls_clients_against_mwlscp(pki: Pki, tmp_path: Path) -> None:
         stop(proc)
     err = proc.stderr.read().decode()  # type: ignore[union-attr]
     assert "no handshake within the ACSE timeout" in err and "does not speak TLS" in err, err
+
+
+def test_revocation_list(pki: Pki, dcmcli_storescp) -> None:
+    """+crl: a server certificate its CA revoked is refused; the others pass."""
+    revoked = dcmcli_storescp(*tls_server(pki, pki.revoked_key, pki.revoked_cert))
+    r = run_dcmcli("echoscu", "+tla", "+cf", str(pki.ca), "+crl", str(pki.crl), "localhost", str(revoked.port))
+    assert r.returncode == 71 and "revoked" in r.stderr, r.stderr
+    assert run_dcmcli("echoscu", "+tla", "+cf", str(pki.ca), "localhost", str(revoked.port)).returncode == 0
+    good = dcmcli_storescp(*tls_server(pki))
+    r = run_dcmcli("echoscu", "+tla", "+cf", str(pki.ca), "+crl", str(pki.crl), "localhost", str(good.port))
+    assert r.returncode == 0, r.stderr

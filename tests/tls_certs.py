@@ -28,6 +28,9 @@ class Pki:
     rogue_key: Path
     rogue_cert: Path
     encrypted_key: Path
+    revoked_key: Path
+    revoked_cert: Path
+    crl: Path
     password: str = "s3cret"
 
 
@@ -80,6 +83,42 @@ commonName = supplied
     return key, cert
 
 
+def _revoked(root: Path, ca: tuple[Path, Path]) -> tuple[Path, Path, Path]:
+    """A server certificate the CA has revoked, and the CA's revocation list."""
+    db = root / "revoked-db"
+    db.mkdir()
+    (db / "index.txt").write_text("")
+    (db / "serial").write_text("2000\n")
+    (db / "crlnumber").write_text("01\n")
+    conf = root / "revoked-ca.cnf"
+    conf.write_text(f"""[ca]
+default_ca = d
+[d]
+database = {db}/index.txt
+serial = {db}/serial
+crlnumber = {db}/crlnumber
+new_certs_dir = {db}
+default_md = sha256
+default_days = 30
+default_crl_days = 30
+policy = p
+copy_extensions = none
+[p]
+commonName = supplied
+""")
+    key, csr, cert, crl = root / "revoked.key", root / "revoked.csr", root / "revoked.pem", root / "crl.pem"
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", key.name, "-out", csr.name, "-subj", "/CN=localhost",
+             cwd=root)
+    ext = root / "revoked.ext"
+    ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n")
+    _openssl("ca", "-batch", "-config", conf.name, "-cert", ca[1].name, "-keyfile", ca[0].name, "-in", csr.name,
+             "-out", cert.name, "-extfile", ext.name, "-notext", cwd=root)
+    _openssl("ca", "-config", conf.name, "-cert", ca[1].name, "-keyfile", ca[0].name, "-revoke", cert.name, cwd=root)
+    _openssl("ca", "-config", conf.name, "-cert", ca[1].name, "-keyfile", ca[0].name, "-gencrl", "-out", crl.name,
+             cwd=root)
+    return key, cert, crl
+
+
 @pytest.fixture(scope="session")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     if shutil.which("openssl") is None:
@@ -92,7 +131,8 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     expired = _leaf(root, "expired", ca, "localhost", "DNS:localhost,IP:127.0.0.1", expired=True)
     wrong = _leaf(root, "wronghost", ca, "pacs.example.org", "DNS:pacs.example.org")
     rogue_leaf = _leaf(root, "rogue", rogue, "localhost", "DNS:localhost,IP:127.0.0.1")
+    revoked_key, revoked_cert, crl = _revoked(root, ca)
     enc = root / "server-encrypted.key"
     _openssl("pkey", "-in", server[0].name, "-out", enc.name, "-aes256", "-passout", "pass:s3cret", cwd=root)
     return Pki(root, ca[1], server[0], server[1], client[0], client[1], expired[0], expired[1], wrong[0], wrong[1],
-               rogue[1], rogue_leaf[0], rogue_leaf[1], enc)
+               rogue[1], rogue_leaf[0], rogue_leaf[1], enc, revoked_key, revoked_cert, crl)
