@@ -1,0 +1,192 @@
+#!/usr/bin/env python
+"""Listeners under hostile load, plain TCP and TLS: the figures README gives.
+
+For each server on the shared acceptor (dcmcli storescp, dcmcli mwlscp), plain
+and over TLS (a test CA made with openssl), on a free port of 127.0.0.1:
+
+* 20 connections that never send a byte (a stalled handshake or request),
+  10 that send garbage (random bytes, a TLS record to a plain port, plain
+  PDUs to a TLS port), while a normal client works: storescp receives the
+  small set (``gen_data.py``'s 2000 files, or ``--files N`` of them) from
+  dcmcli storescu, mwlscp answers 20 queries from DCMTK findscu;
+* measured: objects lost (sent and acknowledged but not on disk; storescp),
+  queries failed (mwlscp), the server's memory high-water mark (VmHWM), and
+  how long the server took to drop a stalled connection (it runs with
+  ``-ta 2``; the time from connect to the server's close).
+
+Run: ``python bench/gen_data.py && python bench/bench_hostile.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(1, str(HERE.parent))  # git_state(): this checkout
+from _common import HOST, git_state  # noqa: E402
+
+REPO = HERE.parent
+DCMTK = Path(os.environ.get("DCMTK_BIN", "/usr/bin"))
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}
+
+
+def make_pki(root: Path) -> tuple[list[str], list[str]]:
+    sys.path.insert(0, str(HERE))
+    from bench_store import make_pki as mk
+
+    return mk(root)
+
+
+def start(cmd: list[str]) -> tuple[subprocess.Popen, int]:
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, env=ENV)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line:
+        raise RuntimeError(f"server did not start: {cmd}")
+    threading.Thread(target=lambda: proc.stdout.read(), daemon=True).start()  # type: ignore[union-attr]
+    return proc, int(json.loads(line)["port"])
+
+
+def hwm(pid: int) -> str:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM"):
+            return line.split(":")[1].strip()
+    return "?"
+
+
+def stalled(port: int, n: int) -> list[float]:
+    """Open n silent connections; return how long each took to be dropped."""
+    socks = [socket.create_connection((HOST, port)) for _ in range(n)]
+    t0 = time.monotonic()
+    times: list[float] = []
+    lock = threading.Lock()
+
+    def wait(s: socket.socket) -> None:
+        s.settimeout(60)
+        try:
+            s.recv(1)
+        except OSError:
+            pass
+        with lock:
+            times.append(time.monotonic() - t0)
+        s.close()
+
+    threads = [threading.Thread(target=wait, args=(s,)) for s in socks]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(90)
+    return times
+
+
+def garbage(port: int, n: int) -> None:
+    rnd = random.Random(7)
+    for i in range(n):
+        try:
+            s = socket.create_connection((HOST, port), timeout=5)
+            blobs = [bytes(rnd.randrange(256) for _ in range(200)), b"\x16\x03\x01\x00\x05hello",
+                     b"\x01\x00\x00\x00\x00\x10" + b"\x00" * 16]
+            s.sendall(blobs[i % len(blobs)])
+            s.settimeout(10)
+            try:
+                s.recv(100)
+            except OSError:
+                pass
+            s.close()
+        except OSError:
+            pass
+
+
+def run(server: str, tls: list[str], cli_tls: list[str], files: list[Path], work: Path) -> dict[str, object]:
+    out = work / "rx"
+    out.mkdir()
+    if server == "storescp":
+        cmd = [sys.executable, "-m", "dcmcli", "storescp", "--json", "-q", "--bind", HOST, "-ta", "2", *tls,
+               "-od", str(out), "0"]
+    else:
+        csv = work / "wl.csv"
+        csv.write_text("PatientName,PatientID,ScheduledProcedureStepSequence[0].Modality\n"
+                       + "".join(f"P{i}^X,P{i},CT\n" for i in range(200)))
+        cmd = [sys.executable, "-m", "dcmcli", "mwlscp", "--json", "-q", "--bind", HOST, "-ta", "2", *tls,
+               "--source", str(csv), "0"]
+    proc, port = start(cmd)
+    try:
+        drops: list[float] = []
+        hostile = [threading.Thread(target=lambda: drops.extend(stalled(port, 20))),
+                   threading.Thread(target=garbage, args=(port, 10))]
+        for t in hostile:
+            t.start()
+        failed = lost = 0
+        if server == "storescp":
+            src = work / "src"
+            src.mkdir()
+            for f in files:
+                os.symlink(f, src / f.name)
+            r = subprocess.run([sys.executable, "-m", "dcmcli", "storescu", "-q", "--json", *cli_tls, "localhost",
+                                str(port), str(src)], capture_output=True, text=True, env=ENV, timeout=600)
+            summary = json.loads(r.stdout.strip().splitlines()[-1])
+            sent = int(summary.get("sent", 0)) + int(summary.get("warned", 0))
+            failed = int(summary.get("failed", 0))
+            for t in hostile:
+                t.join(120)
+            on_disk = sum(1 for p in out.rglob("*") if p.is_file() and not p.name.startswith("."))
+            lost = sent - on_disk
+        else:
+            dcmtk_tls = ["+tls", *cli_tls[1:]] if cli_tls else []
+            for _ in range(20):
+                r = subprocess.run([str(DCMTK / "findscu"), "-W", "-q", *dcmtk_tls, "-k", "PatientID", "localhost",
+                                    str(port)], capture_output=True, timeout=120)
+                failed += r.returncode != 0
+            for t in hostile:
+                t.join(120)
+        return {"server": server, "tls": bool(tls), "failed": failed, "lost": lost, "vmhwm": hwm(proc.pid),
+                "drop_median_s": round(statistics.median(drops), 2) if drops else None,
+                "drop_max_s": round(max(drops), 2) if drops else None}
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=HERE / "data" / "small")
+    ap.add_argument("--files", type=int, default=2000)
+    args = ap.parse_args()
+    files = sorted(args.data.glob("*.dcm"))[:args.files]
+    if not files:
+        print("no input: run bench/gen_data.py first", file=sys.stderr)
+        return 2
+    print(f"dcmcli: {git_state()}; {len(files)} files")
+    pki = Path(tempfile.mkdtemp(prefix="dcmcli-hostile-pki-"))
+    try:
+        scp_tls, scu_tls = make_pki(pki)
+        print("server    TLS  failed  lost  VmHWM       stalled connection dropped after (median / max)")
+        for server in ("storescp", "mwlscp"):
+            for tls, cli in (([], []), (scp_tls, scu_tls)):
+                work = Path(tempfile.mkdtemp(prefix="dcmcli-hostile-"))
+                try:
+                    r = run(server, tls, cli, files, work)
+                finally:
+                    shutil.rmtree(work, ignore_errors=True)
+                print(f"{server:9s} {'yes' if tls else 'no ':3s}  {r['failed']:6}  {r['lost']:4}  {r['vmhwm']:10s}  "
+                      f"{r['drop_median_s']} s / {r['drop_max_s']} s")
+    finally:
+        shutil.rmtree(pki, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
