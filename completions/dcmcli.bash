@@ -138,6 +138,9 @@ _dcmcli()
                 --ndjson)
                     _dcmcli_files -f "$cur"
                     return 0 ;;
+                -Xs|--extract-single|--xml)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
                 -od|--output-directory)
                     _dcmcli_files -d "$cur"
                     return 0 ;;
@@ -169,7 +172,7 @@ _dcmcli()
                     return 0 ;;
             esac
             if [[ $cur == [-+]* ]]; then
-                COMPREPLY=( $(compgen -W "-W --worklist --cancel --limit --repeat --relational --datetime --fuzzy --timezone --csv --ndjson -X --extract -od --output-directory --no-default-keys -aet --aetitle -aec --call -pdu --max-pdu -to --timeout -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json +tls --enable-tls +tla --anonymous-tls --tls-key --tls-cert +pw --use-passwd --tls-key-password --tls-key-password-env +ps --std-passwd -der --der-keys -pem --pem-keys +cf --add-cert-file +cd --add-cert-dir --tls-system-ca +crl --add-crl-file +py --profile-bcp195-nd +px --profile-bcp195 +pz --profile-bcp195-ex +ph --list-profiles +cc --list-ciphers +cs --cipher -rc --require-peer-cert -vc --verify-peer-cert -ic --ignore-peer-cert -usr --user -pwd --password --jwt --saml -rsp --pos-response -P --patient -S --study -O --psonly -M --model -k --key -L --level -h --help" -- "$cur") )
+                COMPREPLY=( $(compgen -W "-W --worklist --cancel --limit --repeat --relational --datetime --fuzzy --timezone --csv --ndjson -Xs --extract-single --xml -X --extract -od --output-directory --no-default-keys -aet --aetitle -aec --call -pdu --max-pdu -to --timeout -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json +tls --enable-tls +tla --anonymous-tls --tls-key --tls-cert +pw --use-passwd --tls-key-password --tls-key-password-env +ps --std-passwd -der --der-keys -pem --pem-keys +cf --add-cert-file +cd --add-cert-dir --tls-system-ca +crl --add-crl-file +py --profile-bcp195-nd +px --profile-bcp195 +pz --profile-bcp195-ex +ph --list-profiles +cc --list-ciphers +cs --cipher -rc --require-peer-cert -vc --verify-peer-cert -ic --ignore-peer-cert -usr --user -pwd --password --jwt --saml -rsp --pos-response -P --patient -S --study -O --psonly -M --model -k --key -L --level -h --help" -- "$cur") )
             else
                 _dcmcli_files -f "$cur"
             fi

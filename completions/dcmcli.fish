@@ -170,6 +170,7 @@ complete -c dcmcli -n '__fish_seen_subcommand_from findscu' -l fuzzy -d 'Ask for
 complete -c dcmcli -n '__fish_seen_subcommand_from findscu' -l timezone -d 'Ask for timezone query adjustment.'
 complete -c dcmcli -n '__fish_seen_subcommand_from findscu' -l csv -r -F -d 'Write the matches as CSV to FILE (\'-\': stdout).'
 complete -c dcmcli -n '__fish_seen_subcommand_from findscu' -l ndjson -r -F -d 'Write the matches as DICOM JSON, one object per line, to FILE (\'-\': stdout).'
+complete -c dcmcli -n '__fish_seen_subcommand_from findscu' -o Xs -l extract-single -l xml -r -F -d 'Write every match into one XML file in DCMTK\'s format (as DCMTK\'s findscu -Xs; \'-\': stdout).'
 complete -c dcmcli -n '__fish_seen_subcommand_from findscu' -s X -l extract -d 'Write each match as a DICOM file rsp0001.dcm, ... (below -od).'
 complete -c dcmcli -n '__fish_seen_subcommand_from findscu' -o od -l output-directory -x -a '(__fish_complete_directories)' -d 'Write the files of -X below DIR.'
 complete -c dcmcli -n '__fish_seen_subcommand_from findscu' -l no-default-keys -d 'Send exactly the keys given (no usual return keys, no unique keys added).'

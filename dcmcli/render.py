@@ -166,3 +166,64 @@ def open_writers(columns: Sequence[Column], csv_file: str | None, ndjson_file: s
     return Writers(Table(columns) if not out.json_mode and not stdout_taken and out.verbosity >= 0 else None,
                    CsvWriter(csv_stream, columns) if csv_stream else None,
                    NdjsonWriter(ndjson_stream) if ndjson_stream else None, stdout_taken, (csv_stream, ndjson_stream))
+
+
+class XmlWriter:
+    """All matches in one XML file, in DCMTK's format (``findscu -Xs``,
+    ``dcm2xml``): ``<responses type="C-FIND">`` holding one ``<data-set>``
+    per match, each element with its tag, VR, VM, length and DCMTK-style
+    name, values as text (UTF-8), sequences as ``<sequence>``/``<item>``."""
+
+    def __init__(self, stream: IO[str], kind: str = "C-FIND") -> None:
+        self.stream = stream
+        stream.write('<?xml version="1.0" encoding="UTF-8"?>\n')
+        stream.write(f'<responses type="{kind}">\n')
+
+    def add(self, data: bytes, transfer_syntax: str) -> None:
+        from dcmcli.dataset import decode
+        from dcmcli.uids import uid_name
+
+        ds = decode(data, transfer_syntax)
+        name = {"1.2.840.10008.1.2.1": "Little Endian Explicit", "1.2.840.10008.1.2": "Little Endian Implicit",
+                "1.2.840.10008.1.2.2": "Big Endian Explicit"}.get(transfer_syntax, uid_name(transfer_syntax))
+        self.stream.write(f'<data-set xfer="{transfer_syntax}" name="{name}">\n')
+        self._elements(ds)
+        self.stream.write("</data-set>\n")
+        self.stream.flush()
+
+    def _elements(self, ds: Any) -> None:
+        from xml.sax.saxutils import escape
+
+        for tag in ds.keys():
+            raw = ds.get_item(tag)
+            elem = ds[tag]
+            t = f"{int(tag) >> 16:04x},{int(tag) & 0xFFFF:04x}"
+            vr = str(elem.VR)
+            keyword = elem.keyword or "Unknown Tag & Data"
+            if vr == "SQ":
+                items = list(elem.value or [])
+                self.stream.write(f'<sequence tag="{t}" vr="SQ" card="{len(items)}" name="{keyword}">\n')
+                for item in items:
+                    self.stream.write(f'<item card="{len(item)}">\n')
+                    self._elements(item)
+                    self.stream.write("</item>\n")
+                self.stream.write("</sequence>\n")
+                continue
+            length = getattr(raw, "length", None)
+            if length is None or length == 0xFFFFFFFF:
+                length = len(raw.value) if isinstance(getattr(raw, "value", None), (bytes, bytearray)) else 0
+            value = elem.value
+            if value is None or value == "" or value == b"":
+                text, vm = "", 0
+            elif isinstance(value, (bytes, bytearray)):
+                text, vm = "\\".join(f"{b:02x}" for b in bytes(value)), 1
+            elif isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+                text, vm = "\\".join(str(v) for v in value), len(value)
+            else:
+                text, vm = str(value), 1
+            self.stream.write(f'<element tag="{t}" vr="{vr}" vm="{vm}" len="{length}" name="{keyword}">'
+                              f"{escape(text)}</element>\n")
+
+    def close(self) -> None:
+        self.stream.write("</responses>\n")
+        self.stream.flush()

@@ -430,3 +430,18 @@ def test_unreadable_ae_folder_is_warned_not_fatal(offis: Path, tmp_path: Path, m
         assert "cannot read worklist folder" in err and "OTHER" in err
     finally:
         other.chmod(0o755)
+
+
+def test_findscu_xml_is_dcmtk_findscu_xs_format(offis: Path, query_files: list[Path], mwlscp, tmp_path: Path) -> None:
+    """dcmcli findscu --xml writes what DCMTK's findscu -Xs writes, byte for byte."""
+    peer = mwlscp("-dfp", str(offis))
+    for q in query_files[:4]:
+        theirs, mine = tmp_path / f"{q.stem}-dcmtk.xml", tmp_path / f"{q.stem}-dcmcli.xml"
+        r = subprocess.run([dcmtk("findscu"), "-W", "-aec", "OFFIS", "-Xs", str(theirs), "127.0.0.1", str(peer.port),
+                            str(q)], capture_output=True, timeout=60)
+        assert r.returncode == 0
+        r2 = run_dcmcli("findscu", "-q", "-W", "-aec", "OFFIS", "--xml", str(mine), "127.0.0.1", str(peer.port),
+                        str(q))
+        assert r2.returncode == 0, r2.stderr
+        assert mine.read_text() == theirs.read_text(), q.name
+        assert mine.read_text().count("<data-set") == 10

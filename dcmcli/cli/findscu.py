@@ -12,7 +12,7 @@ import typer
 from dcmcli.cli.app import app
 from dcmcli.cli.options import Common, OutputDirectory, PeerArgument, QueryFilesArgument, dcmcli_command
 from dcmcli.cli.report import show_report
-from dcmcli.errors import ExitCode, OutputError
+from dcmcli.errors import ExitCode, OutputError, UsageError
 from dcmcli.net.peer import parse_peer
 from dcmcli.net.services.query import FindOptions, FindOutcome, Match, build_query, find, find_status_hint
 from dcmcli.output import Output
@@ -56,6 +56,9 @@ def findscu(
                                                  help="Write the matches as CSV to FILE ('-': stdout).")] = None,
     ndjson_file: Annotated[str | None, typer.Option(
         "--ndjson", metavar="FILE", help="Write the matches as DICOM JSON, one object per line, to FILE ('-': stdout).")] = None,
+    xml_file: Annotated[str | None, typer.Option(
+        "-Xs", "--extract-single", "--xml", metavar="FILE",
+        help="Write every match into one XML file in DCMTK's format (as DCMTK's findscu -Xs; '-': stdout).")] = None,
     extract: Annotated[bool, typer.Option("-X", "--extract", help="Write each match as a DICOM file rsp0001.dcm, ... "
                                                                     "(below -od).")] = False,
     output_directory: OutputDirectory = Path("."),
@@ -97,9 +100,23 @@ def findscu(
                               "check -od") from None
     written = 0
     t0 = time.perf_counter()
+    xml = None
+    if xml_file is not None:
+        from dcmcli.render import XmlWriter, open_output
+
+        if xml_file == "-" and (out.json_mode or writers.stdout_taken):
+            raise UsageError("--xml - and another output both write to stdout", "send one of them to a file")
+        xml_stream = open_output(xml_file, "the XML file")
+        assert xml_stream is not None
+        xml = XmlWriter(xml_stream)
+        if xml_file == "-":
+            stdout_taken = True
+            table = None
 
     def on_match(m: Match) -> None:
         nonlocal written
+        if xml is not None:
+            xml.add(m.data, m.transfer_syntax)
         # Flat identifiers go straight from bytes to DICOM JSON; pydicom
         # parses only what that cannot (sequences, other character sets) and -X.
         record = None if extract else fast_json(m.data, m.transfer_syntax)
@@ -129,6 +146,10 @@ def findscu(
                         on_match=on_match, on_report=lambda r: show_report(out, r), on_outcome=on_outcome)
     finally:
         writers.close()
+        if xml is not None:
+            xml.close()
+            if xml.stream is not sys.stdout:
+                xml.stream.close()
     return _summary(out, outcomes, time.perf_counter() - t0, stdout_taken)
 
 
