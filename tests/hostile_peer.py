@@ -51,6 +51,12 @@ PDU_NAMES = {1: "A-ASSOCIATE-RQ", 2: "A-ASSOCIATE-AC", 3: "A-ASSOCIATE-RJ", 4: "
 
 # -- the server -----------------------------------------------------------------
 
+#: Set by tests/test_acceptor_hostile_tls.py for its module: every Server
+#: then listens over TLS (``server_args``), every Raw client and normal peer
+#: connects over TLS (``client``: an ssl.SSLContext, ``tls``: TlsOptions).
+TLS: dict[str, object] | None = None
+
+
 class Server:
     """A dcmcli storescp subprocess, its output read as it comes."""
 
@@ -59,7 +65,7 @@ class Server:
         self.args = list(args)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "dcmcli", "storescp", "--json", "--bind", "127.0.0.1", "-od", str(outdir),
-             *args, "0"],
+             *args, *(TLS["server_args"] if TLS else []), "0"],  # type: ignore[misc]
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, preexec_fn=preexec_fn)
         self.pid = self.proc.pid
         self.stdout: list[str] = []
@@ -230,6 +236,8 @@ def settings(aet: str = "NORMAL") -> AssociationSettings:
     s.calling_aet = aet
     s.called_aet = "STORESCP"
     s.connect_timeout = s.acse_timeout = s.dimse_timeout = DEADLINE
+    if TLS:
+        s.tls = TLS["tls"]  # type: ignore[assignment]
     return s
 
 
@@ -355,6 +363,15 @@ class Raw:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=DEADLINE)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.port = int(self.sock.getsockname()[1])
+        self._dead = False
+        if TLS:
+            try:
+                self.sock = TLS["client"].wrap_socket(self.sock, server_hostname="localhost")  # type: ignore[attr-defined]
+            except OSError:  # the server closed before the handshake (a connection over a limit): as a close
+                self.sock.close()
+                self.sock, other = socket.socketpair()
+                other.close()
+                self._dead = True
         self._buf = bytearray()
 
     def __enter__(self) -> Raw:
@@ -370,6 +387,8 @@ class Raw:
             pass
 
     def send(self, data: bytes) -> None:
+        if self._dead:
+            return  # closed by the server during the TLS handshake: nothing to send to
         self.sock.sendall(data)
 
     def _fill(self, n: int, deadline: float) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+import hostile_peer
 from dcmcli.net.association import open_association
 from dcmcli.net.dimse import MAX_COMMAND, c_echo_rq, c_store_rq, decode_command
 from dcmcli.net.peer import Peer
@@ -312,7 +313,10 @@ def test_a_claimed_pdu_length_allocates_nothing_until_its_bytes_arrive(server, p
     finally:
         for c in clients:
             c.close()
-    assert grown < 2 * 1024, f"{grown} kB for {pending} clients that sent 8 bytes each"
+    # over TLS each connection also holds its TLS session (OpenSSL's buffers,
+    # about 100 KiB, whatever the PDU claims): 32 of them are allowed for
+    limit = 2 * 1024 + (32 * 150 if hostile_peer.TLS else 0)
+    assert grown < limit, f"{grown} kB for {pending} clients that sent 8 bytes each"
     s.wait_until(lambda: s.threads <= base, "their threads gone")
     assert_echo(s.port)
     _no_tracebacks(s)
