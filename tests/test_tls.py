@@ -344,3 +344,42 @@ def test_revocation_list(pki: Pki, dcmcli_storescp) -> None:
     good = dcmcli_storescp(*tls_server(pki))
     r = run_dcmcli("echoscu", "+tla", "+cf", str(pki.ca), "+crl", str(pki.crl), "localhost", str(good.port))
     assert r.returncode == 0, r.stderr
+
+
+def test_movescu_receiver_over_tls_with_orthanc(pki: Pki, orthanc, tmp_path: Path) -> None:
+    """C-MOVE over TLS, Orthanc's sub-association back to movescu's own
+    receiver (+P, the shared acceptor) over TLS too."""
+    port = free_port()
+    peer = orthanc(dicomweb=False, overrides={
+        "DicomTlsEnabled": True, "DicomTlsCertificate": str(pki.server_cert),
+        "DicomTlsPrivateKey": str(pki.server_key), "DicomTlsTrustedCertificates": str(pki.ca),
+        "DicomTlsRemoteCertificateRequired": True,
+        "DicomModalities": {"me": {"AET": "MOVESCU", "Host": "127.0.0.1", "Port": port, "UseDicomTls": True}}})
+    # our side: the server certificate (serverAuth and clientAuth), so the receiver can present it too
+    args = ["+tls", str(pki.server_key), str(pki.server_cert), "+cf", str(pki.ca), "-aec", peer.aet]
+    assert run_dcmcli("storescu", *args, "localhost", str(peer.port), str(sample("CT_small.dcm"))).returncode == 0
+    r = run_dcmcli("movescu", "--json", *args, "-aet", "MOVESCU", "+P", str(port), "-od", str(tmp_path / "got"),
+                   "-k", "PatientID=" + str(dcmread_pid(sample("CT_small.dcm"))), "localhost", str(peer.port))
+    assert r.returncode == 0, r.stderr
+    received = [e for e in json_lines(r.stdout) if e["event"] == "received"]
+    assert len(received) == 1
+    assocs = [e for e in json_lines(r.stdout) if e["event"] == "association" and e["side"] == "acceptor"]
+    assert assocs and assocs[0]["tls"] is not None  # the sub-association came in over TLS
+
+
+def dcmread_pid(path: Path) -> str:
+    from pydicom import dcmread
+
+    return str(dcmread(path, stop_before_pixels=True).PatientID)
+
+
+def test_der_trusted_certificates(pki: Pki, dcmcli_storescp, tmp_path: Path) -> None:
+    """-der: trusted certificates given as DER."""
+    der = tmp_path / "ca.der"
+    subprocess.run(["openssl", "x509", "-in", str(pki.ca), "-outform", "DER", "-out", str(der)], check=True,
+                   capture_output=True, timeout=30)
+    server = dcmcli_storescp(*tls_server(pki))
+    r = run_dcmcli("echoscu", "+tla", "-der", "+cf", str(der), "localhost", str(server.port))
+    assert r.returncode == 0, r.stderr
+    r = run_dcmcli("echoscu", "+tla", "+cf", str(der), "localhost", str(server.port))  # DER read as PEM: refused
+    assert r.returncode != 0 and "Traceback" not in r.stderr
