@@ -383,3 +383,24 @@ def test_der_trusted_certificates(pki: Pki, dcmcli_storescp, tmp_path: Path) -> 
     assert r.returncode == 0, r.stderr
     r = run_dcmcli("echoscu", "+tla", "+cf", str(der), "localhost", str(server.port))  # DER read as PEM: refused
     assert r.returncode != 0 and "Traceback" not in r.stderr
+
+
+def test_storage_commitment_listener_over_tls_with_orthanc(pki: Pki, orthanc) -> None:
+    """nactionscu --commit over TLS; Orthanc's report comes on a new TLS
+    association into nactionscu's listener (the shared acceptor)."""
+    listen = free_port()
+    peer = orthanc(dicomweb=False, overrides={
+        "DicomTlsEnabled": True, "DicomTlsCertificate": str(pki.server_cert),
+        "DicomTlsPrivateKey": str(pki.server_key), "DicomTlsTrustedCertificates": str(pki.ca),
+        "DicomTlsRemoteCertificateRequired": True,
+        "DicomModalities": {"stgcmt": {"AET": "STGCMTSCU", "Host": "127.0.0.1", "Port": listen, "UseDicomTls": True}}})
+    args = ["+tls", str(pki.server_key), str(pki.server_cert), "+cf", str(pki.ca)]
+    ct = str(sample("CT_small.dcm"))
+    assert run_dcmcli("storescu", *args, "-aec", peer.aet, "localhost", str(peer.port), ct).returncode == 0
+    r = run_dcmcli("nactionscu", "--json", *args, "-aet", "STGCMTSCU", "-aec", peer.aet, "--commit", "--port",
+                   str(listen), "--wait", "30", "localhost", str(peer.port), ct)
+    assert r.returncode == 0, r.stderr
+    (result,) = [e for e in json_lines(r.stdout) if e["event"] == "commitment"]
+    assert result["via"] == "new-association" and result["outcome"] == "committed"
+    incoming = [e for e in json_lines(r.stdout) if e["event"] == "association" and e["side"] == "acceptor"]
+    assert incoming and incoming[0]["tls"] is not None
