@@ -84,13 +84,17 @@ class Service:
         """The association ended (released, aborted or lost)."""
 
 
+#: What the Verification SCP of every listener accepts, in order of preference.
+VERIFICATION_SYNTAXES = (ELE, ILE)
+
+
 class VerificationService(Service):
     """Verification SOP class (C-ECHO SCP), always in both little endian syntaxes."""
 
     name = "verification"
 
     def transfer_syntaxes(self, abstract_syntax: str) -> Sequence[str] | None:
-        return (ELE, ILE) if abstract_syntax == VERIFICATION else None
+        return VERIFICATION_SYNTAXES if abstract_syntax == VERIFICATION else None
 
     def handle(self, assoc: ServedAssociation, msg: Message) -> None:
         from dcmcli.net.dimse import C_ECHO_RQ, C_ECHO_RSP
