@@ -6,6 +6,7 @@
 complete -c dcmcli -f
 complete -c dcmcli -n __fish_use_subcommand -l version -d 'Print the version and exit.'
 complete -c dcmcli -n __fish_use_subcommand -s h -l help -d 'Show this message and exit.'
+complete -c dcmcli -n __fish_use_subcommand -a conformance -d 'Print dcmcli\'s DICOM Conformance Statement (PS3.2 Annex N), built from its registries.'
 complete -c dcmcli -n __fish_use_subcommand -a dcmconv -d 'Convert DICOM files to another transfer syntax, compressing or decompressing as needed.'
 complete -c dcmcli -n __fish_use_subcommand -a dcmdir -d 'Make, update, list, check and prune DICOMDIRs: File-set Creator, Updater and Reader (PS3.10, PS3.11).'
 complete -c dcmcli -n __fish_use_subcommand -a demo -d 'Start a storescp in-process on a free port and send sample objects to it (needs nothing outside).'
@@ -20,6 +21,16 @@ complete -c dcmcli -n __fish_use_subcommand -a ncreatescu -d 'Send one N-CREATE 
 complete -c dcmcli -n __fish_use_subcommand -a storescp -d 'Receive DICOM objects and write them as received, atomically, below -od.'
 complete -c dcmcli -n __fish_use_subcommand -a storescu -d 'Send DICOM files to a storage SCP, each in its own transfer syntax when the peer accepts it.'
 complete -c dcmcli -n __fish_use_subcommand -a wado -d 'DICOMweb and WADO-URI: query (QIDO-RS), retrieve (WADO-RS), store (STOW-RS), uri (WADO-URI).'
+
+# conformance
+complete -c dcmcli -n '__fish_seen_subcommand_from conformance' -s o -l output -r -F -d 'Write the statement to FILE instead of stdout.'
+complete -c dcmcli -n '__fish_seen_subcommand_from conformance' -l html -d 'HTML instead of Markdown.'
+complete -c dcmcli -n '__fish_seen_subcommand_from conformance' -s v -l verbose -d 'Verbose: the negotiation report and more detail on stderr.'
+complete -c dcmcli -n '__fish_seen_subcommand_from conformance' -s d -l debug -d 'Debug output and tracebacks on errors.'
+complete -c dcmcli -n '__fish_seen_subcommand_from conformance' -s q -l quiet -d 'Quiet: errors only; no progress bar, no per-item lines.'
+complete -c dcmcli -n '__fish_seen_subcommand_from conformance' -o ll -l log-level -x -a 'fatal error warn info debug trace' -d 'Log level (overrides -q/-v/-d).'
+complete -c dcmcli -n '__fish_seen_subcommand_from conformance' -l json -d 'Print JSON Lines on stdout: one object per result or event.'
+complete -c dcmcli -n '__fish_seen_subcommand_from conformance' -s h -l help -d 'Show this message and exit.'
 
 # dcmconv
 complete -c dcmcli -n '__fish_seen_subcommand_from dcmconv' -s t -l transfer-syntax -x -a 'big deflate deflated ebe ele explicit htj2k htj2k-lossless htj2k-lossless-rpcl ile implicit j2k j2k-lossless jpeg-baseline jpeg-extended jpeg-lossless jpeg-lossless-p14 jpeg-lossless-sv1 jpeg-ls jpeg-ls-lossless jpeg-ls-near-lossless jpeg12 jpeg2000 jpeg2000-lossless jpeg8 jpegxl jpegxl-lossless jpegxl-recompression jxl jxl-jpeg jxl-lossless rle' -d 'Output syntax: a UID, a keyword (JPEGLSLossless) or a short name (jpeg-ls-lossless, rle, j2k-lossless, htj2k-lossless, jpegxl-lossless, jpeg-baseline...); --list-syntaxes shows them. Default: each file keeps its own.'

@@ -47,7 +47,8 @@ def _root(
 #: Subcommands register themselves on import (each module is thin: parse, call the core).
 COMMANDS = {"exit-codes": "exitcodes", "echoscu": "echoscu", "storescu": "storescu", "storescp": "storescp",
             "findscu": "findscu", "movescu": "movescu", "getscu": "getscu", "mwlscp": "mwlscp", "dcmconv": "dcmconv",
-            "demo": "demo", "nactionscu": "nactionscu", "ncreatescu": "ncreatescu", "wado": "wado", "dcmdir": "dcmdir"}
+            "demo": "demo", "nactionscu": "nactionscu", "ncreatescu": "ncreatescu", "wado": "wado", "dcmdir": "dcmdir",
+            "conformance": "conformance"}
 
 
 def load_commands(names: tuple[str, ...] = tuple(COMMANDS)) -> typer.Typer:
