@@ -34,7 +34,7 @@ _dcmcli()
             if [[ $cur == -* ]]; then
                 COMPREPLY=( $(compgen -W "--version -h --help" -- "$cur") )
             else
-                COMPREPLY=( $(compgen -W "conformance dcmconv dcmdir demo echoscu exit-codes findscu getscu movescu mwlscp nactionscu ncreatescu storescp storescu wado" -- "$cur") )
+                COMPREPLY=( $(compgen -W "conformance dcmconv dcmdir demo doctor echoscu exit-codes findscu getscu movescu mwlscp nactionscu ncreatescu storescp storescu wado" -- "$cur") )
             fi
             ;;
         conformance)
@@ -91,6 +91,16 @@ _dcmcli()
             fi
             ;;
         demo)
+            case "$prev" in
+                -ll|--log-level)
+                    COMPREPLY=( $(compgen -W "fatal error warn info debug trace" -- "$cur") )
+                    return 0 ;;
+            esac
+            if [[ $cur == [-+]* ]]; then
+                COMPREPLY=( $(compgen -W "-v --verbose -d --debug -q --quiet -ll --log-level --json -h --help" -- "$cur") )
+            fi
+            ;;
+        doctor)
             case "$prev" in
                 -ll|--log-level)
                     COMPREPLY=( $(compgen -W "fatal error warn info debug trace" -- "$cur") )

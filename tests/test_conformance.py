@@ -555,3 +555,44 @@ def test_mwlscp_accepts_what_the_statement_says(tmp_path: Path, aes: dict[str, A
         assert "combined date-time matching accepted" in ae.contexts[1].extended
     finally:
         stop(proc)
+
+
+# -- the installation: --version, doctor ----------------------------------------------
+
+def test_version_names_every_package_and_the_implementation_uid() -> None:
+    from importlib.metadata import version
+
+    r = run_dcmcli("--version")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("dcmcli ") and IMPLEMENTATION_CLASS_UID in lines[1]
+    for package in ("pydicom", "pynetdicom", "pylibjpeg", "pylibjpeg-libjpeg", "pylibjpeg-openjpeg", "pylibjpeg-rle",
+                    "pyjpegls", "imagecodecs"):
+        assert any(line.startswith(f"{package} {version(package)}") for line in lines), (package, lines)
+
+
+def test_doctor_reports_packages_codecs_and_peers() -> None:
+    from dcmcli.transcode.catalog import SYNTAXES
+
+    r = run_dcmcli("doctor", "--json")
+    assert r.returncode == 0, r.stderr
+    events = json_lines(r.stdout)
+    checks = [e for e in events if e["event"] == "check"]
+    assert {c["area"] for c in checks} == {"package", "codec", "peer"}
+    codecs = [c for c in checks if c["area"] == "codec"]
+    assert len(codecs) == len(SYNTAXES) and all(c["ok"] for c in codecs), [c for c in codecs if not c["ok"]]
+    assert any(c["name"] == "/usr/bin/storescp" for c in checks)
+    assert events[-1]["event"] == "summary" and events[-1]["required_problems"] == 0
+
+
+def test_doctor_exits_24_when_a_codec_package_is_missing(tmp_path: Path) -> None:
+    """A Python where imagecodecs cannot be imported (a module of that name that fails): its
+    syntaxes cannot be encoded, and doctor says so."""
+    (tmp_path / "imagecodecs").mkdir()
+    (tmp_path / "imagecodecs" / "__init__.py").write_text("raise ImportError('not here')\n")
+    import os
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ["PYTHONPATH"]])}
+    r = run_dcmcli("doctor", env=env)
+    assert r.returncode == 24, (r.returncode, r.stdout[-800:], r.stderr)
+    assert "MISSING" in r.stdout and "JPEG XL" in r.stdout and "required missing" in r.stdout

@@ -32,14 +32,17 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"dcmcli {__version__}")
+        from dcmcli.conformance.installation import version_lines
+
+        typer.echo("\n".join(version_lines()))
         raise typer.Exit(0)
 
 
 @app.callback()
 def _root(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
+                                          help="Print dcmcli's version, its Implementation Class UID and the versions of pydicom, "
+                                               "pynetdicom and every codec plugin, and exit.")] = False,
 ) -> None:
     """DICOM command-line toolbox: DCMTK's vocabulary, consistent exit codes, JSON output."""
 
@@ -48,7 +51,7 @@ def _root(
 COMMANDS = {"exit-codes": "exitcodes", "echoscu": "echoscu", "storescu": "storescu", "storescp": "storescp",
             "findscu": "findscu", "movescu": "movescu", "getscu": "getscu", "mwlscp": "mwlscp", "dcmconv": "dcmconv",
             "demo": "demo", "nactionscu": "nactionscu", "ncreatescu": "ncreatescu", "wado": "wado", "dcmdir": "dcmdir",
-            "conformance": "conformance"}
+            "conformance": "conformance", "doctor": "doctor"}
 
 
 def load_commands(names: tuple[str, ...] = tuple(COMMANDS)) -> typer.Typer:

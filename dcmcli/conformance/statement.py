@@ -194,7 +194,7 @@ def _overview(d: Doc, aes: list[ApplicationEntity]) -> None:
 
 
 def _first_sentence(text: str) -> str:
-    m = re.match(r"(.+?[.:])(\s|$)", text)
+    m = re.match(r"(.+?\.)(\s|$)", text)
     return m.group(1) if m else text
 
 
