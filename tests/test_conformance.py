@@ -324,7 +324,6 @@ def recorder() -> Iterator[Recorder]:
     thread = threading.Thread(target=rec.serve, daemon=True)
     thread.start()
     yield rec
-    sock.shutdown(socket.SHUT_RDWR) if False else None
     sock.close()
     thread.join(10)
 

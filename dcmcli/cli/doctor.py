@@ -24,7 +24,7 @@ def doctor(common: Common) -> int:
     Exit 0 when every required package is installed and every syntax can be decoded and encoded; 24
     (cannot-convert) otherwise. Missing optional peers are reported and change nothing.
     """
-    from dcmcli.conformance.installation import checks, version_lines
+    from dcmcli.conformance.installation import checks
 
     out = common.out
     results = checks()

@@ -126,7 +126,7 @@ def _syntaxes_text(c: Contexts) -> str:
 
 def _classes_text(c: Contexts, storage: set[str]) -> str:
     classes = c.classes()
-    if c.label and len(classes) > 6 and set(classes) <= storage:
+    if c.label and set(classes) == storage:
         return f"{c.label} (Table 1-1)"
     listed = "; ".join(f"{name_of(u)} `{u}`" for u in classes)
     return f"{c.label}: {listed}" if c.label else listed

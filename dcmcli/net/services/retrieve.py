@@ -30,7 +30,7 @@ from dcmcli.net.association import Association, AssociationSettings, Negotiation
 from dcmcli.net.dimse import C_GET_RQ, C_GET_RSP, C_MOVE_RQ, C_MOVE_RSP, C_STORE_RQ, FAILED_SOP_INSTANCES, Command, request
 from dcmcli.net.peer import Peer
 from dcmcli.uids import storage_sop_classes
-from dcmcli.net.services.query import FIND_STATUSES, QUERY_SYNTAXES, find_classes, lost_during, unknown_ae_hint
+from dcmcli.net.services.query import FIND_STATUSES, QUERY_SYNTAXES, lost_during, unknown_ae_hint
 from dcmcli.net.services.storage import (STORAGE_SCP_CONTEXTS, STORAGE_SCP_STATUSES, StorageOptions, StorageService,
                                         StoreServer, store_handler)
 from dcmcli.net.services.writer import Received, StorageWriter, WriterOptions
@@ -690,6 +690,14 @@ def get_classes() -> list[str]:
     return [m.get for m in QUERY_MODELS if m.get]
 
 
+def resolve_find_classes(service: str) -> list[str]:
+    """The C-FIND classes a retrieve may use first: its model's (when the keys lack the level's unique
+    key, resolve_identifiers), and for getscu's inventory Patient or Study Root's."""
+    from dcmcli.uids import QUERY_MODELS
+
+    return [m.find for m in QUERY_MODELS if m.uid(service) and m.find and m.levels]
+
+
 def _common_storage() -> list[str]:
     return list(dict.fromkeys(COMMON_STORAGE))
 
@@ -719,9 +727,12 @@ CONFORMANCE = [
         contexts=(
             Contexts(move_classes, QUERY_SYNTAXES, "SCU", True,
                      label="the C-MOVE SOP class of the model asked for (one per association): these"),
-            Contexts(find_classes, QUERY_SYNTAXES, "SCU", True, label="the model's C-FIND SOP class",
-                     when="keys without the level's unique key", note=_RESOLVE),
-            *(Contexts(c.sop_classes, c.transfer_syntaxes, c.role, c.proposed, c.label, when="+P PORT",
+            Contexts(lambda: resolve_find_classes("move"), QUERY_SYNTAXES, "SCU", True,
+                     label="the model's C-FIND SOP class", when="keys without the level's unique key",
+                     note=_RESOLVE),
+            *(Contexts(c.sop_classes, c.transfer_syntaxes, c.role, c.proposed,
+                       c.label and "every storage SOP class, and any other (private, unknown): the receiver is "
+                                   "promiscuous", when="+P PORT",
                        note="the receiver (a new association from the peer, or the C-STORE sub-operations' "
                             "destination)") for c in STORAGE_SCP_CONTEXTS),
         ),
@@ -737,7 +748,8 @@ CONFORMANCE = [
         contexts=(
             Contexts(get_classes, QUERY_SYNTAXES, "SCU", True,
                      label="the C-GET SOP class of the model asked for (one per association): these"),
-            Contexts(find_classes, QUERY_SYNTAXES, "SCU", True, label="the model's C-FIND SOP class",
+            Contexts(lambda: resolve_find_classes("get"), QUERY_SYNTAXES, "SCU", True,
+                     label="the model's C-FIND SOP class (Study Root's for models without an IMAGE level)",
                      when="a C-FIND at IMAGE level first (not with --no-find)", note=_RESOLVE),
             Contexts(storage_sop_classes, get_storage_syntaxes, "SCP", True, label=_FOUND,
                      role_selection="proposes SCP role (not SCU)", when=_FOUND_WHEN,
