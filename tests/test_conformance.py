@@ -595,3 +595,13 @@ def test_doctor_exits_24_when_a_codec_package_is_missing(tmp_path: Path) -> None
     r = run_dcmcli("doctor", env=env)
     assert r.returncode == 24, (r.returncode, r.stdout[-800:], r.stderr)
     assert "MISSING" in r.stdout and "JPEG XL" in r.stdout and "required missing" in r.stdout
+
+
+def test_user_identity_types_the_statement_says_are_checked_are_the_checked_ones() -> None:
+    from dcmcli.net.acceptor import USER_IDENTITY_TYPES_CHECKED, UserTable
+    from dcmcli.net.ul import UserIdentity
+
+    table = UserTable.parse("alice\n")
+    for kind in range(1, 6):
+        why = table.refusal(UserIdentity(kind, False, b"alice", b""))
+        assert (why is None or "is not accepted here" not in why) == (kind in USER_IDENTITY_TYPES_CHECKED), (kind, why)

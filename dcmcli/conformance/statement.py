@@ -514,6 +514,7 @@ def _web_statuses(d: Doc) -> None:
 
 
 def _security(d: Doc) -> None:
+    from dcmcli.net.acceptor import USER_IDENTITY_TYPES_CHECKED
     from dcmcli.net.tls import PROFILES
 
     d.h(1, "Security")
@@ -533,15 +534,17 @@ def _security(d: Doc) -> None:
     d.h(2, "User Identity Negotiation")
     d.table("User Identity Negotiation as Initiator", ["User-Identity-Type", "Supported", "Requested Value"], [
         ["1 (username)", "Y", "`-usr NAME`"], ["2 (username and passcode)", "Y", "`-usr NAME -pwd PASSWORD`"],
-        ["3 (Kerberos)", "N", ""], ["4 (SAML assertion)", "Y", "`--saml FILE`"], ["5 (JSON Web Token)", "Y", "`--jwt TOKEN`"],
+        ["4 (SAML assertion)", "Y", "`--saml FILE`"], ["5 (JSON Web Token)", "Y", "`--jwt TOKEN`"],
         ["Positive-response-requested", "Y", "`-rsp` (1); otherwise 0"]])
-    d.table("User Identity Negotiation as Acceptor", ["User-Identity-Type", "Supported", "How it is checked"], [
-        ["1 (username)", "Y", "`--require-user FILE`: a `user` line"],
-        ["2 (username and passcode)", "Y", "`--require-user FILE`: a `user:password` line"],
-        ["5 (JSON Web Token)", "Y", "`--require-user FILE`: `jwt-hs256:SECRET` (HS256 signature, expiry)"],
-        ["3, 4", "N", "rejected when `--require-user` is given"],
-        ["Positive response", "Y", "sent (empty) for types 1, 2 and 5 when requested and accepted"]])
-    d.p("Without `--require-user` any user identity is accepted and none is answered.")
+    d.p("Kerberos (type 3) is not sent.")
+    how = {1: "a `user` line", 2: "a `user:password` line", 5: "`jwt-hs256:SECRET` (HS256 signature, expiry)"}
+    names = {1: "username", 2: "username and passcode", 5: "JSON Web Token"}
+    d.table("User Identity Negotiation as Acceptor", ["User-Identity-Type", "Supported", "How it is checked"],
+            [[f"{t} ({names[t]})", "Y", f"`--require-user FILE`: {how[t]}"] for t in USER_IDENTITY_TYPES_CHECKED]
+            + [["Positive response", "Y", "sent (empty) for types "
+                + ", ".join(map(str, USER_IDENTITY_TYPES_CHECKED)) + " when requested and accepted"]])
+    d.p("With `--require-user`, other types (3, 4) and requestors without a user identity are rejected "
+        "(A-ASSOCIATE-RJ); without it any user identity is accepted and none is answered.")
     d.h(2, "Web Services Security Features")
     d.p("HTTP basic (`-u USER[:PASSWORD]`, the password from the environment or prompted) and bearer tokens "
         "(`--token`, `--token-env`); HTTPS with the same certificate options as DICOM TLS (`--cacert`, `+cf`, "
