@@ -254,6 +254,7 @@ class Recorder:
     sock: socket.socket
     requests: list[Request] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    arrived: threading.Event = field(default_factory=threading.Event)
 
     @property
     def port(self) -> int:
@@ -304,6 +305,7 @@ class Recorder:
         with self.lock:
             self.requests.append(Request(pdu.calling_ae_title.strip(), pdu.called_ae_title.strip(), contexts,
                                          roles, extended))
+        self.arrived.set()
 
     def run(self, *args: str, expect: int = 61) -> list[Request]:
         """Run a dcmcli command against this peer; the association requests it made."""
@@ -324,8 +326,13 @@ def recorder() -> Iterator[Recorder]:
     thread = threading.Thread(target=rec.serve, daemon=True)
     thread.start()
     yield rec
+    try:
+        sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() the thread is blocked in
+    except OSError:
+        pass
     sock.close()
     thread.join(10)
+    assert not thread.is_alive()
 
 
 def declared(ae: ApplicationEntity, pick: Callable[[Contexts], bool], sop_classes: list[str] | None = None,
@@ -605,3 +612,40 @@ def test_user_identity_types_the_statement_says_are_checked_are_the_checked_ones
     for kind in range(1, 6):
         why = table.refusal(UserIdentity(kind, False, b"alice", b""))
         assert (why is None or "is not accepted here" not in why) == (kind in USER_IDENTITY_TYPES_CHECKED), (kind, why)
+
+
+def test_storescp_sends_the_commitment_report_as_the_statement_says(tmp_path: Path, recorder: Recorder,
+                                                                     aes: dict[str, ApplicationEntity]) -> None:
+    """A requester that releases right after the N-ACTION response (as Orthanc does) gets the report on a
+    new association: what storescp proposes for it, recorded."""
+    from pydicom.dataset import Dataset
+    from pynetdicom import AE
+
+    sc, instance = "1.2.840.10008.1.20.1", "1.2.840.10008.1.20.1.1"
+    proc, port = _start("storescp", "--json", "--bind", "127.0.0.1", "-od", str(tmp_path), "--commitment",
+                        "--commitment-peer", f"REQUESTER=127.0.0.1:{recorder.port}", "0")
+    try:
+        with recorder.lock:
+            recorder.requests.clear()
+            recorder.arrived.clear()
+        ae = AE(ae_title="REQUESTER")
+        ae.add_requested_context(sc, [ELE])
+        assoc = ae.associate("127.0.0.1", port)
+        assert assoc.is_established
+        ds = Dataset()
+        ds.TransactionUID = "1.2.826.0.1.3680043.8.498.1"
+        item = Dataset()
+        item.ReferencedSOPClassUID, item.ReferencedSOPInstanceUID = CT, "1.2.826.0.1.3680043.8.498.2"
+        ds.ReferencedSOPSequence = [item]
+        status, _ = assoc.send_n_action(ds, 1, sc, instance)
+        assert status.Status == 0x0000
+        assoc.release()
+        ae.shutdown()
+        assert recorder.arrived.wait(30), "no association for the report"
+        rq, = recorder.requests
+        assert rq.calling == "STORESCP" and rq.called == "REQUESTER"
+        declared_rq = [c for c in aes["STORESCP"].contexts if c.proposed]
+        assert rq.contexts == [(sc, tuple(declared_rq[0].syntaxes()))] and len(declared_rq) == 1
+        assert rq.roles == {sc: (0, 1)} and "proposes SCP role" in declared_rq[0].role_selection
+    finally:
+        stop(proc)
