@@ -649,3 +649,21 @@ def test_storescp_sends_the_commitment_report_as_the_statement_says(tmp_path: Pa
         assert rq.roles == {sc: (0, 1)} and "proposes SCP role" in declared_rq[0].role_selection
     finally:
         stop(proc)
+
+
+def test_a_new_service_declared_the_same_way_appears(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What printscu's module will do: declare its AE; the statement then has it, its Print Management
+    classes in their own table (Printing no longer N/A), its contexts and its statuses."""
+    from dcmcli.conformance import Statuses
+
+    grayscale, printer = "1.2.840.10008.5.1.1.9", "1.2.840.10008.5.1.1.16"
+    fake = ApplicationEntity("PRINTSCU", "printscu", "Prints images on a DICOM printer.", contexts=(
+        Contexts((grayscale, printer), (ELE, ILE), "SCU", True),),
+        statuses=(Statuses("N-CREATE", "SCU", behaviour={"failure": "exit 66"}),))
+    real = cs.application_entities
+    monkeypatch.setattr(cs, "application_entities", lambda: sorted([*real(), fake], key=lambda a: a.name))
+    text = cs.markdown()
+    assert "Printing: N/A." not in text and "Print Management SOP Classes**" in text
+    assert f"| Basic Grayscale Print Management Meta SOP Class | `{grayscale}` | Y | N |" in text
+    assert "#### 7.2.8 PRINTSCU" in text and "N-CREATE SCU Status Codes of PRINTSCU" in text
+    assert "- **PRINTSCU** (`dcmcli printscu`): Prints images on a DICOM printer." in text

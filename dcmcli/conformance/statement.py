@@ -171,9 +171,11 @@ def _overview(d: Doc, aes: list[ApplicationEntity]) -> None:
     d.h(2, "DIMSE Services")
     groups = _dimse_groups(aes)
     for title, uids in groups:
-        d.table(title, ["SOP Class", "UID", "SCU", "SCP"],
-                [[name_of(u), f"`{u}`", _yn(u in sends or _is_scu(aes, u)), _yn(u in receives)] for u in uids])
-    d.p("Printing: N/A.")
+        if uids or title != PRINTING:
+            d.table(title, ["SOP Class", "UID", "SCU", "SCP"],
+                    [[name_of(u), f"`{u}`", _yn(u in sends or _is_scu(aes, u)), _yn(u in receives)] for u in uids])
+    if not dict(groups)[PRINTING]:
+        d.p("Printing: N/A.")
     d.h(2, "DICOM Web Services")
     rows = [[svc, tx, res, "Y", "N"] for ae in aes for svc, tx, res in ae.web]
     if rows:
@@ -202,18 +204,25 @@ def _is_scu(aes: list[ApplicationEntity], uid: str) -> bool:
     return any(uid in c.classes() for ae in aes for c in ae.contexts if c.role == "SCU")
 
 
+#: Print Management (PS3.4 H) SOP classes are below this root (Media Creation Management too, which is not printing).
+_PRINT_ROOT = "1.2.840.10008.5.1.1."
+PRINTING = "Print Management SOP Classes"
+
+
 def _dimse_groups(aes: list[ApplicationEntity]) -> list[tuple[str, list[str]]]:
-    from dcmcli.uids import QUERY_MODELS, VERIFICATION, storage_sop_classes
+    from dcmcli.uids import MEDIA_CREATION, QUERY_MODELS, VERIFICATION, storage_sop_classes
 
     storage = set(storage_sop_classes())
     every = {u for ae in aes for c in ae.contexts for u in c.classes()} - storage
     qr = {u for m in QUERY_MODELS for u in (m.find, m.move, m.get) if u} & every
     verification = {VERIFICATION} & every
-    workflow = every - qr - verification
+    printing = {u for u in every if u.startswith(_PRINT_ROOT) and u != MEDIA_CREATION}
+    workflow = every - qr - verification - printing
     order = lambda s: sorted(s, key=_uid_key)  # noqa: E731
     return [("Verification SOP Class", order(verification)),
             ("Workflow Management and other Normalized SOP Classes", order(workflow)),
-            ("Query/Retrieve and other C-FIND / C-MOVE / C-GET SOP Classes", order(qr))]
+            ("Query/Retrieve and other C-FIND / C-MOVE / C-GET SOP Classes", order(qr)),
+            (PRINTING, order(printing))]
 
 
 def _syntax_rows() -> list[list[str]]:
