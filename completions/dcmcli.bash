@@ -34,7 +34,20 @@ _dcmcli()
             if [[ $cur == -* ]]; then
                 COMPREPLY=( $(compgen -W "--version -h --help" -- "$cur") )
             else
-                COMPREPLY=( $(compgen -W "dcmconv dcmdir demo echoscu exit-codes findscu getscu movescu mwlscp nactionscu ncreatescu printscu storescp storescu wado" -- "$cur") )
+                COMPREPLY=( $(compgen -W "conformance dcmconv dcmdir demo doctor echoscu exit-codes findscu getscu movescu mwlscp nactionscu ncreatescu printscu storescp storescu wado" -- "$cur") )
+            fi
+            ;;
+        conformance)
+            case "$prev" in
+                -o|--output)
+                    _dcmcli_files -f "$cur"
+                    return 0 ;;
+                -ll|--log-level)
+                    COMPREPLY=( $(compgen -W "fatal error warn info debug trace" -- "$cur") )
+                    return 0 ;;
+            esac
+            if [[ $cur == [-+]* ]]; then
+                COMPREPLY=( $(compgen -W "-o --output --html -v --verbose -d --debug -q --quiet -ll --log-level --json -h --help" -- "$cur") )
             fi
             ;;
         dcmconv)
@@ -78,6 +91,16 @@ _dcmcli()
             fi
             ;;
         demo)
+            case "$prev" in
+                -ll|--log-level)
+                    COMPREPLY=( $(compgen -W "fatal error warn info debug trace" -- "$cur") )
+                    return 0 ;;
+            esac
+            if [[ $cur == [-+]* ]]; then
+                COMPREPLY=( $(compgen -W "-v --verbose -d --debug -q --quiet -ll --log-level --json -h --help" -- "$cur") )
+            fi
+            ;;
+        doctor)
             case "$prev" in
                 -ll|--log-level)
                     COMPREPLY=( $(compgen -W "fatal error warn info debug trace" -- "$cur") )

@@ -4,11 +4,13 @@
 # Install: copy to ~/.config/fish/completions/dcmcli.fish or /usr/share/fish/vendor_completions.d/dcmcli.fish.
 
 complete -c dcmcli -f
-complete -c dcmcli -n __fish_use_subcommand -l version -d 'Print the version and exit.'
+complete -c dcmcli -n __fish_use_subcommand -l version -d 'Print dcmcli\'s version, its Implementation Class UID and the versions of pydicom, pynetdicom and every codec plugin, and exit.'
 complete -c dcmcli -n __fish_use_subcommand -s h -l help -d 'Show this message and exit.'
+complete -c dcmcli -n __fish_use_subcommand -a conformance -d 'Print dcmcli\'s DICOM Conformance Statement (PS3.2 Annex N), built from its registries.'
 complete -c dcmcli -n __fish_use_subcommand -a dcmconv -d 'Convert DICOM files to another transfer syntax, compressing or decompressing as needed.'
 complete -c dcmcli -n __fish_use_subcommand -a dcmdir -d 'Make, update, list, check and prune DICOMDIRs: File-set Creator, Updater and Reader (PS3.10, PS3.11).'
 complete -c dcmcli -n __fish_use_subcommand -a demo -d 'Start a storescp in-process on a free port and send sample objects to it (needs nothing outside).'
+complete -c dcmcli -n __fish_use_subcommand -a doctor -d 'Check this installation: every package dcmcli uses (with its version), for each transfer syntax the codec plugins that decode and encode it (and what would add a missing one), and the optional peers of the interop tests and benchmarks (DCMTK, GDCM, Orthanc, OpenSSL) on the PATH.'
 complete -c dcmcli -n __fish_use_subcommand -a echoscu -d 'Verify a peer (C-ECHO) and measure round-trip times; optionally probe its storage support.'
 complete -c dcmcli -n __fish_use_subcommand -a exit-codes -d 'List the exit codes every dcmcli command uses.'
 complete -c dcmcli -n __fish_use_subcommand -a findscu -d 'Query a peer (C-FIND) and print the matches: a table, --json (DICOM JSON per match), --ndjson, --csv.'
@@ -21,6 +23,16 @@ complete -c dcmcli -n __fish_use_subcommand -a printscu -d 'Print DICOM images o
 complete -c dcmcli -n __fish_use_subcommand -a storescp -d 'Receive DICOM objects and write them as received, atomically, below -od.'
 complete -c dcmcli -n __fish_use_subcommand -a storescu -d 'Send DICOM files to a storage SCP, each in its own transfer syntax when the peer accepts it.'
 complete -c dcmcli -n __fish_use_subcommand -a wado -d 'DICOMweb and WADO-URI: query (QIDO-RS), retrieve (WADO-RS), store (STOW-RS), uri (WADO-URI).'
+
+# conformance
+complete -c dcmcli -n '__fish_seen_subcommand_from conformance' -s o -l output -r -F -d 'Write the statement to FILE instead of stdout.'
+complete -c dcmcli -n '__fish_seen_subcommand_from conformance' -l html -d 'HTML instead of Markdown.'
+complete -c dcmcli -n '__fish_seen_subcommand_from conformance' -s v -l verbose -d 'Verbose: the negotiation report and more detail on stderr.'
+complete -c dcmcli -n '__fish_seen_subcommand_from conformance' -s d -l debug -d 'Debug output and tracebacks on errors.'
+complete -c dcmcli -n '__fish_seen_subcommand_from conformance' -s q -l quiet -d 'Quiet: errors only; no progress bar, no per-item lines.'
+complete -c dcmcli -n '__fish_seen_subcommand_from conformance' -o ll -l log-level -x -a 'fatal error warn info debug trace' -d 'Log level (overrides -q/-v/-d).'
+complete -c dcmcli -n '__fish_seen_subcommand_from conformance' -l json -d 'Print JSON Lines on stdout: one object per result or event.'
+complete -c dcmcli -n '__fish_seen_subcommand_from conformance' -s h -l help -d 'Show this message and exit.'
 
 # dcmconv
 complete -c dcmcli -n '__fish_seen_subcommand_from dcmconv' -s t -l transfer-syntax -x -a 'big deflate deflated ebe ele explicit htj2k htj2k-lossless htj2k-lossless-rpcl ile implicit j2k j2k-lossless jpeg-baseline jpeg-extended jpeg-lossless jpeg-lossless-p14 jpeg-lossless-sv1 jpeg-ls jpeg-ls-lossless jpeg-ls-near-lossless jpeg12 jpeg2000 jpeg2000-lossless jpeg8 jpegxl jpegxl-lossless jpegxl-recompression jxl jxl-jpeg jxl-lossless rle' -d 'Output syntax: a UID, a keyword (JPEGLSLossless) or a short name (jpeg-ls-lossless, rle, j2k-lossless, htj2k-lossless, jpegxl-lossless, jpeg-baseline...); --list-syntaxes shows them. Default: each file keeps its own.'
@@ -91,6 +103,14 @@ complete -c dcmcli -n '__fish_seen_subcommand_from demo' -s q -l quiet -d 'Quiet
 complete -c dcmcli -n '__fish_seen_subcommand_from demo' -o ll -l log-level -x -a 'fatal error warn info debug trace' -d 'Log level (overrides -q/-v/-d).'
 complete -c dcmcli -n '__fish_seen_subcommand_from demo' -l json -d 'Print JSON Lines on stdout: one object per result or event.'
 complete -c dcmcli -n '__fish_seen_subcommand_from demo' -s h -l help -d 'Show this message and exit.'
+
+# doctor
+complete -c dcmcli -n '__fish_seen_subcommand_from doctor' -s v -l verbose -d 'Verbose: the negotiation report and more detail on stderr.'
+complete -c dcmcli -n '__fish_seen_subcommand_from doctor' -s d -l debug -d 'Debug output and tracebacks on errors.'
+complete -c dcmcli -n '__fish_seen_subcommand_from doctor' -s q -l quiet -d 'Quiet: errors only; no progress bar, no per-item lines.'
+complete -c dcmcli -n '__fish_seen_subcommand_from doctor' -o ll -l log-level -x -a 'fatal error warn info debug trace' -d 'Log level (overrides -q/-v/-d).'
+complete -c dcmcli -n '__fish_seen_subcommand_from doctor' -l json -d 'Print JSON Lines on stdout: one object per result or event.'
+complete -c dcmcli -n '__fish_seen_subcommand_from doctor' -s h -l help -d 'Show this message and exit.'
 
 # echoscu
 complete -c dcmcli -n '__fish_seen_subcommand_from echoscu' -s r -l repeat -x -d 'Send N C-ECHO requests.'

@@ -13,7 +13,6 @@ try:  # typer >= 0.20 vendors click; older typer uses the click package
 except ImportError:  # pragma: no cover
     from click import exceptions as click_exc  # type: ignore[no-redef]
 
-from dcmcli import __version__
 from dcmcli.errors import EXIT_CODES, ExitCode
 
 EXIT_CODE_EPILOG = "Exit codes (the same for every subcommand; `dcmcli exit-codes` lists them):\n\n" + "\n\n".join(
@@ -32,14 +31,17 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"dcmcli {__version__}")
+        from dcmcli.conformance.installation import version_lines
+
+        typer.echo("\n".join(version_lines()))
         raise typer.Exit(0)
 
 
 @app.callback()
 def _root(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
+                                          help="Print dcmcli's version, its Implementation Class UID and the versions of pydicom, "
+                                               "pynetdicom and every codec plugin, and exit.")] = False,
 ) -> None:
     """DICOM command-line toolbox: DCMTK's vocabulary, consistent exit codes, JSON output."""
 
@@ -47,9 +49,8 @@ def _root(
 #: Subcommands register themselves on import (each module is thin: parse, call the core).
 COMMANDS = {"exit-codes": "exitcodes", "echoscu": "echoscu", "storescu": "storescu", "storescp": "storescp",
             "findscu": "findscu", "movescu": "movescu", "getscu": "getscu", "mwlscp": "mwlscp", "dcmconv": "dcmconv",
-            "findscu": "findscu", "movescu": "movescu", "getscu": "getscu", "mwlscp": "mwlscp", "dcmconv": "dcmconv",
             "demo": "demo", "nactionscu": "nactionscu", "ncreatescu": "ncreatescu", "wado": "wado", "dcmdir": "dcmdir",
-            "printscu": "printscu"}
+            "printscu": "printscu", "conformance": "conformance", "doctor": "doctor"}
 
 
 def load_commands(names: tuple[str, ...] = tuple(COMMANDS)) -> typer.Typer:

@@ -18,6 +18,7 @@ from dcmcli.uids import parse_sop_class, parse_transfer_syntax, storage_sop_clas
 from dcmcli.status import Category
 
 PROBE_DEFAULT_TS = ["ile", "ele", "rle", "jpeg-baseline", "jpeg-lossless", "jpeg-ls-lossless", "j2k-lossless", "j2k"]
+#: the same, as UIDs, is what the conformance statement says (services/echo.py PROBE_SYNTAXES); a test checks both agree
 
 
 #: Everyday tasks, for the man page (generated: python -m dcmcli.cli.gendocs).

@@ -1,6 +1,6 @@
-"""Generate dcmcli's man pages and static shell completions from the typer app.
+"""Generate dcmcli's man pages, static shell completions and conformance statement from the code.
 
-    python -m dcmcli.cli.gendocs            # (re)write man/ and completions/
+    python -m dcmcli.cli.gendocs            # (re)write man/, completions/ and CONFORMANCE.md
     python -m dcmcli.cli.gendocs --check    # exit 1 and list the files that are stale
 
 Everything is read from the click tree that typer builds
@@ -17,7 +17,10 @@ Outputs (paths relative to the repository root):
   query``) has a page for the group and one per action, ``dcmcli-wado-query.1``;
 * ``completions/dcmcli.bash``, ``completions/_dcmcli`` (zsh) and
   ``completions/dcmcli.fish``: static scripts that need neither Python nor
-  click's ``_DCMCLI_COMPLETE`` mechanism at completion time.
+  click's ``_DCMCLI_COMPLETE`` mechanism at completion time;
+* ``CONFORMANCE.md``: the DICOM Conformance Statement, ``dcmcli conformance``'s
+  Markdown (``dcmcli.conformance.statement``, from the AEs the service modules
+  declare and the registries).
 
 The output is deterministic: no dates, only ``dcmcli.__version__``.
 
@@ -48,6 +51,7 @@ ROOT = Path(__file__).resolve().parents[2]
 REGENERATE = "python -m dcmcli.cli.gendocs"
 MAN_DIR = "man"
 COMPLETIONS_DIR = "completions"
+CONFORMANCE_FILE = "CONFORMANCE.md"
 BASH_FILE = f"{COMPLETIONS_DIR}/{PROG}.bash"
 ZSH_FILE = f"{COMPLETIONS_DIR}/_{PROG}"
 FISH_FILE = f"{COMPLETIONS_DIR}/{PROG}.fish"
@@ -911,6 +915,9 @@ def render(app: typer.Typer | None = None) -> dict[str, str]:
     files[BASH_FILE] = bash_completion(root, subs)
     files[ZSH_FILE] = zsh_completion(root, subs)
     files[FISH_FILE] = fish_completion(root, subs)
+    from dcmcli.conformance.statement import markdown
+
+    files[CONFORMANCE_FILE] = markdown()  # the conformance statement, generated from the code as the man pages are
     return files
 
 
@@ -964,7 +971,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for rel in out_of_date:
                 print(f"  {rel}", file=sys.stderr)
             return 1
-        print("man pages and completions are up to date")
+        print("man pages, completions and CONFORMANCE.md are up to date")
         return 0
     for rel in write(args.root):
         print(f"wrote {rel}")

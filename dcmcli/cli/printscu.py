@@ -252,13 +252,9 @@ def printscu(
 
     assert target is not None
     from dcmcli.net.services.normalized import open_session
-    from dcmcli.uids import (BASIC_ANNOTATION_BOX, BASIC_COLOR_PRINT_META, BASIC_GRAYSCALE_PRINT_META,
-                             PRESENTATION_LUT, PRINT_JOB, PRINTER_CONFIGURATION)
+    from dcmcli.uids import BASIC_COLOR_PRINT_META, BASIC_GRAYSCALE_PRINT_META
 
-    metas = [BASIC_COLOR_PRINT_META] if color else ([BASIC_COLOR_PRINT_META, BASIC_GRAYSCALE_PRINT_META]
-                                                    if want_color or status else [BASIC_GRAYSCALE_PRINT_META])
-    offered = [*metas, PRINT_JOB, PRESENTATION_LUT] + ([PRINTER_CONFIGURATION] if status else []) + \
-        ([BASIC_ANNOTATION_BOX] if annotations else [])
+    offered = pj.proposed_classes(color, want_color, status, bool(annotations))
     printer_info = None
     jobs: list[pj.PrintJobState] = []
     films_printed = 0

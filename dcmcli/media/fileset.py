@@ -20,6 +20,7 @@ from pathlib import Path
 from dcmcli.dicomfile import (MEDIA_DIRECTORY_STORAGE, NO_MATCH, FileInfo, Inputs, InvalidFile, Skipped,
                               UnreadableFile, find_inputs, read_file_info)
 from dcmcli.errors import DcmcliError, ExitCode, OutputError, UsageError
+from dcmcli.conformance import ApplicationEntity
 from dcmcli.media.dicomdir import Dicomdir, DicomdirError, Problem, Record, read_dicomdir, write_dicomdir
 from dcmcli.media.records import (CHILDREN, KEYWORD_TAG, PROFILES, REQUIRED, REF_CLASS, REF_INSTANCE,
                                   REF_SYNTAX, SINGLE_LEVEL_TYPES, InstanceRecords, Profile, RecordError,
@@ -625,3 +626,11 @@ def referenced_files(dicomdir: Path) -> tuple[list[Path], list[Problem]]:
                 path = lower
         out.append(path)
     return out, list(d.problems)
+
+
+#: dcmdir as a File-set Creator, Updater and Reader (dcmcli/conformance; the profiles: records.PROFILES).
+CONFORMANCE = [ApplicationEntity(
+    "DCMDIR", "dcmdir",
+    "Creates a DICOMDIR for files already under PS3.10 names, or a whole media folder (`--copy-to`); adds "
+    "files to any DICOMDIR keeping its records; lists, checks and deletes records (and files, `--purge`).",
+    media=("FSC", "FSU", "FSR"))]

@@ -84,13 +84,20 @@ class Service:
         """The association ended (released, aborted or lost)."""
 
 
+#: User-Identity-Types (PS3.7 D.3.3.7) --require-user checks: username, username and passcode, JSON Web Token.
+USER_IDENTITY_TYPES_CHECKED = (1, 2, 5)
+
+#: What the Verification SCP of every listener accepts, in order of preference.
+VERIFICATION_SYNTAXES = (ELE, ILE)
+
+
 class VerificationService(Service):
     """Verification SOP class (C-ECHO SCP), always in both little endian syntaxes."""
 
     name = "verification"
 
     def transfer_syntaxes(self, abstract_syntax: str) -> Sequence[str] | None:
-        return (ELE, ILE) if abstract_syntax == VERIFICATION else None
+        return VERIFICATION_SYNTAXES if abstract_syntax == VERIFICATION else None
 
     def handle(self, assoc: ServedAssociation, msg: Message) -> None:
         from dcmcli.net.dimse import C_ECHO_RQ, C_ECHO_RSP
@@ -519,7 +526,7 @@ class Acceptor:
             report.async_window = {"proposed": list(rq.async_window), "accepted": [1, 1]}
         if rq.user_identity is not None:
             answer = (self.options.users is not None and rq.user_identity.positive_response_requested
-                      and rq.user_identity.kind in (1, 2, 5))
+                      and rq.user_identity.kind in USER_IDENTITY_TYPES_CHECKED)
             if answer:  # accepted (refused ones never get here): a positive response, empty for these types
                 ac.user_identity_response = b""
             report.user_identity = {"type": rq.user_identity.kind,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dcmcli.errors import UsageError
+from dcmcli.conformance import ApplicationEntity
 from dcmcli.keys import Key, Step, check_value, parse_key
 from dcmcli.web.http import WebClient, WebError
 
@@ -206,3 +207,13 @@ def series_of(client: WebClient, study: str) -> list[tuple[str, int | None]]:
 
 
 OnRecord = Callable[[dict[str, Any]], None]
+
+
+#: wado query as a DICOMweb user agent (dcmcli/conformance).
+CONFORMANCE = [ApplicationEntity("WADO", "wado", (
+    "A DICOMweb user agent: searches (`wado query`, QIDO-RS), retrieves (`wado retrieve`, WADO-RS, into storescp's "
+    "layouts; `wado uri`, WADO-URI) and stores (`wado store`, STOW-RS) against an origin server named by its base "
+    "URL."), web=(
+    ("Studies", "Search (QIDO-RS)", "All Studies; Study's Series; Study's Instances; All Series; Series' Instances; "
+                                    "All Instances"),
+))]

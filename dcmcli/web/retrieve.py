@@ -25,6 +25,7 @@ from typing import IO, Any
 from urllib.parse import urlsplit
 
 from dcmcli.errors import ExitCode, OutputError, UsageError
+from dcmcli.conformance import ApplicationEntity
 from dcmcli.net.services.writer import Incoming, StorageWriter
 from dcmcli.web.http import WebClient, WebError
 from dcmcli.web.multipart import MultipartError, PartHandler, Truncated, parse_content_type, read_parts
@@ -438,3 +439,10 @@ def _numbered(base: Path) -> Callable[[int, str], Path]:
 
 def elapsed(t0: float) -> float:
     return round(time.perf_counter() - t0, 3)
+
+
+#: wado retrieve as a DICOMweb user agent (dcmcli/conformance).
+CONFORMANCE = [ApplicationEntity("WADO", "wado", web=(
+    ("Studies", "Retrieve (WADO-RS)", "Study; Series; Instance; Study / Series / Instance Metadata; Frames; Rendered "
+                                      "Study / Series / Instance / Frames; Study / Series / Instance Thumbnail; Bulkdata"),
+))]

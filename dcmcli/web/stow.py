@@ -22,6 +22,7 @@ from typing import Any
 
 from dcmcli.dicomfile import FileInfo
 from dcmcli.errors import ExitCode
+from dcmcli.conformance import ApplicationEntity
 from dcmcli.web.http import WebClient, WebError, http_failure
 from dcmcli.web.multipart import BodyPart, MultipartBody
 
@@ -196,3 +197,9 @@ def _parse(raw: bytes) -> dict[str, Any] | None:
     if not any(k in data for k in (REFERENCED_SOP_SEQUENCE, FAILED_SOP_SEQUENCE)):
         return None
     return data
+
+
+#: wado store as a DICOMweb user agent (dcmcli/conformance).
+CONFORMANCE = [ApplicationEntity("WADO", "wado", web=(
+    ("Studies", "Store (STOW-RS)", "All Studies; Study"),
+))]

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dcmcli.conformance import ApplicationEntity
+
 
 @dataclass
 class UriRequest:
@@ -44,3 +46,10 @@ class UriRequest:
         from dcmcli.web.http import encode_query
 
         return f"{base}?{encode_query(self.params())}"
+
+
+#: wado uri as a DICOMweb user agent (dcmcli/conformance).
+CONFORMANCE = [ApplicationEntity("WADO", "wado", web=(
+    ("URI", "Retrieve DICOM Instance", "Instance"),
+    ("URI", "Retrieve Rendered Instance", "Instance"),
+))]

@@ -23,11 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dcmcli.conformance import ApplicationEntity, Contexts, Statuses
 from dcmcli.net.acceptor import Acceptor, AcceptorOptions, ServedAssociation, Service
 from dcmcli.net.association import AssociationSettings, NegotiationReport, request_association, resolve
 from dcmcli.net.dimse import N_ACTION_RQ, N_ACTION_RSP, N_EVENT_REPORT_RQ, N_EVENT_REPORT_RSP, Message, request, response
 from dcmcli.net.peer import Peer
-from dcmcli.net.services.normalized import EventListener, EventReport, NResult, open_session
+from dcmcli.net.services.normalized import (N_SCU_BEHAVIOUR, NORMALIZED_SYNTAXES, EventListener, EventReport, NResult,
+                                            open_session)
 from dcmcli.net.ul import ConnectionClosed, Context, PeerAborted, ProtocolError, RoleSelection
 from dcmcli.status import Category, Status, describe
 from dcmcli.uids import ELE, ILE, STORAGE_COMMITMENT_INSTANCE, STORAGE_COMMITMENT_PUSH, is_uid
@@ -265,7 +267,7 @@ class CommitmentService(Service):
         self.on_commitment = on_commitment or (lambda c: None)
 
     def transfer_syntaxes(self, abstract_syntax: str) -> Sequence[str] | None:
-        return (ELE, ILE) if abstract_syntax == STORAGE_COMMITMENT_PUSH else None
+        return NORMALIZED_SYNTAXES if abstract_syntax == STORAGE_COMMITMENT_PUSH else None
 
     def handle(self, assoc: ServedAssociation, msg: Message) -> None:
         cmd = msg.command
@@ -392,7 +394,7 @@ class CommitmentService(Service):
         settings = replace(self.settings, called_aet=target.ae_title or assoc.calling_aet, called_aet_given=False)
         try:
             out = request_association(settings, Peer(target.host, target.port, target.ae_title or assoc.calling_aet),
-                                      [Context(None, STORAGE_COMMITMENT_PUSH, [ELE, ILE])],
+                                      [Context(None, STORAGE_COMMITMENT_PUSH, list(NORMALIZED_SYNTAXES))],
                                       roles=[RoleSelection(STORAGE_COMMITMENT_PUSH, False, True)])
         except NetworkError as exc:
             assoc.log("warning", f"cannot send the commitment report to {target}: {exc.message}")
@@ -432,3 +434,50 @@ def parse_commitment_peer(text: str) -> tuple[str, Peer]:
 
 __all__ = ["CommitRequest", "CommitResult", "Reference", "requests_from_files", "commit", "read_report",
            "CommitmentIndex", "CommitmentService", "Commitment", "parse_commitment_peer"]
+
+
+_SC = (STORAGE_COMMITMENT_PUSH,)
+#: Storage commitment as requestor (nactionscu --commit) and as storescp's SCP (--commitment).
+CONFORMANCE = [
+    ApplicationEntity(
+        "NACTIONSCU", "nactionscu",
+        contexts=(
+            Contexts(_SC, NORMALIZED_SYNTAXES, "SCU", True, when="--commit",
+                     note="N-ACTION 1 (Request Storage Commitment) to the well-known instance "
+                          f"{STORAGE_COMMITMENT_INSTANCE}; the report (N-EVENT-REPORT) is taken on this association"),
+            Contexts(_SC, NORMALIZED_SYNTAXES, "SCU", False, when="--commit --port PORT",
+                     role_selection="answered: the peer may be SCP (it sends the report as SCP of the class)",
+                     note="the report on a new association from the peer, accepted from its address only"),
+        ),
+        statuses=(Statuses("STORAGE-COMMITMENT", "SCU", behaviour={
+            "success": "every instance committed: exit 0",
+            "failure": "the failed references printed with each Failure Reason in plain words; exit 66 "
+                       "(63 when no report came within --wait)"}),),
+        initiation=("One association for all the requests of a run (`--one-per-study`: a Transaction UID per "
+                    "study); released after the reports came or `--wait` passed.",),
+    ),
+    ApplicationEntity(
+        "STORESCP", "storescp",
+        contexts=(
+            Contexts(_SC, NORMALIZED_SYNTAXES, "SCP", False, when="--commitment",
+                     note="for the instances this storescp stored since it started (an index, checked against "
+                          "the files still there)"),
+            Contexts(_SC, NORMALIZED_SYNTAXES, "SCP", True, when="--commitment, the requestor released first",
+                     role_selection="proposes SCP role (the report is sent as SCP)",
+                     note="the report on a new association to the --commitment-peer AET=host:port named"),
+        ),
+        statuses=(
+            Statuses("N-ACTION", "SCP", (0x0000, 0x0106, 0x0117, 0x0120, 0x0123), {
+                0x0000: "the request is taken; the report follows",
+                0x0106: "the Transaction UID is not a valid UID",
+                0x0117: "the request names another instance than the well-known one",
+                0x0120: "no Transaction UID, or no Referenced SOP Sequence",
+                0x0123: "an action type other than 1 (Request Storage Commitment)"}),
+            Statuses("STORAGE-COMMITMENT", "SCP", (0x0112, 0x0119), {
+                0x0112: "Failure Reason of a reference this storescp does not have (or whose file is gone)",
+                0x0119: "Failure Reason of a reference stored with another SOP class"}),
+        ),
+        acceptance=("The report goes on the requester's association while that is open, else on a new "
+                    "association to the `--commitment-peer` given for the requester's AE title.",),
+    ),
+]

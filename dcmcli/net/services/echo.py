@@ -6,14 +6,21 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from dcmcli.conformance import ApplicationEntity, Contexts, Statuses
 from dcmcli.errors import AssociationAborted, NoAcceptableContext
 from dcmcli.net.association import AssociationSettings, NegotiationReport, lost_reason, open_association
 from dcmcli.net.contexts import chunk_pairs
 from dcmcli.net.dimse import C_ECHO_RSP, c_echo_rq
 from dcmcli.net.peer import Peer
 from dcmcli.net.ul import Context, ConnectionClosed, PeerAborted, ProtocolError
-from dcmcli.uids import ELE, ILE, VERIFICATION, uid_name
+from dcmcli.uids import (ELE, ILE, J2K, J2K_LOSSLESS, JPEG_BASELINE, JPEG_LOSSLESS_SV1, JPEG_LS_LOSSLESS, RLE,
+                         VERIFICATION, storage_sop_classes, uid_name)
 from dcmcli.status import Status, describe
+
+#: What C-ECHO is proposed in.
+ECHO_SYNTAXES = (ELE, ILE)
+#: The transfer syntaxes the storage probe proposes by default (--probe-ts).
+PROBE_SYNTAXES = (ILE, ELE, RLE, JPEG_BASELINE, JPEG_LOSSLESS_SV1, JPEG_LS_LOSSLESS, J2K_LOSSLESS, J2K)
 
 
 @dataclass
@@ -31,7 +38,7 @@ def echo(settings: AssociationSettings, peer: Peer, repeat: int = 1, *,
          on_result: Callable[[EchoResult], None] | None = None) -> list[EchoResult]:
     """Send ``repeat`` C-ECHO requests on one association."""
     results: list[EchoResult] = []
-    with open_association(settings, peer, [Context(None, VERIFICATION, [ELE, ILE])]) as assoc:
+    with open_association(settings, peer, [Context(None, VERIFICATION, list(ECHO_SYNTAXES))]) as assoc:
         report = assoc.report
         if on_report:
             on_report(report)
@@ -85,3 +92,22 @@ def probe(settings: AssociationSettings, peer: Peer, sop_classes: Sequence[str],
         for c in report.contexts:
             results.append(ProbeResult(c.abstract_syntax, c.transfer_syntaxes[0], c.result == 0, c.result))
     return results
+
+
+#: The AE this module is (dcmcli/conformance: the conformance statement is built from it).
+CONFORMANCE = [ApplicationEntity(
+    "ECHOSCU", "echoscu",
+    "Verifies DICOM communication with a peer (C-ECHO, `-r N` round trips on one association). With "
+    "`--propose-storage` it probes which storage SOP classes and transfer syntaxes the peer accepts: one "
+    "context per (SOP class, transfer syntax) pair, 128 per association, nothing sent on them.",
+    contexts=(
+        Contexts((VERIFICATION,), ECHO_SYNTAXES, "SCU", True),
+        Contexts(storage_sop_classes, PROBE_SYNTAXES, "SCU", True, label="every storage SOP class",
+                 one_per_syntax=True, when="--propose-storage (--propose and --probe-ts choose others)",
+                 note="a probe: no C-STORE is sent"),
+    ),
+    statuses=(Statuses("C-ECHO", "SCU", (0x0000,), behaviour={
+        "success": "printed with the round-trip time; exit 0",
+        "failure": "printed with its meaning; exit 66"}),),
+    initiation=("One association per run (the probe: one per 128 contexts), released after the last C-ECHO.",),
+)]

@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from dcmcli.conformance import ApplicationEntity, Contexts
 from dcmcli.net.services.mpps import StudyImages
+from dcmcli.net.services.normalized import NORMALIZED_SYNTAXES
+from dcmcli.uids import IAN
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -55,3 +58,9 @@ def notification(study: StudyImages, availability: str, retrieve_aet: str, mpps_
 def notifications(studies: Sequence[StudyImages], availability: str, retrieve_aet: str,
                   mpps_uid: str | None = None) -> list[Dataset]:
     return [notification(s, availability, retrieve_aet, mpps_uid) for s in studies]
+
+
+#: ncreatescu --ian (dcmcli/conformance).
+CONFORMANCE = [ApplicationEntity("NCREATESCU", "ncreatescu", contexts=(
+    Contexts((IAN,), NORMALIZED_SYNTAXES, "SCU", True, when="--ian",
+             note="one N-CREATE per study, every instance with --availability and --retrieve-aet"),))]

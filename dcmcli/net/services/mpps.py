@@ -15,7 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from dcmcli.net.services.normalized import NResult, NSession
+from dcmcli.conformance import ApplicationEntity, Contexts, Statuses
+from dcmcli.net.services.normalized import N_SCU_BEHAVIOUR, NORMALIZED_SYNTAXES, NResult, NSession
 from dcmcli.uids import MPPS
 
 if TYPE_CHECKING:
@@ -234,3 +235,11 @@ def run_mpps(session: NSession, studies: Sequence[StudyImages], *, final: str | 
                 on_result(step, r)
         steps.append(step)
     return steps
+
+
+#: ncreatescu --mpps (dcmcli/conformance).
+CONFORMANCE = [ApplicationEntity("NCREATESCU", "ncreatescu", contexts=(
+    Contexts((MPPS,), NORMALIZED_SYNTAXES, "SCU", True, when="--mpps",
+             note="N-CREATE IN PROGRESS, then N-SET COMPLETED or DISCONTINUED on the same association "
+                  "(--in-progress: N-CREATE only; --mpps-uid: N-SET only)"),),
+    statuses=(Statuses("N-SET", "SCU", behaviour=N_SCU_BEHAVIOUR),))]

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from dcmcli.conformance import ApplicationEntity, Contexts, Statuses
 from dcmcli.errors import AssociationAborted
 from dcmcli.net.acceptor import ServedAssociation, Service
 from dcmcli.net.association import Association, AssociationSettings, NegotiationReport
@@ -30,7 +31,10 @@ from dcmcli.net.dimse import (N_ACTION_RQ, N_ACTION_RSP, N_CREATE_RQ, N_CREATE_R
 from dcmcli.net.peer import Peer
 from dcmcli.net.ul import ConnectionClosed, Context, PeerAborted, ProtocolError
 from dcmcli.status import Status, describe
-from dcmcli.uids import ELE, ILE, uid_name
+from dcmcli.uids import ELE, ILE, N_SOP_CLASS_NAMES, uid_name
+
+#: What every normalized SOP class is proposed in (and the report listener accepts).
+NORMALIZED_SYNTAXES = (ELE, ILE)
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -228,7 +232,7 @@ def open_session(settings: AssociationSettings, peer: Peer, sop_classes: Sequenc
     """An association for N-requests of ``sop_classes`` (abstract syntaxes:
     meta SOP classes too, with ``via`` naming the classes used on them);
     released at the end (unless the peer released it first), aborted on an error."""
-    contexts = [Context(None, c, [ELE, ILE]) for c in dict.fromkeys(sop_classes)]
+    contexts = [Context(None, c, list(NORMALIZED_SYNTAXES)) for c in dict.fromkeys(sop_classes)]
     with _released_unless_gone(settings, peer, contexts) as assoc:  # a failure's report goes with its error
         if on_report:
             on_report(assoc.report)
@@ -269,7 +273,7 @@ class EventListener(Service):
         self._lock = threading.Lock()
 
     def transfer_syntaxes(self, abstract_syntax: str) -> Sequence[str] | None:
-        return (ELE, ILE) if abstract_syntax in self.sop_classes else None
+        return NORMALIZED_SYNTAXES if abstract_syntax in self.sop_classes else None
 
     def role(self, sop_class: str, scu: bool, scp: bool) -> tuple[bool, bool]:
         return scu, scp  # the peer sends the report as the SCP of the class
@@ -305,3 +309,39 @@ def build_dataset(keys: Sequence[str], files: Sequence[str], base: Dataset | Non
         for part in read_dataset_file(Path(f), "data set file"):
             ds.update(part)
     return build_identifier([parse_key(k) for k in keys], ds)
+
+
+def _named_classes() -> list[str]:
+    return list(dict.fromkeys(N_SOP_CLASS_NAMES.values()))
+
+
+_NAMED = "the SOP class given (a UID, a keyword, or a short name of the registry: these)"
+N_SCU_BEHAVIOUR = {
+    "success": "printed with the returned data set; exit 0",
+    "warning": "printed with its meaning; exit 0, or 67 with --warnings-as-errors",
+    "failure": "printed with its meaning, the Error Comment and a hint; exit 66"}
+#: The AEs of the generic commands (the presets add theirs in commitment.py, mpps.py, ian.py, ups.py).
+CONFORMANCE = [
+    ApplicationEntity(
+        "NACTIONSCU", "nactionscu",
+        "Sends one N-ACTION (any SOP class, instance and action type, the Action Information from `--dataset` "
+        "and `-s`), prints the reply and every N-EVENT-REPORT that arrives before release (`--wait`), on this "
+        "association or, with `--port`, on a new one from the peer.",
+        contexts=(Contexts(_named_classes, NORMALIZED_SYNTAXES, "SCU", True, label=_NAMED),),
+        statuses=(Statuses("N-ACTION", "SCU", behaviour=N_SCU_BEHAVIOUR),
+                  Statuses("N-EVENT-REPORT", "SCP", (0x0000,), {0x0000: "every N-EVENT-REPORT received is answered "
+                                                                          "success and printed"})),
+        initiation=("One association for the request(s), released after the last reply and the `--wait` for "
+                    "event reports.",),
+        acceptance=("With `--port`: a listener for the duration of the wait, accepting associations only from "
+                    "the peer's address and only the SOP classes whose reports are awaited.",),
+    ),
+    ApplicationEntity(
+        "NCREATESCU", "ncreatescu",
+        "Sends one N-CREATE (any SOP class; the SOP Instance UID given or left to the SCP), prints the reply "
+        "and the instance UID.",
+        contexts=(Contexts(_named_classes, NORMALIZED_SYNTAXES, "SCU", True, label=_NAMED),),
+        statuses=(Statuses("N-CREATE", "SCU", behaviour=N_SCU_BEHAVIOUR),),
+        initiation=("One association per run, released after the last reply.",),
+    ),
+]

@@ -14,13 +14,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from dcmcli.conformance import ApplicationEntity, Contexts, Statuses
 from dcmcli.errors import NetworkError
 from dcmcli.net.association import Association, AssociationSettings, NegotiationReport, open_association
 from dcmcli.net.dimse import C_FIND_RQ, C_FIND_RSP, Command, request
 from dcmcli.net.peer import Peer
 from dcmcli.net.ul import ConnectionClosed, Context, ExtendedNegotiation, PeerAborted, ProtocolError
 from dcmcli.status import Category, Status, describe
-from dcmcli.uids import ELE, ILE, uid_name
+from dcmcli.uids import ELE, ILE, QUERY_MODELS, uid_name
+
+#: What C-FIND, C-MOVE and C-GET requests are proposed in.
+QUERY_SYNTAXES = (ELE, ILE)
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -155,7 +159,7 @@ def find(settings: AssociationSettings, peer: Peer, sop_class: str, identifier: 
     info = extended_info(options.extended)
     extended = [ExtendedNegotiation(sop_class, info)] if info else []
     outcomes: list[FindOutcome] = []
-    with open_association(settings, peer, [Context(None, sop_class, [ELE, ILE])], extended=extended) as assoc:
+    with open_association(settings, peer, [Context(None, sop_class, list(QUERY_SYNTAXES))], extended=extended) as assoc:
         if on_report:
             on_report(assoc.report)
         context_id = assoc.context_for(sop_class)
@@ -280,3 +284,30 @@ def build_query(model: object, level: str | None, keys: list[str], bases: list[D
             columns.append(path)
     notes = [n for n in (check_value(k) for k in parsed) if n]
     return Query(ds, chosen, columns, notes)
+
+
+def find_classes() -> list[str]:
+    """Every C-FIND SOP class of the registry's information models (findscu -P -S -O -W -M)."""
+    return [m.find for m in QUERY_MODELS if m.find]
+
+
+FIND_STATUSES = Statuses("C-FIND", "SCU", behaviour={
+    "pending": "each match printed (table, --json, --csv, --ndjson, -X)",
+    "success": "the matches counted, 'no matches' when none; exit 0",
+    "cancel": "after --cancel or --limit, as asked; exit 0",
+    "failure": "the meaning, the Error Comment and a hint printed; exit 66"})
+_EXTENDED = ("SOP Class Extended Negotiation (PS3.4 C.5.1.1) when asked: relational queries (--relational), "
+             "combined date-time matching (--datetime), fuzzy semantic matching of person names (--fuzzy), "
+             "timezone query adjustment (--timezone)")
+#: The AE of findscu (dcmcli/conformance).
+CONFORMANCE = [ApplicationEntity(
+    "FINDSCU", "findscu",
+    "Queries a peer with C-FIND in the information model asked for (`-P`, `-S` (default), `-O`, `-W`, `-M`), "
+    "with keys from `-k` and query files, and prints the matches.",
+    contexts=(Contexts(find_classes, QUERY_SYNTAXES, "SCU", True,
+                       label="the C-FIND SOP class of the model asked for (one per association): these",
+                       extended=_EXTENDED),),
+    statuses=(FIND_STATUSES,),
+    initiation=("One association per run (`--repeat N`: the query N times on it), released after the last "
+                "response.",),
+)]

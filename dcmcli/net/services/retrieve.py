@@ -23,13 +23,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from dcmcli.conformance import ApplicationEntity, Contexts, Statuses
 from dcmcli.errors import ExitCode, NetworkError
 from dcmcli.net.acceptor import AcceptorOptions
 from dcmcli.net.association import Association, AssociationSettings, NegotiationReport, open_association
 from dcmcli.net.dimse import C_GET_RQ, C_GET_RSP, C_MOVE_RQ, C_MOVE_RSP, C_STORE_RQ, FAILED_SOP_INSTANCES, Command, request
 from dcmcli.net.peer import Peer
-from dcmcli.net.services.query import lost_during, unknown_ae_hint
-from dcmcli.net.services.storage import StorageOptions, StorageService, StoreServer, store_handler
+from dcmcli.uids import storage_sop_classes
+from dcmcli.net.services.query import FIND_STATUSES, QUERY_SYNTAXES, lost_during, unknown_ae_hint
+from dcmcli.net.services.storage import (STORAGE_SCP_CONTEXTS, STORAGE_SCP_STATUSES, StorageOptions, StorageService,
+                                        StoreServer, store_handler)
 from dcmcli.net.services.writer import Received, StorageWriter, WriterOptions
 from dcmcli.net.ul import ConnectionClosed, Context, PeerAborted, ProtocolError, RoleSelection
 from dcmcli.status import Category, Status, describe
@@ -279,7 +282,7 @@ def move(settings: AssociationSettings, peer: Peer, sop_class: str, identifiers:
 
     total: RetrieveOutcome | None = None
     try:
-        with open_association(settings, peer, [Context(None, sop_class, [ELE, ILE])]) as assoc:
+        with open_association(settings, peer, [Context(None, sop_class, list(QUERY_SYNTAXES))]) as assoc:
             if on_report:
                 on_report(assoc.report)
             context_id = assoc.context_for(sop_class)
@@ -463,11 +466,21 @@ class StoragePlan:
     identifiers: list[Dataset] = field(default_factory=list)  # empty: the user's identifier
 
 
+def get_storage_syntaxes() -> list[str]:
+    """getscu's storage context of every syntax: uncompressed first, then storescp's order."""
+    return [ELE, ILE, EBE] + [t for t in all_transfer_syntaxes() if t not in (ELE, ILE, EBE)]
+
+
+def unknown_class_syntaxes() -> list[str]:
+    """getscu's one context per common storage class when the peer did not say which classes it has."""
+    return [ELE, ILE] + [t for t in all_transfer_syntaxes() if t not in (ELE, ILE)]
+
+
 def storage_contexts(classes: dict[str, list[str]], *, compressed: bool = True) -> list[tuple[str, list[str]]]:
     """(SOP class, [syntaxes]) pairs: per class, one context of every syntax
     (uncompressed first, then what the peer said the objects are in, then the
     rest), and one context per compressed syntax."""
-    everything = [ELE, ILE, EBE] + [t for t in all_transfer_syntaxes() if t not in (ELE, ILE, EBE)]
+    everything = get_storage_syntaxes()
     pairs: list[tuple[str, list[str]]] = []
     for sop, known in classes.items():
         first = [ELE, ILE] + [t for t in known if t not in (ELE, ILE)]
@@ -505,8 +518,7 @@ def plan_storage(classes: dict[str, list[str]] | None, instances: list[tuple[str
         pairs = [(sop, ts or [ELE, ILE]) for sop, ts in exact.items()]
         return [StoragePlan(pairs[i:i + limit]) for i in range(0, len(pairs), limit)][:1]
     if not classes:
-        return [StoragePlan([(sop, [ELE, ILE] + [t for t in all_transfer_syntaxes() if t not in (ELE, ILE)])
-                             for sop in list(dict.fromkeys(COMMON_STORAGE))[:limit]])]
+        return [StoragePlan([(sop, unknown_class_syntaxes()) for sop in list(dict.fromkeys(COMMON_STORAGE))[:limit]])]
     pairs = storage_contexts(classes)
     if len(pairs) <= limit:
         return [StoragePlan(pairs)]
@@ -628,7 +640,7 @@ def get(settings: AssociationSettings, peer: Peer, sop_class: str, identifiers: 
     handlers = {C_STORE_RQ: store_handler(storage, log)}
     total: RetrieveOutcome | None = None
     for plan in plans:
-        contexts = [Context(None, sop_class, [ELE, ILE])] + [Context(None, s, list(t)) for s, t in plan.contexts]
+        contexts = [Context(None, sop_class, list(QUERY_SYNTAXES))] + [Context(None, s, list(t)) for s, t in plan.contexts]
         roles = [RoleSelection(s, False, True) for s in dict.fromkeys(s for s, _ in plan.contexts)]
         with open_association(settings, peer, contexts, roles=roles) as assoc:
             if on_report:
@@ -664,3 +676,94 @@ __all__ = ["Progress", "RetrieveOptions", "RetrieveOutcome", "move_receiver", "m
            "identifiers_from_files", "inventory_from_files",
            "parse_store_tc", "storage_contexts", "peer_addresses", "StoragePlan", "COMMON_STORAGE",
            "unknown_ae_hint", "NetworkError"]
+
+
+def move_classes() -> list[str]:
+    from dcmcli.uids import QUERY_MODELS
+
+    return [m.move for m in QUERY_MODELS if m.move]
+
+
+def get_classes() -> list[str]:
+    from dcmcli.uids import QUERY_MODELS
+
+    return [m.get for m in QUERY_MODELS if m.get]
+
+
+def resolve_find_classes(service: str) -> list[str]:
+    """The C-FIND classes a retrieve may use first: its model's (when the keys lack the level's unique
+    key, resolve_identifiers), and for getscu's inventory Patient or Study Root's."""
+    from dcmcli.uids import QUERY_MODELS
+
+    return [m.find for m in QUERY_MODELS if m.uid(service) and m.find and m.levels]
+
+
+def _common_storage() -> list[str]:
+    return list(dict.fromkeys(COMMON_STORAGE))
+
+
+def _retrieve_statuses(service: str) -> Statuses:
+    return Statuses(service, "SCU", behaviour={
+        "pending": "the progress bar and `progress` events follow the sub-operation counts",
+        "success": "every sub-operation completed; exit 0",
+        "cancel": "cancelled as asked (--cancel-after); exit 0",
+        "warning": "sub-operations with warnings; exit 0, or 67 with --warnings-as-errors",
+        "failure": "the meaning, the Error Comment, the failed SOP Instance UIDs and a hint printed; exit 66 "
+                   "(also for any failed sub-operation, or an object counted as sent that never arrived)"})
+
+
+_FOUND = "each storage SOP class the C-FIND found (any storage SOP class)"
+_FOUND_WHEN = ("the C-FIND named the classes (more than fit 128 contexts: spread over associations); "
+               "--store-tc SOPCLASS[:TS,...] proposes exactly what it names instead")
+_RESOLVE = ("C-FIND first, when the keys lack the level's unique key (resolved to UIDs), or to learn the SOP "
+            "classes of a C-GET (getscu; not with --no-find)")
+#: The AEs of movescu and getscu (dcmcli/conformance).
+CONFORMANCE = [
+    ApplicationEntity(
+        "MOVESCU", "movescu",
+        "Asks a peer with C-MOVE to send the matching instances to `-aem` (default: our own AE title); with "
+        "`+P PORT` it is that destination too, a storage SCP for the duration of the move, accepting only the "
+        "peer's address (`--any-sender` lifts that).",
+        contexts=(
+            Contexts(move_classes, QUERY_SYNTAXES, "SCU", True,
+                     label="the C-MOVE SOP class of the model asked for (one per association): these"),
+            Contexts(lambda: resolve_find_classes("move"), QUERY_SYNTAXES, "SCU", True,
+                     label="the model's C-FIND SOP class", when="keys without the level's unique key",
+                     note=_RESOLVE),
+            *(Contexts(c.sop_classes, c.transfer_syntaxes, c.role, c.proposed,
+                       c.label and "every storage SOP class, and any other (private, unknown): the receiver is "
+                                   "promiscuous", when="+P PORT",
+                       note="the receiver (a new association from the peer, or the C-STORE sub-operations' "
+                            "destination)") for c in STORAGE_SCP_CONTEXTS),
+        ),
+        statuses=(_retrieve_statuses("C-MOVE"), FIND_STATUSES, STORAGE_SCP_STATUSES),
+        initiation=("One association per run for the C-MOVE (per request with --from-files), released after "
+                    "the final response.",),
+        acceptance=("`+P`: the receiver accepts up to 8 associations at a time, from the peer's addresses only.",),
+    ),
+    ApplicationEntity(
+        "GETSCU", "getscu",
+        "Asks a peer with C-GET for the matching instances, which come back as C-STORE sub-operations on the "
+        "same association and are stored as storescp stores them.",
+        contexts=(
+            Contexts(get_classes, QUERY_SYNTAXES, "SCU", True,
+                     label="the C-GET SOP class of the model asked for (one per association): these"),
+            Contexts(lambda: resolve_find_classes("get"), QUERY_SYNTAXES, "SCU", True,
+                     label="the model's C-FIND SOP class (Study Root's for models without an IMAGE level)",
+                     when="a C-FIND at IMAGE level first (not with --no-find)", note=_RESOLVE),
+            Contexts(storage_sop_classes, get_storage_syntaxes, "SCP", True, label=_FOUND,
+                     role_selection="proposes SCP role (not SCU)", when=_FOUND_WHEN,
+                     note="one context of every syntax: uncompressed first, the syntaxes the peer named next"),
+            Contexts(storage_sop_classes, GET_COMPRESSED, "SCP", True, one_per_syntax=True, label=_FOUND,
+                     role_selection="proposes SCP role (not SCU)", when=_FOUND_WHEN,
+                     note="for peers that send only over a context of the object's own syntax"),
+            Contexts(_common_storage, unknown_class_syntaxes, "SCP", True,
+                     label="the common storage SOP classes", role_selection="proposes SCP role (not SCU)",
+                     when="the peer does not say which classes (dcmqrscp), or --no-find",
+                     note="one context each, uncompressed first"),
+        ),
+        statuses=(_retrieve_statuses("C-GET"), FIND_STATUSES, STORAGE_SCP_STATUSES),
+        initiation=("One association per run; when the storage contexts exceed 128, the SOP classes are spread "
+                    "over several associations, each retrieving its instances by UID.",),
+    ),
+]

@@ -14,11 +14,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from dcmcli.net.acceptor import Acceptor, AcceptorOptions, ServedAssociation, Service, VerificationService
+from dcmcli.conformance import ApplicationEntity, Contexts, Statuses
+from dcmcli.net.acceptor import (VERIFICATION_SYNTAXES, Acceptor, AcceptorOptions, ServedAssociation, Service,
+                                 VerificationService)
 from dcmcli.net.association import AssociationSettings, NegotiationReport
 from dcmcli.net.dimse import C_STORE_RQ, Channel, Message, c_store_rsp
-from dcmcli.net.services.writer import (STATUS_CANNOT_UNDERSTAND, STATUS_SUCCESS, Received, StorageWriter,
-                                        WriterOptions)
+from dcmcli.net.services.writer import (STATUS_CANNOT_UNDERSTAND, STATUS_DUPLICATE, STATUS_OUT_OF_RESOURCES,
+                                        STATUS_SUCCESS, Received, StorageWriter, WriterOptions)
 from dcmcli.uids import VERIFICATION, all_transfer_syntaxes, is_uid, storage_sop_classes
 
 STATUS_DOES_NOT_MATCH = 0xA900
@@ -175,3 +177,34 @@ class StoreServer:
         o = self.acceptor.options
         return {"port": self.port, "bind": o.bind or "0.0.0.0", "output_dir": str(self.writer.options.output_dir),
                 "ae_title": self.settings.calling_aet}
+
+
+_ALL_STORAGE = "every storage SOP class (`--promiscuous`: any SOP class, private and unknown ones too)"
+#: The contexts of a storage SCP, storescp's and the receivers' of movescu and getscu.
+STORAGE_SCP_CONTEXTS = (
+    Contexts((VERIFICATION,), VERIFICATION_SYNTAXES, "SCP", False),
+    Contexts(storage_sop_classes, all_transfer_syntaxes, "SCP", False, label=_ALL_STORAGE,
+             note="the first syntax of this list that the requestor proposes is accepted (`--accept-ts` "
+                  "restricts and reorders it, `+xi` Implicit VR Little Endian only)"),
+)
+#: What the storage SCP answers, and when.
+STORAGE_SCP_STATUSES = Statuses("C-STORE", "SCP", (STATUS_SUCCESS, STATUS_DUPLICATE, STATUS_OUT_OF_RESOURCES,
+                                                   STATUS_DOES_NOT_MATCH, STATUS_CANNOT_UNDERSTAND), {
+    STATUS_SUCCESS: "stored (with `--store-as` converted, or stored as received when it cannot be)",
+    STATUS_DUPLICATE: "the instance is stored already and `--on-duplicate reject` is set",
+    STATUS_OUT_OF_RESOURCES: "the disk is full or the output cannot be written (the Error Comment says why)",
+    STATUS_DOES_NOT_MATCH: "the data set names other SOP Class / Instance UIDs than the request",
+    STATUS_CANNOT_UNDERSTAND: "no data set, or the Affected SOP Class / Instance UID is not a valid UID",
+})
+#: The AE this module is (dcmcli/conformance: the conformance statement is built from it).
+CONFORMANCE = [ApplicationEntity(
+    "STORESCP", "storescp",
+    "Listens for associations and stores every object received with C-STORE, as it arrives (no decoding), "
+    "into `-od` under the layout asked for; answers C-ECHO. Runs until SIGINT/SIGTERM.",
+    contexts=STORAGE_SCP_CONTEXTS,
+    statuses=(STORAGE_SCP_STATUSES,),
+    acceptance=(
+        "Any calling AE title is accepted unless `--allow-calling` lists them; the called AE title only with "
+        "`--require-called`; refusals are A-ASSOCIATE-RJ (calling / called AE title not recognised).",
+    ),
+)]

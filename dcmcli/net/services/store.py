@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+from dcmcli.conformance import OWN, ApplicationEntity, Contexts, Statuses
 from dcmcli.dicomfile import FileInfo
 from dcmcli.errors import AssociationAborted, AssociationRejected, ExitCode, NetworkError, NoAcceptableContext, worst
 from dcmcli.net.association import Association, AssociationSettings, NegotiationReport, lost_reason, open_association
@@ -26,7 +27,7 @@ from dcmcli.net.contexts import plan_batches
 from dcmcli.net.dimse import C_STORE_RSP, c_store_rq
 from dcmcli.net.peer import Peer
 from dcmcli.net.ul import ConnectionClosed, PeerAborted, ProtocolError
-from dcmcli.uids import DEFLATED, ILE, UNCOMPRESSED_FALLBACK, is_lossy, uid_name
+from dcmcli.uids import DEFLATED, ILE, UNCOMPRESSED_FALLBACK, is_lossy, storage_sop_classes, uid_name
 from dcmcli.status import Category, Status, describe
 from dcmcli.transcode.catalog import LOSSLESS_PREFERENCE, LOSSY_PREFERENCE
 
@@ -317,3 +318,36 @@ class StoreSender:
         message = status.meaning + (f" ({comment})" if comment else "")
         return StoreResult(**base, outcome=outcome, sent_transfer_syntax=str(sent_ts), status=status,
                            message=message, seconds=elapsed, exit_code=code)
+
+
+_FILES = "the SOP class of each file sent (any storage SOP class, private ones too)"
+#: The AE this module is (dcmcli/conformance: the conformance statement is built from it).
+CONFORMANCE = [ApplicationEntity(
+    "STORESCU", "storescu",
+    "Sends files, folders (recursively) and globs, or the instances a DICOMDIR references (`--dicomdir`), "
+    "with C-STORE. Each file goes in its own transfer syntax, streamed from disk, when the peer accepts it; "
+    "else it is transcoded to the best syntax the peer accepted (uncompressed, then lossless; lossy only for "
+    "a lossy file or with `--allow-lossy`, with a new SOP Instance UID).",
+    contexts=(
+        Contexts(storage_sop_classes, OWN, "SCU", True, label=_FILES, one_per_syntax=True,
+                 note="one context per transfer syntax the class's files are in"),
+        Contexts(storage_sop_classes, UNCOMPRESSED_FALLBACK, "SCU", True, label=_FILES,
+                 note="the uncompressed fallback, for files whose own syntax is refused"),
+        Contexts(storage_sop_classes, LOSSLESS_PREFERENCE, "SCU", True, label=_FILES,
+                 when="a file of the class has Pixel Data (not with --no-compress-fallback)",
+                 note="the peer picks one; files are compressed losslessly to it, verified bit for bit"),
+        Contexts(storage_sop_classes, LOSSY_PREFERENCE, "SCU", True, label=_FILES,
+                 when="a file of the class is lossy already, or --allow-lossy (not with --no-compress-fallback)"),
+    ),
+    statuses=(Statuses("C-STORE", "SCU", behaviour={
+        "success": "the file counts as sent; exit 0",
+        "warning": "sent, the warning printed with its meaning; exit 0, or 67 with --warnings-as-errors",
+        "failure": "the file counts as failed, the meaning and Error Comment printed; the other files are still "
+                   "sent (not with --halt-on-error); exit 66"}),),
+    initiation=(
+        "All files go on one association (`-j N`: N in parallel), released after the last; more than 128 "
+        "contexts are spread over several associations, each SOP class's contexts together.",
+        "An association that cannot be opened is reported with the exit code of the cause (60, 61, 62, 71); "
+        "`--retries N` re-opens it with exponential backoff. Its files are reported as not attempted.",
+    ),
+)]

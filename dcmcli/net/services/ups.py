@@ -11,7 +11,9 @@ import datetime
 from typing import TYPE_CHECKING
 
 from dcmcli.errors import UsageError
-from dcmcli.uids import UPS_GLOBAL_SUBSCRIPTION
+from dcmcli.conformance import ApplicationEntity, Contexts
+from dcmcli.net.services.normalized import NORMALIZED_SYNTAXES
+from dcmcli.uids import UPS_EVENT, UPS_GLOBAL_SUBSCRIPTION, UPS_PUSH, UPS_WATCH
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -80,3 +82,21 @@ def subscription(receiving_aet: str, deletion_lock: bool | None) -> Dataset:
 def subscription_instance(ups_uid: str | None) -> str:
     """The UPS subscribed to, or the global subscription's well-known instance."""
     return ups_uid or UPS_GLOBAL_SUBSCRIPTION
+
+
+#: The UPS presets of nactionscu and ncreatescu (dcmcli/conformance).
+CONFORMANCE = [
+    ApplicationEntity("NACTIONSCU", "nactionscu", contexts=(
+        Contexts((UPS_PUSH,), NORMALIZED_SYNTAXES, "SCU", True, when="--ups-state, --ups-cancel",
+                 note="N-ACTION 1 (Change UPS State) with a Transaction UID, N-ACTION 2 (Request UPS Cancel)"),
+        Contexts((UPS_WATCH, UPS_EVENT), NORMALIZED_SYNTAXES, "SCU", True, when="--ups-subscribe, --ups-unsubscribe",
+                 note="N-ACTION 3 / 4 / 5 (subscribe, unsubscribe, suspend global); the UPS Event reports that "
+                      "arrive are printed"),
+        Contexts((UPS_EVENT,), NORMALIZED_SYNTAXES, "SCU", False, when="--ups-subscribe --port PORT",
+                 role_selection="answered: the peer may be SCP (it sends the reports as SCP of the class)",
+                 note="event reports on a new association from the peer"),
+    )),
+    ApplicationEntity("NCREATESCU", "ncreatescu", contexts=(
+        Contexts((UPS_PUSH,), NORMALIZED_SYNTAXES, "SCU", True, when="--ups",
+                 note="N-CREATE of a SCHEDULED workitem"),)),
+]

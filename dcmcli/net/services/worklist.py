@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dcmcli.matching import Answer, Matcher, MatchKeyError, key_text
-from dcmcli.net.acceptor import ServedAssociation, Service
+from dcmcli.conformance import ApplicationEntity, Contexts, Statuses
+from dcmcli.net.acceptor import VERIFICATION_SYNTAXES, ServedAssociation, Service
 from dcmcli.net.dimse import C_CANCEL_RQ, C_FIND_RQ, C_FIND_RSP, Message, response
-from dcmcli.uids import EBE, ELE, ILE
+from dcmcli.uids import EBE, ELE, ILE, VERIFICATION
 from dcmcli.worklist import Worklist
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ MODALITY_WORKLIST_FIND = "1.2.840.10008.5.1.4.31"
 #: Identifiers are small; a larger one is a protocol error, not a query.
 MAX_IDENTIFIER = 1 << 20
 STATUS_PENDING = 0xFF00
+STATUS_SUCCESS = 0x0000
 STATUS_CANCEL = 0xFE00
 STATUS_OUT_OF_RESOURCES = 0xA700
 STATUS_IDENTIFIER_MISMATCH = 0xA900
@@ -359,3 +361,29 @@ def _encode_answer(answer: Answer, item: Dataset, charset: list[str] | None, ts:
 
 
 __all__ = ["WorklistService", "WorklistServiceOptions", "QueryRecord", "MODALITY_WORKLIST_FIND"]
+
+
+#: The AE of mwlscp (dcmcli/conformance).
+CONFORMANCE = [ApplicationEntity(
+    "MWLSCP", "mwlscp",
+    "A Modality Worklist SCP: answers C-FIND requests from worklist files (`-dfp DIR/<called AE>/`, "
+    "`--source`: .wl, DICOM JSON, CSV) matched as PS3.4 C.2.2.2; answers C-ECHO. Runs until SIGINT/SIGTERM.",
+    contexts=(
+        Contexts((VERIFICATION,), VERIFICATION_SYNTAXES, "SCP", False),
+        Contexts((MODALITY_WORKLIST_FIND,), WorklistServiceOptions().transfer_syntaxes, "SCP", False,
+                 extended="SOP Class Extended Negotiation answered (PS3.4 C.5.1.1): combined date-time matching "
+                          "accepted when asked; relational queries, fuzzy matching, timezone adjustment refused "
+                          "(0)"),
+    ),
+    statuses=(Statuses("C-FIND", "SCP", (STATUS_PENDING, STATUS_SUCCESS, STATUS_CANCEL, STATUS_OUT_OF_RESOURCES,
+                                         STATUS_IDENTIFIER_MISMATCH, STATUS_UNABLE_TO_PROCESS), {
+        STATUS_PENDING: "one per match, with exactly the keys asked for",
+        STATUS_SUCCESS: "all matches sent (none: success alone)",
+        STATUS_CANCEL: "a C-CANCEL arrived (looked for between responses)",
+        STATUS_OUT_OF_RESOURCES: "--max-matches N answers were sent (narrow the query)",
+        STATUS_IDENTIFIER_MISMATCH: "a Query/Retrieve Level other than WORKLIST, a wildcard in a date, a "
+                                    "sequence key with two items",
+        STATUS_UNABLE_TO_PROCESS: "an identifier that cannot be parsed or is missing"}),),
+    acceptance=("The called AE title picks the worklist folder; a title without one is rejected (A-ASSOCIATE-RJ, "
+                "called AE title not recognised) unless --default-ae names a fallback.",),
+)]

@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dcmcli.errors import UsageError
-from dcmcli.net.services.normalized import EventReport, NResult, NSession
+from dcmcli.conformance import ApplicationEntity, Contexts, Statuses
+from dcmcli.net.services.normalized import NORMALIZED_SYNTAXES, EventReport, NResult, NSession
 from dcmcli.net.services.print.image import PreparedImage
 from dcmcli.status import Category
 from dcmcli.uids import (BASIC_ANNOTATION_BOX, BASIC_COLOR_IMAGE_BOX, BASIC_COLOR_PRINT_META, BASIC_FILM_BOX,
@@ -35,6 +36,18 @@ from dcmcli.uids import (BASIC_ANNOTATION_BOX, BASIC_COLOR_IMAGE_BOX, BASIC_COLO
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
+
+
+def proposed_classes(color: bool, colour_input: bool, status: bool, annotations: bool) -> list[str]:
+    """The SOP classes printscu proposes: the grayscale meta SOP class, the
+    colour one with ``--color`` (alone) or when an input is colour or for
+    ``--status`` (both, the printer picks), Print Job and Presentation LUT,
+    Printer Configuration Retrieval with ``--status``, Basic Annotation Box
+    with ``--annotation``."""
+    metas = [BASIC_COLOR_PRINT_META] if color else ([BASIC_COLOR_PRINT_META, BASIC_GRAYSCALE_PRINT_META]
+                                                    if colour_input or status else [BASIC_GRAYSCALE_PRINT_META])
+    return [*metas, PRINT_JOB, PRESENTATION_LUT] + ([PRINTER_CONFIGURATION] if status else []) + \
+        ([BASIC_ANNOTATION_BOX] if annotations else [])
 
 
 def meta_class(color: bool) -> str:
@@ -533,3 +546,37 @@ def _cleanup(session: NSession, created: list[tuple[str, str]], on_step: Callabl
         except Exception:  # noqa: BLE001 - the job's own error is the one to report
             return
     created.clear()
+
+
+# -- the conformance statement's declaration (dcmcli.conformance) -------------------
+
+_PRINT_SCU = {
+    "success": "the next request; the film printed; exit 0",
+    "warning": "printed with its meaning (B600-B60A: memory, empty pages, image size, density); exit 0, or 67 "
+               "with --warnings-as-errors",
+    "failure": "printed with its meaning and the Error Comment; the job stops, what was created is deleted; "
+               "exit 66 (65 when the printer refuses the meta SOP class)"}
+CONFORMANCE = [
+    ApplicationEntity(
+        "PRINTSCU", "printscu",
+        "Prints images on a DICOM printer: the printer's status (N-GET), a film session, film boxes of the layout "
+        "asked for with their image boxes (N-CREATE, N-SET), printing (N-ACTION) and the print job followed to "
+        "its end (N-EVENT-REPORT, else N-GET), then N-DELETE; `--status` only asks the printer.",
+        contexts=(
+            Contexts((BASIC_GRAYSCALE_PRINT_META,), NORMALIZED_SYNTAXES, "SCU", True,
+                     when="unless --color", note="Basic Film Session, Film Box, Grayscale Image Box and Printer on it"),
+            Contexts((BASIC_COLOR_PRINT_META,), NORMALIZED_SYNTAXES, "SCU", True,
+                     when="--color, a colour input, or --status", note="the colour image box on it"),
+            Contexts((PRINT_JOB, PRESENTATION_LUT), NORMALIZED_SYNTAXES, "SCU", True),
+            Contexts((PRINTER_CONFIGURATION,), NORMALIZED_SYNTAXES, "SCU", True, when="--status"),
+            Contexts((BASIC_ANNOTATION_BOX,), NORMALIZED_SYNTAXES, "SCU", True, when="--annotation"),
+        ),
+        statuses=(Statuses("N-GET", "SCU", behaviour=_PRINT_SCU), Statuses("N-CREATE", "SCU", behaviour=_PRINT_SCU),
+                  Statuses("N-SET", "SCU", behaviour=_PRINT_SCU), Statuses("N-ACTION", "SCU", behaviour=_PRINT_SCU),
+                  Statuses("N-DELETE", "SCU", behaviour=_PRINT_SCU),
+                  Statuses("N-EVENT-REPORT", "SCP", (0x0000,),
+                           {0x0000: "every Printer and Print Job event report is answered success and shown"})),
+        initiation=("One association per run for every film of the session, released after the last N-DELETE "
+                    "(or the status).",),
+    ),
+]
