@@ -28,11 +28,10 @@ from dcmcli.net.acceptor import Acceptor, AcceptorOptions, ServedAssociation, Se
 from dcmcli.net.association import AssociationSettings, NegotiationReport, request_association, resolve
 from dcmcli.net.dimse import N_ACTION_RQ, N_ACTION_RSP, N_EVENT_REPORT_RQ, N_EVENT_REPORT_RSP, Message, request, response
 from dcmcli.net.peer import Peer
-from dcmcli.net.services.normalized import (N_SCU_BEHAVIOUR, NORMALIZED_SYNTAXES, EventListener, EventReport, NResult,
-                                            open_session)
+from dcmcli.net.services.normalized import NORMALIZED_SYNTAXES, EventListener, EventReport, NResult, open_session
 from dcmcli.net.ul import ConnectionClosed, Context, PeerAborted, ProtocolError, RoleSelection
 from dcmcli.status import Category, Status, describe
-from dcmcli.uids import ELE, ILE, STORAGE_COMMITMENT_INSTANCE, STORAGE_COMMITMENT_PUSH, is_uid
+from dcmcli.uids import STORAGE_COMMITMENT_INSTANCE, STORAGE_COMMITMENT_PUSH, is_uid
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
