@@ -146,6 +146,16 @@ class Writers:
     stdout_taken: bool
     streams: tuple[IO[str] | None, ...] = ()
 
+    def summary(self, out: Output, data: dict[str, Any], human: str) -> None:
+        """The summary event; its words for people on stdout, or on stderr
+        (as info) when stdout carries the matches or with ``-q``."""
+        if self.stdout_taken or out.verbosity < 0:
+            out.emit("summary", data, None)
+            if out.verbosity >= 0:
+                out.info(human)
+        else:
+            out.emit("summary", data, human)
+
     def close(self) -> None:
         for stream in self.streams:
             if stream is not None and stream is not sys.stdout:

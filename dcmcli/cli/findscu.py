@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -16,6 +16,9 @@ from dcmcli.errors import ExitCode, OutputError, UsageError
 from dcmcli.net.peer import parse_peer
 from dcmcli.net.services.query import FindOptions, FindOutcome, Match, build_query, find, find_status_hint
 from dcmcli.output import Output
+
+if TYPE_CHECKING:
+    from dcmcli.render import Writers
 from dcmcli.status import Category
 
 
@@ -91,7 +94,7 @@ def findscu(
 
     columns = [Column.of(p) for p in query.columns]
     writers = open_writers(columns, csv_file, ndjson_file, out)
-    table, csv_writer, ndjson_writer, stdout_taken = writers.table, writers.csv, writers.ndjson, writers.stdout_taken
+    table, csv_writer, ndjson_writer = writers.table, writers.csv, writers.ndjson
     if extract:
         try:
             output_directory.mkdir(parents=True, exist_ok=True)
@@ -110,7 +113,7 @@ def findscu(
         assert xml_stream is not None
         xml = XmlWriter(xml_stream)
         if xml_file == "-":
-            stdout_taken = True
+            writers.stdout_taken = True
             table = None
 
     def on_match(m: Match) -> None:
@@ -150,7 +153,7 @@ def findscu(
             xml.close()
             if xml.stream is not sys.stdout:
                 xml.stream.close()
-    return _summary(out, outcomes, time.perf_counter() - t0, stdout_taken)
+    return _summary(out, outcomes, time.perf_counter() - t0, writers)
 
 
 def _write_response(ds: Any, path: Path, sop_class: str) -> None:
@@ -162,7 +165,7 @@ def _write_response(ds: Any, path: Path, sop_class: str) -> None:
         raise OutputError(f"cannot write {str(path)!r}: {exc.strerror or exc}", "check -od") from None
 
 
-def _summary(out: Output, outcomes: list[FindOutcome], seconds: float, stdout_taken: bool) -> int:
+def _summary(out: Output, outcomes: list[FindOutcome], seconds: float, writers: Writers) -> int:
     last = outcomes[-1]
     matches = sum(o.matches for o in outcomes)
     failed = last.status.category == Category.FAILURE
@@ -187,10 +190,5 @@ def _summary(out: Output, outcomes: list[FindOutcome], seconds: float, stdout_ta
     elif summary["cancelled"]:
         human += f"; C-CANCEL sent, but the peer had answered everything ({last.status.meaning}, {last.status.hex})"
     human += f" in {seconds:.2f} s"
-    if stdout_taken or out.verbosity < 0:
-        out.emit("summary", summary, None)
-        if out.verbosity >= 0:
-            out.info(human)
-    else:
-        out.emit("summary", summary, human)
+    writers.summary(out, summary, human)
     return int(code)

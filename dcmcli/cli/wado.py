@@ -166,7 +166,7 @@ def query(
         out.warn(note)
     columns = [Column.of(p) for p in q.columns]
     writers = open_writers(columns, csv_file, ndjson_file, out)
-    table, csv_writer, ndjson_writer, stdout_taken = writers.table, writers.csv, writers.ndjson, writers.stdout_taken
+    table, csv_writer, ndjson_writer = writers.table, writers.csv, writers.ndjson
     t0 = time.perf_counter()
     count = pages = 0
 
@@ -198,12 +198,7 @@ def query(
     summary = {"matches": count, "pages": pages, "level": lv, "seconds": round(seconds, 3), "exit_code": 0}
     human = f"{count} match{'es' if count != 1 else ''}" if count else "no matches"
     human += f" in {seconds:.2f} s"
-    if stdout_taken or out.verbosity < 0:
-        out.emit("summary", summary, None)
-        if out.verbosity >= 0:
-            out.info(human)
-    else:
-        out.emit("summary", summary, human)
+    writers.summary(out, summary, human)
     return 0
 
 
