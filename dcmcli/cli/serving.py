@@ -36,7 +36,12 @@ def serve(out: Output, server: Server, describe: Callable[[dict[str, Any]], str]
         server.start()
         info = server.listening_info()
         out.emit("listening", info, describe(info))
-        stop.wait()
+        # Never one unbounded wait: the kernel may deliver SIGTERM to another
+        # thread (a hook command's, the acceptor's), and then a main thread
+        # asleep in a lock never runs the Python handler. Waking up now and
+        # then lets it run (found as a storescp that ignored SIGTERM under load).
+        while not stop.wait(0.2):
+            pass
         out.info("stopping: no new associations; waiting for those in flight")
         return server.stop()
     finally:
