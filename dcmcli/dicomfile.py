@@ -14,7 +14,7 @@ import io
 import os
 import struct
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
 from dataclasses import dataclass
 from pathlib import Path
@@ -603,14 +603,15 @@ class Inputs:
 
 
 def collect_inputs(args: Iterable[str], *, check_complete: bool = True, action: str = "sent", recurse: bool = True,
-                   pattern: str | None = None) -> Inputs:
+                   pattern: str | None = None, read: Callable[[Path], FileInfo] | None = None) -> Inputs:
     """Files, directories and globs to the DICOM files to work on, and what is skipped.
 
     A file named on the command line that is not usable DICOM makes the exit
     code 22; one found by a directory scan is only a warning; DICOMDIRs are
     never used (``action`` words the message: "sent", "converted"). What does
     not exist or cannot be read makes it 20, wherever it was found; a pattern
-    that matches nothing, 21.
+    that matches nothing, 21. ``read`` replaces ``read_file_info`` (dcmdir
+    reads a file's record keys in the same pass); it raises the same errors.
     """
     candidates, problems = find_inputs(args, recurse=recurse, pattern=pattern)
     unreadable = [Skipped(arg, why, f"{arg}: {why}",
@@ -620,7 +621,7 @@ def collect_inputs(args: Iterable[str], *, check_complete: bool = True, action: 
     skipped: list[Skipped] = []
     for cand in candidates:
         try:
-            info = read_file_info(cand.path, check_complete=check_complete)
+            info = read(cand.path) if read else read_file_info(cand.path, check_complete=check_complete)
         except UnreadableFile as exc:  # found but cannot be read: 20, wherever it was found
             skipped.append(Skipped(str(cand.path), str(exc), f"skipped {cand.path}: {exc}",
                                    ExitCode.INPUT_UNREADABLE))

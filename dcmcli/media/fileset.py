@@ -17,8 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dcmcli.dicomfile import (MEDIA_DIRECTORY_STORAGE, NO_MATCH, FileInfo, Inputs, InvalidFile, Skipped,
-                              UnreadableFile, find_inputs, read_file_info)
+from dcmcli.dicomfile import FileInfo, Inputs, InvalidFile, collect_inputs, read_file_info
 from dcmcli.errors import DcmcliError, ExitCode, OutputError, UsageError
 from dcmcli.conformance import ApplicationEntity
 from dcmcli.media.dicomdir import Dicomdir, DicomdirError, Problem, Record, read_dicomdir, write_dicomdir
@@ -177,30 +176,16 @@ def discover(args: list[str], *, recurse: bool, pattern: str | None) -> tuple[In
     """``dicomfile.collect_inputs`` for the FSC: the same inputs, problems and
     exit codes, but each file read once (``records.read_instance``: file meta,
     record keys, the truncation walk), with its record keys kept."""
-    candidates, problems = find_inputs(args, recurse=recurse, pattern=pattern)
-    unreadable = [Skipped(arg, why, f"{arg}: {why}",
-                          ExitCode.NO_INPUT_FILES if why == NO_MATCH else ExitCode.INPUT_UNREADABLE)
-                  for arg, why in problems]
-    files: list[FileInfo] = []
-    skipped: list[Skipped] = []
     scanned: dict[Path, dict[int, bytes]] = {}
-    for cand in candidates:
-        try:
-            info, values = read_instance(cand.path)
-        except UnreadableFile as exc:
-            skipped.append(Skipped(str(cand.path), str(exc), f"skipped {cand.path}: {exc}", ExitCode.INPUT_UNREADABLE))
-            continue
-        except InvalidFile as exc:
-            skipped.append(Skipped(str(cand.path), str(exc), f"skipped {cand.path}: {exc}",
-                                   ExitCode.INVALID_INPUT if cand.explicit else ExitCode.OK))
-            continue
-        if info.sop_class_uid == MEDIA_DIRECTORY_STORAGE:  # type: ignore[attr-defined]
-            skipped.append(Skipped(str(cand.path), "DICOMDIR (not referenced)",
-                                   f"skipped {cand.path}: a DICOMDIR is not referenced from a DICOMDIR"))
-            continue
-        files.append(info)  # type: ignore[arg-type]
-        scanned[cand.path] = values
-    return Inputs(files, unreadable, skipped, len(candidates)), scanned
+
+    def read(path: Path) -> FileInfo:
+        info, values = read_instance(path)
+        scanned[path] = values
+        return info  # type: ignore[return-value]
+
+    inputs = collect_inputs(args, action="referenced from a DICOMDIR", recurse=recurse, pattern=pattern, read=read)
+    kept = {f.path for f in inputs.files}
+    return inputs, {p: v for p, v in scanned.items() if p in kept}
 
 
 _REAL: dict[str, str] = {}
