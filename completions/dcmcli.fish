@@ -83,7 +83,7 @@ complete -c dcmcli -n '__fish_seen_subcommand_from dcmdir' -a '+C' -d 'Character
 complete -c dcmcli -n '__fish_seen_subcommand_from dcmdir' -l purge -d 'delete: remove the referenced files too.'
 complete -c dcmcli -n '__fish_seen_subcommand_from dcmdir' -l csv -r -F -d 'list: one row per instance as CSV to FILE (\'-\': stdout).'
 complete -c dcmcli -n '__fish_seen_subcommand_from dcmdir' -l no-files -d 'check: the DICOMDIR alone, without opening the files it references.'
-complete -c dcmcli -n '__fish_seen_subcommand_from dcmdir' -s r -l no-recurse -d 'Do not recurse into sub-folders (dcmcli recurses unless told; DCMTK\'s +r).'
+complete -c dcmcli -n '__fish_seen_subcommand_from dcmdir' -s r -l no-recurse -d 'Do not recurse into sub-directories (DCMTK\'s default; dcmcli recurses unless told).'
 complete -c dcmcli -n '__fish_seen_subcommand_from dcmdir' -l pattern -x -d 'Only files whose name matches PATTERN when scanning folders.'
 complete -c dcmcli -n '__fish_seen_subcommand_from dcmdir' -a '+p' -d 'Only files whose name matches PATTERN when scanning folders.'
 complete -c dcmcli -n '__fish_seen_subcommand_from dcmdir' -l recurse -d 'Accepted for DCMTK scripts: dcmcli recurses.'

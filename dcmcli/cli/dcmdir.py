@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from dcmcli.cli.app import app
-from dcmcli.cli.options import Common, dcmcli_command
+from dcmcli.cli.options import DCMTK_PANEL, Common, NoRecurse, dcmcli_command
 from dcmcli.errors import ExitCode, UsageError, worst
 from dcmcli.output import Output
 
@@ -47,7 +47,6 @@ class Mode(str, Enum):
 
 
 MEDIA = "Media options (create, update, check)"
-DCMTK_PANEL = "DCMTK compatibility"
 
 
 @dcmcli_command(app, "dcmdir", network="local", no_args_is_help=True)
@@ -93,9 +92,7 @@ def dcmdir(
         "--csv", metavar="FILE", help="list: one row per instance as CSV to FILE ('-': stdout).")] = None,
     no_files: Annotated[bool, typer.Option(
         "--no-files", help="check: the DICOMDIR alone, without opening the files it references.")] = False,
-    no_recurse: Annotated[bool, typer.Option(
-        "-r", "--no-recurse", rich_help_panel=DCMTK_PANEL,
-        help="Do not recurse into sub-folders (dcmcli recurses unless told; DCMTK's +r).")] = False,
+    no_recurse: NoRecurse = False,
     pattern: Annotated[str | None, typer.Option(
         "+p", "--pattern", metavar="PATTERN", rich_help_panel=DCMTK_PANEL,
         help="Only files whose name matches PATTERN when scanning folders.")] = None,

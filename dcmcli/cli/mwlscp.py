@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from dcmcli.cli.app import app
-from dcmcli.cli.options import Common, dcmcli_command
+from dcmcli.cli.options import DCMTK_PANEL, Common, dcmcli_command
 from dcmcli.cli.report import show_report
 from dcmcli.cli.serving import log_printer, serve
 from dcmcli.errors import ExitCode, InputError, UsageError
@@ -29,7 +29,6 @@ EXAMPLES = [
 #: The --json events this command prints (their fields: dcmcli/events.schema.json).
 EVENTS = ["listening", "association", "query", "stopped"]
 
-DCMTK_PANEL = "DCMTK compatibility"
 
 
 @dcmcli_command(app, "mwlscp", network="scp", default_aet="MWLSCP", listener=True)

@@ -736,6 +736,12 @@ WarningsAsErrors = Annotated[bool, typer.Option("--warnings-as-errors", rich_hel
                                                 help=f"Exit {int(ExitCode.OPERATION_WARNING)} when any operation "
                                                      "ended with a warning status (default: exit 0).")]
 
+#: The help panel of DCMTK spellings that change nothing here, or do what dcmcli does anyway.
+DCMTK_PANEL = "DCMTK compatibility"
+NoRecurse = Annotated[bool, typer.Option(
+    "-r", "--no-recurse", rich_help_panel=DCMTK_PANEL,
+    help="Do not recurse into sub-directories (DCMTK's default; dcmcli recurses unless told).")]
+
 #: -od for commands that write files but are not storage receivers (findscu -X).
 OutputDirectory = Annotated[Path, typer.Option("-od", "--output-directory", metavar="DIR", rich_help_panel=OUTPUT,
                                                help="Write the files of -X below DIR.")]

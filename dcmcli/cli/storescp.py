@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 
 from dcmcli.cli.app import app
-from dcmcli.cli.options import (Common, WriteBig, WriteDeflated, WriteImplicit, WriteLittle, dcmcli_command,
-                                written_syntax)
+from dcmcli.cli.options import (DCMTK_PANEL, Common, WriteBig, WriteDeflated, WriteImplicit, WriteLittle,
+                                dcmcli_command, written_syntax)
 from dcmcli.cli.report import show_report
 from dcmcli.cli.serving import log_printer, serve
 from dcmcli.errors import ExitCode, UsageError
@@ -19,7 +19,6 @@ from dcmcli.output import Output
 from dcmcli.uids import all_transfer_syntaxes, parse_transfer_syntax, uid_name
 
 
-DCMTK_PANEL = "DCMTK compatibility"
 
 
 #: Everyday tasks, for the man page (generated: python -m dcmcli.cli.gendocs).

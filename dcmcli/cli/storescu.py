@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from dcmcli.cli.app import app
-from dcmcli.cli.options import Common, PeerArgument, WarningsAsErrors, dcmcli_command
+from dcmcli.cli.options import DCMTK_PANEL, Common, NoRecurse, PeerArgument, WarningsAsErrors, dcmcli_command
 from dcmcli.cli.report import show_report
 from dcmcli.dicomfile import collect_inputs
 from dcmcli.errors import ExitCode, UsageError, worst
@@ -18,7 +18,6 @@ from dcmcli.uids import uid_name
 from dcmcli.output import human_size
 
 
-DCMTK_PANEL = "DCMTK compatibility"
 
 
 def _expand_dicomdirs(paths: list[str], dicomdirs: list[Path], out: object) -> list[str]:
@@ -84,9 +83,7 @@ def storescu(
         "--dicomdir", metavar="DICOMDIR",
         help="Send every instance this DICOMDIR references (repeatable; as DCMTK's dcmsend +rd). A file named "
              "DICOMDIR among the inputs is read the same way.")] = None,
-    no_recurse: Annotated[bool, typer.Option(
-        "-r", "--no-recurse", rich_help_panel=DCMTK_PANEL,
-        help="Do not recurse into sub-directories (DCMTK's default; dcmcli recurses unless told).")] = False,
+    no_recurse: NoRecurse = False,
     scan_pattern: Annotated[str | None, typer.Option(
         "+sp", "--scan-pattern", metavar="PATTERN", rich_help_panel=DCMTK_PANEL,
         help="Only files whose name matches PATTERN (e.g. '*.dcm') when scanning directories.")] = None,
