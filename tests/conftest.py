@@ -232,36 +232,64 @@ def dcmtk_storescp(tmp_path: Path) -> Iterator:
         stop(p)
 
 
+def start_dcmcli_server(argv: list[str], outdir: Path, *, prefix: list[str] | None = None,
+                        preexec_fn: object = None) -> Peer:
+    """A dcmcli server (``dcmcli_cmd(*argv)``, ending in port 0) started; its
+    listening event read for the port, its later events read by a thread as
+    they come (a server blocked on a full stdout pipe would stall the test)."""
+    proc = subprocess.Popen([*(prefix or []), *dcmcli_cmd(*argv)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, preexec_fn=preexec_fn, bufsize=0)  # type: ignore[arg-type]
+    # unbuffered: select() on the pipe then tells the truth about unread lines
+    assert proc.stdout is not None
+    line = proc.stdout.readline().decode()
+    if not line:
+        err = proc.stderr.read().decode() if proc.stderr else ""
+        stop(proc)
+        raise RuntimeError(f"dcmcli {argv[0]} did not start: {err}")
+    event = json.loads(line)
+    assert event["event"] == "listening", event
+    events: queue.Queue[dict[str, object] | None] = queue.Queue()
+    reader = threading.Thread(target=_read_events, args=(proc.stdout, events), daemon=True)
+    reader.start()
+    return Peer(int(event["port"]), outdir, proc, events=events, reader=reader)
+
+
+def stop_servers(peers: list[Peer]) -> None:
+    for p in peers:
+        stop(p.proc)
+        for stream in (p.proc.stdout, p.proc.stderr):
+            if stream:
+                stream.close()
+
+
 @pytest.fixture
 def dcmcli_storescp(tmp_path: Path) -> Iterator:
     """Start dcmcli storescp on a free port (it picks port 0 and tells us)."""
-    procs: list[subprocess.Popen[bytes]] = []
+    peers: list[Peer] = []
 
     def start(*args: str, outdir: Path | None = None, preexec_fn: object = None, bind: str = "127.0.0.1") -> Peer:
-        out = outdir or (tmp_path / f"dcmcli-rx-{len(procs)}")
-        proc = subprocess.Popen(dcmcli_cmd("storescp", "--json", "--bind", bind, "-od", str(out), *args, "0"),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                preexec_fn=preexec_fn, bufsize=0)  # type: ignore[arg-type]
-        # unbuffered: select() on the pipe then tells the truth about unread lines
-        procs.append(proc)
-        assert proc.stdout is not None
-        line = proc.stdout.readline().decode()
-        if not line:
-            err = proc.stderr.read().decode() if proc.stderr else ""
-            raise RuntimeError(f"dcmcli storescp did not start: {err}")
-        event = json.loads(line)
-        assert event["event"] == "listening", event
-        events: queue.Queue[dict[str, object] | None] = queue.Queue()
-        reader = threading.Thread(target=_read_events, args=(proc.stdout, events), daemon=True)
-        reader.start()
-        return Peer(int(event["port"]), out, proc, events=events, reader=reader)
+        out = outdir or (tmp_path / f"dcmcli-rx-{len(peers)}")
+        peer = start_dcmcli_server(["storescp", "--json", "--bind", bind, "-od", str(out), *args, "0"], out,
+                                   preexec_fn=preexec_fn)
+        peers.append(peer)
+        return peer
 
     yield start
-    for p in procs:
-        stop(p)
-        for stream in (p.stdout, p.stderr):
-            if stream:
-                stream.close()
+    stop_servers(peers)
+
+
+@pytest.fixture
+def dcmcli_mwlscp(tmp_path: Path) -> Iterator:
+    """Start dcmcli mwlscp on a free port; ``prefix`` runs it under another command (setpriv)."""
+    peers: list[Peer] = []
+
+    def start(*args: str, prefix: list[str] | None = None) -> Peer:
+        peer = start_dcmcli_server(["mwlscp", "--json", "--bind", "127.0.0.1", *args, "0"], tmp_path, prefix=prefix)
+        peers.append(peer)
+        return peer
+
+    yield start
+    stop_servers(peers)
 
 
 def received_events(peer: Peer, count: int, timeout: float = 60.0) -> list[dict[str, object]]:

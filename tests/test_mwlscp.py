@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import shutil
 import struct
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,8 +18,7 @@ import pytest
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 
-from conftest import Peer, _read_events, dcmcli_cmd, dcmtk, free_port, json_lines, remaining_events, run_dcmcli, stop, \
-    wait_listening
+from conftest import Peer, dcmtk, free_port, json_lines, remaining_events, run_dcmcli, stop, wait_listening
 from qr_peers import orthanc  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.interop
@@ -62,32 +59,8 @@ def query_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 
 @pytest.fixture
-def mwlscp(tmp_path: Path) -> Iterator:
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start(*args: str, prefix: list[str] | None = None) -> Peer:
-        proc = subprocess.Popen([*(prefix or []), *dcmcli_cmd("mwlscp", "--json", "--bind", "127.0.0.1", *args, "0")],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, bufsize=0)
-        procs.append(proc)
-        assert proc.stdout is not None
-        line = proc.stdout.readline().decode()
-        if not line:
-            raise RuntimeError(f"mwlscp did not start: {proc.stderr.read().decode() if proc.stderr else ''}")
-        event = json.loads(line)
-        assert event["event"] == "listening", event
-        events: queue.Queue[dict[str, object] | None] = queue.Queue()
-        reader = threading.Thread(target=_read_events, args=(proc.stdout, events), daemon=True)
-        reader.start()
-        peer = Peer(int(event["port"]), tmp_path, proc, events=events, reader=reader)
-        peer.log.append(json.dumps(event))
-        return peer
-
-    yield start
-    for p in procs:
-        stop(p)
-        for stream in (p.stdout, p.stderr):
-            if stream:
-                stream.close()
+def mwlscp(dcmcli_mwlscp):  # type: ignore[no-untyped-def]
+    return dcmcli_mwlscp
 
 
 @pytest.fixture

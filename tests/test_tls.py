@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (dcmcli_cmd, dcmtk, free_port, json_lines, received_events, remaining_events, run_dcmcli, sample,
+from conftest import (dcmtk, free_port, json_lines, received_events, remaining_events, run_dcmcli, sample,
                       stop, wait_listening)
 from qr_peers import orthanc  # noqa: F401 - the fixture
 from tls_certs import Pki, pki  # noqa: F401 - the fixture
@@ -81,27 +81,18 @@ def test_dcmtk_clients_to_dcmcli_servers_over_tls(pki: Pki, dcmcli_storescp, tmp
     assert assocs and all(a["tls"] and "dcmcli test client" in a["tls"]["peer_subject"] for a in assocs)  # type: ignore[index]
 
 
-def test_dcmtk_findscu_to_dcmcli_mwlscp_over_tls(pki: Pki, tmp_path: Path) -> None:
-    folder = tmp_path / "wl" / "WL"
-    folder.mkdir(parents=True)
+def test_dcmtk_findscu_to_dcmcli_mwlscp_over_tls(pki: Pki, dcmcli_mwlscp, tmp_path: Path) -> None:
     (tmp_path / "today.csv").write_text("PatientName,PatientID,ScheduledProcedureStepSequence[0].Modality\n"
                                         "Doe^Jane,P1,CT\n")
-    proc = subprocess.Popen(dcmcli_cmd("mwlscp", "--json", "--bind", "127.0.0.1", *tls_server(pki), "--source",
-                                       str(tmp_path / "today.csv"), "0"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
-    try:
-        assert proc.stdout is not None
-        port = json.loads(proc.stdout.readline())["port"]
-        out = tmp_path / "rsp"
-        out.mkdir()
-        r = subprocess.run([dcmtk("findscu"), "-W", *client(pki), "-X", "-od", str(out), "-k", "PatientName",
-                            "localhost", str(port)], capture_output=True, text=True, timeout=60)
-        assert r.returncode == 0, r.stderr
-        assert len(list(out.glob("rsp*"))) == 1
-        r = run_dcmcli("findscu", "-W", "--json", *client(pki), "localhost", str(port), "-k", "PatientID")
-        assert r.returncode == 0 and json_lines(r.stdout)[-1]["matches"] == 1, r.stderr
-    finally:
-        stop(proc)
+    port = dcmcli_mwlscp(*tls_server(pki), "--source", str(tmp_path / "today.csv")).port
+    out = tmp_path / "rsp"
+    out.mkdir()
+    r = subprocess.run([dcmtk("findscu"), "-W", *client(pki), "-X", "-od", str(out), "-k", "PatientName",
+                        "localhost", str(port)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert len(list(out.glob("rsp*"))) == 1
+    r = run_dcmcli("findscu", "-W", "--json", *client(pki), "localhost", str(port), "-k", "PatientID")
+    assert r.returncode == 0 and json_lines(r.stdout)[-1]["matches"] == 1, r.stderr
 
 
 def test_dcmcli_pair_mutual_tls_and_encrypted_key(pki: Pki, dcmcli_storescp) -> None:
@@ -308,30 +299,24 @@ def test_list_profiles_and_ciphers() -> None:
     assert r.returncode == 0 and "ECDHE-RSA-AES128-GCM-SHA256" in r.stdout
 
 
-def test_hostile_tls_clients_against_mwlscp(pki: Pki, tmp_path: Path) -> None:
+def test_hostile_tls_clients_against_mwlscp(pki: Pki, dcmcli_mwlscp, tmp_path: Path) -> None:
     """The worklist server sits on the same acceptor: a stalled handshake is
     dropped after -ta, garbage instead of a ClientHello is logged, and a real
     query over TLS is still answered."""
     (tmp_path / "wl.csv").write_text("PatientName,PatientID\nDoe^Jane,P1\n")
-    proc = subprocess.Popen(dcmcli_cmd("mwlscp", "--json", "--bind", "127.0.0.1", "-ta", "2", *tls_server(pki),
-                                       "--source", str(tmp_path / "wl.csv"), "0"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
-    try:
-        assert proc.stdout is not None
-        port = json.loads(proc.stdout.readline())["port"]
-        stalled = socket.create_connection(("127.0.0.1", port))
-        garbage = socket.create_connection(("127.0.0.1", port))
-        garbage.sendall(b"\x01\x00\x00\x00\x00\x10" + b"\x00" * 16)  # an A-ASSOCIATE-RQ header in the clear
-        t0 = time.monotonic()
-        assert stalled.recv(1) == b""
-        assert time.monotonic() - t0 < 10
-        r = run_dcmcli("findscu", "-W", "--json", *client(pki), "localhost", str(port), "-k", "PatientID")
-        assert r.returncode == 0 and json_lines(r.stdout)[-1]["matches"] == 1, r.stderr
-        stalled.close()
-        garbage.close()
-    finally:
-        stop(proc)
-    err = proc.stderr.read().decode()  # type: ignore[union-attr]
+    server = dcmcli_mwlscp("-ta", "2", *tls_server(pki), "--source", str(tmp_path / "wl.csv"))
+    stalled = socket.create_connection(("127.0.0.1", server.port))
+    garbage = socket.create_connection(("127.0.0.1", server.port))
+    garbage.sendall(b"\x01\x00\x00\x00\x00\x10" + b"\x00" * 16)  # an A-ASSOCIATE-RQ header in the clear
+    t0 = time.monotonic()
+    assert stalled.recv(1) == b""
+    assert time.monotonic() - t0 < 10
+    r = run_dcmcli("findscu", "-W", "--json", *client(pki), "localhost", str(server.port), "-k", "PatientID")
+    assert r.returncode == 0 and json_lines(r.stdout)[-1]["matches"] == 1, r.stderr
+    stalled.close()
+    garbage.close()
+    stop(server.proc)
+    err = server.proc.stderr.read().decode()  # type: ignore[union-attr]
     assert "no handshake within the ACSE timeout" in err and "does not speak TLS" in err, err
 
 
