@@ -292,6 +292,50 @@ def dcmcli_mwlscp(tmp_path: Path) -> Iterator:
     stop_servers(peers)
 
 
+@dataclass
+class RecordingPeer:
+    """pynetdicom's AE in a test script (tests/nservice_peer.py, tests/print_peer.py):
+    the SCP of services no Debian peer provides, writing every request it receives
+    to ``record`` as JSON lines."""
+
+    port: int
+    record: Path
+    proc: subprocess.Popen[str]
+
+    def received(self) -> list[dict[str, object]]:
+        if not self.record.exists():
+            return []
+        return [json.loads(line) for line in self.record.read_text().splitlines()]
+
+
+def recording_peers(script: Path, tmp_path: Path, what: str) -> Iterator:
+    """The body of a factory fixture: ``start(*args) -> RecordingPeer`` runs
+    ``script RECORD *args``, which prints "listening PORT" when ready and stops
+    when its stdin closes; every peer is stopped at teardown."""
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(*args: str) -> RecordingPeer:
+        record = tmp_path / f"{script.stem}-received-{len(procs)}.jsonl"
+        proc = subprocess.Popen([sys.executable, str(script), str(record), *args], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        procs.append(proc)
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("listening "), f"the pynetdicom {what} did not start: {line!r}"
+        return RecordingPeer(int(line.split()[1]), record, proc)
+
+    yield start
+    for p in procs:
+        if p.stdin:
+            p.stdin.close()
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            stop(p)  # type: ignore[arg-type]
+        if p.stdout:
+            p.stdout.close()
+
+
 def received_events(peer: Peer, count: int, timeout: float = 60.0) -> list[dict[str, object]]:
     """Read ``count`` 'received' JSON events from a dcmcli storescp."""
     assert peer.events is not None

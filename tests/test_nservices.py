@@ -9,32 +9,18 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import copy_samples, json_lines, received_events, run_dcmcli, stop
+from conftest import copy_samples, json_lines, received_events, recording_peers, run_dcmcli
 from qr_peers import free_ports
 
 PEER_SCRIPT = Path(__file__).with_name("nservice_peer.py")
 MPPS, IAN = "1.2.840.10008.3.1.2.3.3", "1.2.840.10008.5.1.4.33"
 UPS_PUSH, UPS_WATCH = "1.2.840.10008.5.1.4.34.6.1", "1.2.840.10008.5.1.4.34.6.2"
 COMMITMENT, COMMITMENT_INSTANCE = "1.2.840.10008.1.20.1", "1.2.840.10008.1.20.1.1"
-
-
-@dataclass
-class NPeer:
-    port: int
-    record: Path
-    proc: subprocess.Popen[str]
-
-    def received(self) -> list[dict[str, object]]:
-        if not self.record.exists():
-            return []
-        return [json.loads(line) for line in self.record.read_text().splitlines()]
 
 
 def value(ds: dict[str, object], keyword_tag: str) -> object:
@@ -55,26 +41,7 @@ def items(ds: dict[str, object], tag: str) -> list[dict[str, object]]:
 @pytest.fixture
 def npeer(tmp_path: Path) -> Iterator:
     """Factory: pynetdicom's AE (tests/nservice_peer.py) on a free port; stopped at teardown."""
-    procs: list[subprocess.Popen[str]] = []
-
-    def start(*args: str) -> NPeer:
-        record = tmp_path / f"received-{len(procs)}.jsonl"
-        proc = subprocess.Popen([sys.executable, str(PEER_SCRIPT), str(record), *args], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        procs.append(proc)
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line.startswith("listening "), f"the pynetdicom peer did not start: {line!r}"
-        return NPeer(int(line.split()[1]), record, proc)
-
-    yield start
-    for p in procs:
-        if p.stdin:
-            p.stdin.close()
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            stop(p)
+    yield from recording_peers(PEER_SCRIPT, tmp_path, "peer")
 
 
 @pytest.fixture

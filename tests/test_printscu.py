@@ -8,12 +8,10 @@ formulas of PS3.3 C.11 (rescale, linear window), not with dcmcli's code."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +22,7 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from conftest import dcmtk, free_port, json_lines, run_dcmcli, sample, wait_listening
+from conftest import dcmtk, free_port, json_lines, recording_peers, run_dcmcli, sample, wait_listening
 
 PEER_SCRIPT = Path(__file__).with_name("print_peer.py")
 GRAY_BOX, COLOR_BOX = "1.2.840.10008.5.1.1.4", "1.2.840.10008.5.1.1.4.1"
@@ -113,43 +111,10 @@ def dcmprscp(tmp_path: Path) -> Iterator:
             proc.stdout.close()
 
 
-@dataclass
-class ColorPeer:
-    port: int
-    record: Path
-
-    def received(self) -> list[dict]:
-        if not self.record.exists():
-            return []
-        return [json.loads(line) for line in self.record.read_text().splitlines()]
-
-
 @pytest.fixture
 def color_peer(tmp_path: Path) -> Iterator:
     """Factory: pynetdicom's AE as a colour print SCP (tests/print_peer.py); stopped at teardown."""
-    procs: list[subprocess.Popen[str]] = []
-
-    def start(*args: str) -> ColorPeer:
-        record = tmp_path / f"print-received-{len(procs)}.jsonl"
-        proc = subprocess.Popen([sys.executable, str(PEER_SCRIPT), str(record), *args], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        procs.append(proc)
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line.startswith("listening "), f"the pynetdicom print peer did not start: {line!r}"
-        return ColorPeer(int(line.split()[1]), record)
-
-    yield start
-    for proc in procs:
-        if proc.stdin:
-            proc.stdin.close()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        if proc.stdout:
-            proc.stdout.close()
+    yield from recording_peers(PEER_SCRIPT, tmp_path, "print peer")
 
 
 # -- what the P-values must be (PS3.3 C.11, independently of dcmcli) -----------------------
