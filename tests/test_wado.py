@@ -11,6 +11,7 @@ of a part.
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import shutil
@@ -431,20 +432,26 @@ class _CutHandler(http.server.BaseHTTPRequestHandler):
         self.close_connection = True
 
 
-def test_an_answer_cut_inside_a_part_leaves_no_half_file(loaded: Run, server: Orthanc, qr_study: QRStudy,
-                                                          tmp_path: Path) -> None:
-    relay = _CuttingRelay(server.url)
+@contextlib.contextmanager
+def serving(relay: _CuttingRelay, scheme: str = "http") -> Iterator[str]:
+    """Run a relay in a thread; its DICOMweb base URL; shut down afterwards."""
     thread = threading.Thread(target=relay.serve_forever, daemon=True)
     thread.start()
     try:
-        ct = qr_study.select(patient_id="QRPAT-A", modality="CT")[0]
-        base = f"http://127.0.0.1:{relay.server_address[1]}/dicom-web"
-        r = dcmcli("wado", "retrieve", "--json", "--study", ct.study_uid, "--series", ct.series_uid, "-od",
-                   str(tmp_path), base)
+        yield f"{scheme}://127.0.0.1:{relay.server_address[1]}/dicom-web"
     finally:
         relay.shutdown()
         relay.server_close()
         thread.join(5)
+
+
+def test_an_answer_cut_inside_a_part_leaves_no_half_file(loaded: Run, server: Orthanc, qr_study: QRStudy,
+                                                          tmp_path: Path) -> None:
+    relay = _CuttingRelay(server.url)
+    with serving(relay) as base:
+        ct = qr_study.select(patient_id="QRPAT-A", modality="CT")[0]
+        r = dcmcli("wado", "retrieve", "--json", "--study", ct.study_uid, "--series", ct.series_uid, "-od",
+                   str(tmp_path), base)
     assert r.code == 62, r
     assert "cut after 1 complete part" in r.stderr and "discarded" in r.stderr, r
     stored = [e for e in r.of("retrieved") if e["outcome"] == "stored"]
@@ -508,17 +515,10 @@ def test_retrieve_onto_a_full_disk(loaded: Run, server: Orthanc, qr_study: QRStu
 def test_fewer_instances_than_qido_counts(loaded: Run, server: Orthanc, qr_study: QRStudy, tmp_path: Path) -> None:
     """A well-formed answer with one instance left out: a warning naming the counts, and exit 66."""
     relay = _CuttingRelay(server.url, drop=True)
-    thread = threading.Thread(target=relay.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(relay) as base:
         ct = qr_study.select(patient_id="QRPAT-A", modality="CT")[0]
-        base = f"http://127.0.0.1:{relay.server_address[1]}/dicom-web"
         r = dcmcli("wado", "retrieve", "--json", "--study", ct.study_uid, "--series", ct.series_uid, "-od",
                    str(tmp_path), base)
-    finally:
-        relay.shutdown()
-        relay.server_close()
-        thread.join(5)
     assert r.code == 66, r
     assert (r.summary["expected"], r.summary["stored"], r.summary["missing"]) == (3, 2, 1), r
     assert "counts 3 instance(s)" in r.stderr and "1 missing" in r.stderr, r
@@ -541,18 +541,11 @@ def test_https_with_cacert_insecure_and_untrusted(loaded: Run, server: Orthanc, 
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
     relay.socket = ctx.wrap_socket(relay.socket, server_side=True)
-    thread = threading.Thread(target=relay.serve_forever, daemon=True)
-    thread.start()
-    try:
-        base = f"https://127.0.0.1:{relay.server_address[1]}/dicom-web"
+    with serving(relay, "https") as base:
         untrusted = dcmcli("wado", "query", base)
         trusted = dcmcli("wado", "query", "--json", "--cacert", str(cert), base)
         insecure = dcmcli("wado", "query", "--json", "--insecure", base)
         dicom_tls = dcmcli("wado", "query", "--json", "+cf", str(cert), base)  # DICOM TLS's own spelling
-    finally:
-        relay.shutdown()
-        relay.server_close()
-        thread.join(5)
     assert untrusted.code == 60 and "not trusted" in untrusted.stderr and "--cacert" in untrusted.stderr, untrusted
     assert trusted.code == 0 and trusted.summary["matches"] == 2, trusted
     assert insecure.code == 0 and "--insecure: the server's TLS certificate is not checked" in insecure.stderr
