@@ -121,9 +121,10 @@ def dcmconv(
 
     *inputs, output = args
     found = collect_inputs(inputs, action="converted")
+    from dcmcli.cli.report import show_skipped
+
     for item in found.unreadable + found.skipped:
-        out.emit("skipped", {"path": item.path, "reason": item.reason}, None)
-        out.warn(item.warning)
+        show_skipped(out, item)
     codes = found.exit_codes()
     empty = found.nothing_to_send()
     if empty is not None:

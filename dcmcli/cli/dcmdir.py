@@ -172,9 +172,10 @@ def _add(out: Output, target: Path, inputs: list[str], options: object, new: boo
             if not out.json_mode:
                 out.error(f"{d['path']}: {d['message']}")
 
+    from dcmcli.cli.report import show_skipped
+
     def on_skipped(item: object) -> None:
-        out.emit("skipped", {"path": item.path, "reason": item.reason}, None)  # type: ignore[attr-defined]
-        out.warn(item.warning)  # type: ignore[attr-defined]
+        show_skipped(out, item)  # type: ignore[arg-type]
 
     try:
         outcome = add_files(target, inputs, options, new=new, on_result=on_result, on_skipped=on_skipped,

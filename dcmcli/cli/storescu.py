@@ -9,7 +9,7 @@ import typer
 
 from dcmcli.cli.app import app
 from dcmcli.cli.options import DCMTK_PANEL, Common, NoRecurse, PeerArgument, WarningsAsErrors, dcmcli_command
-from dcmcli.cli.report import show_report
+from dcmcli.cli.report import show_inputs, show_report
 from dcmcli.dicomfile import collect_inputs
 from dcmcli.errors import ExitCode, UsageError, worst
 from dcmcli.net.peer import parse_peer
@@ -117,14 +117,9 @@ def storescu(
         out.debug("-x? proposal flags: dcmcli proposes each file's own syntax plus fallbacks and converts as needed")
     paths = _expand_dicomdirs(paths, dicomdir or [], out)
     inputs = collect_inputs(paths, check_complete=not no_check, recurse=not no_recurse, pattern=scan_pattern)
-    for item in inputs.unreadable + inputs.skipped:
-        out.emit("skipped", {"path": item.path, "reason": item.reason}, None)
-        out.warn(item.warning)
+    show_inputs(out, inputs)
     codes = inputs.exit_codes()
     files = inputs.files
-    for info in files:
-        if info.warning:  # file meta and data set disagree: the data set's UIDs are sent, as DCMTK does
-            out.warn(f"{info.path}: {info.warning}")
     skipped = len(inputs.skipped)
     empty = inputs.nothing_to_send()
     if empty is not None:

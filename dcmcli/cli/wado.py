@@ -483,14 +483,11 @@ def store(
 
     skip_pixel_imports()
     found = collect_inputs(inputs, action="stored")
-    for item in found.unreadable + found.skipped:
-        out.emit("skipped", {"path": item.path, "reason": item.reason}, None)
-        out.warn(item.warning)
+    from dcmcli.cli.report import show_inputs
+
+    show_inputs(out, found)
     codes = found.exit_codes()
     files = found.files
-    for info in files:
-        if info.warning:
-            out.warn(f"{info.path}: {info.warning}")
     skipped = len(found.unreadable) + len(found.skipped)
     t0 = time.perf_counter()
     counts = {"stored": 0, "warning": 0, "failed": 0}
