@@ -54,6 +54,18 @@ class Reference:
         return {"sop_class_uid": self.sop_class_uid, "sop_instance_uid": self.sop_instance_uid, "path": self.path}
 
 
+def referenced_item(ref: Reference, failure_reason: int | None = None) -> Dataset:
+    """One item of a Referenced (or, with a reason, Failed) SOP Sequence."""
+    from pydicom.dataset import Dataset as DS
+
+    item = DS()
+    item.ReferencedSOPClassUID = ref.sop_class_uid
+    item.ReferencedSOPInstanceUID = ref.sop_instance_uid
+    if failure_reason is not None:
+        item.FailureReason = failure_reason
+    return item
+
+
 @dataclass
 class CommitRequest:
     transaction_uid: str
@@ -65,13 +77,7 @@ class CommitRequest:
 
         ds = DS()
         ds.TransactionUID = self.transaction_uid
-        items = []
-        for ref in self.references:
-            item = DS()
-            item.ReferencedSOPClassUID = ref.sop_class_uid
-            item.ReferencedSOPInstanceUID = ref.sop_instance_uid
-            items.append(item)
-        ds.ReferencedSOPSequence = items
+        ds.ReferencedSOPSequence = [referenced_item(ref) for ref in self.references]
         return ds
 
 
@@ -328,23 +334,10 @@ class CommitmentService(Service):
 
         ds = DS()
         ds.TransactionUID = result.transaction_uid
-        items = []
-        for ref in result.committed:
-            item = DS()
-            item.ReferencedSOPClassUID = ref.sop_class_uid
-            item.ReferencedSOPInstanceUID = ref.sop_instance_uid
-            items.append(item)
-        if items:
-            ds.ReferencedSOPSequence = items
-        fails = []
-        for ref, code in result.failed:
-            item = DS()
-            item.ReferencedSOPClassUID = ref.sop_class_uid
-            item.ReferencedSOPInstanceUID = ref.sop_instance_uid
-            item.FailureReason = code
-            fails.append(item)
-        if fails:
-            ds.FailedSOPSequence = fails
+        if result.committed:
+            ds.ReferencedSOPSequence = [referenced_item(ref) for ref in result.committed]
+        if result.failed:
+            ds.FailedSOPSequence = [referenced_item(ref, code) for ref, code in result.failed]
         return ds
 
     def _send_here(self, assoc: ServedAssociation, context_id: int, report: Any, event_type: int) -> bool:
