@@ -15,9 +15,9 @@ message, a hint and a row of the shared exit-code table:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from dcmcli.errors import DcmcliError, ExitCode, NetworkError, UsageError
@@ -317,6 +317,21 @@ def transport_failure(exc: Exception, what: str, method: str, url: str, timeout:
 #: separators, and the '/' of media types. Orthanc 1.10 does not percent-decode query values
 #: (`PatientID=A%2A` matches nothing, `PatientID=A*` does), and PS3.18's examples write them so.
 _QUERY_SAFE = "*?^-.,_:/\\@!$'()~|;="
+
+
+T = TypeVar("T")
+
+
+def run_each(fn: Callable[[T], object], items: Sequence[T], jobs: int, name: str) -> None:
+    """``fn`` for every item: in this thread, or on ``jobs`` threads (``-j``)."""
+    if jobs <= 1 or len(items) <= 1:
+        for item in items:
+            fn(item)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix=name) as pool:
+        list(pool.map(fn, items))
 
 
 def encode_query(params: Mapping[str, Any] | list[tuple[str, str]]) -> str:

@@ -18,7 +18,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -27,7 +26,7 @@ from urllib.parse import urlsplit
 from dcmcli.errors import ExitCode, OutputError, UsageError
 from dcmcli.conformance import ApplicationEntity
 from dcmcli.net.services.writer import Incoming, StorageWriter
-from dcmcli.web.http import WebClient, WebError
+from dcmcli.web.http import WebClient, WebError, run_each
 from dcmcli.web.multipart import MultipartError, PartHandler, Truncated, parse_content_type, read_parts
 
 #: Media types of single-part answers and file name extensions for them.
@@ -253,12 +252,7 @@ def retrieve_instances(client: WebClient, writer: StorageWriter, study: str, ser
             with lock:
                 outcome.errors.append(exc)
 
-    if len(targets) == 1 or jobs <= 1:
-        for t in targets:
-            one(t)
-    else:
-        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="dcmcli-wado") as pool:
-            list(pool.map(one, targets))
+    run_each(one, targets, jobs, "dcmcli-wado")
     return outcome
 
 

@@ -16,14 +16,13 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from dcmcli.dicomfile import FileInfo
 from dcmcli.errors import ExitCode
 from dcmcli.conformance import ApplicationEntity
-from dcmcli.web.http import WebClient, WebError, http_failure
+from dcmcli.web.http import WebClient, WebError, http_failure, run_each
 from dcmcli.web.multipart import BodyPart, MultipartBody
 
 REFERENCED_SOP_SEQUENCE = "00081199"
@@ -123,12 +122,7 @@ def store(client: WebClient, files: Sequence[FileInfo], *, study: str | None = N
             on_result(r)
 
     numbered = list(enumerate(batches(files, max(1, batch), batch_size), 1))
-    if jobs <= 1 or len(numbered) <= 1:
-        for item in numbered:
-            send(item)
-    else:
-        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="dcmcli-stow") as pool:
-            list(pool.map(send, numbered))
+    run_each(send, numbered, jobs, "dcmcli-stow")
     return errors
 
 
