@@ -372,6 +372,19 @@ def remaining_events(peer: Peer, timeout: float = 60.0) -> list[dict[str, object
 
 
 @pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 16 KiB tmpfs: a real file system that fills up (the disk-full tests
+    of storescp, getscu and wado retrieve); skipped where no tmpfs can be mounted."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(mnt)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.decode().strip()}")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+@pytest.fixture
 def has_dcmtk() -> None:
     dcmtk("storescp")
 

@@ -5,8 +5,6 @@ with storescp, sub-operations that fail, a full disk, bad input."""
 
 from __future__ import annotations
 
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -181,18 +179,6 @@ def test_store_tc_without_the_stored_syntax_fails_a_sub_operation(archive: Archi
              "-k", f"StudyInstanceUID={b}")
     assert j.code == 66 and j.summary["failed_sop_instance_uids"] == [us.sop_instance_uid], j
     assert j.summary["failed"] == 1 and j.summary["exit_code"] == 66
-
-
-@pytest.fixture
-def full_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 16 KiB tmpfs (as tests/test_storescp.py's): a real file system that fills up."""
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(mnt)], capture_output=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.decode().strip()}")
-    yield mnt
-    subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 def test_full_disk_answers_a700(archive: Archive, qr_study: QRStudy, full_disk: Path) -> None:

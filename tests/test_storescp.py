@@ -71,18 +71,6 @@ def test_hostile_sop_instance_uid(dcmcli_storescp, tmp_path: Path, workdir: Path
     assert len(list(outdir.glob("*.dcm"))) == 1 and not list(outdir.glob(".*.part"))
 
 
-@pytest.fixture
-def full_disk(tmp_path: Path):  # type: ignore[no-untyped-def]
-    """A 16 KiB tmpfs: a real file system that fills up."""
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(mnt)], capture_output=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.decode().strip()}")
-    yield mnt
-    subprocess.run(["umount", "-l", str(mnt)], check=False)
-
-
 def test_disk_full_answers_a700_and_keeps_running(dcmcli_storescp, full_disk: Path, workdir: Path) -> None:
     files = copy_samples(workdir, ["explicit-le"])  # 39 KB: does not fit in 16 KiB
     peer = dcmcli_storescp(outdir=full_disk)
