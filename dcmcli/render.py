@@ -146,6 +146,12 @@ class Writers:
     stdout_taken: bool
     streams: tuple[IO[str] | None, ...] = ()
 
+    def add(self, record: dict[str, Any]) -> None:
+        """One match to every output asked for."""
+        for w in (self.csv, self.ndjson, self.table):
+            if w is not None:
+                w.add(record)
+
     def summary(self, out: Output, data: dict[str, Any], human: str) -> None:
         """The summary event; its words for people on stdout, or on stderr
         (as info) when stdout carries the matches or with ``-q``."""

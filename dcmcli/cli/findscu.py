@@ -94,7 +94,7 @@ def findscu(
 
     columns = [Column.of(p) for p in query.columns]
     writers = open_writers(columns, csv_file, ndjson_file, out)
-    table, csv_writer, ndjson_writer = writers.table, writers.csv, writers.ndjson
+    table = writers.table
     if extract:
         try:
             output_directory.mkdir(parents=True, exist_ok=True)
@@ -114,7 +114,7 @@ def findscu(
         xml = XmlWriter(xml_stream)
         if xml_file == "-":
             writers.stdout_taken = True
-            table = None
+            writers.table = table = None
 
     def on_match(m: Match) -> None:
         nonlocal written
@@ -127,12 +127,7 @@ def findscu(
         if record is None:
             ds = m.dataset()
             record = to_json(ds)
-        if csv_writer:
-            csv_writer.add(record)
-        if ndjson_writer:
-            ndjson_writer.add(record)
-        if table is not None:
-            table.add(record)
+        writers.add(record)
         out.emit("match", lambda: {"n": m.number, "repeat": m.repeat, "status": m.status.as_dict(), "dataset": record})
         if extract:
             written += 1

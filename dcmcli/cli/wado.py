@@ -166,7 +166,7 @@ def query(
         out.warn(note)
     columns = [Column.of(p) for p in q.columns]
     writers = open_writers(columns, csv_file, ndjson_file, out)
-    table, csv_writer, ndjson_writer = writers.table, writers.csv, writers.ndjson
+    table = writers.table
     t0 = time.perf_counter()
     count = pages = 0
 
@@ -179,12 +179,7 @@ def query(
                     out.warn(f"the server says: {page.warning} (--all-pages asks for the rest)")
                 for record in page.records:
                     count += 1
-                    if csv_writer:
-                        csv_writer.add(record)
-                    if ndjson_writer:
-                        ndjson_writer.add(record)
-                    if table is not None:
-                        table.add(record)
+                    writers.add(record)
                     out.emit("match", lambda r=record, n=count: {"n": n, "dataset": r})
         return 0
 
