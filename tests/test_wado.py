@@ -27,6 +27,7 @@ from pydicom import dcmread
 from dcmcli.dicomfile import read_file_info
 from qr_cli import Run, dcmcli
 from qr_peers import Orthanc, QRStudy, free_ports, start_orthanc, stop_group
+from tls_certs import Pki, pki  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.interop
 
@@ -511,21 +512,14 @@ def test_fewer_instances_than_qido_counts(loaded: Run, server: Orthanc, qr_study
     assert len(list(tmp_path.rglob("*.dcm"))) == 2
 
 
-def test_https_with_cacert_insecure_and_untrusted(loaded: Run, server: Orthanc, tmp_path: Path) -> None:
-    """A TLS relay in front of Orthanc with a self-signed certificate for 127.0.0.1."""
+def test_https_with_cacert_insecure_and_untrusted(loaded: Run, server: Orthanc, pki: Pki) -> None:
+    """A TLS relay in front of Orthanc with the test CA's certificate for 127.0.0.1 (tests/tls_certs.py)."""
     import ssl
-    import subprocess
 
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("openssl is not installed")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True, timeout=60)
+    cert = pki.ca
     relay = _CuttingRelay(server.url, cut=False)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(cert, key)
+    ctx.load_cert_chain(pki.server_cert, pki.server_key)
     relay.socket = ctx.wrap_socket(relay.socket, server_side=True)
     with serving(relay, "https") as base:
         untrusted = dcmcli("wado", "query", base)
