@@ -257,6 +257,8 @@ def start_dcmcli_server(argv: list[str], outdir: Path, *, prefix: list[str] | No
 def stop_servers(peers: list[Peer]) -> None:
     for p in peers:
         stop(p.proc)
+        if p.reader is not None:
+            p.reader.join(5)  # its readline ends at EOF; closing the pipe under it would raise in the thread
         for stream in (p.proc.stdout, p.proc.stderr):
             if stream:
                 stream.close()

@@ -17,11 +17,9 @@ standard and against what the commands really do.
 
 from __future__ import annotations
 
-import json
 import re
 import socket
 import struct
-import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import dcmcli_cmd, json_lines, run_dcmcli, sample, stop
+from conftest import json_lines, run_dcmcli, sample
 from dcmcli import IMPLEMENTATION_CLASS_UID
 from dcmcli.conformance import OWN, ApplicationEntity, Contexts
 from dcmcli.conformance import statement as cs
@@ -477,22 +475,6 @@ def test_normalized_scus_propose_what_the_statement_says(recorder: Recorder, aes
 
 # -- what the SCPs accept, proposed by pynetdicom ----------------------------------
 
-def _start(*args: str) -> tuple[subprocess.Popen[bytes], int]:
-    """A dcmcli server on port 0: its port from the listening event; its output read by a thread
-    until it ends (a server blocked on a full stdout pipe would stall the test)."""
-    proc = subprocess.Popen(dcmcli_cmd(*args), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            stdin=subprocess.DEVNULL)
-    assert proc.stdout is not None
-    line = proc.stdout.readline().decode()
-    if not line:
-        stop(proc)
-        raise AssertionError(f"{args[0]} did not start")
-    event = json.loads(line)
-    assert event["event"] == "listening", event
-    threading.Thread(target=lambda: [None for _ in iter(proc.stdout.readline, b"")], daemon=True).start()
-    return proc, int(event["port"])
-
-
 def _accepted(port: int, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
     """Propose each (SOP class, transfer syntax) pair as a context of its own, 128 per association."""
     from pynetdicom import AE
@@ -516,33 +498,31 @@ def _declared_accepted(ae: ApplicationEntity, pick: Callable[[Contexts], bool] =
     return [(sop, c.syntaxes()) for c in ae.contexts if not c.proposed and pick(c) for sop in c.classes()]
 
 
-def test_storescp_accepts_what_the_statement_says(tmp_path: Path, aes: dict[str, ApplicationEntity]) -> None:
+def test_storescp_accepts_what_the_statement_says(dcmcli_storescp, aes: dict[str, ApplicationEntity]) -> None:
     ae = aes["STORESCP"]
-    proc, port = _start("storescp", "--json", "--bind", "127.0.0.1", "-od", str(tmp_path), "--commitment", "0")
-    try:
-        declared_pairs = {(sop, ts) for sop, tss in _declared_accepted(ae) for ts in tss}
-        others = ["1.2.840.10008.5.1.4.31", "1.2.840.10008.3.1.2.3.3", QUERY_MODELS[1].find]  # not served
-        proposed = sorted({(sop, ts) for sop in [*storage_sop_classes(), "1.2.840.10008.1.1",
-                                                 "1.2.840.10008.1.20.1", *others]
-                           for ts in [*all_transfer_syntaxes()]})
-        assert _accepted(port, proposed) == declared_pairs & set(proposed)
-        assert {sop for sop, _ in declared_pairs} >= set(storage_sop_classes())
-        # the transfer syntax chosen from a list is the first of the statement's order, not the proposer's
-        from pynetdicom import AE
+    port = dcmcli_storescp("--commitment").port
+    declared_pairs = {(sop, ts) for sop, tss in _declared_accepted(ae) for ts in tss}
+    others = ["1.2.840.10008.5.1.4.31", "1.2.840.10008.3.1.2.3.3", QUERY_MODELS[1].find]  # not served
+    proposed = sorted({(sop, ts) for sop in [*storage_sop_classes(), "1.2.840.10008.1.1",
+                                             "1.2.840.10008.1.20.1", *others]
+                       for ts in [*all_transfer_syntaxes()]})
+    assert _accepted(port, proposed) == declared_pairs & set(proposed)
+    assert {sop for sop, _ in declared_pairs} >= set(storage_sop_classes())
+    # the transfer syntax chosen from a list is the first of the statement's order, not the proposer's
+    from pynetdicom import AE
 
-        proposer = AE(ae_title="PROPOSER")
-        syntaxes = next(tss for sop, tss in _declared_accepted(ae) if sop == CT)
-        proposer.add_requested_context(CT, list(reversed(syntaxes)))
-        assoc = proposer.associate("127.0.0.1", port)
-        assert assoc.is_established
-        assert str(assoc.accepted_contexts[0].transfer_syntax[0]) == syntaxes[0]
-        assoc.release()
-        proposer.shutdown()
-    finally:
-        stop(proc)
+    proposer = AE(ae_title="PROPOSER")
+    syntaxes = next(tss for sop, tss in _declared_accepted(ae) if sop == CT)
+    proposer.add_requested_context(CT, list(reversed(syntaxes)))
+    assoc = proposer.associate("127.0.0.1", port)
+    assert assoc.is_established
+    assert str(assoc.accepted_contexts[0].transfer_syntax[0]) == syntaxes[0]
+    assoc.release()
+    proposer.shutdown()
 
 
-def test_mwlscp_accepts_what_the_statement_says(tmp_path: Path, aes: dict[str, ApplicationEntity]) -> None:
+def test_mwlscp_accepts_what_the_statement_says(tmp_path: Path, dcmcli_mwlscp,
+                                                 aes: dict[str, ApplicationEntity]) -> None:
     from dcmcli.net.association import AssociationSettings, open_association
     from dcmcli.net.peer import Peer
     from dcmcli.net.ul import Context, ExtendedNegotiation
@@ -550,21 +530,18 @@ def test_mwlscp_accepts_what_the_statement_says(tmp_path: Path, aes: dict[str, A
     ae = aes["MWLSCP"]
     source = tmp_path / "today.csv"
     source.write_text("PatientName,PatientID\nDoe^Jane,P1\n", encoding="utf-8")
-    proc, port = _start("mwlscp", "--json", "--bind", "127.0.0.1", "--source", str(source), "0")
-    try:
-        declared_pairs = {(sop, ts) for sop, tss in _declared_accepted(ae) for ts in tss}
-        proposed = sorted({(sop, ts) for sop in ["1.2.840.10008.5.1.4.31", "1.2.840.10008.1.1", CT,
-                                                 QUERY_MODELS[1].find] for ts in all_transfer_syntaxes()})
-        assert _accepted(port, proposed) == declared_pairs
-        mwl = "1.2.840.10008.5.1.4.31"
-        with open_association(AssociationSettings(calling_aet="PROPOSER"), Peer("127.0.0.1", port, "ANY-SCP"),
-                              [Context(None, mwl, [ELE])],
-                              extended=[ExtendedNegotiation(mwl, b"\x01\x01\x01\x01")]) as assoc:
-            answer, = assoc.report.extended
-        assert answer.accepted == [0, 1, 0, 0]  # combined date-time only, as the statement says
-        assert "combined date-time matching accepted" in ae.contexts[1].extended
-    finally:
-        stop(proc)
+    port = dcmcli_mwlscp("--source", str(source)).port
+    declared_pairs = {(sop, ts) for sop, tss in _declared_accepted(ae) for ts in tss}
+    proposed = sorted({(sop, ts) for sop in ["1.2.840.10008.5.1.4.31", "1.2.840.10008.1.1", CT,
+                                             QUERY_MODELS[1].find] for ts in all_transfer_syntaxes()})
+    assert _accepted(port, proposed) == declared_pairs
+    mwl = "1.2.840.10008.5.1.4.31"
+    with open_association(AssociationSettings(calling_aet="PROPOSER"), Peer("127.0.0.1", port, "ANY-SCP"),
+                          [Context(None, mwl, [ELE])],
+                          extended=[ExtendedNegotiation(mwl, b"\x01\x01\x01\x01")]) as assoc:
+        answer, = assoc.report.extended
+    assert answer.accepted == [0, 1, 0, 0]  # combined date-time only, as the statement says
+    assert "combined date-time matching accepted" in ae.contexts[1].extended
 
 
 # -- the installation: --version, doctor ----------------------------------------------
@@ -618,7 +595,7 @@ def test_user_identity_types_the_statement_says_are_checked_are_the_checked_ones
         assert (why is None or "is not accepted here" not in why) == (kind in USER_IDENTITY_TYPES_CHECKED), (kind, why)
 
 
-def test_storescp_sends_the_commitment_report_as_the_statement_says(tmp_path: Path, recorder: Recorder,
+def test_storescp_sends_the_commitment_report_as_the_statement_says(dcmcli_storescp, recorder: Recorder,
                                                                      aes: dict[str, ApplicationEntity]) -> None:
     """A requester that releases right after the N-ACTION response (as Orthanc does) gets the report on a
     new association: what storescp proposes for it, recorded."""
@@ -626,33 +603,29 @@ def test_storescp_sends_the_commitment_report_as_the_statement_says(tmp_path: Pa
     from pynetdicom import AE
 
     sc, instance = "1.2.840.10008.1.20.1", "1.2.840.10008.1.20.1.1"
-    proc, port = _start("storescp", "--json", "--bind", "127.0.0.1", "-od", str(tmp_path), "--commitment",
-                        "--commitment-peer", f"REQUESTER=127.0.0.1:{recorder.port}", "0")
-    try:
-        with recorder.lock:
-            recorder.requests.clear()
-            recorder.arrived.clear()
-        ae = AE(ae_title="REQUESTER")
-        ae.add_requested_context(sc, [ELE])
-        assoc = ae.associate("127.0.0.1", port)
-        assert assoc.is_established
-        ds = Dataset()
-        ds.TransactionUID = "1.2.826.0.1.3680043.8.498.1"
-        item = Dataset()
-        item.ReferencedSOPClassUID, item.ReferencedSOPInstanceUID = CT, "1.2.826.0.1.3680043.8.498.2"
-        ds.ReferencedSOPSequence = [item]
-        status, _ = assoc.send_n_action(ds, 1, sc, instance)
-        assert status.Status == 0x0000
-        assoc.release()
-        ae.shutdown()
-        assert recorder.arrived.wait(30), "no association for the report"
-        rq, = recorder.requests
-        assert rq.calling == "STORESCP" and rq.called == "REQUESTER"
-        declared_rq = [c for c in aes["STORESCP"].contexts if c.proposed]
-        assert rq.contexts == [(sc, tuple(declared_rq[0].syntaxes()))] and len(declared_rq) == 1
-        assert rq.roles == {sc: (0, 1)} and "proposes SCP role" in declared_rq[0].role_selection
-    finally:
-        stop(proc)
+    port = dcmcli_storescp("--commitment", "--commitment-peer", f"REQUESTER=127.0.0.1:{recorder.port}").port
+    with recorder.lock:
+        recorder.requests.clear()
+        recorder.arrived.clear()
+    ae = AE(ae_title="REQUESTER")
+    ae.add_requested_context(sc, [ELE])
+    assoc = ae.associate("127.0.0.1", port)
+    assert assoc.is_established
+    ds = Dataset()
+    ds.TransactionUID = "1.2.826.0.1.3680043.8.498.1"
+    item = Dataset()
+    item.ReferencedSOPClassUID, item.ReferencedSOPInstanceUID = CT, "1.2.826.0.1.3680043.8.498.2"
+    ds.ReferencedSOPSequence = [item]
+    status, _ = assoc.send_n_action(ds, 1, sc, instance)
+    assert status.Status == 0x0000
+    assoc.release()
+    ae.shutdown()
+    assert recorder.arrived.wait(30), "no association for the report"
+    rq, = recorder.requests
+    assert rq.calling == "STORESCP" and rq.called == "REQUESTER"
+    declared_rq = [c for c in aes["STORESCP"].contexts if c.proposed]
+    assert rq.contexts == [(sc, tuple(declared_rq[0].syntaxes()))] and len(declared_rq) == 1
+    assert rq.roles == {sc: (0, 1)} and "proposes SCP role" in declared_rq[0].role_selection
 
 
 def test_a_new_service_declared_the_same_way_appears(monkeypatch: pytest.MonkeyPatch) -> None:
