@@ -12,8 +12,7 @@ from dcmcli.cli.options import (CancelAfter, Common, FromFiles, PeerArgument, Qu
 from dcmcli.cli.report import show_report
 from dcmcli.cli.retrieving import (finish, identifiers_from_keys, nothing_to_retrieve, progress_bar,
                                    skip_pixel_imports_unless_converting)
-from dcmcli.cli.serving import log_printer
-from dcmcli.cli.storescp import received_printer
+from dcmcli.cli.serving import log_printer, received_printer
 from dcmcli.net.peer import parse_peer
 from dcmcli.net.services.retrieve import (RetrieveOptions, get, identifiers_from_files, inventory,
                                           inventory_from_files, parse_store_tc, plan_storage)

@@ -1,14 +1,19 @@
-"""Running a server until SIGINT/SIGTERM: storescp and mwlscp share it, and
-the way their threads' log lines reach the output."""
+"""Running a server until SIGINT/SIGTERM: storescp and mwlscp share it; the
+way their threads' log lines reach the output, and how every receiver
+(storescp, movescu, getscu) shows a received object."""
 
 from __future__ import annotations
 
 import signal
 import threading
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dcmcli.output import Output
+from dcmcli.uids import uid_name
+
+if TYPE_CHECKING:
+    from dcmcli.net.services.writer import Received
 
 
 class Server(Protocol):
@@ -58,3 +63,20 @@ def log_printer(out: Output) -> Callable[[str, str], None]:
         {"debug": out.debug, "info": out.info, "warning": out.warn}.get(level, out.error)(message)
 
     return on_log
+
+
+def received_printer(out: Output) -> Callable[[Received], None]:
+    """How every receiver (storescp, movescu, getscu) shows a received object."""
+
+    def on_received(r: Received) -> None:
+        if r.status == 0:
+            stored = (f", stored as {uid_name(r.stored_transfer_syntax)}"
+                      if r.stored_transfer_syntax and r.stored_transfer_syntax != r.transfer_syntax else "")
+            human = (f"received {r.path or r.sop_instance_uid} ({uid_name(r.sop_class_uid)}, "
+                     f"{uid_name(r.transfer_syntax)}{stored}) from {r.calling_aet}, {r.size} bytes")
+            out.emit("received", r.as_dict, human if out.verbosity >= 0 else None, plain=True)
+        else:
+            out.emit("received", r.as_dict,
+                     f"[red]refused[/] {r.sop_instance_uid} from {r.calling_aet}: {r.message} (0x{r.status:04X})")
+
+    return on_received

@@ -10,13 +10,13 @@ from dcmcli.cli.app import app
 from dcmcli.cli.options import (DCMTK_PANEL, Common, WriteBig, WriteDeflated, WriteImplicit, WriteLittle,
                                 dcmcli_command, written_syntax)
 from dcmcli.cli.report import show_report
-from dcmcli.cli.serving import log_printer, serve
+from dcmcli.cli.serving import log_printer, received_printer, serve
 from dcmcli.errors import ExitCode, UsageError
 from dcmcli.net.peer import validate_port
 from dcmcli.net.services.storage import StorageOptions, StoreServer
 from dcmcli.net.services.writer import LAYOUTS, Received, safe_component
 from dcmcli.output import Output
-from dcmcli.uids import all_transfer_syntaxes, parse_transfer_syntax, uid_name
+from dcmcli.uids import all_transfer_syntaxes, parse_transfer_syntax
 
 
 
@@ -142,23 +142,6 @@ def storescp(
              f"stopped: {n} object{'s' if n != 1 else ''} received, {server.failures} refused"
              + (f", {aborted} association{'s' if aborted != 1 else ''} aborted" if aborted else ""))
     return int(ExitCode.OK)
-
-
-def received_printer(out: Output):  # type: ignore[no-untyped-def]
-    """How every receiver (storescp, movescu, getscu) shows a received object."""
-
-    def on_received(r: Received) -> None:
-        if r.status == 0:
-            stored = (f", stored as {uid_name(r.stored_transfer_syntax)}"
-                      if r.stored_transfer_syntax and r.stored_transfer_syntax != r.transfer_syntax else "")
-            human = (f"received {r.path or r.sop_instance_uid} ({uid_name(r.sop_class_uid)}, "
-                     f"{uid_name(r.transfer_syntax)}{stored}) from {r.calling_aet}, {r.size} bytes")
-            out.emit("received", r.as_dict, human if out.verbosity >= 0 else None, plain=True)
-        else:
-            out.emit("received", r.as_dict,
-                     f"[red]refused[/] {r.sop_instance_uid} from {r.calling_aet}: {r.message} (0x{r.status:04X})")
-
-    return on_received
 
 
 def commitment_printer(out: Output):  # type: ignore[no-untyped-def]
