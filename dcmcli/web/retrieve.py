@@ -75,6 +75,10 @@ class Retrieved:
                 "bytes": self.size, "outcome": self.outcome, "message": self.message}
 
 
+#: Part media types stored as DICOM objects.
+_DICOM_TYPES = ("application/dicom", "application/octet-stream")
+
+
 class DicomParts(PartHandler):
     """Each application/dicom part into the storage writer."""
 
@@ -92,56 +96,64 @@ class DicomParts(PartHandler):
         self.buf = bytearray()
         self.inc = None
         self.size = 0
-        media, _ = parse_content_type(headers.get("content-type", "application/dicom"))
-        self.skip = None if media in ("application/dicom", "application/octet-stream") else \
-            f"a part of type {media}, not application/dicom"
+        ctype = headers.get("content-type", "application/dicom")
+        media = ctype if ctype in _DICOM_TYPES else parse_content_type(ctype)[0]  # the usual one without email's parser
+        self.skip = None if media in _DICOM_TYPES else f"a part of type {media}, not application/dicom"
 
     def data(self, chunk: bytes | memoryview) -> None:
         self.size += len(chunk)
         if self.skip:
             return
+        view = chunk if isinstance(chunk, memoryview) else memoryview(chunk)
         if self.inc is not None:
-            self.inc.write(chunk if isinstance(chunk, memoryview) else memoryview(chunk))
+            self.inc.write(view)
             return
-        self.buf += chunk
-        if len(self.buf) >= 144:
-            self._start(final=False)
+        if self.buf:  # the file meta came in pieces: gather it
+            self.buf += view
+            view = memoryview(self.buf)
+        if not self._start(view, final=False) and not self.buf:
+            self.buf = bytearray(view)  # too short to read the meta yet (a small copy: the part's first bytes)
 
-    def _start(self, final: bool) -> None:
-        """Read the part's file meta from its first bytes; then stream the data set into the writer."""
+    def _start(self, view: memoryview, final: bool) -> bool:
+        """Read the part's file meta from its first bytes; then stream the rest of
+        ``view`` (not copied: a part's first chunk is most of a CT) into the writer.
+        False: more bytes are needed first."""
         from dcmcli.dicomfile import InvalidFile, _read_meta
 
-        buf = self.buf
-        if len(buf) < 132 or buf[128:132] != b"DICM":
+        if len(view) < 132 or view[128:132] != b"DICM":
+            if len(view) < 132 and not final:
+                return False
             self.skip = "not a DICOM file (no DICM prefix)"
-            return
+            return True
         need = 0
-        if buf[132:136] == b"\x02\x00\x00\x00" and buf[136:138] == b"UL":
-            need = 144 + int.from_bytes(buf[140:144], "little")
-        elif not final and len(buf) < 65536:
-            return  # no group length: wait for more, then walk
-        if len(buf) < need and not final:
-            return
+        if view[132:136] == b"\x02\x00\x00\x00" and view[136:138] == b"UL":
+            if len(view) < 144 and not final:
+                return False
+            need = 144 + int.from_bytes(view[140:144], "little")
+        elif not final and len(view) < 65536:
+            return False  # no group length: wait for more, then walk
+        if len(view) < need and not final:
+            return False
         try:
-            values, offset = _read_meta(io.BytesIO(bytes(buf[132:max(need, 132)] if need else buf[132:])),
-                                        (need - 132) if need else len(buf) - 132)
+            values, offset = _read_meta(io.BytesIO(bytes(view[132:max(need, 132)] if need else view[132:])),
+                                        (need - 132) if need else len(view) - 132)
         except InvalidFile as exc:
             self.skip = f"not a DICOM file: {exc}"
-            return
+            return True
         offset += 132
         sop_class, sop_instance, ts = values.get(0x0002, ""), values.get(0x0003, ""), values.get(0x0010, "")
         if not (sop_instance and ts):
             self.skip = "its file meta names no SOP Instance UID or transfer syntax"
-            return
+            return True
         self.inc = self.writer.begin(sop_class, sop_instance, ts, "")
-        rest = memoryview(bytes(buf[offset:]))
         self.buf = bytearray()
-        if len(rest):
-            self.inc.write(rest)
+        if len(view) > offset:
+            self.inc.write(view[offset:])
+        return True
 
     def end(self) -> None:
         if self.inc is None and not self.skip:
-            self._start(final=True)
+            self._start(memoryview(self.buf), final=True)
         inc, self.inc = self.inc, None
         if inc is None:
             self.on_result(Retrieved(None, "", "", "", self.size, "failed", self.skip or "empty part"))
