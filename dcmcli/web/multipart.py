@@ -17,7 +17,6 @@ import os
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from email.message import Message
 from pathlib import Path
 from typing import Protocol
 
@@ -31,12 +30,13 @@ class Truncated(MultipartError):
 
 
 def parse_content_type(value: str) -> tuple[str, dict[str, str]]:
-    """``multipart/related; type="application/dicom"; boundary=x`` -> media type, parameters (lower-case names)."""
-    msg = Message()
-    msg["content-type"] = value or ""
-    media = msg.get_content_type().lower()
-    params = {k.lower(): v for k, v in msg.get_params()[1:]} if msg.get_params() else {}
-    return media, params
+    """``multipart/related; type="application/dicom"; boundary=x`` -> media type, parameters
+    (lower-case names), by python-multipart's header parser (email's costs 8 ms to import)."""
+    from python_multipart.multipart import parse_options_header
+
+    media, params = parse_options_header(value or "")
+    return (media.decode("latin-1").lower() or "text/plain",
+            {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in params.items()})
 
 
 class PartHandler(Protocol):

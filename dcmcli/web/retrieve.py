@@ -268,52 +268,21 @@ def retrieve_instances(client: WebClient, writer: StorageWriter, study: str, ser
     return outcome
 
 
-#: Chunks read ahead of the parser and the disk (at most READ_AHEAD x httpcore's read size, 1 MB).
-READ_AHEAD = 8
-
-
 def _chunks(resp: Any, client: WebClient, what: str, path: str) -> Iterable[bytes]:
-    """The body's chunks as they arrive, read by a thread of their own ahead of
-    the parser and the disk writes (a bounded queue), so that the server never
-    waits for our disk; transport failures as WebErrors."""
-    import queue
-
+    """The body's chunks as they arrive (up to httpcore's read size, 1 MB),
+    transport failures as WebErrors. Read in the thread that parses and
+    writes them: a reader thread of its own ahead of the disk was measured
+    slower (bench/bench_wado.py: GIL hand-offs and a queue, for a client
+    whose CPU is the limit on two cores), and the kernel's socket buffer
+    already holds what arrives during a write."""
     import httpx
 
     from dcmcli.web.http import transport_failure
 
-    chunks: queue.Queue[bytes | BaseException | None] = queue.Queue(READ_AHEAD)
-    stop = threading.Event()
-
-    def read() -> None:
-        try:
-            for chunk in resp.iter_bytes():
-                while not stop.is_set():
-                    try:
-                        chunks.put(chunk, timeout=0.5)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            chunks.put(None)
-        except BaseException as exc:  # handed to the consumer, raised there
-            chunks.put(exc)
-
-    reader = threading.Thread(target=read, name="dcmcli-wado-read", daemon=True)
-    reader.start()
     try:
-        while True:
-            item = chunks.get()
-            if item is None:
-                return
-            if isinstance(item, httpx.HTTPError):
-                raise transport_failure(item, what, "GET", client.url(path), client.options.timeout) from None
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()  # the reader ends with the response, which the caller closes
+        yield from resp.iter_bytes()
+    except httpx.HTTPError as exc:
+        raise transport_failure(exc, what, "GET", client.url(path), client.options.timeout) from None
 
 
 # ---------------------------------------------------------------------------
