@@ -367,3 +367,74 @@ def parse_model(text: str, service: str) -> tuple[QueryModel, str]:
         raise UsageError(f"the {model.title} information model has no C-{service.upper()}",
                          f"models with C-{service.upper()}: {names}")
     return model, chosen
+
+
+# -- SOP Class Common Extended Negotiation (PS3.7 D.3.3.6, PS3.4 B.3.1.3-B.3.1.4, B.4.1.2) ----------
+
+#: The Service Class UID a Common Extended Negotiation item names for a storage SOP class (PS3.4 B.3.1.3).
+STORAGE_SERVICE_CLASS = "1.2.840.10008.4.2"
+
+_DX_PRESENTATION, _DX_PROCESSING = "1.2.840.10008.5.1.4.1.1.1.1", "1.2.840.10008.5.1.4.1.1.1.1.1"
+_ENHANCED_SR, _COMPREHENSIVE_SR = "1.2.840.10008.5.1.4.1.1.88.22", "1.2.840.10008.5.1.4.1.1.88.33"
+_COMPREHENSIVE_3D_SR, _EXTENSIBLE_SR = "1.2.840.10008.5.1.4.1.1.88.34", "1.2.840.10008.5.1.4.1.1.88.35"
+#: The general SR classes a specialised SR's content also fits, most specific first.
+_SR_GENERAL = (_ENHANCED_SR, _COMPREHENSIVE_SR, _COMPREHENSIVE_3D_SR, _EXTENSIBLE_SR)
+
+#: PS3.4 Table B.3-3 "Standard and Related General SOP Classes": each listed
+#: standard storage SOP class, and the more general classes its instances
+#: also are (a receiver that stores one of those may store it). PS3.4
+#: B.3.1.4: a standard class not listed here conveys no related general
+#: class (Mammography, Chest and Colon CAD SR, Key Object Selection are not
+#: listed); implementation-defined (private) specialised classes may
+#: (``parse_related_general``, storescu/getscu --related-general).
+RELATED_GENERAL_SOP_CLASSES: dict[str, tuple[str, ...]] = {
+    "1.2.840.10008.5.1.4.1.1.9.1.1": ("1.2.840.10008.5.1.4.1.1.9.1.2",),  # 12-lead ECG -> General ECG
+    "1.2.840.10008.5.1.4.1.1.1.2": (_DX_PRESENTATION,),  # Digital Mammography X-Ray, For Presentation
+    "1.2.840.10008.5.1.4.1.1.1.2.1": (_DX_PROCESSING,),  # Digital Mammography X-Ray, For Processing
+    "1.2.840.10008.5.1.4.1.1.1.3": (_DX_PRESENTATION,),  # Digital Intra-Oral X-Ray, For Presentation
+    "1.2.840.10008.5.1.4.1.1.1.3.1": (_DX_PROCESSING,),  # Digital Intra-Oral X-Ray, For Processing
+    "1.2.840.10008.5.1.4.1.1.88.11": _SR_GENERAL,  # Basic Text SR
+    _ENHANCED_SR: _SR_GENERAL[1:],
+    _COMPREHENSIVE_SR: _SR_GENERAL[2:],
+    _COMPREHENSIVE_3D_SR: _SR_GENERAL[3:],
+    "1.2.840.10008.5.1.4.1.1.88.40": _SR_GENERAL,  # Procedure Log
+    "1.2.840.10008.5.1.4.1.1.88.72": _SR_GENERAL,  # Simplified Adult Echo SR
+    "1.2.840.10008.5.1.4.1.1.88.67": _SR_GENERAL,  # X-Ray Radiation Dose SR
+    "1.2.840.10008.5.1.4.1.1.88.68": _SR_GENERAL,  # Radiopharmaceutical Radiation Dose SR
+    "1.2.840.10008.5.1.4.1.1.88.73": _SR_GENERAL,  # Patient Radiation Dose SR
+    "1.2.840.10008.5.1.4.1.1.88.71": _SR_GENERAL,  # Acquisition Context SR (Enhanced/Comprehensive without SCOORD3D)
+    "1.2.840.10008.5.1.4.1.1.78.6": (_ENHANCED_SR,),  # Spectacle Prescription Report
+    "1.2.840.10008.5.1.4.1.1.79.1": (_ENHANCED_SR,),  # Macular Grid Thickness and Volume Report
+    "1.2.840.10008.5.1.4.1.1.2.1": ("1.2.840.10008.5.1.4.1.1.2.2",),  # Enhanced CT -> Legacy Converted Enhanced CT
+    "1.2.840.10008.5.1.4.1.1.4.1": ("1.2.840.10008.5.1.4.1.1.4.4",),  # Enhanced MR -> Legacy Converted Enhanced MR
+    "1.2.840.10008.5.1.4.1.1.130": ("1.2.840.10008.5.1.4.1.1.128.1",),  # Enhanced PET -> Legacy Converted Enhanced PET
+}
+
+
+def related_general_sop_classes(sop_class: str, extra: dict[str, tuple[str, ...]] | None = None) -> tuple[str, ...]:
+    """The Related General SOP Classes a Common Extended Negotiation item conveys
+    for ``sop_class``: the user's (``extra``, from ``parse_related_general``), else
+    PS3.4 Table B.3-3's, else none."""
+    if extra and sop_class in extra:
+        return extra[sop_class]
+    return RELATED_GENERAL_SOP_CLASSES.get(sop_class, ())
+
+
+def parse_related_general(specs: list[str]) -> dict[str, tuple[str, ...]]:
+    """``SOPCLASS=GENERAL[,GENERAL...]`` (UIDs or keywords; repeatable) into
+    {SOP class: related general SOP classes}: what a private specialised class
+    tells a receiver it also is (PS3.4 B.3.1.4 note)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for spec in specs:
+        sop, sep, general = spec.partition("=")
+        names = [g.strip() for g in general.split(",") if g.strip()]
+        if not sep or not sop.strip() or not names:
+            raise UsageError(f"malformed related general SOP classes {spec!r}",
+                             "write SOPCLASS=GENERAL[,GENERAL...], e.g. 1.2.3.4=SecondaryCaptureImageStorage")
+        uid = parse_sop_class(sop)
+        related = tuple(dict.fromkeys(parse_sop_class(n) for n in names))
+        for u in (uid, *related):
+            if not is_uid(u):
+                raise UsageError(f"{u!r} is not a valid UID", "a UID is digits and dots, at most 64 characters")
+        out[uid] = tuple(dict.fromkeys((*out.get(uid, ()), *related)))
+    return out

@@ -296,7 +296,7 @@ def dcmcli_mwlscp(tmp_path: Path) -> Iterator:
 
 @dataclass
 class RecordingPeer:
-    """pynetdicom's AE in a test script (tests/nservice_peer.py, tests/print_peer.py):
+    """pynetdicom's AE in a test script (tests/nservice_peer.py, tests/print_peer.py, tests/storage_peer.py):
     the SCP of services no Debian peer provides, writing every request it receives
     to ``record`` as JSON lines."""
 

@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 
 from dcmcli.cli.app import app
-from dcmcli.cli.options import (CancelAfter, Common, FromFiles, PeerArgument, QueryFilesArgument, WarningsAsErrors,
-                                dcmcli_command)
+from dcmcli.cli.options import (CancelAfter, Common, CommonExtNeg, FromFiles, PeerArgument, QueryFilesArgument,
+                                RelatedGeneral, WarningsAsErrors, common_extended_options, dcmcli_command)
 from dcmcli.cli.report import show_report
 from dcmcli.cli.retrieving import (finish, identifiers_from_keys, nothing_to_retrieve, progress_bar,
                                    skip_pixel_imports_unless_converting)
@@ -52,6 +52,8 @@ def getscu(
     from_files: FromFiles = None,
     cancel_after: CancelAfter = None,
     warnings_as_errors: WarningsAsErrors = False,
+    common_ext_neg: CommonExtNeg = False,
+    related_general: RelatedGeneral = None,
 ) -> int:
     """Retrieve objects from a peer on this association (C-GET) and store them like storescp.
 
@@ -63,6 +65,7 @@ def getscu(
     assert common.query is not None and common.writer is not None
     skip_pixel_imports_unless_converting(common)
     target, files = parse_peer(peer, list(args or []))
+    cen, related = common_extended_options(common_ext_neg, related_general)
     model, sop_class = common.query.resolve("get", "without-bulk-data" if without_bulk_data else None)
     inv = None
     if from_files:
@@ -95,7 +98,8 @@ def getscu(
     try:
         with progress_bar(out, f"retrieving from {target}") as on_progress:
             outcome = get(common.settings, target, sop_class, identifiers, plans, writer,
-                          RetrieveOptions(cancel_after=cancel_after), on_received=received_printer(out),
+                          RetrieveOptions(cancel_after=cancel_after, common_extended=cen, related_general=related),
+                          on_received=received_printer(out),
                           on_report=lambda r: show_report(out, r), on_progress=on_progress, on_log=log_printer(out))
     finally:
         writer.close()

@@ -762,3 +762,23 @@ EventListenPort = Annotated[int | None, typer.Option(
     "--port", min=0, max=65535, metavar="PORT", rich_help_panel=NSERVICE,
     help="Listen on PORT for N-EVENT-REPORTs the peer sends on a new association (the shared acceptor, only "
          "this peer's address); the peer must know this AE title, host and port.")]
+
+# SOP Class Common Extended Negotiation (PS3.7 D.3.3.6): the storage SCUs (storescu, getscu's storage contexts).
+CommonExtNeg = Annotated[bool, typer.Option(
+    "-cen", "--common-ext-neg", "--rel-ext-neg",
+    help="Send a SOP Class Common Extended Negotiation item for each storage SOP class proposed: service class "
+         "Storage (1.2.840.10008.4.2) and the class's related general SOP classes (PS3.4 Table B.3-3, e.g. Digital "
+         "Mammography -> Digital X-Ray), so that a receiver may accept a class it does not know, a private one "
+         "too, as storage (dcm4che's --rel-ext-neg).")]
+RelatedGeneral = Annotated[list[str] | None, typer.Option(
+    "--related-general", metavar="SOPCLASS=GENERAL[,GENERAL...]",
+    help="The related general SOP classes sent for SOPCLASS, a private specialised class (UIDs or keywords; "
+         "repeatable; instead of the table's for a standard class). Implies -cen.")]
+
+
+def common_extended_options(enabled: bool, specs: list[str] | None) -> tuple[bool, dict[str, tuple[str, ...]]]:
+    """-cen and --related-general as (send the items, the user's related general SOP classes)."""
+    from dcmcli.uids import parse_related_general
+
+    related = parse_related_general(list(specs or []))
+    return enabled or bool(related), related

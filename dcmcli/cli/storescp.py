@@ -52,6 +52,11 @@ def storescp(
              "(repeatable).")] = None,
     promiscuous: Annotated[bool, typer.Option("-pm", "--promiscuous",
                                               help="Also accept unknown and private storage SOP classes.")] = False,
+    no_common_ext_neg: Annotated[bool, typer.Option(
+        "--no-common-ext-neg",
+        help="Refuse a SOP class we do not know even when the requestor's SOP Class Common Extended Negotiation "
+             "says it is storage (service class Storage, or a storage class as its related general class); "
+             "by default it is accepted and stored (PS3.4 B.4.1.2).")] = False,
     accept_ts: Annotated[list[str] | None, typer.Option(
         "--accept-ts", metavar="SYNTAX",
         help="Accept only these transfer syntaxes for storage, in this order of preference (repeatable). "
@@ -132,7 +137,8 @@ def storescp(
                 index.add(r.sop_instance_uid, r.sop_class_uid, str(r.path))
             show(r)
     server = StoreServer(common.settings, acceptor, writer,
-                         StorageOptions(transfer_syntaxes=syntaxes, promiscuous=promiscuous),
+                         StorageOptions(transfer_syntaxes=syntaxes, promiscuous=promiscuous,
+                                        common_extended=not no_common_ext_neg),
                          on_received=on_received, on_log=log_printer(out),
                          on_association=lambda report: show_report(out, report), extra_services=extra)
     aborted = serve(out, server, lambda info: f"listening on {info['bind']}:{info['port']} as {info['ae_title']}, "

@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 
 from dcmcli.cli.app import app
-from dcmcli.cli.options import DCMTK_PANEL, Common, NoRecurse, PeerArgument, WarningsAsErrors, dcmcli_command
+from dcmcli.cli.options import (DCMTK_PANEL, Common, CommonExtNeg, NoRecurse, PeerArgument, RelatedGeneral,
+                                WarningsAsErrors, common_extended_options, dcmcli_command)
 from dcmcli.cli.report import show_inputs, show_report
 from dcmcli.dicomfile import collect_inputs
 from dcmcli.errors import ExitCode, UsageError, worst
@@ -53,6 +54,8 @@ EXAMPLES = [
      'dcmcli storescu --allow-lossy pacs 104 ct/'),
     ('Send everything a CD\'s DICOMDIR references (DCMTK: dcmsend +rd pacs 104 /cdrom/DICOMDIR).',
      'dcmcli storescu pacs 104 --dicomdir /cdrom/DICOMDIR'),
+    ('Offer a private SOP class as storage (SOP Class Common Extended Negotiation), with its related general class.',
+     'dcmcli storescu -cen --related-general 1.2.3.4.5=SecondaryCaptureImageStorage pacs 104 private/'),
     ('Per-file results as JSON Lines for a pipeline.',
      'dcmcli storescu --json pacs 104 dir/ > results.jsonl'),
 ]
@@ -79,6 +82,8 @@ def storescu(
         "--no-compress-fallback", help="Do not propose compressed syntaxes as fallbacks (only the file's own and "
                                        "uncompressed).")] = False,
     warnings_as_errors: WarningsAsErrors = False,
+    common_ext_neg: CommonExtNeg = False,
+    related_general: RelatedGeneral = None,
     dicomdir: Annotated[list[Path] | None, typer.Option(
         "--dicomdir", metavar="DICOMDIR",
         help="Send every instance this DICOMDIR references (repeatable; as DCMTK's dcmsend +rd). A file named "
@@ -108,6 +113,7 @@ def storescu(
     Usage as in DCMTK: dcmcli storescu OPTIONS peer port file-or-dir...
     """
     target, paths = parse_peer(peer, args)
+    cen, related = common_extended_options(common_ext_neg, related_general)
     if not paths and not dicomdir:
         raise UsageError("no files given", "name files, directories or globs after the peer and port")
     out = common.out
@@ -152,7 +158,8 @@ def storescu(
 
         sender = StoreSender(common.settings, target,
                              StoreOptions(halt_on_error=halt_on_error, retries=retries, jobs=jobs,
-                                          compress=not no_compress, allow_lossy=allow_lossy),
+                                          compress=not no_compress, allow_lossy=allow_lossy,
+                                          common_extended=cen, related_general=related),
                              on_result=on_result, on_association=lambda rep: show_report(out, rep),
                              on_retry=on_retry)
         run = sender.send(files)

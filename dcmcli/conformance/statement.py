@@ -127,6 +127,8 @@ def _syntaxes_text(c: Contexts) -> str:
 
 def _classes_text(c: Contexts, storage: set[str]) -> str:
     classes = c.classes()
+    if c.label and not classes:  # a rule, not a list (storescp: what Common Extended Negotiation names)
+        return c.label
     if c.label and set(classes) == storage:
         return f"{c.label} (Table 1-1)"
     listed = "; ".join(f"{name_of(u)} `{u}`" for u in classes)

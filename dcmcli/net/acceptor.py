@@ -29,14 +29,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dcmcli.errors import ListenError
-from dcmcli.net.association import (AssociationSettings, ContextReport, ExtendedReport, NegotiationReport, RoleReport,
-                                    abort_text, describe_associate, rejection_info, set_nodelay)
+from dcmcli.net.association import (AssociationSettings, CommonExtendedReport, ContextReport, ExtendedReport,
+                                    NegotiationReport, RoleReport, abort_text, describe_associate, rejection_info,
+                                    set_nodelay)
 from dcmcli.net.dimse import C_CANCEL_RQ, Channel, Message, response
 from dcmcli.net.peer import Peer
 from dcmcli.net.ul import (ABORT_INVALID_PARAMETER, ABORT_UNEXPECTED_PDU, APPLICATION_CONTEXT, MIN_PEER_PDU,
-                           PDU_ASSOCIATE_RQ, Associate, Connection, ConnectionClosed, Context, ExtendedNegotiation,
-                           PeerAborted, ProtocolError, RoleSelection, UserIdentity, decode_associate, encode_associate_ac,
-                           encode_associate_rj, negotiate, receive_limit)
+                           PDU_ASSOCIATE_RQ, Associate, CommonExtendedNegotiation, Connection, ConnectionClosed,
+                           Context, ExtendedNegotiation, PeerAborted, ProtocolError, RoleSelection, UserIdentity,
+                           decode_associate, encode_associate_ac, encode_associate_rj, negotiate, receive_limit)
 from dcmcli.uids import ELE, ILE, VERIFICATION
 
 # A-ASSOCIATE-RJ (result, source, reason), PS3.8 9.3.4
@@ -65,6 +66,14 @@ class Service:
 
     def transfer_syntaxes(self, abstract_syntax: str) -> Sequence[str] | None:
         """Accepted transfer syntaxes for a SOP class, in order of preference; None: not served."""
+        return None
+
+    def common_extended(self, abstract_syntax: str, item: CommonExtendedNegotiation) -> Sequence[str] | None:
+        """Transfer syntaxes for a SOP class no service knows (``transfer_syntaxes``
+        gave None everywhere) that the requestor's SOP Class Common Extended
+        Negotiation item relates to this service: its service class, its related
+        general SOP classes (PS3.7 D.3.3.6, PS3.4 B.4.1.2). None: not served.
+        The item is never answered (request only)."""
         return None
 
     def role(self, sop_class: str, scu: bool, scp: bool) -> tuple[bool, bool]:
@@ -398,6 +407,14 @@ class Acceptor:
                 return s, syntaxes
         return None
 
+    def _service_for_common(self, abstract_syntax: str, item: CommonExtendedNegotiation
+                            ) -> tuple[Service, Sequence[str]] | None:
+        for s in self.services:
+            syntaxes = s.common_extended(abstract_syntax, item)
+            if syntaxes is not None:
+                return s, syntaxes
+        return None
+
     def _check_rq(self, rq: Associate) -> tuple[int, int, int] | None:
         """Structural checks of an A-ASSOCIATE-RQ: an RJ triple, or raises ProtocolError."""
         if not rq.protocol_version & 1:
@@ -481,15 +498,33 @@ class Acceptor:
             conn.close()
             return None
         by_context: dict[int, Service] = {}
+        # SOP Class Common Extended Negotiation (request only): the first item per SOP class counts.
+        common: dict[str, CommonExtendedNegotiation] = {}
+        for c in rq.common_extended:
+            common.setdefault(c.sop_class, c)
+        resolved: dict[str, tuple[Service, Sequence[str], bool] | None] = {}
+
+        def resolve(abstract: str) -> tuple[Service, Sequence[str], bool] | None:
+            """The service of a SOP class, its syntaxes, and whether the Common
+            Extended Negotiation item made it one (once per SOP class)."""
+            if abstract not in resolved:
+                found = self._service_for(abstract)
+                item = common.get(abstract)
+                if found is None and item is not None:
+                    found = self._service_for_common(abstract, item)
+                    resolved[abstract] = (*found, True) if found else None
+                else:
+                    resolved[abstract] = (*found, False) if found else None
+            return resolved[abstract]
 
         def supported(abstract: str) -> Sequence[str] | None:
-            found = self._service_for(abstract)
+            found = resolve(abstract)
             return found[1] if found else None
 
         results = negotiate(rq.contexts, supported)
         for cx in results:
             if cx.result == 0:
-                found = self._service_for(cx.abstract_syntax)
+                found = resolve(cx.abstract_syntax)
                 assert found is not None
                 by_context[int(cx.context_id or 0)] = found[0]
         ac = Associate(calling_ae_title=rq.calling_ae_title, called_ae_title=rq.called_ae_title, contexts=results,
@@ -504,7 +539,7 @@ class Acceptor:
             if r.sop_class in answered:
                 continue
             answered.add(r.sop_class)
-            found = self._service_for(r.sop_class) if r.sop_class in accepted_classes else None
+            found = resolve(r.sop_class) if r.sop_class in accepted_classes else None
             if found is None:
                 report.roles.append(RoleReport(r.sop_class, r.scu, r.scp, None, None))  # not answered
                 continue
@@ -516,7 +551,7 @@ class Acceptor:
             if e.sop_class in answered:
                 continue
             answered.add(e.sop_class)
-            found = self._service_for(e.sop_class) if e.sop_class in accepted_classes else None
+            found = resolve(e.sop_class) if e.sop_class in accepted_classes else None
             answer = found[0].extended(e.sop_class, e.info) if found else None
             if answer is not None:
                 ac.extended.append(ExtendedNegotiation(e.sop_class, answer))
@@ -532,9 +567,18 @@ class Acceptor:
             report.user_identity = {"type": rq.user_identity.kind,
                                     "positive_response_requested": rq.user_identity.positive_response_requested,
                                     "server_response": answer}
+        via_common = {a for a, found in resolved.items() if found is not None and found[2]}
         report.contexts = [ContextReport(int(p.context_id or 0), p.abstract_syntax, list(p.transfer_syntax),
-                                         r.result, r.transfer_syntax[0] if r.result == 0 else None)
+                                         r.result, r.transfer_syntax[0] if r.result == 0 else None,
+                                         "common-extended-negotiation"
+                                         if r.result == 0 and p.abstract_syntax in via_common else None)
                            for p, r in zip(rq.contexts, results)]
+        for c in common.values():  # one per SOP class, as role selection and extended negotiation
+            found = resolved.get(c.sop_class)
+            effect = ("not-used" if c.sop_class not in accepted_classes or found is None
+                      else "accepted-as-storage" if found[2] else "not-needed")
+            report.common_extended.append(CommonExtendedReport(c.sop_class, c.service_class,
+                                                               list(c.related_general_sop_classes), effect))
         if trace:
             trace(describe_associate(f"A-ASSOCIATE-AC sent to {log_peer}", ac))
         conn.send(encode_associate_ac(ac))

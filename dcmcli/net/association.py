@@ -113,6 +113,11 @@ class ContextReport:
     transfer_syntaxes: list[str]
     result: int | None
     accepted_transfer_syntax: str | None
+    #: Acceptor side: "common-extended-negotiation" when the abstract syntax is
+    #: not one the acceptor knows and was accepted because the requestor's SOP
+    #: Class Common Extended Negotiation relates it to a service it serves
+    #: (PS3.4 B.4.1.2); None otherwise, and always on the requestor side.
+    accepted_via: str | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -123,6 +128,7 @@ class ContextReport:
             "result": self.result,
             "result_text": CONTEXT_RESULTS.get(self.result, "no answer") if self.result is not None else "no answer",
             "accepted_transfer_syntax": self.accepted_transfer_syntax,
+            "accepted_via": self.accepted_via,
         }
 
 
@@ -151,6 +157,38 @@ class ExtendedReport:
                 "proposed": self.proposed, "accepted": self.accepted}
 
 
+#: What a SOP Class Common Extended Negotiation item did at the acceptor (``CommonExtendedReport.effect``).
+CEN_EFFECTS = {
+    "accepted-as-storage": "its SOP class accepted as storage because of it",
+    "not-needed": "its SOP class is served anyway",
+    "not-used": "no context of its SOP class accepted through it",
+}
+
+
+@dataclass
+class CommonExtendedReport:
+    """A SOP Class Common Extended Negotiation item proposed (PS3.7 D.3.3.6:
+    request only, never answered). ``effect`` (acceptor side, see
+    ``CEN_EFFECTS``): what the acceptor made of it; None on the requestor side,
+    where no answer exists."""
+
+    sop_class: str
+    service_class: str
+    related_general_sop_classes: list[str]
+    effect: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {"sop_class": self.sop_class, "sop_class_name": uid_name(self.sop_class),
+                "service_class": self.service_class, "service_class_name": uid_name(self.service_class),
+                "related_general_sop_classes": list(self.related_general_sop_classes), "effect": self.effect}
+
+    def line(self) -> str:
+        related = ", ".join(uid_name(u) for u in self.related_general_sop_classes) or "none"
+        effect = f": {CEN_EFFECTS.get(self.effect, self.effect)}" if self.effect else ""
+        return (f"  common extended negotiation {uid_name(self.sop_class)}: service class "
+                f"{uid_name(self.service_class)}, related general SOP classes {related}{effect}")
+
+
 @dataclass
 class NegotiationReport:
     """One association's negotiation, the same object on the requestor and
@@ -164,6 +202,7 @@ class NegotiationReport:
     contexts: list[ContextReport] = field(default_factory=list)
     roles: list[RoleReport] = field(default_factory=list)
     extended: list[ExtendedReport] = field(default_factory=list)
+    common_extended: list[CommonExtendedReport] = field(default_factory=list)
     async_window: dict[str, object] | None = None
     user_identity: dict[str, object] | None = None
     peer_ae_title: str | None = None
@@ -186,6 +225,7 @@ class NegotiationReport:
             "contexts": [c.as_dict() for c in self.contexts],
             "roles": [r.as_dict() for r in self.roles],
             "extended_negotiation": [e.as_dict() for e in self.extended],
+            "common_extended_negotiation": [c.as_dict() for c in self.common_extended],
             "async_window": self.async_window,
             "user_identity": self.user_identity,
             "peer_ae_title": self.peer_ae_title,
@@ -212,6 +252,8 @@ class NegotiationReport:
             verdict = CONTEXT_RESULTS.get(c.result, "no answer") if c.result is not None else "no answer"
             if c.result == 0 and c.accepted_transfer_syntax:
                 verdict += f" in {uid_name(c.accepted_transfer_syntax)}"
+            if c.accepted_via == "common-extended-negotiation":
+                verdict += " (as storage: the requestor's common extended negotiation)"
             out.append(f"  context {c.context_id}: {uid_name(c.abstract_syntax)} "
                        f"[{', '.join(uid_name(t) for t in c.transfer_syntaxes)}]: {verdict}")
         for r in self.roles:
@@ -224,6 +266,7 @@ class NegotiationReport:
         for e in self.extended:
             out.append(f"  extended negotiation {uid_name(e.sop_class)}: proposed {e.proposed}, "
                        f"accepted {e.accepted if e.accepted is not None else 'not supported'}")
+        out += [c.line() for c in self.common_extended]
         if self.tls:
             t = self.tls
             out.append(f"  TLS: {t.get('version')}, {t.get('cipher')}"
@@ -252,6 +295,9 @@ def describe_associate(kind: str, a: Associate) -> str:
         lines.append(f"  role {uid_name(r.sop_class)}: SCU {int(r.scu)} SCP {int(r.scp)}")
     for e in a.extended:
         lines.append(f"  extended {uid_name(e.sop_class)}: {list(e.info)}")
+    for c in a.common_extended:
+        lines.append(f"  common extended {uid_name(c.sop_class)}: service class {uid_name(c.service_class)}, "
+                     f"related general [{', '.join(uid_name(u) for u in c.related_general_sop_classes)}]")
     if a.async_window:
         lines.append(f"  asynchronous operations window {a.async_window}")
     return "\n".join(lines)
@@ -521,6 +567,8 @@ def request_association(settings: AssociationSettings, peer: Peer, contexts: Seq
                          "give the peer's AE title once")
     called = peer.ae_title or settings.called_aet
     report = NegotiationReport(peer, settings.calling_aet, called)
+    report.common_extended = [CommonExtendedReport(c.sop_class, c.service_class, list(c.related_general_sop_classes))
+                              for c in common_extended]
     if user_identity is None:
         user_identity = settings.user_identity
     address, family = resolve(peer)
@@ -660,5 +708,6 @@ def open_association(settings: AssociationSettings, peer: Peer, contexts: Sequen
 
 
 __all__ = ["AssociationSettings", "Association", "NegotiationReport", "ContextReport", "RoleReport",
-           "ExtendedReport", "request_association", "open_association", "lost_reason", "set_nodelay",
+           "ExtendedReport", "CommonExtendedReport", "request_association", "open_association", "lost_reason",
+           "set_nodelay",
            "abort_text", "rejection_info", "describe_associate", "resolve"]

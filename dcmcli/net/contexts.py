@@ -17,10 +17,15 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from dcmcli.net.ul import Context
-from dcmcli.uids import UNCOMPRESSED_FALLBACK
+from dcmcli.net.ul import CommonExtendedNegotiation, Context
+from dcmcli.uids import STORAGE_SERVICE_CLASS, UNCOMPRESSED_FALLBACK, VERIFICATION, related_general_sop_classes
 
 MAX_CONTEXTS = 128
+
+#: The conformance statement's Extended Negotiation column of the storage contexts proposed (storescu, getscu).
+CEN_PROPOSED = ("with `-cen`: SOP Class Common Extended Negotiation (PS3.7 D.3.3.6) for each SOP class, service "
+                f"class Storage `{STORAGE_SERVICE_CLASS}`, the related general SOP classes of PS3.4 Table B.3-3 "
+                "(or `--related-general`)")
 
 T = TypeVar("T")
 
@@ -87,3 +92,14 @@ def plan_batches(items: Sequence[T], key: "callable[[T], tuple[str, str]]", *,  
 def chunk_pairs(pairs: Sequence[tuple[str, list[str]]], limit: int = MAX_CONTEXTS) -> list[list[Context]]:
     """Split context pairs into lists of at most ``limit`` contexts."""
     return [[Context(None, a, list(t)) for a, t in pairs[i:i + limit]] for i in range(0, len(pairs), limit)]
+
+
+def storage_common_extended(sop_classes: Iterable[str], related: dict[str, tuple[str, ...]] | None = None
+                            ) -> list[CommonExtendedNegotiation]:
+    """One SOP Class Common Extended Negotiation item (PS3.7 D.3.3.6) per
+    storage SOP class proposed, in order: the Storage Service Class and the
+    class's related general SOP classes (``related``, the user's, else PS3.4
+    Table B.3-3's). A private class is offered as storage this way: a receiver
+    that does not know it may accept it (PS3.4 B.4.1.2)."""
+    return [CommonExtendedNegotiation(sop, STORAGE_SERVICE_CLASS, list(related_general_sop_classes(sop, related)))
+            for sop in dict.fromkeys(sop_classes) if sop != VERIFICATION]

@@ -27,6 +27,7 @@ from dcmcli.conformance import ApplicationEntity, Contexts, Statuses
 from dcmcli.errors import ExitCode, NetworkError
 from dcmcli.net.acceptor import AcceptorOptions
 from dcmcli.net.association import Association, AssociationSettings, NegotiationReport, open_association
+from dcmcli.net.contexts import CEN_PROPOSED, storage_common_extended
 from dcmcli.net.dimse import C_GET_RQ, C_GET_RSP, C_MOVE_RQ, C_MOVE_RSP, C_STORE_RQ, FAILED_SOP_INSTANCES, Command, request
 from dcmcli.net.peer import Peer
 from dcmcli.uids import storage_sop_classes
@@ -71,6 +72,9 @@ class RetrieveOptions:
     priority: int = 0
     cancel_after: int | None = None  # sub-operations
     warnings_as_errors: bool = False
+    #: C-GET: a SOP Class Common Extended Negotiation item per storage class proposed (see StoreOptions).
+    common_extended: bool = False
+    related_general: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass
@@ -642,7 +646,9 @@ def get(settings: AssociationSettings, peer: Peer, sop_class: str, identifiers: 
     for plan in plans:
         contexts = [Context(None, sop_class, list(QUERY_SYNTAXES))] + [Context(None, s, list(t)) for s, t in plan.contexts]
         roles = [RoleSelection(s, False, True) for s in dict.fromkeys(s for s, _ in plan.contexts)]
-        with open_association(settings, peer, contexts, roles=roles) as assoc:
+        common = (storage_common_extended((s for s, _ in plan.contexts), options.related_general)
+                  if options.common_extended else [])
+        with open_association(settings, peer, contexts, roles=roles, common_extended=common) as assoc:
             if on_report:
                 on_report(assoc.report)
             context_id = assoc.context_for(sop_class)
@@ -752,13 +758,14 @@ CONFORMANCE = [
                      label="the model's C-FIND SOP class (Study Root's for models without an IMAGE level)",
                      when="a C-FIND at IMAGE level first (not with --no-find)", note=_RESOLVE),
             Contexts(storage_sop_classes, get_storage_syntaxes, "SCP", True, label=_FOUND,
-                     role_selection="proposes SCP role (not SCU)", when=_FOUND_WHEN,
+                     role_selection="proposes SCP role (not SCU)", when=_FOUND_WHEN, extended=CEN_PROPOSED,
                      note="one context of every syntax: uncompressed first, the syntaxes the peer named next"),
             Contexts(storage_sop_classes, GET_COMPRESSED, "SCP", True, one_per_syntax=True, label=_FOUND,
-                     role_selection="proposes SCP role (not SCU)", when=_FOUND_WHEN,
+                     role_selection="proposes SCP role (not SCU)", extended=CEN_PROPOSED, when=_FOUND_WHEN,
                      note="for peers that send only over a context of the object's own syntax"),
             Contexts(_common_storage, unknown_class_syntaxes, "SCP", True,
                      label="the common storage SOP classes", role_selection="proposes SCP role (not SCU)",
+                     extended=CEN_PROPOSED,
                      when="the peer does not say which classes (dcmqrscp), or --no-find",
                      note="one context each, uncompressed first"),
         ),

@@ -21,7 +21,8 @@ from dcmcli.net.association import AssociationSettings, NegotiationReport
 from dcmcli.net.dimse import C_STORE_RQ, Channel, Message, c_store_rsp
 from dcmcli.net.services.writer import (STATUS_CANNOT_UNDERSTAND, STATUS_DUPLICATE, STATUS_OUT_OF_RESOURCES,
                                         STATUS_SUCCESS, Received, StorageWriter, WriterOptions)
-from dcmcli.uids import VERIFICATION, all_transfer_syntaxes, is_uid, storage_sop_classes
+from dcmcli.net.ul import CommonExtendedNegotiation
+from dcmcli.uids import STORAGE_SERVICE_CLASS, VERIFICATION, all_transfer_syntaxes, is_uid, storage_sop_classes
 
 STATUS_DOES_NOT_MATCH = 0xA900
 
@@ -48,6 +49,11 @@ class StorageOptions:
 
     transfer_syntaxes: list[str] = field(default_factory=all_transfer_syntaxes)
     promiscuous: bool = False  # accept any SOP class, private and unknown ones too
+    #: Accept a SOP class we do not know when the requestor's SOP Class Common
+    #: Extended Negotiation names the Storage Service Class for it, or a related
+    #: general SOP class that is a storage class (PS3.4 B.4.1.2: we store
+    #: every attribute, a Level 2 (Full) SCP).
+    common_extended: bool = True
 
 
 class StorageService(Service):
@@ -69,6 +75,14 @@ class StorageService(Service):
         if abstract_syntax == VERIFICATION:
             return None
         if abstract_syntax in self._storage or self.options.promiscuous:
+            return self.options.transfer_syntaxes
+        return None
+
+    def common_extended(self, abstract_syntax: str, item: CommonExtendedNegotiation) -> Sequence[str] | None:
+        if not self.options.common_extended or abstract_syntax == VERIFICATION:
+            return None
+        if item.service_class == STORAGE_SERVICE_CLASS or any(
+                g in self._storage for g in item.related_general_sop_classes):
             return self.options.transfer_syntaxes
         return None
 
@@ -180,6 +194,10 @@ class StoreServer:
 
 
 _ALL_STORAGE = "every storage SOP class (`--promiscuous`: any SOP class, private and unknown ones too)"
+_CEN_STORAGE = ("any other SOP class (private, unknown) whose SOP Class Common Extended Negotiation item names the "
+                f"Storage Service Class `{STORAGE_SERVICE_CLASS}` or a storage SOP class as related general class")
+_CEN_ACCEPTED = ("SOP Class Common Extended Negotiation (PS3.7 D.3.3.6) read, never answered (request only): "
+                 "PS3.4 B.4.1.2, dcmcli stores every attribute (Level 2)")
 #: The contexts of a storage SCP, storescp's and the receivers' of movescu and getscu.
 STORAGE_SCP_CONTEXTS = (
     Contexts((VERIFICATION,), VERIFICATION_SYNTAXES, "SCP", False),
@@ -187,6 +205,10 @@ STORAGE_SCP_CONTEXTS = (
              note="the first syntax of this list that the requestor proposes is accepted (`--accept-ts` "
                   "restricts and reorders it, `+xi` Implicit VR Little Endian only)"),
 )
+#: storescp's beyond those (the receivers of movescu and getscu accept any SOP class anyway).
+CEN_STORAGE_CONTEXTS = Contexts((), all_transfer_syntaxes, "SCP", False, label=_CEN_STORAGE, extended=_CEN_ACCEPTED,
+                                when="the requestor sends that item; not with `--no-common-ext-neg`",
+                                note="as for the storage SOP classes")
 #: What the storage SCP answers, and when.
 STORAGE_SCP_STATUSES = Statuses("C-STORE", "SCP", (STATUS_SUCCESS, STATUS_DUPLICATE, STATUS_OUT_OF_RESOURCES,
                                                    STATUS_DOES_NOT_MATCH, STATUS_CANNOT_UNDERSTAND), {
@@ -201,7 +223,7 @@ CONFORMANCE = [ApplicationEntity(
     "STORESCP", "storescp",
     "Listens for associations and stores every object received with C-STORE, as it arrives (no decoding), "
     "into `-od` under the layout asked for; answers C-ECHO. Runs until SIGINT/SIGTERM.",
-    contexts=STORAGE_SCP_CONTEXTS,
+    contexts=(*STORAGE_SCP_CONTEXTS, CEN_STORAGE_CONTEXTS),
     statuses=(STORAGE_SCP_STATUSES,),
     acceptance=(
         "Any calling AE title is accepted unless `--allow-calling` lists them; the called AE title only with "

@@ -23,7 +23,7 @@ from dcmcli.conformance import OWN, ApplicationEntity, Contexts, Statuses
 from dcmcli.dicomfile import FileInfo
 from dcmcli.errors import AssociationAborted, AssociationRejected, ExitCode, NetworkError, NoAcceptableContext, worst
 from dcmcli.net.association import Association, AssociationSettings, NegotiationReport, lost_reason, open_association
-from dcmcli.net.contexts import plan_batches
+from dcmcli.net.contexts import CEN_PROPOSED, plan_batches, storage_common_extended
 from dcmcli.net.dimse import C_STORE_RSP, c_store_rq
 from dcmcli.net.peer import Peer
 from dcmcli.net.ul import ConnectionClosed, PeerAborted, ProtocolError
@@ -41,6 +41,11 @@ class StoreOptions:
     priority: int = 2
     compress: bool = True  # also propose compressed syntaxes, for peers that take only those
     allow_lossy: bool = False  # may compress lossily a file that is not lossy already
+    #: Send a SOP Class Common Extended Negotiation item per SOP class (service
+    #: class Storage, PS3.4 Table B.3-3's related general classes; private ones too).
+    common_extended: bool = False
+    #: The user's related general SOP classes (--related-general), over the table's.
+    related_general: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass
@@ -170,13 +175,15 @@ class StoreSender:
         for batch in plan_batches(files, key=lambda f: (f.sop_class_uid, f.transfer_syntax),
                                   extra_for=self._extra_contexts):
             lossy_proposed = any(list(c.transfer_syntax) == list(LOSSY_PREFERENCE) for c in batch.contexts)
+            common = (storage_common_extended((c.abstract_syntax for c in batch.contexts), self.options.related_general)
+                      if self.options.common_extended else [])
             pending = list(batch.items)
             attempt = 0
             while pending and not self._halt.is_set():
                 reported = None
                 in_flight = False  # the association died with pending[0] sent (or partly)
                 try:
-                    with open_association(self.settings, self.peer, batch.contexts) as conn:
+                    with open_association(self.settings, self.peer, batch.contexts, common_extended=common) as conn:
                         report = conn.report
                         reported = report
                         self.on_association(report)
@@ -330,7 +337,7 @@ CONFORMANCE = [ApplicationEntity(
     "a lossy file or with `--allow-lossy`, with a new SOP Instance UID).",
     contexts=(
         Contexts(storage_sop_classes, OWN, "SCU", True, label=_FILES, one_per_syntax=True,
-                 note="one context per transfer syntax the class's files are in"),
+                 note="one context per transfer syntax the class's files are in", extended=CEN_PROPOSED),
         Contexts(storage_sop_classes, UNCOMPRESSED_FALLBACK, "SCU", True, label=_FILES,
                  note="the uncompressed fallback, for files whose own syntax is refused"),
         Contexts(storage_sop_classes, LOSSLESS_PREFERENCE, "SCU", True, label=_FILES,
