@@ -83,7 +83,7 @@ def getscu(
             out.debug(f"identifier:\n{ident}")
     exact = parse_store_tc(store_tc) if store_tc else None
     if exact is None and not no_find and identifier is not None and inv is None:
-        inv = inventory(common.settings, target, model, identifier)
+        inv = inventory(common.settings, target, model, identifier, on_log=log_printer(out))
         if inv is not None:
             out.info(f"the peer lists {inv.matches} instance{'s' if inv.matches != 1 else ''} of "
                      f"{len(inv.classes)} SOP class{'es' if len(inv.classes) != 1 else ''}: "

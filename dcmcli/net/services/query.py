@@ -48,6 +48,8 @@ class FindOptions:
     limit: int | None = None
     repeat: int = 1
     extended: set[str] = field(default_factory=set)
+    #: The caller's own reason to cancel, asked after each match (getscu's inventory: the answers lack what it needs).
+    stop: Callable[[], bool] | None = None
 
 
 @dataclass
@@ -134,7 +136,7 @@ def run_find(assoc: Association, context_id: int, sop_class: str, data: bytes, o
 
     def should_cancel() -> bool:
         stop_at = min(n for n in (options.cancel_after, options.limit, 1 << 30) if n is not None)
-        return seen >= stop_at
+        return seen >= stop_at or (options.stop is not None and options.stop())
 
     try:
         final = assoc.exchange(context_id, request(C_FIND_RQ, message_id, dataset=True, affected_sop_class=sop_class,

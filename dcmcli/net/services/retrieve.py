@@ -573,7 +573,8 @@ class Inventory:
     matches: int
 
 
-def inventory(settings: AssociationSettings, peer: Peer, model: object, identifier: Dataset) -> Inventory | None:
+def inventory(settings: AssociationSettings, peer: Peer, model: object, identifier: Dataset, *,
+              on_log: Callable[[str, str], None] | None = None) -> Inventory | None:
     """Ask the peer (C-FIND at IMAGE level, same keys) which SOP classes and
     syntaxes a retrieve of ``identifier`` brings; None when the model has no
     IMAGE level to ask at or the peer does not answer SOP classes."""
@@ -622,7 +623,14 @@ def inventory(settings: AssociationSettings, peer: Peer, model: object, identifi
         known.extend(t for t in found if t not in known)
         instances.append((first(record, "0020000D"), first(record, "0020000E"), first(record, "00080018"), sop))
 
-    outcomes = find(settings, peer, find_model.find, ds, FindOptions(), on_match=on_match)
+    # A peer that leaves SOP Class UID out of its first answer (dcmqrscp does) leaves it out of
+    # all: cancel there, rather than read thousands of answers that cannot say anything.
+    outcomes = find(settings, peer, find_model.find, ds, FindOptions(stop=lambda: count > 0 and not classes),
+                    on_match=on_match)
+    if count and not classes and on_log:
+        answers = f"{count} answer{'s' if count != 1 else ''}"
+        on_log("info", f"C-FIND at IMAGE level cancelled after {answers}: no SOP Class UID in them"
+               if outcomes[-1].status.category == Category.CANCEL else f"no SOP Class UID in the C-FIND's {answers}")
     if outcomes[-1].status.category == Category.FAILURE or (count and not classes):
         return None
     return Inventory(classes, instances, count)
