@@ -414,7 +414,7 @@ class StorageWriter:
         assert inc.part is not None
         if not self.options.accept_invalid:
             try:
-                check_received(inc.part, inc.meta_len, inc.ts, inc.head)
+                check_received(inc.part, inc.meta_len, inc.ts, inc.head, inc.meta_len + inc.size)
             except (InvalidFile, OSError, RecursionError) as exc:
                 why = str(exc) if not isinstance(exc, RecursionError) else "nested too deep to walk"
                 inc.discard()
