@@ -109,9 +109,53 @@ def test_dcmcli_pair_mutual_tls_and_encrypted_key(pki: Pki, dcmcli_storescp) -> 
     assert "sent no client certificate" in err
 
 
-def test_wrong_key_password(pki: Pki) -> None:
-    r = run_dcmcli("storescp", "+tls", str(pki.encrypted_key), str(pki.server_cert), "+pw", "wrong", "0")
+def test_wrong_or_missing_key_password(pki: Pki) -> None:
+    """The same line and exit code for a PEM key and an encrypted PKCS#8
+    DER key (-der): a wrong password, and none given with no terminal to ask on."""
+    lines = {}
+    for kind, key, cert, der in (("pem", pki.encrypted_key, pki.server_cert, []),
+                                 ("der", pki.der.encrypted_key, pki.der.server_cert, ["-der"])):
+        for case, pw in (("wrong", ["+pw", "wrong"]), ("missing", [])):
+            r = run_dcmcli("storescp", "+tls", str(key), str(cert), *der, *pw, "0")
+            assert r.returncode == 1 and "Traceback" not in r.stderr, (kind, case, r.stderr)
+            (line,) = r.stderr.strip().splitlines()
+            lines[kind, case] = line.replace(str(key), "KEY")
+    assert lines["pem", "wrong"] == lines["der", "wrong"]
+    assert "cannot decrypt the private key 'KEY': wrong password; check +pw" in lines["der", "wrong"]
+    assert lines["pem", "missing"] == lines["der", "missing"]
+    assert "'KEY' is encrypted and no password was given" in lines["der", "missing"]
+    # a requestor's DER key the same way
+    r = run_dcmcli("echoscu", "-der", "+tls", str(pki.der.encrypted_key), str(pki.der.server_cert), "+pw", "nope",
+                   "+cf", str(pki.der.ca), "localhost", "1")
     assert r.returncode == 1 and "wrong password" in r.stderr, r.stderr
+
+
+def test_der_keys_and_certificates_with_dcmtk(pki: Pki, dcmcli_storescp, dcmtk_tls_storescp) -> None:
+    """-der: dcmcli storescp with a DER key and certificate (plain and
+    encrypted PKCS#8 with +pw), DCMTK echoscu calling it with PEM files and
+    with its own -der; dcmcli echoscu with a DER client key calling DCMTK storescp."""
+    d = pki.der
+    plain = dcmcli_storescp("+tls", str(d.server_key), str(d.server_cert), "-der", "+cf", str(d.ca), "-rc")
+    encrypted = dcmcli_storescp("+tls", str(d.encrypted_key), str(d.server_cert), "-der", "+pw", pki.password,
+                                "+cf", str(d.ca), "-rc")
+    for server in (plain, encrypted):
+        for args in (client(pki), ["-der", "+tls", str(d.client_key), str(d.client_cert), "+cf", str(d.ca)]):
+            r = subprocess.run([dcmtk("echoscu"), *args, "localhost", str(server.port)], capture_output=True,
+                               text=True, timeout=60)
+            assert r.returncode == 0, r.stderr
+        stop(server.proc)
+        assocs = [e for e in remaining_events(server) if e["event"] == "association"]
+        assert len(assocs) == 2 and all("dcmcli test client" in a["tls"]["peer_subject"] for a in assocs)  # type: ignore[index]
+    port, _ = dcmtk_tls_storescp(*tls_server(pki))  # requires our client certificate
+    r = run_dcmcli("echoscu", "--json", "-der", "+tls", str(d.client_key), str(d.client_cert), "+cf", str(d.ca),
+                   "localhost", str(port))
+    assert r.returncode == 0, r.stderr
+    assoc = next(e for e in json_lines(r.stdout) if e["event"] == "association")
+    assert "localhost" in assoc["tls"]["peer_subject"]  # type: ignore[index]
+    # -der names the format of every file; a PEM CA among them is still read
+    r = run_dcmcli("echoscu", "-der", "+tls", str(d.client_key), str(d.client_cert), "+cf", str(pki.ca),
+                   "localhost", str(port))
+    assert r.returncode == 0, r.stderr
 
 
 @pytest.mark.parametrize("case", ["untrusted", "expired", "wronghost"])
