@@ -413,6 +413,10 @@ def explain_server(exc: BaseException) -> str:
         return "no handshake within the ACSE timeout (-ta)"
     if "eof" in low or isinstance(exc, (ConnectionResetError, BrokenPipeError)):
         return "it closed the connection during the handshake"
+    if any(w in low for w in ("unexpected message", "length mismatch", "length too short", "decode error",
+                              "bad length", "record overflow", "excessive message size", "bad packet",
+                              "unknown alert", "tlsv1 alert")):
+        return f"it sent a broken TLS handshake, not a ClientHello ({getattr(exc, 'reason', None) or exc})"
     return str(exc)
 
 
