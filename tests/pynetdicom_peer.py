@@ -9,6 +9,10 @@ and the main loop that serves until the test closes the script's stdin.
 - ``pause(name)``: prints ``paused NAME`` and blocks until the test writes
   ``go`` to stdin (RecordingPeer.wait_paused / resume in tests/conftest.py):
   the test acts while the peer is at a known point, without sleeping.
+
+Importing it also closes a race of pynetdicom 3.0.4's association reactor
+(``_keep_responses_for_their_sender``), which otherwise loses a response
+now and then on a loaded machine.
 """
 
 from __future__ import annotations
@@ -21,6 +25,38 @@ from typing import Any
 _go = threading.Condition()
 _released = 0
 _stdin_closed = False
+
+
+def _keep_responses_for_their_sender() -> None:
+    """pynetdicom's send_*() methods pause the association's reactor thread
+    (clear ``_reactor_checkpoint``, wait for ``_is_paused``) and then wait for
+    the response themselves. But the reactor sets ``_is_paused`` before it
+    blocks and clears it after: a sender that pauses it in between sees the
+    stale flag, sends, and the reactor, preempted there, takes the response
+    off the queue ("Received unexpected C-STORE service message"; the sender
+    waits out its DIMSE timeout and aborts). Seen here about once in a
+    thousand C-STOREs of a C-MOVE under load. The reactor is the only caller
+    that does not block: a message it takes while a sender has paused it goes
+    back to the front of the queue, for the sender."""
+    from pynetdicom.dimse import DIMSEServiceProvider
+
+    original = DIMSEServiceProvider.get_msg
+
+    def get_msg(self: Any, block: bool = False) -> Any:
+        item = original(self, block)
+        if not block and item[1] is not None and not self.assoc._reactor_checkpoint.is_set():
+            q = self.msg_queue
+            with q.mutex:
+                q.queue.appendleft(item)
+                q.unfinished_tasks += 1
+                q.not_empty.notify()
+            return None, None
+        return item
+
+    DIMSEServiceProvider.get_msg = get_msg  # type: ignore[method-assign]
+
+
+_keep_responses_for_their_sender()
 
 
 def option_values(args: list[str], name: str, n: int = 1) -> list[str] | None:
