@@ -454,3 +454,5 @@ def copy_samples(dest: Path, names: list[str]) -> list[Path]:
 
 
 from qr_peers import *  # noqa: E402,F401,F403
+# the test CA (tests/tls_certs.py): made once per session for every module that asks for it
+from tls_certs import pki  # noqa: E402,F401

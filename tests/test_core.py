@@ -306,7 +306,7 @@ def test_findscu_failure_line_names_the_offending_elements() -> None:
                               "does not fit the information model: check the keys and -L (-d shows what was sent)\n")
 
 
-def test_der_key_reaches_ssl_encrypted_and_not_on_disk(pki) -> None:  # noqa: F811 - the fixture
+def test_der_key_reaches_ssl_encrypted_and_not_on_disk(pki) -> None:
     """A DER key (-der) is handed to ssl as PEM encrypted with a one-time
     password, through an in-memory file that is gone once loaded."""
     import os
@@ -330,4 +330,3 @@ def test_der_key_reaches_ssl_encrypted_and_not_on_disk(pki) -> None:  # noqa: F8
     assert not Path(path).exists()
 
 
-from tls_certs import pki  # noqa: E402,F401 - the fixture

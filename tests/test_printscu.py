@@ -23,7 +23,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from conftest import dcmtk, free_port, json_lines, recording_peers, run_dcmcli, sample, wait_listening
-from tls_certs import Pki, pki  # noqa: F401 - the fixture
+from tls_certs import Pki
 
 PEER_SCRIPT = Path(__file__).with_name("print_peer.py")
 GRAY_BOX, COLOR_BOX = "1.2.840.10008.5.1.1.4", "1.2.840.10008.5.1.1.4.1"
@@ -604,7 +604,7 @@ def test_annotations(color_peer, dcmprscp) -> None:
 
 # -- over TLS -------------------------------------------------------------------------
 
-def test_print_over_tls_to_dcmprscp(dcmprscp, pki: Pki) -> None:  # noqa: F811
+def test_print_over_tls_to_dcmprscp(dcmprscp, pki: Pki) -> None:
     """DCMTK's dcmprscp with UseTLS (its dcmpstat.cfg printer entry, a client
     certificate required): the film printed over mutual TLS; without a
     client certificate, and in the clear, refused with exit 71."""
@@ -623,7 +623,7 @@ def test_print_over_tls_to_dcmprscp(dcmprscp, pki: Pki) -> None:  # noqa: F811
     assert len(scp.stored()[0]) == 1  # nothing more printed
 
 
-def test_colour_print_over_tls_to_pynetdicom(color_peer, pki: Pki) -> None:  # noqa: F811
+def test_colour_print_over_tls_to_pynetdicom(color_peer, pki: Pki) -> None:
     """pynetdicom's print SCP over TLS (tests/print_peer.py --tls): the
     colour film printed, the job's report on the same TLS association."""
     peer = color_peer("--tls", str(pki.server_key), str(pki.server_cert), str(pki.ca))

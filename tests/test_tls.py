@@ -18,7 +18,7 @@ from conftest import (dcmcli_cmd, dcmtk, free_port, json_lines, received_events,
 from hostile_peer import assert_tls_refusals_logged, tls_hostile_clients
 from qr_peers import orthanc  # noqa: F401 - the fixture
 from test_nservices import npeer  # noqa: F401 - the fixture (tests/nservice_peer.py)
-from tls_certs import Pki, pki  # noqa: F401 - the fixture
+from tls_certs import Pki
 
 MOVE_PEER = Path(__file__).with_name("move_peer.py")
 
