@@ -1,16 +1,22 @@
 #!/usr/bin/env python
 """Listeners under hostile load, plain TCP and TLS: the figures README gives.
 
-For each server on the shared acceptor (dcmcli storescp, dcmcli mwlscp), plain
-and over TLS (a test CA made with openssl), on a free port of 127.0.0.1:
+For each server on the shared acceptor (dcmcli storescp, dcmcli mwlscp,
+movescu's receiver), plain and over TLS (a test CA made with openssl), on a
+free port of 127.0.0.1:
 
 * 20 connections that never send a byte (a stalled handshake or request),
   10 that send garbage (random bytes, a TLS record to a plain port, plain
   PDUs to a TLS port), while a normal client works: storescp receives the
   small set (``gen_data.py``'s 2000 files, or ``--files N`` of them) from
-  dcmcli storescu, mwlscp answers 20 queries from DCMTK findscu;
-* measured: objects lost (sent and acknowledged but not on disk; storescp),
-  queries failed (mwlscp), the server's memory high-water mark (VmHWM), and
+  dcmcli storescu, mwlscp answers 20 queries from DCMTK findscu, movescu
+  +P receives the small set from pynetdicom's C-MOVE SCP
+  (``tests/move_peer.py``, the tests' peer; TLS on both associations), the
+  hostile connections started while the SCP holds the move at its pause
+  point;
+* measured: objects lost (sent and acknowledged but not on disk; storescp;
+  for movescu: completed sub-operations not on disk), queries or
+  sub-operations failed, the server's memory high-water mark (VmHWM), and
   how long the server took to drop a stalled connection (it runs with
   ``-ta 2``; the time from connect to the server's close).
 
@@ -36,7 +42,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(1, str(HERE.parent))  # git_state(): this checkout
-from _common import HOST, git_state  # noqa: E402
+from _common import HOST, free_port, git_state  # noqa: E402
 
 REPO = HERE.parent
 DCMTK = Path(os.environ.get("DCMTK_BIN", "/usr/bin"))
@@ -110,7 +116,72 @@ def garbage(port: int, n: int) -> None:
             pass
 
 
+def run_movescu(tls: list[str], cli_tls: list[str], files: list[Path], work: Path) -> dict[str, object]:
+    """movescu +P under hostile load: pynetdicom's C-MOVE SCP (tests/move_peer.py) sends ``files``."""
+    from pydicom import dcmread
+
+    out = work / "rx"
+    port = free_port()
+    peer_tls = ["--tls", cli_tls[1], cli_tls[2], cli_tls[4]] if cli_tls else []  # KEY CERT CA
+    peer = subprocess.Popen([sys.executable, str(REPO / "tests" / "move_peer.py"), str(work / "moves.jsonl"),
+                             "--destination", f"MOVESCU={port}", *peer_tls, *map(str, files)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env=ENV)
+    mover = None
+    try:
+        assert peer.stdout is not None and peer.stdin is not None
+        line = peer.stdout.readline()
+        if not line.startswith("listening "):
+            raise RuntimeError(f"move_peer.py did not start: {line!r}")
+        study = str(dcmread(files[0], stop_before_pixels=True).StudyInstanceUID)
+        mover = subprocess.Popen([sys.executable, "-m", "dcmcli", "movescu", "--json", "-q", "-ta", "2", *tls,
+                                  "-aet", "MOVESCU", "+P", str(port), "-od", str(out), "-k",
+                                  f"StudyInstanceUID={study}", "127.0.0.1", line.split()[1]],
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=ENV)
+        if peer.stdout.readline().strip() != "paused move":  # the receiver is up, the sub-association not yet
+            raise RuntimeError("move_peer.py did not get the C-MOVE")
+        peak = ["?"]
+
+        def sample_hwm() -> None:  # VmHWM only grows: the last reading before exit is the peak
+            while mover.poll() is None:  # type: ignore[union-attr]
+                try:
+                    peak[0] = hwm(mover.pid)  # type: ignore[union-attr]
+                except OSError:
+                    return
+                time.sleep(0.1)  # sampling /proc, not synchronising
+
+        drops: list[float] = []
+        threads = [threading.Thread(target=lambda: drops.extend(stalled(port, 20))),
+                   threading.Thread(target=garbage, args=(port, 10)), threading.Thread(target=sample_hwm)]
+        for t in threads:
+            t.start()
+        peer.stdin.write("go\n")
+        peer.stdin.flush()
+        stdout, _ = mover.communicate(timeout=900)
+        for t in threads:
+            t.join(120)
+        summary = json.loads(stdout.strip().splitlines()[-1])
+        on_disk = sum(1 for p in out.rglob("*") if p.is_file() and not p.name.startswith("."))
+        return {"server": "movescu +P", "tls": bool(tls), "failed": int(summary.get("failed", 0)),
+                "lost": int(summary.get("completed", 0)) - on_disk, "vmhwm": peak[0],
+                "drop_median_s": round(statistics.median(drops), 2) if drops else None,
+                "drop_max_s": round(max(drops), 2) if drops else None}
+    finally:
+        if mover is not None and mover.poll() is None:
+            mover.terminate()
+            mover.wait(30)
+        if peer.stdin:
+            peer.stdin.close()
+        try:
+            peer.wait(30)
+        except subprocess.TimeoutExpired:
+            peer.kill()
+            peer.wait(5)
+
+
 def run(server: str, tls: list[str], cli_tls: list[str], files: list[Path], work: Path) -> dict[str, object]:
+    if server == "movescu":
+        return run_movescu(tls, cli_tls, files, work)
     out = work / "rx"
     out.mkdir()
     if server == "storescp":
@@ -164,6 +235,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=HERE / "data" / "small")
     ap.add_argument("--files", type=int, default=2000)
+    ap.add_argument("--servers", default="storescp,mwlscp,movescu", help="which servers (comma-separated)")
     args = ap.parse_args()
     files = sorted(args.data.glob("*.dcm"))[:args.files]
     if not files:
@@ -173,15 +245,15 @@ def main() -> int:
     pki = Path(tempfile.mkdtemp(prefix="dcmcli-hostile-pki-"))
     try:
         scp_tls, scu_tls = make_pki(pki)
-        print("server    TLS  failed  lost  VmHWM       stalled connection dropped after (median / max)")
-        for server in ("storescp", "mwlscp"):
+        print("server     TLS  failed  lost  VmHWM       stalled connection dropped after (median / max)")
+        for server in args.servers.split(","):
             for tls, cli in (([], []), (scp_tls, scu_tls)):
                 work = Path(tempfile.mkdtemp(prefix="dcmcli-hostile-"))
                 try:
                     r = run(server, tls, cli, files, work)
                 finally:
                     shutil.rmtree(work, ignore_errors=True)
-                print(f"{server:9s} {'yes' if tls else 'no ':3s}  {r['failed']:6}  {r['lost']:4}  {r['vmhwm']:10s}  "
+                print(f"{r['server']:10s} {'yes' if tls else 'no ':3s}  {r['failed']:6}  {r['lost']:4}  {r['vmhwm']:10s}  "
                       f"{r['drop_median_s']} s / {r['drop_max_s']} s")
     finally:
         shutil.rmtree(pki, ignore_errors=True)

@@ -303,11 +303,34 @@ class RecordingPeer:
     port: int
     record: Path
     proc: subprocess.Popen[str]
+    #: The script's stdout lines after "listening PORT" (its pause points), read by a thread.
+    lines: queue.Queue[str | None] = field(default_factory=queue.Queue)
+    reader: threading.Thread | None = None
 
     def received(self) -> list[dict[str, object]]:
         if not self.record.exists():
             return []
         return [json.loads(line) for line in self.record.read_text().splitlines()]
+
+    def wait_paused(self, name: str, timeout: float = 30.0) -> None:
+        """Wait until the script stops at its pause point ``name`` (tests/pynetdicom_peer.py)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.001, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"the pynetdicom peer did not reach {name!r} within {timeout:g} s") from None
+            if line is None:
+                self.lines.put(None)
+                raise AssertionError(f"the pynetdicom peer ended before reaching {name!r}")
+            if line.strip() == f"paused {name}":
+                return
+
+    def resume(self) -> None:
+        """Let the script go on from its pause point."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
 
 
 def recording_peers(script: Path, tmp_path: Path, what: str) -> Iterator:
@@ -324,8 +347,19 @@ def recording_peers(script: Path, tmp_path: Path, what: str) -> Iterator:
         assert proc.stdout is not None
         line = proc.stdout.readline()
         assert line.startswith("listening "), f"the pynetdicom {what} did not start: {line!r}"
-        return RecordingPeer(int(line.split()[1]), record, proc)
+        peer = RecordingPeer(int(line.split()[1]), record, proc)
 
+        def read() -> None:
+            for later in iter(proc.stdout.readline, ""):  # type: ignore[union-attr]
+                peer.lines.put(later)
+            peer.lines.put(None)
+
+        peer.reader = threading.Thread(target=read, daemon=True)
+        peer.reader.start()
+        peers.append(peer)
+        return peer
+
+    peers: list[RecordingPeer] = []
     yield start
     for p in procs:
         if p.stdin:
@@ -334,6 +368,10 @@ def recording_peers(script: Path, tmp_path: Path, what: str) -> Iterator:
             p.wait(10)
         except subprocess.TimeoutExpired:
             stop(p)  # type: ignore[arg-type]
+    for peer in peers:
+        if peer.reader is not None:
+            peer.reader.join(5)  # its readline ends at EOF; closing the pipe under it would raise in the thread
+    for p in procs:
         if p.stdout:
             p.stdout.close()
 
@@ -416,3 +454,5 @@ def copy_samples(dest: Path, names: list[str]) -> list[Path]:
 
 
 from qr_peers import *  # noqa: E402,F401,F403
+# the test CA (tests/tls_certs.py): made once per session for every module that asks for it
+from tls_certs import pki  # noqa: E402,F401

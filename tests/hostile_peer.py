@@ -460,3 +460,71 @@ class Raw:
                 self.read_pdu(max(0.0, deadline - time.monotonic()))
             except Closed:
                 return
+
+
+# -- hostile TLS clients (any listener on the shared acceptor) ----------------------
+
+def tls_hostile_clients(port: int, *, acse_timeout: float, ca: Path, rogue_key: Path, rogue_cert: Path,
+                        certificate_required: bool = False) -> dict[int, str]:
+    """Hostile clients at the TLS listener on 127.0.0.1:``port``, each of
+    which the listener must drop without answering a PDU: a connection that
+    never starts the handshake (dropped after ``acse_timeout``, -ta: timed
+    here), garbage in a TLS record instead of a ClientHello, a plain DICOM
+    A-ASSOCIATE-RQ in the clear, a client certificate from a CA the listener
+    does not trust, and (``certificate_required``, -rc) no client certificate.
+    Returns {client port: words the listener's log line about it must hold}."""
+    import ssl
+
+    expected: dict[int, str] = {}
+
+    def connect(words: str) -> socket.socket:
+        s = socket.create_connection(("127.0.0.1", port), timeout=DEADLINE)
+        expected[int(s.getsockname()[1])] = words
+        return s
+
+    def dropped(s: socket.socket) -> bytes:
+        """All the listener sent before it closed: at most a TLS alert, never a PDU."""
+        got = b""
+        try:
+            while chunk := s.recv(4096):
+                got += chunk
+        except (ConnectionResetError, BrokenPipeError):
+            pass
+        s.close()
+        assert got == b"" or got[0] == 0x15, f"expected a close (or a TLS alert), got {got[:16]!r}"
+        return got
+
+    stalled = connect("no handshake within the ACSE timeout (-ta)")
+    t0 = time.monotonic()
+    for blob, words in ((b"\x16\x03\x01\x00\x05hello" + bytes(range(256)), "it sent a broken TLS handshake"),
+                        (rq_pdu(), "it does not speak TLS (a plain DICOM association on this TLS port?)")):
+        s = connect(words)
+        s.sendall(blob)
+        dropped(s)
+    for cert, words in (((rogue_cert, rogue_key), "its certificate is not trusted"),
+                        *([(None, "it sent no client certificate, and one is required (-rc)")]
+                          if certificate_required else [])):
+        ctx = ssl.create_default_context(cafile=str(ca))
+        if cert is not None:
+            ctx.load_cert_chain(str(cert[0]), str(cert[1]))
+        raw = connect(words)
+        try:
+            # TLS 1.3: our handshake ends before the listener judged our certificate; its verdict follows
+            with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+                assert s.recv(1) == b"", "a client the listener must refuse got data"
+        except (ssl.SSLError, ConnectionResetError, BrokenPipeError) as exc:
+            assert not isinstance(exc, ssl.SSLCertVerificationError), f"the listener's certificate: {exc}"
+    stalled.settimeout(acse_timeout + DEADLINE)
+    assert stalled.recv(1) == b"", "a stalled handshake got data"
+    waited = time.monotonic() - t0
+    stalled.close()
+    assert acse_timeout * 0.8 <= waited < acse_timeout + 5, f"stalled handshake dropped after {waited:.2f} s"
+    return expected
+
+
+def assert_tls_refusals_logged(log: str, expected: dict[int, str]) -> None:
+    """Each of ``tls_hostile_clients``' connections has its log line, in plain words."""
+    for client_port, words in expected.items():
+        lines = [line for line in log.splitlines() if f"TLS handshake with 127.0.0.1:{client_port} failed" in line]
+        assert lines and words in lines[0] and lines[0].endswith("; connection closed"), (client_port, words, log)
+    assert "Traceback" not in log and "internal error" not in log, log

@@ -2,7 +2,7 @@
 serving MPPS, IAN, UPS (Push, Watch, Event), Storage Commitment, Media
 Creation Management and Procedural Event Logging.
 
-Usage: python nservice_peer.py RECORD-FILE [--refuse-create]
+Usage: python nservice_peer.py RECORD-FILE [--refuse-create] [--tls KEY CERT CA] [--report-to PORT]
 
 Listens on a free port of 127.0.0.1 and prints ``listening PORT`` once
 ready. Every request it receives is appended to RECORD-FILE as one JSON
@@ -18,7 +18,13 @@ what arrived. Behaviour:
 - N-ACTION of Storage Commitment type 1: 0000, then the report on the same
   association (event 1, or 2 with Failure Reason 0112 for instances whose
   UID ends in .999).
+  With ``--report-to PORT`` the report goes on a new association to
+  127.0.0.1:PORT instead (called AE title: the requester's; Storage
+  Commitment proposed with the SCP role), after the pause point ``report``
+  (tests/pynetdicom_peer.py), and its N-EVENT-REPORT-RSP status is
+  recorded as an ``N-EVENT-REPORT`` line.
 - Any other action type: 0123 (no such action).
+- ``--tls KEY CERT CA``: the server and the report association over TLS.
 """
 
 from __future__ import annotations
@@ -28,17 +34,27 @@ import sys
 import threading
 
 from pydicom.dataset import Dataset
-from pynetdicom import AE, evt
+from pynetdicom import AE, build_role, evt
 from pynetdicom.sop_class import (InstanceAvailabilityNotification, MediaCreationManagement,
                                   ModalityPerformedProcedureStep, ProceduralEventLogging,
                                   StorageCommitmentPushModel, UnifiedProcedureStepEvent, UnifiedProcedureStepPull,
                                   UnifiedProcedureStepPush, UnifiedProcedureStepWatch, Verification)
 
+from pynetdicom_peer import option_values, pause, serve, tls_contexts
+
 record_path = sys.argv[1]
 refuse_create = "--refuse-create" in sys.argv
+server_tls, client_tls = tls_contexts(sys.argv)
+report_to = int((option_values(sys.argv, "--report-to") or ["0"])[0]) or None
 lock = threading.Lock()
 mpps: dict[str, str] = {}
 ups: dict[str, dict[str, str]] = {}
+
+
+def record_line(line: dict[str, object]) -> None:
+    with lock, open(record_path, "a") as f:
+        f.write(json.dumps(line) + "\n")
+        f.flush()
 
 
 def record(op: str, event: object, **extra: object) -> None:
@@ -55,9 +71,7 @@ def record(op: str, event: object, **extra: object) -> None:
     instance = req.AffectedSOPInstanceUID if op == "N-CREATE" else req.RequestedSOPInstanceUID
     line = {"op": op, "sop_class": str(sop_class or ""), "instance": str(instance or ""),
             "calling_aet": event.assoc.requestor.ae_title, "dataset": ds, **extra}  # type: ignore[attr-defined]
-    with lock, open(record_path, "a") as f:
-        f.write(json.dumps(line) + "\n")
-        f.flush()
+    record_line(line)
 
 
 #: Reports to send once the N-ACTION response that prompts them has gone out.
@@ -74,9 +88,24 @@ def on_sent(event: object) -> None:
     ds, event_type, sop_class, instance = job
 
     def send() -> None:
+        if report_to is not None and sop_class == StorageCommitmentPushModel:
+            return report_on_new_association(event.assoc.requestor.ae_title, ds, event_type)  # type: ignore[attr-defined]
         event.assoc.send_n_event_report(ds, event_type, sop_class, instance)  # type: ignore[attr-defined]
 
     threading.Thread(target=send, daemon=True).start()
+
+
+def report_on_new_association(requester: str, ds: Dataset, event_type: int) -> None:
+    """The storage commitment report on an association of our own to the requester's listener."""
+    pause("report")
+    assoc = ae.associate("127.0.0.1", report_to, ae_title=requester, tls_args=client_tls,
+                         ext_neg=[build_role(StorageCommitmentPushModel, scp_role=True)])
+    if not assoc.is_established:
+        record_line({"op": "N-EVENT-REPORT", "error": "association to the requester not established"})
+        return
+    rsp = assoc.send_n_event_report(ds, event_type, StorageCommitmentPushModel, "1.2.840.10008.1.20.1.1")
+    record_line({"op": "N-EVENT-REPORT", "status": int(rsp[0].Status) if rsp and rsp[0] else None})
+    assoc.release()
 
 
 def on_create(event: object) -> tuple[int, Dataset | None]:
@@ -176,11 +205,8 @@ for cx in (ModalityPerformedProcedureStep, InstanceAvailabilityNotification, Uni
            UnifiedProcedureStepWatch, UnifiedProcedureStepPull, UnifiedProcedureStepEvent,
            StorageCommitmentPushModel, MediaCreationManagement, ProceduralEventLogging, Verification):
     ae.add_supported_context(cx, ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"], scu_role=True, scp_role=True)
-server = ae.start_server(("127.0.0.1", 0), block=False,
+ae.add_requested_context(StorageCommitmentPushModel, ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"])
+server = ae.start_server(("127.0.0.1", 0), block=False, ssl_context=server_tls,
                          evt_handlers=[(evt.EVT_N_CREATE, on_create), (evt.EVT_N_SET, on_set),
                                        (evt.EVT_N_ACTION, on_action), (evt.EVT_DIMSE_SENT, on_sent)])
-print(f"listening {server.server_address[1]}", flush=True)
-try:
-    sys.stdin.read()  # until the test closes our stdin (or kills us)
-finally:
-    server.shutdown()
+serve(server)  # until the test closes our stdin (or kills us)

@@ -2,7 +2,7 @@
 AE serving Basic Color and Basic Grayscale Print Management Meta and Print Job.
 
 Usage: python print_peer.py RECORD-FILE [--printer-status FAILURE] [--job FAILURE]
-       [--job-via-get] [--grayscale-only] [--image-box-status HEX]
+       [--job-via-get] [--grayscale-only] [--image-box-status HEX] [--tls KEY CERT CA]
 
 Listens on a free port of 127.0.0.1 and prints ``listening PORT`` once ready.
 Every request is appended to RECORD-FILE as one JSON line (operation, SOP
@@ -22,6 +22,7 @@ at once, so a test reads exactly what arrived. Behaviour:
   then its N-EVENT-REPORT (3 DONE, or 4 FAILURE with --job FAILURE) on the
   same association, unless --job-via-get (then only N-GET tells).
 - N-DELETE: 0000.
+- ``--tls KEY CERT CA``: the server speaks TLS (tests/pynetdicom_peer.py).
 """
 
 from __future__ import annotations
@@ -41,8 +42,11 @@ PRINTER, PRINT_JOB = "1.2.840.10008.5.1.1.16", "1.2.840.10008.5.1.1.14"
 PRINTER_CONFIGURATION = "1.2.840.10008.5.1.1.16.376"
 ANNOTATION_BOX = "1.2.840.10008.5.1.1.15"
 
+from pynetdicom_peer import serve, tls_contexts
+
 args = sys.argv[1:]
 record_path = args[0]
+server_tls, _ = tls_contexts(args)
 
 
 def option(name: str, default: str | None = None) -> str | None:
@@ -188,12 +192,8 @@ def on_delete(event: object) -> int:
 ae = AE(ae_title="COLORSCP")
 for cx in ([GRAY_META] if grayscale_only else [COLOR_META, GRAY_META]) + [PRINT_JOB, PRINTER_CONFIGURATION, ANNOTATION_BOX]:
     ae.add_supported_context(cx, ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"], scu_role=True, scp_role=True)
-server = ae.start_server(("127.0.0.1", 0), block=False,
+server = ae.start_server(("127.0.0.1", 0), block=False, ssl_context=server_tls,
                          evt_handlers=[(evt.EVT_N_GET, on_get), (evt.EVT_N_CREATE, on_create), (evt.EVT_N_SET, on_set),
                                        (evt.EVT_N_ACTION, on_action), (evt.EVT_N_DELETE, on_delete),
                                        (evt.EVT_DIMSE_SENT, on_sent)])
-print(f"listening {server.server_address[1]}", flush=True)
-try:
-    sys.stdin.read()  # until the test closes our stdin (or kills us)
-finally:
-    server.shutdown()
+serve(server)  # until the test closes our stdin (or kills us)

@@ -14,7 +14,7 @@ import hostile_peer
 from dcmcli.net.tls import TlsOptions, client_context
 import test_acceptor_hostile as plain
 from test_acceptor_hostile import server, two_servers  # noqa: F401 - the fixtures
-from tls_certs import Pki, pki  # noqa: F401 - the fixture
+from tls_certs import Pki
 
 #: Tests that do not apply over TLS, and why.
 NOT_OVER_TLS = {
@@ -25,7 +25,7 @@ NOT_OVER_TLS = {
 
 
 @pytest.fixture(scope="module", autouse=True)
-def over_tls(pki: Pki) -> Iterator[None]:  # noqa: F811
+def over_tls(pki: Pki) -> Iterator[None]:
     tls = TlsOptions(key=pki.client_key, cert=pki.client_cert, trusted_files=[pki.ca])
     hostile_peer.TLS = {"server_args": ["+tls", str(pki.server_key), str(pki.server_cert), "+cf", str(pki.ca)],
                         "client": client_context(tls), "tls": tls}

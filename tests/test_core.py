@@ -304,3 +304,29 @@ def test_findscu_failure_line_names_the_offending_elements() -> None:
     assert err.getvalue() == ("findscu: error: C-FIND failed after 0 matches: identifier does not match SOP class "
                               "(0xA900): bad key (offending: (0010,0010), (0008,0020)); the peer says the identifier "
                               "does not fit the information model: check the keys and -L (-d shows what was sent)\n")
+
+
+def test_der_key_reaches_ssl_encrypted_and_not_on_disk(pki) -> None:
+    """A DER key (-der) is handed to ssl as PEM encrypted with a one-time
+    password, through an in-memory file that is gone once loaded."""
+    import os
+
+    from cryptography.hazmat.primitives import serialization
+
+    from dcmcli.net.tls import TlsOptions, _der_key_to_pem, _private_file
+
+    options = TlsOptions(key=pki.der.encrypted_key, cert=pki.der.server_cert, key_password=pki.password, der=True)
+    pem = _der_key_to_pem(pki.der.encrypted_key.read_bytes(), options, "one-time")
+    assert pem.startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    with pytest.raises(TypeError):  # not readable without that password
+        serialization.load_pem_private_key(pem.encode(), None)
+    key = serialization.load_pem_private_key(pem.encode(), b"one-time")
+    original = serialization.load_der_private_key(pki.der.server_key.read_bytes(), None)
+    assert key.private_numbers() == original.private_numbers()  # type: ignore[union-attr]
+    with _private_file(pem) as path:
+        assert Path(path).read_text() == pem
+        if path.startswith("/proc/self/fd/"):
+            assert os.readlink(path).startswith("/memfd:dcmcli-tls")  # no name in any file system
+    assert not Path(path).exists()
+
+

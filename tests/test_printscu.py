@@ -23,6 +23,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from conftest import dcmtk, free_port, json_lines, recording_peers, run_dcmcli, sample, wait_listening
+from tls_certs import Pki
 
 PEER_SCRIPT = Path(__file__).with_name("print_peer.py")
 GRAY_BOX, COLOR_BOX = "1.2.840.10008.5.1.1.4", "1.2.840.10008.5.1.1.4.1"
@@ -77,13 +78,27 @@ def dcmprscp(tmp_path: Path) -> Iterator:
     binary = dcmtk("dcmprscp")
     started: list[subprocess.Popen[bytes]] = []
 
-    def start(entry: str = FULL) -> PrintSCP:
+    def start(entry: str = FULL, tls: Pki | None = None) -> PrintSCP:
+        """``tls``: the printer entry's UseTLS, with the test CA's server
+        certificate, a client certificate required (PeerAuthentication)."""
         root = tmp_path / f"prscp-{len(started)}"
-        for sub in ("log", "spool", "db", "lut"):
+        for sub in ("log", "spool", "db", "lut", "tls", "cacerts"):
             (root / sub).mkdir(parents=True)
         port = free_port()
+        general_tls = printer_tls = ""
+        if tls is not None:
+            # DCMTK reads CACertificateDirectory by OpenSSL's hashed names (openssl x509 -hash)
+            digest = subprocess.run(["openssl", "x509", "-hash", "-noout", "-in", str(tls.ca)], capture_output=True,
+                                    text=True, check=True, timeout=30).stdout.strip()
+            shutil.copy(tls.ca, root / "cacerts" / f"{digest}.0")
+            shutil.copy(tls.server_key, root / "tls" / "server.key")
+            shutil.copy(tls.server_cert, root / "tls" / "server.pem")
+            general_tls = (f"[TLS]\nTLSDirectory = {root / 'tls'}\nCACertificateDirectory = {root / 'cacerts'}\n"
+                           "UsePEMFormat = true\n")
+            printer_tls = ("UseTLS = true\nCertificate = server.pem\nPrivateKey = server.key\n"
+                           "TLSProfile = BCP195-ND\nPeerAuthentication = REQUIRE\n")
         (root / "dcmpstat.cfg").write_text(
-            "[[GENERAL]]\n[APPLICATION]\n"
+            "[[GENERAL]]\n" + general_tls + "[APPLICATION]\n"
             f"LogDirectory = {root / 'log'}\nLogFile = general.log\nLogLevel = ERROR\n"
             f"[PRINT]\nSpooler = {dcmtk('dcmprscu')}\nServer = {binary}\nDirectory = {root / 'spool'}\n"
             "MinPrintResolution = 256\\256\nMaxPrintResolution = 8192\\8192\nDefaultIllumination = 2000\n"
@@ -91,7 +106,7 @@ def dcmprscp(tmp_path: Path) -> Iterator:
             f"[DATABASE]\nDirectory = {root / 'db'}\n[LUT]\nDirectory = {root / 'lut'}\n[NETWORK]\naetitle = DCMPSTATE\n"
             "[[COMMUNICATION]]\n[PRINTER]\nAetitle = PRINTSCP\nDescription = test printer\n"
             f"Hostname = 127.0.0.1\nPort = {port}\nType = LOCALPRINTER\nMaxPDU = 32768\nImplicitOnly = false\n"
-            + entry, encoding="utf-8")
+            + printer_tls + entry, encoding="utf-8")
         proc = subprocess.Popen([binary, "-c", str(root / "dcmpstat.cfg"), "-p", "PRINTER"], cwd=root,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
         started.append(proc)
@@ -585,3 +600,43 @@ def test_annotations(color_peer, dcmprscp) -> None:
     r = run_dcmcli("printscu", "-aec", "PRINTSCP", "--annotation", "x", "127.0.0.1", str(scp.port), mr)
     assert r.returncode == 0, r.stderr
     assert "does not offer Basic Annotation Box" in r.stderr and len(list(scp.db.glob("HG_*.dcm"))) == 1
+
+
+# -- over TLS -------------------------------------------------------------------------
+
+def test_print_over_tls_to_dcmprscp(dcmprscp, pki: Pki) -> None:
+    """DCMTK's dcmprscp with UseTLS (its dcmpstat.cfg printer entry, a client
+    certificate required): the film printed over mutual TLS; without a
+    client certificate, and in the clear, refused with exit 71."""
+    scp = dcmprscp(tls=pki)
+    tls = ["+tls", str(pki.client_key), str(pki.client_cert), "+cf", str(pki.ca)]
+    r = run_dcmcli("printscu", "--json", *tls, "-aec", "PRINTSCP", "localhost", str(scp.port), str(sample("explicit-le")))
+    assert r.returncode == 0, r.stderr
+    assoc, = events_of(r.stdout, "association")
+    assert assoc["tls"]["version"] in ("TLSv1.2", "TLSv1.3") and "localhost" in assoc["tls"]["peer_subject"]
+    sp, hg = scp.stored()
+    assert len(sp) == 1 and len(hg) == 1
+    r = run_dcmcli("printscu", "--status", "+tla", "+cf", str(pki.ca), "-aec", "PRINTSCP", "localhost", str(scp.port))
+    assert r.returncode == 71 and "requires a client certificate" in r.stderr, r.stderr
+    r = run_dcmcli("printscu", "--status", "-aec", "PRINTSCP", "localhost", str(scp.port))
+    assert r.returncode in (62, 71) and "+tls" in r.stderr, r.stderr
+    assert len(scp.stored()[0]) == 1  # nothing more printed
+
+
+def test_colour_print_over_tls_to_pynetdicom(color_peer, pki: Pki) -> None:
+    """pynetdicom's print SCP over TLS (tests/print_peer.py --tls): the
+    colour film printed, the job's report on the same TLS association."""
+    peer = color_peer("--tls", str(pki.server_key), str(pki.server_cert), str(pki.ca))
+    tls = ["+tls", str(pki.client_key), str(pki.client_cert), "+cf", str(pki.ca)]
+    r = run_dcmcli("printscu", "--json", *tls, "--wait", "20", "localhost", str(peer.port), str(sample("rle-rgb")))
+    assert r.returncode == 0, r.stderr
+    assoc, = events_of(r.stdout, "association")
+    assert "localhost" in assoc["tls"]["peer_subject"] and "dcmcli test ca" in assoc["tls"]["peer_issuer"]
+    assert [g["op"] for g in peer.received()] == ["N-GET", "N-CREATE", "N-CREATE", "N-SET", "N-ACTION", "N-DELETE",
+                                                  "N-DELETE"]
+    job, = events_of(r.stdout, "print-job")
+    assert (job["execution_status"], job["via"]) == ("DONE", "event-report")
+    # the peer's certificate is checked: a CA that did not issue it is refused
+    r = run_dcmcli("printscu", "--status", "+tls", str(pki.client_key), str(pki.client_cert), "+cf",
+                   str(pki.rogue_ca), "localhost", str(peer.port))
+    assert r.returncode == 71 and "is not trusted" in r.stderr, r.stderr

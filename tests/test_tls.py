@@ -6,7 +6,6 @@ Every bad case asserts its message and exit code."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -14,10 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (dcmtk, free_port, json_lines, received_events, remaining_events, run_dcmcli, sample,
-                      stop, wait_listening)
+from conftest import (dcmcli_cmd, dcmtk, free_port, json_lines, received_events, recording_peers, remaining_events,
+                      run_dcmcli, sample, stop, wait_listening)
+from hostile_peer import assert_tls_refusals_logged, tls_hostile_clients
 from qr_peers import orthanc  # noqa: F401 - the fixture
-from tls_certs import Pki, pki  # noqa: F401 - the fixture
+from test_nservices import npeer  # noqa: F401 - the fixture (tests/nservice_peer.py)
+from tls_certs import Pki
+
+MOVE_PEER = Path(__file__).with_name("move_peer.py")
 
 pytestmark = pytest.mark.interop
 
@@ -109,9 +112,53 @@ def test_dcmcli_pair_mutual_tls_and_encrypted_key(pki: Pki, dcmcli_storescp) -> 
     assert "sent no client certificate" in err
 
 
-def test_wrong_key_password(pki: Pki) -> None:
-    r = run_dcmcli("storescp", "+tls", str(pki.encrypted_key), str(pki.server_cert), "+pw", "wrong", "0")
+def test_wrong_or_missing_key_password(pki: Pki) -> None:
+    """The same line and exit code for a PEM key and an encrypted PKCS#8
+    DER key (-der): a wrong password, and none given with no terminal to ask on."""
+    lines = {}
+    for kind, key, cert, der in (("pem", pki.encrypted_key, pki.server_cert, []),
+                                 ("der", pki.der.encrypted_key, pki.der.server_cert, ["-der"])):
+        for case, pw in (("wrong", ["+pw", "wrong"]), ("missing", [])):
+            r = run_dcmcli("storescp", "+tls", str(key), str(cert), *der, *pw, "0")
+            assert r.returncode == 1 and "Traceback" not in r.stderr, (kind, case, r.stderr)
+            (line,) = r.stderr.strip().splitlines()
+            lines[kind, case] = line.replace(str(key), "KEY")
+    assert lines["pem", "wrong"] == lines["der", "wrong"]
+    assert "cannot decrypt the private key 'KEY': wrong password; check +pw" in lines["der", "wrong"]
+    assert lines["pem", "missing"] == lines["der", "missing"]
+    assert "'KEY' is encrypted and no password was given" in lines["der", "missing"]
+    # a requestor's DER key the same way
+    r = run_dcmcli("echoscu", "-der", "+tls", str(pki.der.encrypted_key), str(pki.der.server_cert), "+pw", "nope",
+                   "+cf", str(pki.der.ca), "localhost", "1")
     assert r.returncode == 1 and "wrong password" in r.stderr, r.stderr
+
+
+def test_der_keys_and_certificates_with_dcmtk(pki: Pki, dcmcli_storescp, dcmtk_tls_storescp) -> None:
+    """-der: dcmcli storescp with a DER key and certificate (plain and
+    encrypted PKCS#8 with +pw), DCMTK echoscu calling it with PEM files and
+    with its own -der; dcmcli echoscu with a DER client key calling DCMTK storescp."""
+    d = pki.der
+    plain = dcmcli_storescp("+tls", str(d.server_key), str(d.server_cert), "-der", "+cf", str(d.ca), "-rc")
+    encrypted = dcmcli_storescp("+tls", str(d.encrypted_key), str(d.server_cert), "-der", "+pw", pki.password,
+                                "+cf", str(d.ca), "-rc")
+    for server in (plain, encrypted):
+        for args in (client(pki), ["-der", "+tls", str(d.client_key), str(d.client_cert), "+cf", str(d.ca)]):
+            r = subprocess.run([dcmtk("echoscu"), *args, "localhost", str(server.port)], capture_output=True,
+                               text=True, timeout=60)
+            assert r.returncode == 0, r.stderr
+        stop(server.proc)
+        assocs = [e for e in remaining_events(server) if e["event"] == "association"]
+        assert len(assocs) == 2 and all("dcmcli test client" in a["tls"]["peer_subject"] for a in assocs)  # type: ignore[index]
+    port, _ = dcmtk_tls_storescp(*tls_server(pki))  # requires our client certificate
+    r = run_dcmcli("echoscu", "--json", "-der", "+tls", str(d.client_key), str(d.client_cert), "+cf", str(d.ca),
+                   "localhost", str(port))
+    assert r.returncode == 0, r.stderr
+    assoc = next(e for e in json_lines(r.stdout) if e["event"] == "association")
+    assert "localhost" in assoc["tls"]["peer_subject"]  # type: ignore[index]
+    # -der names the format of every file; a PEM CA among them is still read
+    r = run_dcmcli("echoscu", "-der", "+tls", str(d.client_key), str(d.client_cert), "+cf", str(pki.ca),
+                   "localhost", str(port))
+    assert r.returncode == 0, r.stderr
 
 
 @pytest.mark.parametrize("case", ["untrusted", "expired", "wronghost"])
@@ -174,21 +221,23 @@ def test_no_common_tls_version(pki: Pki, dcmcli_storescp) -> None:
     assert "no TLS version in common" in err, err
 
 
+def hostile_tls_clients(pki: Pki, port: int, certificate_required: bool = False) -> dict[int, str]:
+    """tests/hostile_peer.py's hostile TLS clients at a listener started with -ta 2."""
+    return tls_hostile_clients(port, acse_timeout=2.0, ca=pki.ca, rogue_key=pki.rogue_key, rogue_cert=pki.rogue_cert,
+                               certificate_required=certificate_required)
+
+
 def test_hostile_tls_clients_do_not_stop_the_server(pki: Pki, dcmcli_storescp) -> None:
-    server = dcmcli_storescp(*tls_server(pki), "-ta", "2")
-    stalled = socket.create_connection(("127.0.0.1", server.port))  # a handshake that never starts
-    garbage = socket.create_connection(("127.0.0.1", server.port))
-    garbage.sendall(b"\x16\x03\x01\x00\x05hello" + bytes(range(256)))  # not a ClientHello
-    t0 = time.monotonic()
-    assert stalled.recv(1) == b""  # dropped after -ta
-    assert time.monotonic() - t0 < 10
+    """storescp with -rc: a stalled handshake dropped after -ta, garbage
+    instead of a ClientHello, a cleartext association, an untrusted and a
+    missing client certificate, each refused and logged; then a real store."""
+    server = dcmcli_storescp(*tls_server(pki), "-ta", "2", "-rc")
+    refused = hostile_tls_clients(pki, server.port, certificate_required=True)
     r = run_dcmcli("storescu", *client(pki), "localhost", str(server.port), str(sample("CT_small.dcm")))
     assert r.returncode == 0, r.stderr
-    stalled.close()
-    garbage.close()
+    assert len(received_events(server, 1)) == 1
     stop(server.proc)
-    err = server.proc.stderr.read().decode()  # type: ignore[union-attr]
-    assert "no handshake within the ACSE timeout" in err
+    assert_tls_refusals_logged(server.proc.stderr.read().decode(), refused)  # type: ignore[union-attr]
 
 
 def test_orthanc_over_tls(pki: Pki, orthanc, tmp_path: Path) -> None:
@@ -300,24 +349,16 @@ def test_list_profiles_and_ciphers() -> None:
 
 
 def test_hostile_tls_clients_against_mwlscp(pki: Pki, dcmcli_mwlscp, tmp_path: Path) -> None:
-    """The worklist server sits on the same acceptor: a stalled handshake is
-    dropped after -ta, garbage instead of a ClientHello is logged, and a real
-    query over TLS is still answered."""
+    """The worklist server sits on the same acceptor (client certificates
+    verified if presented, the default): the same hostile clients refused
+    and logged, and a real query over TLS is still answered."""
     (tmp_path / "wl.csv").write_text("PatientName,PatientID\nDoe^Jane,P1\n")
     server = dcmcli_mwlscp("-ta", "2", *tls_server(pki), "--source", str(tmp_path / "wl.csv"))
-    stalled = socket.create_connection(("127.0.0.1", server.port))
-    garbage = socket.create_connection(("127.0.0.1", server.port))
-    garbage.sendall(b"\x01\x00\x00\x00\x00\x10" + b"\x00" * 16)  # an A-ASSOCIATE-RQ header in the clear
-    t0 = time.monotonic()
-    assert stalled.recv(1) == b""
-    assert time.monotonic() - t0 < 10
+    refused = hostile_tls_clients(pki, server.port)
     r = run_dcmcli("findscu", "-W", "--json", *client(pki), "localhost", str(server.port), "-k", "PatientID")
     assert r.returncode == 0 and json_lines(r.stdout)[-1]["matches"] == 1, r.stderr
-    stalled.close()
-    garbage.close()
     stop(server.proc)
-    err = server.proc.stderr.read().decode()  # type: ignore[union-attr]
-    assert "no handshake within the ACSE timeout" in err and "does not speak TLS" in err, err
+    assert_tls_refusals_logged(server.proc.stderr.read().decode(), refused)  # type: ignore[union-attr]
 
 
 def test_revocation_list(pki: Pki, dcmcli_storescp) -> None:
@@ -389,3 +430,92 @@ def test_storage_commitment_listener_over_tls_with_orthanc(pki: Pki, orthanc) ->
     assert result["via"] == "new-association" and result["outcome"] == "committed"
     incoming = [e for e in json_lines(r.stdout) if e["event"] == "association" and e["side"] == "acceptor"]
     assert incoming and incoming[0]["tls"] is not None
+
+
+# -- hostile TLS clients at the listeners a command starts for itself -------------------
+
+@pytest.fixture
+def move_peer(tmp_path: Path) -> Iterator:
+    """Factory: pynetdicom's AE as a C-MOVE SCP (tests/move_peer.py); stopped at teardown."""
+    yield from recording_peers(MOVE_PEER, tmp_path, "C-MOVE SCP")
+
+
+def hostile_while_paused(cmd: list[str], peer, pause: str, pki: Pki, port: int) -> tuple[subprocess.Popen[str], str, str, dict[int, str]]:  # type: ignore[no-untyped-def]
+    """Run dcmcli ``cmd``; when the pynetdicom ``peer`` stops at ``pause``
+    (the command's listener on ``port`` is up and waiting for the peer), run
+    the hostile TLS clients at the listener, then let the peer go on. The
+    finished process, its stdout and stderr, and the refusals to look for."""
+    proc = subprocess.Popen(dcmcli_cmd(*cmd), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, text=True)
+    try:
+        try:
+            peer.wait_paused(pause)
+        except AssertionError as exc:
+            stop(proc)  # type: ignore[arg-type]
+            raise AssertionError(f"{exc}; dcmcli: {proc.communicate()[1]}") from None
+        refused = hostile_tls_clients(pki, port, certificate_required=True)
+        peer.resume()
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            stop(proc)  # type: ignore[arg-type]
+            proc.communicate()
+    json_lines(out)  # every event checked against the schema
+    return proc, out, err, refused
+
+
+def test_hostile_tls_clients_against_movescus_receiver(pki: Pki, move_peer, tmp_path: Path) -> None:
+    """movescu +P over TLS with -rc: while pynetdicom's C-MOVE SCP holds the
+    move before its sub-association, the hostile TLS clients at movescu's
+    receiver are refused, each logged in plain words; then the SCP's
+    sub-association over TLS (presenting its certificate) delivers the object."""
+    ct = sample("CT_small.dcm")
+    study = str(dcmread_study(ct))
+    port = free_port()
+    peer = move_peer("--destination", f"MOVESCU={port}", "--tls", str(pki.server_key), str(pki.server_cert),
+                     str(pki.ca), str(ct))
+    proc, out, err, refused = hostile_while_paused(
+        ["movescu", "--json", "-ta", "2", "-rc", *tls_server(pki), "-aet", "MOVESCU", "+P", str(port),
+         "-od", str(tmp_path / "got"), "-k", f"StudyInstanceUID={study}", "localhost", str(peer.port)],
+        peer, "move", pki, port)
+    assert proc.returncode == 0, err
+    events = json_lines(out)
+    (got,) = [e for e in events if e["event"] == "received"]
+    assert got["status"]["code"] == 0 and got["calling_aet"] == "MOVESCP", got  # type: ignore[index]
+    assert len(list((tmp_path / "got").rglob("*.dcm"))) == 1
+    # only the real sub-association was negotiated, over TLS with the peer's certificate
+    (incoming,) = [e for e in events if e["event"] == "association" and e["side"] == "acceptor"]
+    assert "localhost" in incoming["tls"]["peer_subject"] and "dcmcli test ca" in incoming["tls"]["peer_issuer"]  # type: ignore[index]
+    summary = events[-1]
+    assert (summary["event"], summary["completed"], summary["failed"], summary["received"]) == ("summary", 1, 0, 1)
+    assert_tls_refusals_logged(err, refused)
+    assert [r["destination"] for r in peer.received()] == ["MOVESCU"]
+
+
+def test_hostile_tls_clients_against_the_commitment_listener(pki: Pki, npeer, tmp_path: Path) -> None:  # noqa: F811
+    """nactionscu --commit --port over TLS with -rc: the N-ACTION answered,
+    pynetdicom's storage-commitment SCP holds its report while the hostile
+    TLS clients at nactionscu's listener are refused and logged, then sends
+    the N-EVENT-REPORT on a new TLS association, answered 0000."""
+    ct = sample("CT_small.dcm")
+    listen = free_port()
+    peer = npeer("--tls", str(pki.server_key), str(pki.server_cert), str(pki.ca), "--report-to", str(listen))
+    proc, out, err, refused = hostile_while_paused(
+        ["nactionscu", "--json", "-ta", "2", "-rc", *tls_server(pki), "-aet", "STGCMTSCU", "--commit",
+         "--port", str(listen), "--wait", "30", "localhost", str(peer.port), str(ct)],
+        peer, "report", pki, listen)
+    assert proc.returncode == 0, err
+    events = json_lines(out)
+    (result,) = [e for e in events if e["event"] == "commitment"]
+    assert (result["via"], result["outcome"], result["calling_aet"]) == ("new-association", "committed", "NSCP")
+    assert [c["path"] for c in result["committed"]] == [str(ct)]  # type: ignore[union-attr, index]
+    (incoming,) = [e for e in events if e["event"] == "association" and e["side"] == "acceptor"]
+    assert "localhost" in incoming["tls"]["peer_subject"]  # type: ignore[index]
+    assert_tls_refusals_logged(err, refused)
+    assert [(r["op"], r.get("status")) for r in peer.received()] == [("N-ACTION", None), ("N-EVENT-REPORT", 0)]
+
+
+def dcmread_study(path: Path) -> str:
+    from pydicom import dcmread
+
+    return str(dcmread(path, stop_before_pixels=True).StudyInstanceUID)

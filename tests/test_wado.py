@@ -27,7 +27,7 @@ from pydicom import dcmread
 from dcmcli.dicomfile import read_file_info
 from qr_cli import Run, dcmcli
 from qr_peers import Orthanc, QRStudy, free_ports, start_orthanc, stop_group
-from tls_certs import Pki, pki  # noqa: F401 - the fixture
+from tls_certs import Pki
 
 pytestmark = pytest.mark.interop
 

@@ -1,6 +1,9 @@
 """A test PKI made with the openssl command: a CA, a server certificate for
 localhost/127.0.0.1, a client certificate, and the bad ones (expired, for
-another host name, issued by another CA), each key PEM; one key encrypted."""
+another host name, issued by another CA), each key PEM; one key encrypted.
+The CA, the server's and the client's key and certificate also as DER
+(``openssl pkey/x509 -outform DER``), and the server key as encrypted PKCS#8
+DER (its password ``password``)."""
 
 from __future__ import annotations
 
@@ -31,7 +34,18 @@ class Pki:
     revoked_key: Path
     revoked_cert: Path
     crl: Path
+    der: DerFiles
     password: str = "s3cret"
+
+
+@dataclass
+class DerFiles:
+    ca: Path
+    server_key: Path
+    server_cert: Path
+    client_key: Path
+    client_cert: Path
+    encrypted_key: Path  # the server's key, PKCS#8 encrypted with Pki.password
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -134,5 +148,14 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     revoked_key, revoked_cert, crl = _revoked(root, ca)
     enc = root / "server-encrypted.key"
     _openssl("pkey", "-in", server[0].name, "-out", enc.name, "-aes256", "-passout", "pass:s3cret", cwd=root)
+    der = DerFiles(*(root / f"{n}.der" for n in ("ca", "server-key", "server", "client-key", "client",
+                                                   "server-encrypted-key")))
+    _openssl("x509", "-in", ca[1].name, "-outform", "DER", "-out", der.ca.name, cwd=root)
+    for key, cert, key_der, cert_der in ((server[0], server[1], der.server_key, der.server_cert),
+                                         (client[0], client[1], der.client_key, der.client_cert)):
+        _openssl("pkey", "-in", key.name, "-outform", "DER", "-out", key_der.name, cwd=root)
+        _openssl("x509", "-in", cert.name, "-outform", "DER", "-out", cert_der.name, cwd=root)
+    _openssl("pkcs8", "-topk8", "-in", server[0].name, "-outform", "DER", "-out", der.encrypted_key.name,
+             "-v2", "aes-256-cbc", "-passout", "pass:s3cret", cwd=root)
     return Pki(root, ca[1], server[0], server[1], client[0], client[1], expired[0], expired[1], wrong[0], wrong[1],
-               rogue[1], rogue_leaf[0], rogue_leaf[1], enc, revoked_key, revoked_cert, crl)
+               rogue[1], rogue_leaf[0], rogue_leaf[1], enc, revoked_key, revoked_cert, crl, der)

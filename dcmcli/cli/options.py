@@ -198,7 +198,9 @@ _TLS_PS = Annotated[bool, typer.Option("+ps", "--std-passwd", rich_help_panel=TL
                                        help="Ask for the private key's password on the terminal (the default when "
                                             "the key is encrypted and no password is given).")]
 _TLS_DER = Annotated[bool, typer.Option("-der", "--der-keys", rich_help_panel=TLS,
-                                        help="Key and certificate files are DER (default: PEM, -pem).")]
+                                        help="Key and certificate files are DER (default: PEM, -pem; a PEM file is still "
+                                             "recognised). A DER key is read with the cryptography package "
+                                             "(pip install 'dcmcli[tls]').")]
 _TLS_PEM = Annotated[bool, typer.Option("-pem", "--pem-keys", rich_help_panel=TLS,
                                         help="Key and certificate files are PEM (the default).")]
 _TLS_CF = Annotated[list[Path] | None, typer.Option(

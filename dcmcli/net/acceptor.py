@@ -594,7 +594,8 @@ class Acceptor:
     # -- one connection --------------------------------------------------
     def _serve(self, client: socket.socket, addr: tuple[Any, ...]) -> None:
         host, port = str(addr[0]), int(addr[1])
-        log_peer = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        shown = host[7:] if host.startswith("::ffff:") and "." in host else host  # IPv4 on a dual-stack socket
+        log_peer = f"[{shown}]:{port}" if ":" in shown else f"{shown}:{port}"
         conn = Connection(client, max_receive=receive_limit(self.settings.max_pdu), timeout=self.settings.acse_timeout)
         served: ServedAssociation | None = None
         by_context: dict[int, Service] = {}

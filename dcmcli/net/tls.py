@@ -10,9 +10,11 @@ hint; ``session_info`` is what the negotiation report shows.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import ssl
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,9 +67,16 @@ def _read(path: Path, what: str) -> bytes:
                           exit_code=ExitCode.INPUT_UNREADABLE) from None
 
 
+def _is_pem(data: bytes) -> bool:
+    return data.lstrip().startswith(b"-----BEGIN")
+
+
 def _pem_cert(path: Path, der: bool) -> str:
+    """A certificate file as PEM text: DER converted (with -der, or when it
+    is not PEM), PEM as it is (also with -der: DCMTK's -der names the format
+    of every file, and a PEM file among them need not fail)."""
     data = _read(path, "certificate")
-    if der or not data.lstrip().startswith(b"-----BEGIN"):
+    if not _is_pem(data):
         try:
             return ssl.DER_cert_to_PEM_cert(data)
         except Exception:  # noqa: BLE001
@@ -94,7 +103,7 @@ def _base(options: TlsOptions, purpose: ssl.Purpose) -> ssl.SSLContext:
     ctx.options |= ssl.OP_NO_COMPRESSION
     # trusted certificates
     for f in options.trusted_files:
-        pem = _pem_cert(f, options.der) if options.der else None
+        pem = _pem_cert(f, True) if options.der else None
         try:
             if pem is not None:
                 ctx.load_verify_locations(cadata=pem)
@@ -137,51 +146,127 @@ def _base(options: TlsOptions, purpose: ssl.Purpose) -> ssl.SSLContext:
 
 
 def _load_chain(ctx: ssl.SSLContext, options: TlsOptions) -> None:
+    """Our key and certificate into ``ctx``: PEM files as they are; a DER key
+    (-der, or any key file that is not PEM) decrypted with ``cryptography`` and handed to ``ssl`` through an
+    in-memory file, encrypted again there with a one-time password."""
     assert options.key is not None and options.cert is not None
+    key_data = _read(options.key, "private key")
+    _read(options.cert, "certificate")
+    if not _is_pem(key_data):
+        import secrets
+
+        one_time = secrets.token_urlsafe(32)
+        chain = _pem_cert(options.cert, True) + _der_key_to_pem(key_data, options, one_time)
+        with _private_file(chain) as path:
+            _load_cert_chain(ctx, options, path, path, one_time, ours=False)
+    else:
+        _load_cert_chain(ctx, options, str(options.cert), str(options.key),
+                         options.key_password if options.key_password is not None else (lambda: _ask_password(options)),
+                         ours=True)
+
+
+def _load_cert_chain(ctx: ssl.SSLContext, options: TlsOptions, cert: str, key: str, password: Any, *,
+                     ours: bool) -> None:
+    """``ssl``'s load_cert_chain, its failures in plain words; ``ours``: the
+    password is the user's (so "PEM lib" after it means a wrong one)."""
+    try:
+        ctx.load_cert_chain(cert, key, password=password)
+    except ssl.SSLError as exc:
+        text = str(exc)
+        if ours and ("bad decrypt" in text.lower() or "BAD_DECRYPT" in text
+                     or "PEM lib" in text and options.key_password):
+            raise _wrong_password(options) from None
+        if "KEY_VALUES_MISMATCH" in text or "key values mismatch" in text:
+            raise DcmcliError(f"the private key {str(options.key)!r} does not belong to the certificate "
+                              f"{str(options.cert)!r}", "give the key the certificate was made for",
+                              exit_code=ExitCode.USAGE) from None
+        if not ours:  # the key was just made by cryptography: the certificate is what ssl cannot read
+            raise DcmcliError(f"{str(options.cert)!r} is not a certificate ssl can read ({exc.reason or exc})",
+                              "give a DER or PEM certificate", exit_code=ExitCode.INVALID_INPUT) from None
+        raise DcmcliError(f"cannot load the TLS key and certificate ({exc.reason or exc})",
+                          "give a PEM private key and certificate (-der for DER); an encrypted key needs +pw",
+                          exit_code=ExitCode.INVALID_INPUT) from None
+
+
+def _wrong_password(options: TlsOptions) -> DcmcliError:
+    return DcmcliError(f"cannot decrypt the private key {str(options.key)!r}: wrong password",
+                       "check +pw / --tls-key-password", exit_code=ExitCode.USAGE)
+
+
+def _ask_password(options: TlsOptions) -> str:
+    """The password of an encrypted key given none (+ps, the default): asked
+    on the terminal once (kept for the other side's context), or a usage
+    error where there is no terminal to ask on."""
+    import sys
+
+    if options.key_password is None:
+        if not sys.stdin.isatty():
+            raise DcmcliError(f"the private key {str(options.key)!r} is encrypted and no password was given "
+                              "(there is no terminal to ask on)",
+                              "give it with +pw PASSWORD or --tls-key-password-env VAR", exit_code=ExitCode.USAGE)
+        import getpass
+
+        options.key_password = getpass.getpass(f"password for the private key {options.key}: ")
+    return options.key_password
+
+
+@contextlib.contextmanager
+def _private_file(text: str) -> Iterator[str]:
+    """A path ``ssl`` can open that holds ``text``: an anonymous in-memory
+    file (Linux memfd: nothing on disk, gone when closed), else a temporary
+    file only we can read, removed at once."""
+    data = text.encode("ascii")
+    if hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd"):
+        fd = os.memfd_create("dcmcli-tls", os.MFD_CLOEXEC)
+        try:
+            with os.fdopen(os.dup(fd), "wb") as f:
+                f.write(data)
+            yield f"/proc/self/fd/{fd}"
+        finally:
+            os.close(fd)
+        return
     import tempfile
 
-    key_path, cert_path = options.key, options.cert
-    tmp: list[str] = []
+    fd, name = tempfile.mkstemp(prefix="dcmcli-tls-", suffix=".pem")  # mode 0600
     try:
-        if options.der:
-            cert_pem = _pem_cert(cert_path, True)
-            key_pem = _der_key_to_pem(_read(key_path, "private key"), options.key_password)
-            fd, name = tempfile.mkstemp(prefix="dcmcli-tls-", suffix=".pem")
-            with os.fdopen(fd, "w") as f:
-                f.write(cert_pem + key_pem)
-            tmp.append(name)
-            cert_path = key_path = Path(name)
-        for p, what in ((key_path, "private key"), (cert_path, "certificate")):
-            _read(p, what)
-        try:
-            ctx.load_cert_chain(str(cert_path), str(key_path), password=options.key_password or None)
-        except ssl.SSLError as exc:
-            text = str(exc)
-            if "bad decrypt" in text.lower() or "BAD_DECRYPT" in text or "PEM lib" in text and options.key_password:
-                raise DcmcliError(f"cannot decrypt the private key {str(options.key)!r}: wrong password",
-                                  "check +pw / --tls-key-password", exit_code=ExitCode.USAGE) from None
-            if "KEY_VALUES_MISMATCH" in text or "key values mismatch" in text:
-                raise DcmcliError(f"the private key {str(options.key)!r} does not belong to the certificate "
-                                  f"{str(options.cert)!r}", "give the key the certificate was made for",
-                                  exit_code=ExitCode.USAGE) from None
-            raise DcmcliError(f"cannot load the TLS key and certificate ({exc.reason or exc})",
-                              "give a PEM private key and certificate (-der for DER); an encrypted key needs +pw",
-                              exit_code=ExitCode.INVALID_INPUT) from None
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        yield name
     finally:
-        for name in tmp:
-            os.unlink(name)
+        os.unlink(name)
 
 
-def _der_key_to_pem(data: bytes, password: str | None) -> str:
+def _der_key_to_pem(data: bytes, options: TlsOptions, one_time: str) -> str:
+    """A DER private key (PKCS#1, PKCS#8, or encrypted PKCS#8 with +pw) as
+    PEM PKCS#8 encrypted with ``one_time``: the plain key is never written
+    anywhere, not even to the in-memory file ``ssl`` reads."""
     try:
         from cryptography.hazmat.primitives import serialization
     except ImportError:
         raise DcmcliError("a DER private key needs the 'cryptography' package to be read",
-                          "pip install cryptography, or convert it: openssl pkey -inform DER -in KEY -out KEY.pem",
-                          exit_code=ExitCode.USAGE) from None
-    key = serialization.load_der_private_key(data, password.encode() if password else None)
+                          "pip install 'dcmcli[tls]' (or cryptography), or convert the key: "
+                          "openssl pkey -inform DER -in KEY -out KEY.pem", exit_code=ExitCode.USAGE) from None
+
+    def load(password: str | None) -> Any:
+        return serialization.load_der_private_key(data, password.encode() if password is not None else None)
+
+    try:
+        try:
+            key = load(options.key_password)
+        except TypeError as exc:
+            if options.key_password is not None and "not encrypted" in str(exc):
+                key = load(None)  # a password for a plain key: ignored, as ssl does for PEM
+            else:
+                key = load(_ask_password(options))
+    except ValueError as exc:
+        if "password" in str(exc).lower() or "decrypt" in str(exc).lower():
+            raise _wrong_password(options) from None
+        raise DcmcliError(f"{str(options.key)!r} is not a DER private key ssl can use "
+                          f"({str(exc).split('.')[0]})",
+                          "give a DER (PKCS#1 or PKCS#8) key with -der, or a PEM key without it",
+                          exit_code=ExitCode.INVALID_INPUT) from None
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()
+                             serialization.BestAvailableEncryption(one_time.encode())).decode("ascii")
 
 
 def client_context(options: TlsOptions) -> ssl.SSLContext:
@@ -328,6 +413,10 @@ def explain_server(exc: BaseException) -> str:
         return "no handshake within the ACSE timeout (-ta)"
     if "eof" in low or isinstance(exc, (ConnectionResetError, BrokenPipeError)):
         return "it closed the connection during the handshake"
+    if any(w in low for w in ("unexpected message", "length mismatch", "length too short", "decode error",
+                              "bad length", "record overflow", "excessive message size", "bad packet",
+                              "unknown alert", "tlsv1 alert")):
+        return f"it sent a broken TLS handshake, not a ClientHello ({getattr(exc, 'reason', None) or exc})"
     return str(exc)
 
 
