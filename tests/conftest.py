@@ -376,6 +376,12 @@ def recording_peers(script: Path, tmp_path: Path, what: str) -> Iterator:
             p.stdout.close()
 
 
+@pytest.fixture
+def storage_peer(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Factory: pynetdicom's AE as a storage (C-GET, C-FIND) SCP recording what it received (tests/storage_peer.py)."""
+    yield from recording_peers(Path(__file__).with_name("storage_peer.py"), tmp_path, "storage peer")
+
+
 def received_events(peer: Peer, count: int, timeout: float = 60.0) -> list[dict[str, object]]:
     """Read ``count`` 'received' JSON events from a dcmcli storescp."""
     assert peer.events is not None

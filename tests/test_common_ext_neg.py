@@ -15,9 +15,7 @@ from pathlib import Path
 import pytest
 from pydicom import dcmread
 
-from conftest import copy_samples, json_lines, received_events, recording_peers, run_dcmcli
-
-PEER_SCRIPT = Path(__file__).with_name("storage_peer.py")
+from conftest import copy_samples, json_lines, received_events, run_dcmcli
 
 STORAGE = "1.2.840.10008.4.2"
 CT = "1.2.840.10008.5.1.4.1.1.2"
@@ -29,12 +27,6 @@ COMPREHENSIVE_3D_SR, EXTENSIBLE_SR = "1.2.840.10008.5.1.4.1.1.88.34", "1.2.840.1
 SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 PRIVATE = "1.2.826.0.1.3680043.8.498.77.1"  # under pydicom's root: no standard class
 PRIVATE_2, PRIVATE_3, PRIVATE_4 = (f"1.2.826.0.1.3680043.8.498.77.{n}" for n in (2, 3, 4))
-
-
-@pytest.fixture
-def storage_peer(tmp_path: Path):  # type: ignore[no-untyped-def]
-    """Factory: pynetdicom's AE as a storage (and C-GET) SCP recording Common Extended Negotiation items."""
-    yield from recording_peers(PEER_SCRIPT, tmp_path, "storage peer")
 
 
 def _reclassed(src: Path, sop_class: str, dest: Path) -> Path:
