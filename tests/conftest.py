@@ -314,17 +314,9 @@ class RecordingPeer:
 
     def wait_paused(self, name: str, timeout: float = 30.0) -> None:
         """Wait until the script stops at its pause point ``name`` (tests/pynetdicom_peer.py)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self.lines.get(timeout=max(0.001, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(f"the pynetdicom peer did not reach {name!r} within {timeout:g} s") from None
-            if line is None:
-                self.lines.put(None)
-                raise AssertionError(f"the pynetdicom peer ended before reaching {name!r}")
-            if line.strip() == f"paused {name}":
-                return
+        next_matching(self.lines, lambda line: line.strip() == f"paused {name}", timeout,
+                      f"the pynetdicom peer did not reach {name!r} within {timeout:g} s",
+                      f"the pynetdicom peer ended before reaching {name!r}")
 
     def resume(self) -> None:
         """Let the script go on from its pause point."""
@@ -380,6 +372,32 @@ def recording_peers(script: Path, tmp_path: Path, what: str) -> Iterator:
 def storage_peer(tmp_path: Path):  # type: ignore[no-untyped-def]
     """Factory: pynetdicom's AE as a storage (C-GET, C-FIND) SCP recording what it received (tests/storage_peer.py)."""
     yield from recording_peers(Path(__file__).with_name("storage_peer.py"), tmp_path, "storage peer")
+
+
+def next_matching(q: queue.Queue, match, timeout: float, late: str, ended: str):  # type: ignore[no-untyped-def]
+    """The next item of ``q`` that ``match``es, within ``timeout`` seconds;
+    None in the queue is its end (put back for the next reader). ``late``,
+    ``ended``: the assertion messages."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            item = q.get(timeout=max(0.001, deadline - time.monotonic()))
+        except queue.Empty:
+            raise AssertionError(late) from None
+        if item is None:
+            q.put(None)
+            raise AssertionError(ended)
+        if isinstance(item, dict) and item.get("event") == "schema-violation":
+            raise AssertionError(item["error"])
+        if match(item):
+            return item
+
+
+def next_event(peer: Peer, name: str, timeout: float = 30.0) -> dict[str, object]:
+    """The next ``name`` event of a dcmcli server (others are skipped)."""
+    assert peer.events is not None
+    return next_matching(peer.events, lambda ev: ev["event"] == name, timeout,
+                         f"no {name} event within {timeout} s", f"the server ended before a {name} event")
 
 
 def received_events(peer: Peer, count: int, timeout: float = 60.0) -> list[dict[str, object]]:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import copy_samples, json_lines, received_events, recording_peers, run_dcmcli
+from conftest import copy_samples, json_lines, next_event, received_events, recording_peers, run_dcmcli
 from qr_peers import free_ports
 
 PEER_SCRIPT = Path(__file__).with_name("nservice_peer.py")
@@ -218,23 +218,6 @@ def test_ian_references(npeer, images: list[Path]) -> None:
 
 
 # -- storescp --commitment ----------------------------------------------------------------
-
-def next_event(peer, name: str, timeout: float = 30.0) -> dict[str, object]:  # type: ignore[no-untyped-def]
-    """The next ``name`` event of a dcmcli server (others are skipped)."""
-    import queue
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            ev = peer.events.get(timeout=max(0.001, deadline - time.monotonic()))
-        except queue.Empty:
-            raise AssertionError(f"no {name} event within {timeout} s") from None
-        assert ev is not None, f"the server ended before a {name} event"
-        if ev["event"] == "schema-violation":
-            raise AssertionError(ev["error"])
-        if ev["event"] == name:
-            return ev
-
 
 def test_storescp_commitment_against_nactionscu(dcmcli_storescp, images: list[Path]) -> None:
     """What storescp stored is committed, the rest fails with 0112; the report on the same association."""
