@@ -6,7 +6,10 @@ a JPEG 2000 US) and queried, retrieved and compared from there; a second one
 demands HTTP basic authentication. The fault cases use a server that is
 down (a free port), Orthanc's own REST API (not DICOMweb), an object Orthanc
 refuses, and a relay in front of Orthanc that cuts its answer in the middle
-of a part.
+of a part. The same relay, as an HTTPS front or as a reverse proxy that
+checks a bearer token (what a deployment puts before an archive that, like
+Orthanc, has no token authentication of its own), passes everything else on
+unchanged.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import json
 import shutil
 import struct
 import threading
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -384,44 +388,128 @@ def test_a_url_that_is_not_dicomweb(loaded: Run, server: Orthanc, qr_study: QRSt
     assert k.code == 1 and "did you mean PatientName" in k.stderr, k
 
 
-class _CuttingRelay(http.server.ThreadingHTTPServer):
-    """A relay in front of Orthanc that passes QIDO answers on whole and, for a
-    WADO-RS answer, either cuts it in the middle of its second part and closes
-    (``drop=False``), or leaves its second part out of a well-formed answer
-    (``drop=True``: what Orthanc 1.10 is reported to do with objects it cannot
-    transcode)."""
+#: Hop-by-hop headers (RFC 9110 7.6.1): a proxy's own, never passed on.
+_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+        "transfer-encoding", "upgrade"}
+
+
+class _Relay(http.server.ThreadingHTTPServer):
+    """A reverse proxy in front of Orthanc: every request (any method, its headers, Host among them, so
+    that Orthanc's URLs name the relay) is passed on, and its answer back, both bodies streamed in
+    pieces. ``token``: it first checks ``Authorization: Bearer TOKEN`` as a token-checking proxy
+    would, answering 401 with a ``WWW-Authenticate: Bearer`` challenge (RFC 6750 3: with
+    ``error="invalid_token"`` for a token that is not the one) to a request without it, which goes
+    no further. ``cut``: a multipart answer is cut in the middle of its second part and the
+    connection closed; ``drop``: its second part is left out of a well-formed answer (what Orthanc
+    1.10 is reported to do with objects it cannot transcode). ``seen``: each request's method,
+    path and Authorization header (None: none), and whether it went on to Orthanc."""
 
     daemon_threads = True
 
-    def __init__(self, upstream: str, drop: bool = False, cut: bool = True) -> None:
-        self.upstream = upstream
+    def __init__(self, upstream: str, *, drop: bool = False, cut: bool = False, token: str | None = None) -> None:
+        self.upstream = urllib.parse.urlsplit(upstream)
         self.drop = drop
         self.cut = cut
-        super().__init__(("127.0.0.1", 0), _CutHandler)
+        self.token = token
+        self.seen: list[tuple[str, str, str | None, bool]] = []
+        self.lock = threading.Lock()
+        super().__init__(("127.0.0.1", 0), _RelayHandler)
 
 
-class _CutHandler(http.server.BaseHTTPRequestHandler):
+class _RelayHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def log_message(self, *args: object) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802
-        server: _CuttingRelay = self.server  # type: ignore[assignment]
-        req = urllib.request.Request(server.upstream + self.path, headers={"Accept": self.headers["Accept"]})
-        with urllib.request.urlopen(req, timeout=30) as answer:
-            body = answer.read()
-            ctype = answer.headers["Content-Type"]
-        cut = len(body)
-        if ctype.startswith("multipart/") and (server.cut or server.drop):
-            boundary = ctype.split("boundary=")[1].split(";")[0].strip('"').encode()
-            second = body.index(b"--" + boundary, body.index(b"--" + boundary) + 1)
-            if server.drop:
-                third = body.index(b"--" + boundary, second + 1)
-                body = body[:second] + body[third:]
-                cut = len(body)
-            else:
-                cut = second + 2000
+    def _relay(self) -> None:
+        import http.client
+
+        server: _Relay = self.server  # type: ignore[assignment]
+        self.close_connection = True  # one exchange per connection: its end is the answer's framing
+        length = int(self.headers.get("Content-Length") or 0)
+        chunked = "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()
+        auth = self.headers.get("Authorization")
+        allowed = server.token is None or auth == f"Bearer {server.token}"
+        with server.lock:
+            server.seen.append((self.command, self.path, auth, allowed))
+        if not allowed:
+            for _ in self._body(length, chunked):  # read what was sent, so that the client reads the 401
+                pass
+            challenge = 'Bearer realm="dicom-web"' + (', error="invalid_token", error_description="the token '
+                                                      'is not valid"' if auth else "")
+            body = b'{"error": "not authorised"}'
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", challenge)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        conn = http.client.HTTPConnection(server.upstream.hostname, server.upstream.port, timeout=30)
+        try:
+            conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+            for name, value in self.headers.items():
+                if name.lower() not in _HOP:
+                    conn.putheader(name, value)
+            if chunked:
+                conn.putheader("Transfer-Encoding", "chunked")
+            conn.endheaders()
+            for piece in self._body(length, chunked):
+                conn.send(b"%X\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
+            if chunked:
+                conn.send(b"0\r\n\r\n")
+            answer = conn.getresponse()
+            ctype = answer.getheader("Content-Type", "")
+            if ctype.startswith("multipart/") and (server.cut or server.drop):
+                self._cut(answer.read(), ctype, server.drop)
+                return
+            self.send_response_only(answer.status, answer.reason)
+            for name, value in answer.getheaders():
+                if name.lower() not in _HOP and name.lower() != "content-length":
+                    self.send_header(name, value)
+            size = answer.getheader("Content-Length")
+            if size is not None:
+                self.send_header("Content-Length", size)
+            else:  # Orthanc's own framing was chunked (or the connection's end): chunked on
+                self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            if self.command != "HEAD":
+                while piece := answer.read1(65536):
+                    self.wfile.write(piece if size is not None else b"%X\r\n%s\r\n" % (len(piece), piece))
+                if size is None:
+                    self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        finally:
+            conn.close()
+
+    def _body(self, length: int, chunked: bool) -> Iterator[bytes]:
+        """The request's body in pieces as they arrive (Content-Length or chunked)."""
+        if chunked:
+            while size := int(self.rfile.readline().split(b";")[0], 16):
+                yield self.rfile.read(size)
+                self.rfile.readline()
+            while self.rfile.readline() not in (b"\r\n", b""):  # trailers
+                pass
+            return
+        while length > 0:
+            piece = self.rfile.read(min(length, 65536))
+            if not piece:
+                return
+            length -= len(piece)
+            yield piece
+
+    def _cut(self, body: bytes, ctype: str, drop: bool) -> None:
+        boundary = ctype.split("boundary=")[1].split(";")[0].strip('"').encode()
+        second = body.index(b"--" + boundary, body.index(b"--" + boundary) + 1)
+        if drop:
+            third = body.index(b"--" + boundary, second + 1)
+            body = body[:second] + body[third:]
+            cut = len(body)
+        else:
+            cut = second + 2000
         self.send_response(200)
         self.send_header("Content-Type", ctype)
         self.send_header("Connection", "close")
@@ -430,11 +518,12 @@ class _CutHandler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body[:cut])
         self.wfile.flush()
-        self.close_connection = True
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _relay  # noqa: N815
 
 
 @contextlib.contextmanager
-def serving(relay: _CuttingRelay, scheme: str = "http") -> Iterator[str]:
+def serving(relay: _Relay, scheme: str = "http") -> Iterator[str]:
     """Run a relay in a thread; its DICOMweb base URL; shut down afterwards."""
     thread = threading.Thread(target=relay.serve_forever, daemon=True)
     thread.start()
@@ -448,7 +537,7 @@ def serving(relay: _CuttingRelay, scheme: str = "http") -> Iterator[str]:
 
 def test_an_answer_cut_inside_a_part_leaves_no_half_file(loaded: Run, server: Orthanc, qr_study: QRStudy,
                                                           tmp_path: Path) -> None:
-    relay = _CuttingRelay(server.url)
+    relay = _Relay(server.url, cut=True)
     with serving(relay) as base:
         ct = qr_study.select(patient_id="QRPAT-A", modality="CT")[0]
         r = dcmcli("wado", "retrieve", "--json", "--study", ct.study_uid, "--series", ct.series_uid, "-od",
@@ -501,7 +590,7 @@ def test_retrieve_onto_a_full_disk(loaded: Run, server: Orthanc, qr_study: QRStu
 
 def test_fewer_instances_than_qido_counts(loaded: Run, server: Orthanc, qr_study: QRStudy, tmp_path: Path) -> None:
     """A well-formed answer with one instance left out: a warning naming the counts, and exit 66."""
-    relay = _CuttingRelay(server.url, drop=True)
+    relay = _Relay(server.url, drop=True)
     with serving(relay) as base:
         ct = qr_study.select(patient_id="QRPAT-A", modality="CT")[0]
         r = dcmcli("wado", "retrieve", "--json", "--study", ct.study_uid, "--series", ct.series_uid, "-od",
@@ -517,7 +606,7 @@ def test_https_with_cacert_insecure_and_untrusted(loaded: Run, server: Orthanc, 
     import ssl
 
     cert = pki.ca
-    relay = _CuttingRelay(server.url, cut=False)
+    relay = _Relay(server.url)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(pki.server_cert, pki.server_key)
     relay.socket = ctx.wrap_socket(relay.socket, server_side=True)
