@@ -315,7 +315,10 @@ def test_basic_auth_right_wrong_and_missing(auth_server: Orthanc, qr_study: QRSt
     assert "refused the credentials" in wrong.stderr and "check the user and password" in wrong.stderr
     assert "nope" not in wrong.stderr + wrong.stdout
     none = dcmcli("wado", "retrieve", "--study", qr_study.instances[0].study_uid, "-od", str(tmp_path), base)
-    assert none.code == 69 and "give -u USER[:PASSWORD] or --token" in none.stderr, none
+    assert none.code == 69, none  # Orthanc's challenge is Basic: the hint is -u, not a token
+    assert "the server wants a user and password (basic)" in none.stderr and "give -u USER[:PASSWORD]" in none.stderr
+    bearer = dcmcli("wado", "query", "--token", "not-a-password", base)
+    assert bearer.code == 69 and "asks for a user and password (basic), not a token" in bearer.stderr, bearer
     stow = dcmcli("wado", "store", "-u", f"{AUTH[0]}:nope", "--batch", "1", base, *map(str, qr_study.paths[:3]))
     assert stow.code == 69, stow
     assert stow.stderr.count("401") <= 2, stow  # the first refusal stops the rest
@@ -628,3 +631,160 @@ def test_store_then_getscu_gets_the_same(loaded: Run, server: Orthanc, qr_study:
     assert r.code == 0, r
     got = by_uid(tmp_path)
     assert set(got) == set(qr_study.sop_instance_uids(patient_id="QRPAT-B"))
+
+
+# ---------------------------------------------------------------------------
+# bearer tokens, through a token-checking reverse proxy in front of the same Orthanc
+
+TOKEN = "eyJhbGciOiJIUzI1NiJ9.ZGNtY2xpLXRlc3Q.c2lnbmVkLWJ5LXRoZS10ZXN0LXN1aXRl"
+WRONG = "wrong-4711-bearer-token"
+TOKEN_VAR = "DCMCLI_TEST_BEARER"
+
+
+@pytest.fixture(scope="module")
+def token_proxy(server: Orthanc, loaded: Run) -> Iterator[tuple[_Relay, str]]:
+    """The relay checking ``Authorization: Bearer TOKEN``; its DICOMweb base URL."""
+    relay = _Relay(server.url, token=TOKEN)
+    with serving(relay) as base:
+        yield relay, base
+
+
+def _seen_since(relay: _Relay, n: int) -> list[tuple[str, str, str | None, bool]]:
+    with relay.lock:
+        return relay.seen[n:]
+
+
+def _no_token_in(run: Run, *tokens: str) -> None:
+    for token in tokens:
+        assert token not in run.stdout and token not in run.stderr, run
+
+
+def test_bearer_token_query_equals_direct(token_proxy: tuple[_Relay, str], server: Orthanc) -> None:
+    """--token and --token-env through the proxy: Orthanc's own answers (its URLs naming the proxy), every
+    request carrying the token, which -d shows redacted and neither output nor events show."""
+    relay, base = token_proxy
+    args = ["wado", "query", "--json", "-L", "instances", "-k", "InstanceNumber", "-k", "SOPClassUID"]
+    direct = dcmcli(*args, web(server))
+    n = len(relay.seen)
+    by_token = dcmcli(*args, "-d", "--token", TOKEN, base)
+    by_env = run_with_env({TOKEN_VAR: TOKEN}, *args, "-d", "--token-env", TOKEN_VAR, base)
+    for r in (direct, by_token, by_env):
+        assert r.code == 0, r
+
+    def answers(r: Run, at: str) -> list[str]:
+        return sorted(json.dumps(m["dataset"], sort_keys=True).replace(at, "BASE") for m in r.of("match"))
+
+    assert answers(by_token, base) == answers(by_env, base) == answers(direct, web(server))
+    assert by_token.summary["matches"] == direct.summary["matches"] == 9, direct
+    seen = _seen_since(relay, n)
+    assert len(seen) == 2 and all(auth == f"Bearer {TOKEN}" and on for _, _, auth, on in seen), seen
+    for r in (by_token, by_env):
+        _no_token_in(r, TOKEN)
+        assert "Authorization: Bearer [redacted]" in r.stderr, r
+
+
+def test_bearer_token_retrieve_equals_direct(token_proxy: tuple[_Relay, str], server: Orthanc,
+                                             qr_study: QRStudy, tmp_path: Path) -> None:
+    """A study in parallel requests, its metadata and a bulk data URI relative to the proxy: the same bytes
+    as from Orthanc directly; a bulk data URI on another server than BASE-URL gets no token."""
+    relay, base = token_proxy
+    study = qr_study.study_uids("QRPAT-A")[0]
+    direct = dcmcli("wado", "retrieve", "--json", "--study", study, "-od", str(tmp_path / "direct"), web(server))
+    n = len(relay.seen)
+    via = run_with_env({TOKEN_VAR: TOKEN}, "wado", "retrieve", "--json", "-d", "--token-env", TOKEN_VAR,
+                       "--study", study, "-j", "3", "-od", str(tmp_path / "via"), base)
+    assert direct.code == 0 and via.code == 0, (direct, via)
+    assert via.summary["stored"] == via.summary["expected"] == direct.summary["stored"] == 7, via
+    got, want = by_uid(tmp_path / "via"), by_uid(tmp_path / "direct")
+    assert set(got) == set(want) == set(qr_study.sop_instance_uids(patient_id="QRPAT-A"))
+    assert all(dataset_bytes(got[uid]) == dataset_bytes(want[uid]) for uid in want)
+    seen = _seen_since(relay, n)
+    assert len(seen) == 5 and all(auth == f"Bearer {TOKEN}" and on for _, _, auth, on in seen), seen  # QIDO + 4
+    _no_token_in(via, TOKEN)
+    assert via.stderr.count("Authorization: Bearer [redacted]") == 5, via
+
+
+def test_bearer_token_store_reaches_orthanc(token_proxy: tuple[_Relay, str], server: Orthanc,
+                                            qr_study: QRStudy, tmp_path: Path) -> None:
+    """A new object (a study of its own, removed afterwards) stored through the proxy is in Orthanc,
+    as sent; the STOW-RS request carried the token."""
+    relay, base = token_proxy
+    ds = dcmread(qr_study.select(modality="SR")[0].path)
+    ds.StudyInstanceUID = "1.2.826.0.1.3680043.8.498.4711.1"
+    ds.SeriesInstanceUID = "1.2.826.0.1.3680043.8.498.4711.2"
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = "1.2.826.0.1.3680043.8.498.4711.3"
+    new = tmp_path / "new.dcm"
+    ds.save_as(new)
+    n = len(relay.seen)
+    try:
+        r = run_with_env({TOKEN_VAR: TOKEN}, "wado", "store", "--json", "-d", "--token-env", TOKEN_VAR, base,
+                         str(new))
+        assert r.code == 0 and r.summary["stored"] == 1, r
+        (result,) = r.of("result")
+        assert result["outcome"] == "stored" and str(result["retrieve_url"]).startswith(base + "/studies/"), r
+        assert [(m, auth, on) for m, _, auth, on in _seen_since(relay, n)] == [("POST", f"Bearer {TOKEN}", True)]
+        _no_token_in(r, TOKEN)
+        assert "Authorization: Bearer [redacted]" in r.stderr, r
+        q = dcmcli("wado", "query", "--json", "-L", "instances", "--study", ds.StudyInstanceUID, web(server))
+        assert [m["dataset"]["00080018"]["Value"][0] for m in q.of("match")] == [ds.SOPInstanceUID], q
+        got = dcmcli("wado", "retrieve", "--json", "--study", ds.StudyInstanceUID, "-od", str(tmp_path / "got"),
+                     web(server))
+        assert got.code == 0 and dataset_bytes(Path(got.one("retrieved")["path"])) == dataset_bytes(new), got
+    finally:
+        for hit in server.request("POST", "/tools/lookup", ds.StudyInstanceUID.encode(), "text/plain"):  # type: ignore[union-attr]
+            server.request("DELETE", f"/studies/{hit['ID']}")
+
+
+def test_bearer_token_wrong_or_missing_is_69(token_proxy: tuple[_Relay, str], qr_study: QRStudy,
+                                             tmp_path: Path) -> None:
+    """Each action with a wrong --token, a wrong --token-env and none: exit 69 in one line naming the token,
+    the first refusal the only request (nothing reaches Orthanc), the wrong token shown nowhere."""
+    relay, base = token_proxy
+    ct = qr_study.select(patient_id="QRPAT-A", modality="CT")[0]
+    actions = {"query": ["-L", "series", "--study", ct.study_uid],
+               "retrieve": ["--study", ct.study_uid, "-od", str(tmp_path)],
+               "store": ["--batch", "1", base, *map(str, qr_study.paths[:3])]}
+    for action, rest in actions.items():
+        tail = rest if action == "store" else [*rest, base]
+        for how in ("token", "env", "none"):
+            n = len(relay.seen)
+            if how == "token":
+                r = dcmcli("wado", action, "--json", "--token", WRONG, *tail)
+            elif how == "env":
+                r = run_with_env({TOKEN_VAR: WRONG}, "wado", action, "--json", "--token-env", TOKEN_VAR, *tail)
+            else:
+                r = dcmcli("wado", action, "--json", *tail)
+            assert r.code == 69, (how, r)
+            assert [e["http_status"] for e in r.of("http-error")] in ([401], [401, 401]), r
+            line = r.stderr.strip()
+            assert "\n" not in line and line.startswith(f"wado {action}: error:"), (how, r)
+            if how == "none":
+                assert "the server wants a bearer token" in line and "give --token TOKEN or --token-env VAR" in line
+            else:
+                assert "the server refused the bearer token (invalid_token; the token is not valid)" in line, r
+                assert "check the token given by --token or --token-env: it may be wrong, expired" in line, r
+            seen = _seen_since(relay, n)
+            assert len(seen) == 1 and not seen[0][3], (how, seen)  # refused at the proxy, and not tried again
+            assert seen[0][2] == (None if how == "none" else f"Bearer {WRONG}"), seen
+            _no_token_in(r, WRONG)
+    debug = dcmcli("wado", "retrieve", "-d", "--json", "--token", WRONG, "--study", ct.study_uid, "-od",
+                   str(tmp_path), base)
+    assert debug.code == 69 and "Authorization: Bearer [redacted]" in debug.stderr, debug
+    assert 'WWW-Authenticate: Bearer realm="dicom-web", error="invalid_token"' in debug.stderr, debug
+    _no_token_in(debug, WRONG)
+
+
+def test_token_checked_before_any_request(tmp_path: Path) -> None:
+    """An empty token, or one with a blank or control character inside (a token file read whole): usage
+    errors that do not show it; the newline at the end of a token file is not part of the token."""
+    base = f"http://127.0.0.1:{free_ports(1)[0]}/dicom-web"
+    secret = "abc.DEF-secret"
+    for env, text in (("", "the token is empty"), (f"{secret}\nsecond line", "control or non-ASCII character"),
+                      (f"{secret} {secret}", "a space")):
+        r = run_with_env({TOKEN_VAR: env}, "wado", "query", "--token-env", TOKEN_VAR, base)
+        assert r.code == 1 and text in r.stderr and f"--token-env {TOKEN_VAR}" in r.stderr, r
+        _no_token_in(r, secret)
+    empty = dcmcli("wado", "query", "--token", "", base)
+    assert empty.code == 1 and "--token: the token is empty" in empty.stderr, empty
+    trailing = run_with_env({TOKEN_VAR: f"{secret}\n"}, "wado", "query", "--token-env", TOKEN_VAR, base)
+    assert trailing.code == 60, trailing  # taken, and sent: nothing listens there

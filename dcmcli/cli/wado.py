@@ -509,10 +509,16 @@ def store(
                 tick.advance()
         line = f"{r.info.path}: {r.outcome}" + (f" ({r.message})" if r.message else "")
         out.emit("result", r.as_dict, line if r.outcome == "stored" else None, min_verbosity=1, plain=True)
-        if r.outcome != "stored":
+        with lock:
+            whole_batch = r.info.path in refused_with_batch
+        if r.outcome != "stored" and not whole_batch:  # a batch's own failure is said once, below
             out.warn(line)
 
+    refused_with_batch: set[Any] = set()
+
     def on_batch_error(exc: Any, group: list[Any]) -> None:
+        with lock:
+            refused_with_batch.update(f.path for f in group)
         out.emit("http-error", exc.as_dict(), None)
 
     from dcmcli.web.stow import store as stow
@@ -537,7 +543,9 @@ def store(
     out.emit("summary", summary, human)
     if errors:
         first = errors[0]
-        more = f" (and {len(errors) - 1} more batch{'es' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+        for e in errors[1:]:
+            out.warn(str(e))
+        more = f" (and {len(errors) - 1} more batch{'es' if len(errors) > 2 else ''} above)" if len(errors) > 1 else ""
         out.error_line(f"{first}{more}")
     elif code not in (ExitCode.OK,):
         what = {ExitCode.OPERATION_FAILED: f"{counts['failed']} file(s) refused by the server",
