@@ -702,6 +702,29 @@ def test_bearer_token_retrieve_equals_direct(token_proxy: tuple[_Relay, str], se
     assert len(seen) == 5 and all(auth == f"Bearer {TOKEN}" and on for _, _, auth, on in seen), seen  # QIDO + 4
     _no_token_in(via, TOKEN)
     assert via.stderr.count("Authorization: Bearer [redacted]") == 5, via
+    # the metadata through the proxy names it in its bulk data URIs; one relative to the proxy's base
+    ct = qr_study.select(patient_id="QRPAT-A", modality="CT")[0]
+    ids = ["--study", ct.study_uid, "--series", ct.series_uid, "--instance", ct.sop_instance_uid]
+    meta = tmp_path / "meta.json"
+    m = dcmcli("wado", "retrieve", "--metadata", *ids, "--token", TOKEN, "-o", str(meta), base)
+    assert m.code == 0, m
+    uri = json.loads(meta.read_text())[0]["7FE00010"]["BulkDataURI"]
+    assert uri.startswith(base + "/studies/"), uri
+    pixels = tmp_path / "pixels.raw"
+    b = dcmcli("wado", "retrieve", "--json", "--bulkdata", uri[len(base) + 1:], "--token", TOKEN, "-o",
+               str(pixels), base)
+    assert b.code == 0 and b.summary["resource"] == uri, b
+    assert pixels.read_bytes() == dcmread(ct.path).PixelData
+    _no_token_in(b, TOKEN)
+    # that URI with Orthanc itself as BASE-URL: the proxy is another server, the token is not sent there
+    n = len(relay.seen)
+    elsewhere = dcmcli("wado", "retrieve", "--json", "--bulkdata", uri, "--token", TOKEN, "-o", str(pixels),
+                       web(server))
+    assert elsewhere.code == 69, elsewhere
+    assert _seen_since(relay, n) == [("GET", uri[len(base) - len("/dicom-web"):], None, False)]
+    assert "is not on BASE-URL's server: the credentials are not sent there" in elsewhere.stderr, elsewhere
+    assert "go to BASE-URL's server only" in elsewhere.stderr, elsewhere
+    _no_token_in(elsewhere, TOKEN)
 
 
 def test_bearer_token_store_reaches_orthanc(token_proxy: tuple[_Relay, str], server: Orthanc,
@@ -788,3 +811,36 @@ def test_token_checked_before_any_request(tmp_path: Path) -> None:
     assert empty.code == 1 and "--token: the token is empty" in empty.stderr, empty
     trailing = run_with_env({TOKEN_VAR: f"{secret}\n"}, "wado", "query", "--token-env", TOKEN_VAR, base)
     assert trailing.code == 60, trailing  # taken, and sent: nothing listens there
+
+
+# ---------------------------------------------------------------------------
+# bulk data by a URI relative to BASE-URL (PS3.18: a BulkDataURI may be relative)
+
+def test_bulkdata_uri_relative_to_base_url(loaded: Run, server: Orthanc, qr_study: QRStudy, tmp_path: Path) -> None:
+    """The pixel data and a private OB element (GE's 0043,1029, 2 KB) of a CT, by the absolute BulkDataURI
+    of its metadata and by the same made relative (studies/..., ./studies/..., /dicom-web/studies/...,
+    /studies/..., against BASE-URL with and without its last '/'): the same bytes, the element's value."""
+    ct = qr_study.select(patient_id="QRPAT-A", modality="CT")[0]
+    ds = dcmread(ct.path)
+    meta = tmp_path / "meta.json"
+    r = dcmcli("wado", "retrieve", "--metadata", "--study", ct.study_uid, "--series", ct.series_uid, "--instance",
+               ct.sop_instance_uid, "-o", str(meta), web(server))
+    assert r.code == 0, r
+    (record,) = json.loads(meta.read_text())
+    for tag, value in (("7FE00010", ds.PixelData), ("00431029", ds[0x00431029].value)):
+        absolute = record[tag]["BulkDataURI"]
+        assert absolute.startswith(web(server) + "/studies/"), absolute
+        relative = absolute[len(web(server)) + 1:]
+        forms = [(absolute, web(server)), (relative, web(server)), (relative, web(server) + "/"),
+                 ("./" + relative, web(server)), ("/dicom-web/" + relative, web(server)),
+                 ("/" + relative, web(server))]
+        got = []
+        for i, (uri, base) in enumerate(forms):
+            out = tmp_path / f"{tag}.{i}.raw"
+            b = dcmcli("wado", "retrieve", "--json", "--bulkdata", uri, "-o", str(out), base)
+            assert b.code == 0, (uri, b)
+            assert b.summary["resource"] == absolute and b.one("written")["bytes"] == len(value), b
+            got.append(out.read_bytes())
+        assert got == [value] * len(forms), tag
+    bad = dcmcli("wado", "retrieve", "--bulkdata", "file:///etc/passwd", web(server))
+    assert bad.code == 1 and "not an HTTP URI" in bad.stderr, bad

@@ -366,6 +366,7 @@ def _retrieve_other(common: Common, base_url: str, mode: str, study: str | None,
                     window: str | None, bulkdata: str | None, output: str | None, transfer_syntax: str,
                     t0: float) -> int:
     from dcmcli.dataset import skip_pixel_imports
+    from dcmcli.web.http import _redact as redact_url
     from dcmcli.web.retrieve import EXTENSIONS, fetch_to, resource
 
     skip_pixel_imports()
@@ -430,11 +431,15 @@ def _retrieve_other(common: Common, base_url: str, mode: str, study: str | None,
         if not parent.is_dir():
             raise OutputError(f"cannot write {output!r}: {parent} is not a directory", "check -o")
     with _client(common, base_url) as client:
+        if mode == "bulkdata":
+            path = client.resolve(path)
+            if client.sends_credentials(path) == "elsewhere":
+                out.warn(f"{redact_url(path)} is not on BASE-URL's server: the credentials are not sent there")
         fetch_to(client, path, f"WADO-RS {mode} of {label}", accept, params=params, output=output, name=name,
                  on_file=on_file, stdout=sys.stdout.buffer)
     seconds = time.perf_counter() - t0
     total = sum(int(w["bytes"]) for w in written)
-    summary = {"mode": mode, "resource": path, "stored": 0, "failed": 0, "expected": None, "missing": 0,
+    summary = {"mode": mode, "resource": redact_url(path), "stored": 0, "failed": 0, "expected": None, "missing": 0,
                "bytes": total, "files": len(written), "requests": 1, "seconds": round(seconds, 3),
                "mb_per_s": round(total / 1e6 / seconds, 1) if seconds > 0 else None, "errors": [], "exit_code": 0}
     code = ExitCode.OK

@@ -285,6 +285,30 @@ class WebClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def resolve(self, ref: str) -> str:
+        """A URI the server gave (a BulkDataURI: PS3.18 allows it relative) as a URL. An absolute one
+        (http or https) as it is; ``studies/...`` (also ``./``, ``../``) relative to BASE-URL, the
+        DICOMweb root; ``/dicom-web/studies/...``, a path beginning with BASE-URL's own, on its server;
+        any other ``/studies/...`` relative to BASE-URL too (on that server's root it would be another
+        API than DICOMweb's); ``//host/...`` with BASE-URL's scheme."""
+        from urllib.parse import urljoin
+
+        ref = ref.strip()
+        parts = urlsplit(ref)
+        if parts.scheme:
+            if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+                raise UsageError(f"not an HTTP URI: {ref!r}",
+                                 "give an http(s) URI, or one relative to BASE-URL (studies/...)")
+            return ref
+        if ref.startswith("//"):
+            return f"{urlsplit(self.base).scheme}:{ref}"
+        root = urlsplit(self.base).path.rstrip("/")
+        if ref.startswith("/"):
+            if not root or ref == root or ref.startswith(root + "/"):
+                return urljoin(self.base, ref)
+            ref = ref.lstrip("/")
+        return urljoin(self.base + "/", ref)
+
     def url(self, path: str) -> str:
         if path.startswith(("http://", "https://")):
             return path
