@@ -818,8 +818,9 @@ def test_token_checked_before_any_request(tmp_path: Path) -> None:
 
 def test_bulkdata_uri_relative_to_base_url(loaded: Run, server: Orthanc, qr_study: QRStudy, tmp_path: Path) -> None:
     """The pixel data and a private OB element (GE's 0043,1029, 2 KB) of a CT, by the absolute BulkDataURI
-    of its metadata and by the same made relative (studies/..., ./studies/..., /dicom-web/studies/...,
-    /studies/..., against BASE-URL with and without its last '/'): the same bytes, the element's value."""
+    of its metadata and by the same made relative to BASE-URL (studies/...; for the pixel data also against
+    BASE-URL with its last '/', and as ./studies/..., /dicom-web/studies/... and /studies/...): the same
+    bytes, the element's value as pydicom reads it from the stored file."""
     ct = qr_study.select(patient_id="QRPAT-A", modality="CT")[0]
     ds = dcmread(ct.path)
     meta = tmp_path / "meta.json"
@@ -831,9 +832,10 @@ def test_bulkdata_uri_relative_to_base_url(loaded: Run, server: Orthanc, qr_stud
         absolute = record[tag]["BulkDataURI"]
         assert absolute.startswith(web(server) + "/studies/"), absolute
         relative = absolute[len(web(server)) + 1:]
-        forms = [(absolute, web(server)), (relative, web(server)), (relative, web(server) + "/"),
-                 ("./" + relative, web(server)), ("/dicom-web/" + relative, web(server)),
-                 ("/" + relative, web(server))]
+        forms = [(absolute, web(server)), (relative, web(server))]
+        if tag == "7FE00010":  # the other ways of writing it, once
+            forms += [(relative, web(server) + "/"), ("./" + relative, web(server)),
+                      ("/dicom-web/" + relative, web(server)), ("/" + relative, web(server))]
         got = []
         for i, (uri, base) in enumerate(forms):
             out = tmp_path / f"{tag}.{i}.raw"
