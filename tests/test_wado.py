@@ -6,7 +6,10 @@ a JPEG 2000 US) and queried, retrieved and compared from there; a second one
 demands HTTP basic authentication. The fault cases use a server that is
 down (a free port), Orthanc's own REST API (not DICOMweb), an object Orthanc
 refuses, and a relay in front of Orthanc that cuts its answer in the middle
-of a part.
+of a part. The same relay, as an HTTPS front or as a reverse proxy that
+checks a bearer token (what a deployment puts before an archive that, like
+Orthanc, has no token authentication of its own), passes everything else on
+unchanged.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import json
 import shutil
 import struct
 import threading
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -311,7 +315,10 @@ def test_basic_auth_right_wrong_and_missing(auth_server: Orthanc, qr_study: QRSt
     assert "refused the credentials" in wrong.stderr and "check the user and password" in wrong.stderr
     assert "nope" not in wrong.stderr + wrong.stdout
     none = dcmcli("wado", "retrieve", "--study", qr_study.instances[0].study_uid, "-od", str(tmp_path), base)
-    assert none.code == 69 and "give -u USER[:PASSWORD] or --token" in none.stderr, none
+    assert none.code == 69, none  # Orthanc's challenge is Basic: the hint is -u, not a token
+    assert "the server wants a user and password (basic)" in none.stderr and "give -u USER[:PASSWORD]" in none.stderr
+    bearer = dcmcli("wado", "query", "--token", "not-a-password", base)
+    assert bearer.code == 69 and "asks for a user and password (basic), not a token" in bearer.stderr, bearer
     stow = dcmcli("wado", "store", "-u", f"{AUTH[0]}:nope", "--batch", "1", base, *map(str, qr_study.paths[:3]))
     assert stow.code == 69, stow
     assert stow.stderr.count("401") <= 2, stow  # the first refusal stops the rest
@@ -384,44 +391,128 @@ def test_a_url_that_is_not_dicomweb(loaded: Run, server: Orthanc, qr_study: QRSt
     assert k.code == 1 and "did you mean PatientName" in k.stderr, k
 
 
-class _CuttingRelay(http.server.ThreadingHTTPServer):
-    """A relay in front of Orthanc that passes QIDO answers on whole and, for a
-    WADO-RS answer, either cuts it in the middle of its second part and closes
-    (``drop=False``), or leaves its second part out of a well-formed answer
-    (``drop=True``: what Orthanc 1.10 is reported to do with objects it cannot
-    transcode)."""
+#: Hop-by-hop headers (RFC 9110 7.6.1): a proxy's own, never passed on.
+_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+        "transfer-encoding", "upgrade"}
+
+
+class _Relay(http.server.ThreadingHTTPServer):
+    """A reverse proxy in front of Orthanc: every request (any method, its headers, Host among them, so
+    that Orthanc's URLs name the relay) is passed on, and its answer back, both bodies streamed in
+    pieces. ``token``: it first checks ``Authorization: Bearer TOKEN`` as a token-checking proxy
+    would, answering 401 with a ``WWW-Authenticate: Bearer`` challenge (RFC 6750 3: with
+    ``error="invalid_token"`` for a token that is not the one) to a request without it, which goes
+    no further. ``cut``: a multipart answer is cut in the middle of its second part and the
+    connection closed; ``drop``: its second part is left out of a well-formed answer (what Orthanc
+    1.10 is reported to do with objects it cannot transcode). ``seen``: each request's method,
+    path and Authorization header (None: none), and whether it went on to Orthanc."""
 
     daemon_threads = True
 
-    def __init__(self, upstream: str, drop: bool = False, cut: bool = True) -> None:
-        self.upstream = upstream
+    def __init__(self, upstream: str, *, drop: bool = False, cut: bool = False, token: str | None = None) -> None:
+        self.upstream = urllib.parse.urlsplit(upstream)
         self.drop = drop
         self.cut = cut
-        super().__init__(("127.0.0.1", 0), _CutHandler)
+        self.token = token
+        self.seen: list[tuple[str, str, str | None, bool]] = []
+        self.lock = threading.Lock()
+        super().__init__(("127.0.0.1", 0), _RelayHandler)
 
 
-class _CutHandler(http.server.BaseHTTPRequestHandler):
+class _RelayHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def log_message(self, *args: object) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802
-        server: _CuttingRelay = self.server  # type: ignore[assignment]
-        req = urllib.request.Request(server.upstream + self.path, headers={"Accept": self.headers["Accept"]})
-        with urllib.request.urlopen(req, timeout=30) as answer:
-            body = answer.read()
-            ctype = answer.headers["Content-Type"]
-        cut = len(body)
-        if ctype.startswith("multipart/") and (server.cut or server.drop):
-            boundary = ctype.split("boundary=")[1].split(";")[0].strip('"').encode()
-            second = body.index(b"--" + boundary, body.index(b"--" + boundary) + 1)
-            if server.drop:
-                third = body.index(b"--" + boundary, second + 1)
-                body = body[:second] + body[third:]
-                cut = len(body)
-            else:
-                cut = second + 2000
+    def _relay(self) -> None:
+        import http.client
+
+        server: _Relay = self.server  # type: ignore[assignment]
+        self.close_connection = True  # one exchange per connection: its end is the answer's framing
+        length = int(self.headers.get("Content-Length") or 0)
+        chunked = "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()
+        auth = self.headers.get("Authorization")
+        allowed = server.token is None or auth == f"Bearer {server.token}"
+        with server.lock:
+            server.seen.append((self.command, self.path, auth, allowed))
+        if not allowed:
+            for _ in self._body(length, chunked):  # read what was sent, so that the client reads the 401
+                pass
+            challenge = 'Bearer realm="dicom-web"' + (', error="invalid_token", error_description="the token '
+                                                      'is not valid"' if auth else "")
+            body = b'{"error": "not authorised"}'
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", challenge)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        conn = http.client.HTTPConnection(server.upstream.hostname, server.upstream.port, timeout=30)
+        try:
+            conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+            for name, value in self.headers.items():
+                if name.lower() not in _HOP:
+                    conn.putheader(name, value)
+            if chunked:
+                conn.putheader("Transfer-Encoding", "chunked")
+            conn.endheaders()
+            for piece in self._body(length, chunked):
+                conn.send(b"%X\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
+            if chunked:
+                conn.send(b"0\r\n\r\n")
+            answer = conn.getresponse()
+            ctype = answer.getheader("Content-Type", "")
+            if ctype.startswith("multipart/") and (server.cut or server.drop):
+                self._cut(answer.read(), ctype, server.drop)
+                return
+            self.send_response_only(answer.status, answer.reason)
+            for name, value in answer.getheaders():
+                if name.lower() not in _HOP and name.lower() != "content-length":
+                    self.send_header(name, value)
+            size = answer.getheader("Content-Length")
+            if size is not None:
+                self.send_header("Content-Length", size)
+            else:  # Orthanc's own framing was chunked (or the connection's end): chunked on
+                self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            if self.command != "HEAD":
+                while piece := answer.read1(65536):
+                    self.wfile.write(piece if size is not None else b"%X\r\n%s\r\n" % (len(piece), piece))
+                if size is None:
+                    self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+        finally:
+            conn.close()
+
+    def _body(self, length: int, chunked: bool) -> Iterator[bytes]:
+        """The request's body in pieces as they arrive (Content-Length or chunked)."""
+        if chunked:
+            while size := int(self.rfile.readline().split(b";")[0], 16):
+                yield self.rfile.read(size)
+                self.rfile.readline()
+            while self.rfile.readline() not in (b"\r\n", b""):  # trailers
+                pass
+            return
+        while length > 0:
+            piece = self.rfile.read(min(length, 65536))
+            if not piece:
+                return
+            length -= len(piece)
+            yield piece
+
+    def _cut(self, body: bytes, ctype: str, drop: bool) -> None:
+        boundary = ctype.split("boundary=")[1].split(";")[0].strip('"').encode()
+        second = body.index(b"--" + boundary, body.index(b"--" + boundary) + 1)
+        if drop:
+            third = body.index(b"--" + boundary, second + 1)
+            body = body[:second] + body[third:]
+            cut = len(body)
+        else:
+            cut = second + 2000
         self.send_response(200)
         self.send_header("Content-Type", ctype)
         self.send_header("Connection", "close")
@@ -430,11 +521,12 @@ class _CutHandler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body[:cut])
         self.wfile.flush()
-        self.close_connection = True
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _relay  # noqa: N815
 
 
 @contextlib.contextmanager
-def serving(relay: _CuttingRelay, scheme: str = "http") -> Iterator[str]:
+def serving(relay: _Relay, scheme: str = "http") -> Iterator[str]:
     """Run a relay in a thread; its DICOMweb base URL; shut down afterwards."""
     thread = threading.Thread(target=relay.serve_forever, daemon=True)
     thread.start()
@@ -448,7 +540,7 @@ def serving(relay: _CuttingRelay, scheme: str = "http") -> Iterator[str]:
 
 def test_an_answer_cut_inside_a_part_leaves_no_half_file(loaded: Run, server: Orthanc, qr_study: QRStudy,
                                                           tmp_path: Path) -> None:
-    relay = _CuttingRelay(server.url)
+    relay = _Relay(server.url, cut=True)
     with serving(relay) as base:
         ct = qr_study.select(patient_id="QRPAT-A", modality="CT")[0]
         r = dcmcli("wado", "retrieve", "--json", "--study", ct.study_uid, "--series", ct.series_uid, "-od",
@@ -501,7 +593,7 @@ def test_retrieve_onto_a_full_disk(loaded: Run, server: Orthanc, qr_study: QRStu
 
 def test_fewer_instances_than_qido_counts(loaded: Run, server: Orthanc, qr_study: QRStudy, tmp_path: Path) -> None:
     """A well-formed answer with one instance left out: a warning naming the counts, and exit 66."""
-    relay = _CuttingRelay(server.url, drop=True)
+    relay = _Relay(server.url, drop=True)
     with serving(relay) as base:
         ct = qr_study.select(patient_id="QRPAT-A", modality="CT")[0]
         r = dcmcli("wado", "retrieve", "--json", "--study", ct.study_uid, "--series", ct.series_uid, "-od",
@@ -517,7 +609,7 @@ def test_https_with_cacert_insecure_and_untrusted(loaded: Run, server: Orthanc, 
     import ssl
 
     cert = pki.ca
-    relay = _CuttingRelay(server.url, cut=False)
+    relay = _Relay(server.url)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(pki.server_cert, pki.server_key)
     relay.socket = ctx.wrap_socket(relay.socket, server_side=True)
@@ -539,3 +631,218 @@ def test_store_then_getscu_gets_the_same(loaded: Run, server: Orthanc, qr_study:
     assert r.code == 0, r
     got = by_uid(tmp_path)
     assert set(got) == set(qr_study.sop_instance_uids(patient_id="QRPAT-B"))
+
+
+# ---------------------------------------------------------------------------
+# bearer tokens, through a token-checking reverse proxy in front of the same Orthanc
+
+TOKEN = "eyJhbGciOiJIUzI1NiJ9.ZGNtY2xpLXRlc3Q.c2lnbmVkLWJ5LXRoZS10ZXN0LXN1aXRl"
+WRONG = "wrong-4711-bearer-token"
+TOKEN_VAR = "DCMCLI_TEST_BEARER"
+
+
+@pytest.fixture(scope="module")
+def token_proxy(server: Orthanc, loaded: Run) -> Iterator[tuple[_Relay, str]]:
+    """The relay checking ``Authorization: Bearer TOKEN``; its DICOMweb base URL."""
+    relay = _Relay(server.url, token=TOKEN)
+    with serving(relay) as base:
+        yield relay, base
+
+
+def _seen_since(relay: _Relay, n: int) -> list[tuple[str, str, str | None, bool]]:
+    with relay.lock:
+        return relay.seen[n:]
+
+
+def _no_token_in(run: Run, *tokens: str) -> None:
+    for token in tokens:
+        assert token not in run.stdout and token not in run.stderr, run
+
+
+def test_bearer_token_query_equals_direct(token_proxy: tuple[_Relay, str], server: Orthanc) -> None:
+    """--token and --token-env through the proxy: Orthanc's own answers (its URLs naming the proxy), every
+    request carrying the token, which -d shows redacted and neither output nor events show."""
+    relay, base = token_proxy
+    args = ["wado", "query", "--json", "-L", "instances", "-k", "InstanceNumber", "-k", "SOPClassUID"]
+    direct = dcmcli(*args, web(server))
+    n = len(relay.seen)
+    by_token = dcmcli(*args, "-d", "--token", TOKEN, base)
+    by_env = run_with_env({TOKEN_VAR: TOKEN}, *args, "-d", "--token-env", TOKEN_VAR, base)
+    for r in (direct, by_token, by_env):
+        assert r.code == 0, r
+
+    def answers(r: Run, at: str) -> list[str]:
+        return sorted(json.dumps(m["dataset"], sort_keys=True).replace(at, "BASE") for m in r.of("match"))
+
+    assert answers(by_token, base) == answers(by_env, base) == answers(direct, web(server))
+    assert by_token.summary["matches"] == direct.summary["matches"] == 9, direct
+    seen = _seen_since(relay, n)
+    assert len(seen) == 2 and all(auth == f"Bearer {TOKEN}" and on for _, _, auth, on in seen), seen
+    for r in (by_token, by_env):
+        _no_token_in(r, TOKEN)
+        assert "Authorization: Bearer [redacted]" in r.stderr, r
+
+
+def test_bearer_token_retrieve_equals_direct(token_proxy: tuple[_Relay, str], server: Orthanc,
+                                             qr_study: QRStudy, tmp_path: Path) -> None:
+    """A study in parallel requests, its metadata and a bulk data URI relative to the proxy: the same bytes
+    as from Orthanc directly; a bulk data URI on another server than BASE-URL gets no token."""
+    relay, base = token_proxy
+    study = qr_study.study_uids("QRPAT-A")[0]
+    direct = dcmcli("wado", "retrieve", "--json", "--study", study, "-od", str(tmp_path / "direct"), web(server))
+    n = len(relay.seen)
+    via = run_with_env({TOKEN_VAR: TOKEN}, "wado", "retrieve", "--json", "-d", "--token-env", TOKEN_VAR,
+                       "--study", study, "-j", "3", "-od", str(tmp_path / "via"), base)
+    assert direct.code == 0 and via.code == 0, (direct, via)
+    assert via.summary["stored"] == via.summary["expected"] == direct.summary["stored"] == 7, via
+    got, want = by_uid(tmp_path / "via"), by_uid(tmp_path / "direct")
+    assert set(got) == set(want) == set(qr_study.sop_instance_uids(patient_id="QRPAT-A"))
+    assert all(dataset_bytes(got[uid]) == dataset_bytes(want[uid]) for uid in want)
+    seen = _seen_since(relay, n)
+    assert len(seen) == 5 and all(auth == f"Bearer {TOKEN}" and on for _, _, auth, on in seen), seen  # QIDO + 4
+    _no_token_in(via, TOKEN)
+    assert via.stderr.count("Authorization: Bearer [redacted]") == 5, via
+    # the metadata through the proxy names it in its bulk data URIs; one relative to the proxy's base
+    ct = qr_study.select(patient_id="QRPAT-A", modality="CT")[0]
+    ids = ["--study", ct.study_uid, "--series", ct.series_uid, "--instance", ct.sop_instance_uid]
+    meta = tmp_path / "meta.json"
+    m = dcmcli("wado", "retrieve", "--metadata", *ids, "--token", TOKEN, "-o", str(meta), base)
+    assert m.code == 0, m
+    uri = json.loads(meta.read_text())[0]["7FE00010"]["BulkDataURI"]
+    assert uri.startswith(base + "/studies/"), uri
+    pixels = tmp_path / "pixels.raw"
+    b = dcmcli("wado", "retrieve", "--json", "--bulkdata", uri[len(base) + 1:], "--token", TOKEN, "-o",
+               str(pixels), base)
+    assert b.code == 0 and b.summary["resource"] == uri, b
+    assert pixels.read_bytes() == dcmread(ct.path).PixelData
+    _no_token_in(b, TOKEN)
+    # that URI with Orthanc itself as BASE-URL: the proxy is another server, the token is not sent there
+    n = len(relay.seen)
+    elsewhere = dcmcli("wado", "retrieve", "--json", "--bulkdata", uri, "--token", TOKEN, "-o", str(pixels),
+                       web(server))
+    assert elsewhere.code == 69, elsewhere
+    assert _seen_since(relay, n) == [("GET", uri[len(base) - len("/dicom-web"):], None, False)]
+    assert "is not on BASE-URL's server: the credentials are not sent there" in elsewhere.stderr, elsewhere
+    assert "go to BASE-URL's server only" in elsewhere.stderr, elsewhere
+    _no_token_in(elsewhere, TOKEN)
+
+
+def test_bearer_token_store_reaches_orthanc(token_proxy: tuple[_Relay, str], server: Orthanc,
+                                            qr_study: QRStudy, tmp_path: Path) -> None:
+    """A new object (a study of its own, removed afterwards) stored through the proxy is in Orthanc,
+    as sent; the STOW-RS request carried the token."""
+    relay, base = token_proxy
+    ds = dcmread(qr_study.select(modality="SR")[0].path)
+    ds.StudyInstanceUID = "1.2.826.0.1.3680043.8.498.4711.1"
+    ds.SeriesInstanceUID = "1.2.826.0.1.3680043.8.498.4711.2"
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = "1.2.826.0.1.3680043.8.498.4711.3"
+    new = tmp_path / "new.dcm"
+    ds.save_as(new)
+    n = len(relay.seen)
+    try:
+        r = run_with_env({TOKEN_VAR: TOKEN}, "wado", "store", "--json", "-d", "--token-env", TOKEN_VAR, base,
+                         str(new))
+        assert r.code == 0 and r.summary["stored"] == 1, r
+        (result,) = r.of("result")
+        assert result["outcome"] == "stored" and str(result["retrieve_url"]).startswith(base + "/studies/"), r
+        assert [(m, auth, on) for m, _, auth, on in _seen_since(relay, n)] == [("POST", f"Bearer {TOKEN}", True)]
+        _no_token_in(r, TOKEN)
+        assert "Authorization: Bearer [redacted]" in r.stderr, r
+        q = dcmcli("wado", "query", "--json", "-L", "instances", "--study", ds.StudyInstanceUID, web(server))
+        assert [m["dataset"]["00080018"]["Value"][0] for m in q.of("match")] == [ds.SOPInstanceUID], q
+        got = dcmcli("wado", "retrieve", "--json", "--study", ds.StudyInstanceUID, "-od", str(tmp_path / "got"),
+                     web(server))
+        assert got.code == 0 and dataset_bytes(Path(got.one("retrieved")["path"])) == dataset_bytes(new), got
+    finally:
+        for hit in server.request("POST", "/tools/lookup", ds.StudyInstanceUID.encode(), "text/plain"):  # type: ignore[union-attr]
+            server.request("DELETE", f"/studies/{hit['ID']}")
+
+
+def test_bearer_token_wrong_or_missing_is_69(token_proxy: tuple[_Relay, str], qr_study: QRStudy,
+                                             tmp_path: Path) -> None:
+    """Each action with a wrong --token, a wrong --token-env and none: exit 69 in one line naming the token,
+    the first refusal the only request (nothing reaches Orthanc), the wrong token shown nowhere."""
+    relay, base = token_proxy
+    ct = qr_study.select(patient_id="QRPAT-A", modality="CT")[0]
+    actions = {"query": ["-L", "series", "--study", ct.study_uid],
+               "retrieve": ["--study", ct.study_uid, "-od", str(tmp_path)],
+               "store": ["--batch", "1", base, *map(str, qr_study.paths[:3])]}
+    for action, rest in actions.items():
+        tail = rest if action == "store" else [*rest, base]
+        for how in ("token", "env", "none"):
+            n = len(relay.seen)
+            if how == "token":
+                r = dcmcli("wado", action, "--json", "--token", WRONG, *tail)
+            elif how == "env":
+                r = run_with_env({TOKEN_VAR: WRONG}, "wado", action, "--json", "--token-env", TOKEN_VAR, *tail)
+            else:
+                r = dcmcli("wado", action, "--json", *tail)
+            assert r.code == 69, (how, r)
+            assert [e["http_status"] for e in r.of("http-error")] in ([401], [401, 401]), r
+            line = r.stderr.strip()
+            assert "\n" not in line and line.startswith(f"wado {action}: error:"), (how, r)
+            if how == "none":
+                assert "the server wants a bearer token" in line and "give --token TOKEN or --token-env VAR" in line
+            else:
+                assert "the server refused the bearer token (invalid_token; the token is not valid)" in line, r
+                assert "check the token given by --token or --token-env: it may be wrong, expired" in line, r
+            seen = _seen_since(relay, n)
+            assert len(seen) == 1 and not seen[0][3], (how, seen)  # refused at the proxy, and not tried again
+            assert seen[0][2] == (None if how == "none" else f"Bearer {WRONG}"), seen
+            _no_token_in(r, WRONG)
+    debug = dcmcli("wado", "retrieve", "-d", "--json", "--token", WRONG, "--study", ct.study_uid, "-od",
+                   str(tmp_path), base)
+    assert debug.code == 69 and "Authorization: Bearer [redacted]" in debug.stderr, debug
+    assert 'WWW-Authenticate: Bearer realm="dicom-web", error="invalid_token"' in debug.stderr, debug
+    _no_token_in(debug, WRONG)
+
+
+def test_token_checked_before_any_request(tmp_path: Path) -> None:
+    """An empty token, or one with a blank or control character inside (a token file read whole): usage
+    errors that do not show it; the newline at the end of a token file is not part of the token."""
+    base = f"http://127.0.0.1:{free_ports(1)[0]}/dicom-web"
+    secret = "abc.DEF-secret"
+    for env, text in (("", "the token is empty"), (f"{secret}\nsecond line", "control or non-ASCII character"),
+                      (f"{secret} {secret}", "a space")):
+        r = run_with_env({TOKEN_VAR: env}, "wado", "query", "--token-env", TOKEN_VAR, base)
+        assert r.code == 1 and text in r.stderr and f"--token-env {TOKEN_VAR}" in r.stderr, r
+        _no_token_in(r, secret)
+    empty = dcmcli("wado", "query", "--token", "", base)
+    assert empty.code == 1 and "--token: the token is empty" in empty.stderr, empty
+    trailing = run_with_env({TOKEN_VAR: f"{secret}\n"}, "wado", "query", "--token-env", TOKEN_VAR, base)
+    assert trailing.code == 60, trailing  # taken, and sent: nothing listens there
+
+
+# ---------------------------------------------------------------------------
+# bulk data by a URI relative to BASE-URL (PS3.18: a BulkDataURI may be relative)
+
+def test_bulkdata_uri_relative_to_base_url(loaded: Run, server: Orthanc, qr_study: QRStudy, tmp_path: Path) -> None:
+    """The pixel data and a private OB element (GE's 0043,1029, 2 KB) of a CT, by the absolute BulkDataURI
+    of its metadata and by the same made relative to BASE-URL (studies/...; for the pixel data also against
+    BASE-URL with its last '/', and as ./studies/..., /dicom-web/studies/... and /studies/...): the same
+    bytes, the element's value as pydicom reads it from the stored file."""
+    ct = qr_study.select(patient_id="QRPAT-A", modality="CT")[0]
+    ds = dcmread(ct.path)
+    meta = tmp_path / "meta.json"
+    r = dcmcli("wado", "retrieve", "--metadata", "--study", ct.study_uid, "--series", ct.series_uid, "--instance",
+               ct.sop_instance_uid, "-o", str(meta), web(server))
+    assert r.code == 0, r
+    (record,) = json.loads(meta.read_text())
+    for tag, value in (("7FE00010", ds.PixelData), ("00431029", ds[0x00431029].value)):
+        absolute = record[tag]["BulkDataURI"]
+        assert absolute.startswith(web(server) + "/studies/"), absolute
+        relative = absolute[len(web(server)) + 1:]
+        forms = [(absolute, web(server)), (relative, web(server))]
+        if tag == "7FE00010":  # the other ways of writing it, once
+            forms += [(relative, web(server) + "/"), ("./" + relative, web(server)),
+                      ("/dicom-web/" + relative, web(server)), ("/" + relative, web(server))]
+        got = []
+        for i, (uri, base) in enumerate(forms):
+            out = tmp_path / f"{tag}.{i}.raw"
+            b = dcmcli("wado", "retrieve", "--json", "--bulkdata", uri, "-o", str(out), base)
+            assert b.code == 0, (uri, b)
+            assert b.summary["resource"] == absolute and b.one("written")["bytes"] == len(value), b
+            got.append(out.read_bytes())
+        assert got == [value] * len(forms), tag
+    bad = dcmcli("wado", "retrieve", "--bulkdata", "file:///etc/passwd", web(server))
+    assert bad.code == 1 and "not an HTTP URI" in bad.stderr, bad

@@ -443,15 +443,20 @@ def http_options(values: dict[str, Any], out: Output) -> Any:
                 password = getpass.getpass(f"password for {name}: ")
         opts.user, opts.password = name, password
     token = values.get("token")
+    source = "--token"
     if values.get("token_env"):
-        if token:
+        if token is not None:
             raise UsageError("--token and --token-env both give the token", "give one of them")
+        source = f"--token-env {values['token_env']}"
         token = os.environ.get(values["token_env"])
         if token is None:
-            raise UsageError(f"--token-env {values['token_env']}: the variable is not set", "export it first")
-    if token and user is not None:
+            raise UsageError(f"{source}: the variable is not set", "export it first")
+    if token is not None and user is not None:
         raise UsageError("-u and a bearer token both authenticate", "give one of them")
-    opts.token = token or None
+    if token is not None:
+        from dcmcli.web.http import check_token
+
+        opts.token = check_token(token, source)
     for header in values.get("header") or []:
         name, sep, value = header.partition(":")
         if not sep or not name.strip() or any(c in name for c in " \t\r\n") or "\n" in value or "\r" in value:

@@ -366,6 +366,7 @@ def _retrieve_other(common: Common, base_url: str, mode: str, study: str | None,
                     window: str | None, bulkdata: str | None, output: str | None, transfer_syntax: str,
                     t0: float) -> int:
     from dcmcli.dataset import skip_pixel_imports
+    from dcmcli.web.http import _redact as redact_url
     from dcmcli.web.retrieve import EXTENSIONS, fetch_to, resource
 
     skip_pixel_imports()
@@ -430,11 +431,15 @@ def _retrieve_other(common: Common, base_url: str, mode: str, study: str | None,
         if not parent.is_dir():
             raise OutputError(f"cannot write {output!r}: {parent} is not a directory", "check -o")
     with _client(common, base_url) as client:
+        if mode == "bulkdata":
+            path = client.resolve(path)
+            if client.sends_credentials(path) == "elsewhere":
+                out.warn(f"{redact_url(path)} is not on BASE-URL's server: the credentials are not sent there")
         fetch_to(client, path, f"WADO-RS {mode} of {label}", accept, params=params, output=output, name=name,
                  on_file=on_file, stdout=sys.stdout.buffer)
     seconds = time.perf_counter() - t0
     total = sum(int(w["bytes"]) for w in written)
-    summary = {"mode": mode, "resource": path, "stored": 0, "failed": 0, "expected": None, "missing": 0,
+    summary = {"mode": mode, "resource": redact_url(path), "stored": 0, "failed": 0, "expected": None, "missing": 0,
                "bytes": total, "files": len(written), "requests": 1, "seconds": round(seconds, 3),
                "mb_per_s": round(total / 1e6 / seconds, 1) if seconds > 0 else None, "errors": [], "exit_code": 0}
     code = ExitCode.OK
@@ -509,10 +514,16 @@ def store(
                 tick.advance()
         line = f"{r.info.path}: {r.outcome}" + (f" ({r.message})" if r.message else "")
         out.emit("result", r.as_dict, line if r.outcome == "stored" else None, min_verbosity=1, plain=True)
-        if r.outcome != "stored":
+        with lock:
+            whole_batch = r.info.path in refused_with_batch
+        if r.outcome != "stored" and not whole_batch:  # a batch's own failure is said once, below
             out.warn(line)
 
+    refused_with_batch: set[Any] = set()
+
     def on_batch_error(exc: Any, group: list[Any]) -> None:
+        with lock:
+            refused_with_batch.update(f.path for f in group)
         out.emit("http-error", exc.as_dict(), None)
 
     from dcmcli.web.stow import store as stow
@@ -537,7 +548,9 @@ def store(
     out.emit("summary", summary, human)
     if errors:
         first = errors[0]
-        more = f" (and {len(errors) - 1} more batch{'es' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+        for e in errors[1:]:
+            out.warn(str(e))
+        more = f" (and {len(errors) - 1} more batch{'es' if len(errors) > 2 else ''} above)" if len(errors) > 1 else ""
         out.error_line(f"{first}{more}")
     elif code not in (ExitCode.OK,):
         what = {ExitCode.OPERATION_FAILED: f"{counts['failed']} file(s) refused by the server",

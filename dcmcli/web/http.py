@@ -78,8 +78,10 @@ def describe_status(status: int, reason: str) -> str:
     return f"HTTP {status} {reason}".rstrip()
 
 
-def http_failure(resp: httpx.Response, what: str, credentials: bool) -> WebError:
-    """A WebError for a failed response (the body is read: servers explain there)."""
+def http_failure(resp: httpx.Response, what: str, credentials: str | None) -> WebError:
+    """A WebError for a failed response (the body is read: servers explain there).
+    ``credentials``: what this request carried, "token" (bearer), "password" (basic) or None;
+    ``"elsewhere"``: the client has some, kept from this request's server (another than BASE-URL's)."""
     status = resp.status_code
     url = str(resp.request.url)
     method = resp.request.method
@@ -90,13 +92,7 @@ def http_failure(resp: httpx.Response, what: str, credentials: bool) -> WebError
     where = f"{method} {_redact(url)}"
     head = f"{what}: {describe_status(status, resp.reason_phrase)}"
     if status in (401, 403):
-        if status == 401:
-            meaning = "the server refused the credentials" if credentials else "the server wants credentials"
-        else:
-            meaning = "the credentials given are not allowed to do this" if credentials else \
-                "the server refuses this without credentials"
-        hint = ("check the user and password (-u USER:PASSWORD) or the token (--token)" if credentials
-                else "give -u USER[:PASSWORD] or --token TOKEN")
+        meaning, hint = _refusal(status, credentials, resp.headers.get("www-authenticate", ""))
         return WebError(f"{head}: {meaning} ({where})", hint, status=status, method=method, url=url,
                         exit_code=ExitCode.NOT_AUTHORISED)
     meaning, hint = _HINTS.get(status, ("the server could not do it" if status >= 500 else "refused",
@@ -104,6 +100,53 @@ def http_failure(resp: httpx.Response, what: str, credentials: bool) -> WebError
     if detail:
         meaning = detail if status == 404 else f"{meaning}: {detail}"
     return WebError(f"{head}: {meaning} ({where})", hint, status=status, method=method, url=url)
+
+
+def _refusal(status: int, credentials: str | None, challenge: str) -> tuple[str, str]:
+    """What a 401 or 403 means and what to try, from what was sent and the server's
+    WWW-Authenticate challenge (RFC 9110 11.6.1; a bearer one's error and description, RFC 6750 3)."""
+    scheme = challenge.split(None, 1)[0].lower() if challenge.strip() else ""
+    params = _challenge_params(challenge)
+    said = "; ".join(v for v in (params.get("error", ""), params.get("error_description", "")) if v)
+    said = f" ({said})" if said else ""
+    asks = {"bearer": "a bearer token", "basic": "a user and password (basic)"}.get(scheme)
+    if credentials == "elsewhere":
+        return ("the server wants credentials: the ones given go to BASE-URL's server only",
+                "give a URI on BASE-URL's server, or that server as BASE-URL")
+    if status == 403:
+        if credentials == "token":
+            return (f"the token given is not allowed to do this{said}",
+                    "the token may lack the scope or rights this needs; ask for one that has them")
+        if credentials == "password":
+            return ("the credentials given are not allowed to do this", "check the user's rights on the server")
+        return ("the server refuses this without credentials", "give --token TOKEN (or --token-env VAR) "
+                "or -u USER[:PASSWORD]")
+    if credentials == "token":
+        hint = "check the token given by --token or --token-env: it may be wrong, expired or for another server"
+        if scheme == "basic":
+            hint = "the server asks for a user and password (basic), not a token: give -u USER[:PASSWORD]"
+        return f"the server refused the bearer token{said}", hint
+    if credentials == "password":
+        hint = "check the user and password (-u USER:PASSWORD, $DCMCLI_PASSWORD or --password-env)"
+        if scheme == "bearer":
+            hint = "the server asks for a bearer token, not a password: give --token TOKEN or --token-env VAR"
+        return f"the server refused the credentials{said}", hint
+    if scheme == "bearer":
+        return f"the server wants {asks}{said}", "give --token TOKEN or --token-env VAR"
+    if scheme == "basic":
+        return f"the server wants {asks}", "give -u USER[:PASSWORD]"
+    return "the server wants credentials", "give -u USER[:PASSWORD] or --token TOKEN (--token-env VAR)"
+
+
+def _challenge_params(challenge: str) -> dict[str, str]:
+    """The auth-params of a WWW-Authenticate challenge (name="value" or name=token), as one line each."""
+    import re
+
+    found = {}
+    for name, quoted, bare in re.findall(r'([A-Za-z_][\w-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))', challenge):
+        value = (quoted.replace('\\"', '"') if quoted else bare)
+        found.setdefault(name.lower(), " ".join(value.split())[:200])
+    return found
 
 
 def _short_detail(text: str) -> str:
@@ -123,6 +166,39 @@ def _short_detail(text: str) -> str:
         parts = [str(obj[k]) for k in ("Message", "Details", "message", "detail") if obj.get(k)]
         return "; ".join(dict.fromkeys(parts))[:300]
     return ""
+
+
+def _origin(url: str) -> str:
+    """scheme://host:port of a URL (the port always written), what credentials are bound to."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
+
+
+def _bearer(token: str) -> Callable[[Any], Any]:
+    """httpx auth (a function of the request) sending ``Authorization: Bearer TOKEN`` (RFC 6750 2.1)."""
+    value = f"Bearer {token}"
+
+    def auth(request: Any) -> Any:
+        request.headers["Authorization"] = value
+        return request
+
+    return auth
+
+
+def check_token(token: str, source: str) -> str:
+    """A bearer token as sent: without the blanks around it (a token file's newline); one that is
+    empty, or has a space, a control or a non-ASCII character, is a usage error that does not show it
+    (httpx would refuse it later, some of its messages with the header's value in them)."""
+    token = token.strip()
+    if not token:
+        raise UsageError(f"{source}: the token is empty", "give the token itself")
+    bad = next((i for i, c in enumerate(token) if not 32 < ord(c) < 127), None)
+    if bad is not None:
+        raise UsageError(f"{source}: the token has a space, control or non-ASCII character (character {bad + 1} of "
+                         f"{len(token)}; the token is not shown)",
+                         "a bearer token is one word of printable ASCII (RFC 6750: letters, digits, -._~+/ and =)")
+    return token
 
 
 def _redact(url: str) -> str:
@@ -150,19 +226,22 @@ class WebClient:
         self.base = base.rstrip("/")
         self.options = options
         self.log = log
-        self.credentials = bool(options.user or options.token or parts.username)
-        auth = None
         user, password = options.user, options.password
         if user is None and parts.username:  # http://user:pass@host/...
             from urllib.parse import unquote
 
             user, password = unquote(parts.username), unquote(parts.password or "")
             self.base = _redact(self.base)
-        if user is not None:
-            auth = httpx.BasicAuth(user, password or "")
-        headers = {"User-Agent": f"dcmcli/{_version()}"}
+        #: What authenticates: "token" (bearer), "password" (basic) or None; sent to BASE-URL's origin only
+        self.credentials: str | None = "token" if options.token else ("password" if user is not None else None)
+        self.origin = _origin(self.base)
+        self.user = user
+        self.auth: Any = None
         if options.token:
-            headers["Authorization"] = f"Bearer {options.token}"
+            self.auth = _bearer(options.token)
+        elif user is not None:
+            self.auth = httpx.BasicAuth(user, password or "")
+        headers = {"User-Agent": f"dcmcli/{_version()}"}
         for name, value in options.headers:
             headers[name] = value
         verify: Any = True
@@ -183,8 +262,19 @@ class WebClient:
                 raise InputError(f"cannot read the CA file {options.cacert!r}: {exc}",
                                  "give --cacert a PEM file") from None
         timeout = httpx.Timeout(options.timeout or None)
-        self.client = httpx.Client(auth=auth, headers=headers, verify=verify, timeout=timeout,
-                                   follow_redirects=True, trust_env=True)
+        # redirects: httpx drops Authorization when one leads to another origin
+        self.client = httpx.Client(headers=headers, verify=verify, timeout=timeout, follow_redirects=True,
+                                   trust_env=True)
+
+    def sends_credentials(self, url: str) -> str | None:
+        """What a request to ``url`` carries: the credentials on BASE-URL's origin (scheme, host and
+        port), none elsewhere ("elsewhere": some were given, kept from that server)."""
+        if self.credentials is None:
+            return None
+        return self.credentials if _origin(url) == self.origin else "elsewhere"
+
+    def failure(self, resp: httpx.Response, what: str) -> WebError:
+        return http_failure(resp, what, self.sends_credentials(str(resp.request.url)))
 
     def close(self) -> None:
         self.client.close()
@@ -194,6 +284,30 @@ class WebClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def resolve(self, ref: str) -> str:
+        """A URI the server gave (a BulkDataURI: PS3.18 allows it relative) as a URL. An absolute one
+        (http or https) as it is; ``studies/...`` (also ``./``, ``../``) relative to BASE-URL, the
+        DICOMweb root; ``/dicom-web/studies/...``, a path beginning with BASE-URL's own, on its server;
+        any other ``/studies/...`` relative to BASE-URL too (on that server's root it would be another
+        API than DICOMweb's); ``//host/...`` with BASE-URL's scheme."""
+        from urllib.parse import urljoin
+
+        ref = ref.strip()
+        parts = urlsplit(ref)
+        if parts.scheme:
+            if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+                raise UsageError(f"not an HTTP URI: {ref!r}",
+                                 "give an http(s) URI, or one relative to BASE-URL (studies/...)")
+            return ref
+        if ref.startswith("//"):
+            return f"{urlsplit(self.base).scheme}:{ref}"
+        root = urlsplit(self.base).path.rstrip("/")
+        if ref.startswith("/"):
+            if not root or ref == root or ref.startswith(root + "/"):
+                return urljoin(self.base, ref)
+            ref = ref.lstrip("/")
+        return urljoin(self.base + "/", ref)
 
     def url(self, path: str) -> str:
         if path.startswith(("http://", "https://")):
@@ -211,14 +325,24 @@ class WebClient:
         url = self.url(path)
         if params:
             url += ("&" if "?" in url else "?") + encode_query(params)
+        sent = self.sends_credentials(url)
         if self.log:
             self.log(f"{method} {_redact(url)}")
+            if sent == "token":
+                self.log("  Authorization: Bearer [redacted]")
+            elif sent == "password":
+                self.log(f"  Authorization: Basic [redacted] (user {self.user})")
+            elif sent == "elsewhere":
+                self.log(f"  no credentials: {_origin(url)} is not BASE-URL's server ({self.origin})")
         try:
-            with self.client.stream(method, url, headers=headers, content=content) as resp:
+            with self.client.stream(method, url, headers=headers, content=content,
+                                    auth=self.auth if sent in ("token", "password") else None) as resp:
                 if self.log:
                     self.log(f"-> {resp.status_code} {resp.reason_phrase} {resp.headers.get('content-type', '')}")
+                    if resp.status_code in (401, 403) and resp.headers.get("www-authenticate"):
+                        self.log(f"  WWW-Authenticate: {resp.headers['www-authenticate']}")
                 if ok and resp.status_code not in ok:
-                    raise http_failure(resp, what, self.credentials)
+                    raise self.failure(resp, what)
                 yield resp
         except httpx.HTTPError as exc:
             raise transport_failure(exc, what, method, url, self.options.timeout) from None

@@ -22,7 +22,7 @@ from typing import Any
 from dcmcli.dicomfile import FileInfo
 from dcmcli.errors import ExitCode
 from dcmcli.conformance import ApplicationEntity
-from dcmcli.web.http import WebClient, WebError, http_failure, run_each
+from dcmcli.web.http import WebClient, WebError, run_each
 from dcmcli.web.multipart import BodyPart, MultipartBody
 
 REFERENCED_SOP_SEQUENCE = "00081199"
@@ -147,7 +147,7 @@ def _send_batch(client: WebClient, path: str, group: list[FileInfo], n: int, t0:
                 raise WebError(f"{what}: the answer (HTTP {status}) is not DICOM JSON, so not a STOW-RS service "
                                f"({resp.request.url})", "BASE-URL must be the DICOMweb root, e.g. "
                                "http://host:8042/dicom-web", status=status, method="POST", url=str(resp.request.url))
-            raise http_failure(resp, what, client.credentials)
+            raise client.failure(resp, what)
     seconds = time.perf_counter() - t0
     referenced = {str(_first(i, SOP_INSTANCE)): i for i in _values(answer, REFERENCED_SOP_SEQUENCE)
                   if isinstance(i, dict)}
