@@ -82,9 +82,11 @@ def sample_hwm(proc: subprocess.Popen, peak: list[str]) -> None:
     """Until ``proc`` exits, keep its VmHWM in ``peak[0]`` (it only grows: the last reading is the peak)."""
     while proc.poll() is None:
         try:
-            peak[0] = hwm(proc.pid)
+            got = hwm(proc.pid)
         except OSError:
             return
+        if got != "?":  # an exited process not yet reaped (a zombie) has no VmHWM: keep the last reading
+            peak[0] = got
         time.sleep(0.1)  # sampling /proc, not synchronising
 
 
