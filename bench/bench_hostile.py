@@ -21,9 +21,11 @@ over TLS (a test CA made with openssl), on a free port of 127.0.0.1:
 * measured: objects lost (sent and acknowledged but not on disk; storescp;
   for movescu: completed sub-operations not on disk; for nactionscu:
   instances not in a report received on the new association), queries,
-  sub-operations or instances (not committed) failed, the server's memory high-water mark (VmHWM), and
-  how long the server took to drop a stalled connection (it runs with
-  ``-ta 2``; the time from connect to the server's close).
+  sub-operations or instances (not committed) failed, the server's memory
+  high-water mark (VmHWM), and how long the server took to drop a stalled
+  connection (it runs with ``-ta 2``; the time from connect to the server's
+  close; nactionscu closes them when it stops listening, its report in,
+  which comes before ``-ta``).
 
 Run: ``python bench/gen_data.py && python bench/bench_hostile.py``.
 """
@@ -356,8 +358,8 @@ def main() -> int:
                     r = run(server, tls, cli, files, work)
                 finally:
                     shutil.rmtree(work, ignore_errors=True)
-                print(f"{r['server']:17s} {'yes' if tls else 'no ':3s}  {r['failed']:6}  {r['lost']:4}  {r['vmhwm']:10s}  "
-                      f"{r['drop_median_s']} s / {r['drop_max_s']} s")
+                print(f"{r['server']:17s} {'yes' if tls else 'no ':3s}  {r['failed']:6}  {r['lost']:4}  "
+                      f"{r['vmhwm']:10s}  {r['drop_median_s']} s / {r['drop_max_s']} s")
     finally:
         shutil.rmtree(pki, ignore_errors=True)
     return 0
