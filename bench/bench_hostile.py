@@ -2,8 +2,8 @@
 """Listeners under hostile load, plain TCP and TLS: the figures README gives.
 
 For each server on the shared acceptor (dcmcli storescp, dcmcli mwlscp,
-movescu's receiver), plain and over TLS (a test CA made with openssl), on a
-free port of 127.0.0.1:
+movescu's receiver, nactionscu's storage-commitment listener), plain and
+over TLS (a test CA made with openssl), on a free port of 127.0.0.1:
 
 * 20 connections that never send a byte (a stalled handshake or request),
   10 that send garbage (random bytes, a TLS record to a plain port, plain
@@ -13,12 +13,19 @@ free port of 127.0.0.1:
   +P receives the small set from pynetdicom's C-MOVE SCP
   (``tests/move_peer.py``, the tests' peer; TLS on both associations), the
   hostile connections started while the SCP holds the move at its pause
-  point;
+  point; nactionscu --commit --port asks pynetdicom's storage-commitment
+  SCP (``tests/nservice_peer.py --report-to``; TLS on both associations)
+  to commit the small set, and the SCP holds its N-EVENT-REPORT at its
+  pause point until the 20 stalled connections are open at nactionscu's
+  listener, then sends it there on a new association;
 * measured: objects lost (sent and acknowledged but not on disk; storescp;
-  for movescu: completed sub-operations not on disk), queries or
-  sub-operations failed, the server's memory high-water mark (VmHWM), and
-  how long the server took to drop a stalled connection (it runs with
-  ``-ta 2``; the time from connect to the server's close).
+  for movescu: completed sub-operations not on disk; for nactionscu:
+  instances not in a report received on the new association), queries,
+  sub-operations or instances (not committed) failed, the server's memory
+  high-water mark (VmHWM), and how long the server took to drop a stalled
+  connection (it runs with ``-ta 2``; the time from connect to the server's
+  close; nactionscu closes them when it stops listening, its report in,
+  which comes before ``-ta``).
 
 Run: ``python bench/gen_data.py && python bench/bench_hostile.py``.
 """
@@ -73,10 +80,25 @@ def hwm(pid: int) -> str:
     return "?"
 
 
-def stalled(port: int, n: int) -> list[float]:
-    """Open n silent connections; return how long each took to be dropped."""
+def sample_hwm(proc: subprocess.Popen, peak: list[str]) -> None:
+    """Until ``proc`` exits, keep its VmHWM in ``peak[0]`` (it only grows: the last reading is the peak)."""
+    while proc.poll() is None:
+        try:
+            got = hwm(proc.pid)
+        except OSError:
+            return
+        if got != "?":  # an exited process not yet reaped (a zombie) has no VmHWM: keep the last reading
+            peak[0] = got
+        time.sleep(0.1)  # sampling /proc, not synchronising
+
+
+def stalled(port: int, n: int, opened: threading.Event | None = None) -> list[float]:
+    """Open n silent connections; return how long each took to be dropped
+    (``opened`` is set once all n are connected)."""
     socks = [socket.create_connection((HOST, port)) for _ in range(n)]
     t0 = time.monotonic()
+    if opened is not None:
+        opened.set()
     times: list[float] = []
     lock = threading.Lock()
 
@@ -141,18 +163,10 @@ def run_movescu(tls: list[str], cli_tls: list[str], files: list[Path], work: Pat
         if peer.stdout.readline().strip() != "paused move":  # the receiver is up, the sub-association not yet
             raise RuntimeError("move_peer.py did not get the C-MOVE")
         peak = ["?"]
-
-        def sample_hwm() -> None:  # VmHWM only grows: the last reading before exit is the peak
-            while mover.poll() is None:  # type: ignore[union-attr]
-                try:
-                    peak[0] = hwm(mover.pid)  # type: ignore[union-attr]
-                except OSError:
-                    return
-                time.sleep(0.1)  # sampling /proc, not synchronising
-
         drops: list[float] = []
         threads = [threading.Thread(target=lambda: drops.extend(stalled(port, 20))),
-                   threading.Thread(target=garbage, args=(port, 10)), threading.Thread(target=sample_hwm)]
+                   threading.Thread(target=garbage, args=(port, 10)),
+                   threading.Thread(target=sample_hwm, args=(mover, peak))]
         for t in threads:
             t.start()
         peer.stdin.write("go\n")
@@ -179,9 +193,100 @@ def run_movescu(tls: list[str], cli_tls: list[str], files: list[Path], work: Pat
             peer.wait(5)
 
 
+def run_commitment(tls: list[str], cli_tls: list[str], files: list[Path], work: Path) -> dict[str, object]:
+    """nactionscu --commit --port under hostile load: pynetdicom's commitment SCP
+    (tests/nservice_peer.py --report-to) answers the N-ACTION for ``files``, holds
+    its N-EVENT-REPORT at its pause point while the hostile connections are opened
+    at nactionscu's listener, then sends it on a new association to it."""
+    import queue
+
+    listen = free_port()
+    src = work / "src"
+    src.mkdir()
+    for f in files:
+        os.symlink(f, src / f.name)
+    record = work / "nservice.jsonl"
+    peer_tls = ["--tls", cli_tls[1], cli_tls[2], cli_tls[4]] if cli_tls else []  # KEY CERT CA
+    peer = subprocess.Popen([sys.executable, str(REPO / "tests" / "nservice_peer.py"), str(record),
+                             "--report-to", str(listen), *peer_tls],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env=ENV)
+    lines: queue.Queue[str | None] = queue.Queue()
+    committer = None
+    err = open(work / "nactionscu.err", "w+")
+    try:
+        assert peer.stdout is not None and peer.stdin is not None
+        line = peer.stdout.readline()
+        if not line.startswith("listening "):
+            raise RuntimeError(f"nservice_peer.py did not start: {line!r}")
+
+        def read_peer() -> None:  # its pause points, as tests/conftest.py's RecordingPeer reads them
+            for later in iter(peer.stdout.readline, ""):  # type: ignore[union-attr]
+                lines.put(later)
+            lines.put(None)
+
+        threading.Thread(target=read_peer, daemon=True).start()
+        committer = subprocess.Popen([sys.executable, "-m", "dcmcli", "nactionscu", "--json", "-q", "-ta", "2", *tls,
+                                      "-aet", "STGCMTSCU", "--commit", "--port", str(listen), "--wait", "600",
+                                      "localhost", line.split()[1], str(src)],
+                                     stdout=subprocess.PIPE, stderr=err, text=True, env=ENV)
+        peak = ["?"]
+        sampler = threading.Thread(target=sample_hwm, args=(committer, peak))
+        sampler.start()
+        deadline = time.monotonic() + 300
+        while True:  # the N-ACTION answered, nactionscu's listener up, the report not sent yet
+            try:
+                got = lines.get(timeout=1)  # a line, or a look at whether nactionscu is still there
+            except queue.Empty:
+                got = ""
+            if got is None or committer.poll() is not None or time.monotonic() > deadline:
+                err.seek(0)
+                raise RuntimeError(f"nservice_peer.py did not get to its report; nactionscu: {err.read()[-2000:]}")
+            if got.strip() == "paused report":
+                break
+        drops: list[float] = []
+        opened = threading.Event()
+        threads = [threading.Thread(target=lambda: drops.extend(stalled(listen, 20, opened))),
+                   threading.Thread(target=garbage, args=(listen, 10))]
+        for t in threads:
+            t.start()
+        opened.wait(60)  # the 20 stalled connections held open while the report comes
+        peer.stdin.write("go\n")
+        peer.stdin.flush()
+        stdout, _ = committer.communicate(timeout=900)
+        for t in [*threads, sampler]:
+            t.join(120)
+        events = [json.loads(x) for x in stdout.splitlines() if x.startswith("{")]
+        summary = events[-1] if events and events[-1].get("event") == "summary" else {}
+        results = [e for e in events if e.get("event") == "commitment"]
+        n = int(summary.get("instances", len(files)))
+        reported = sum(len(r["committed"]) + len(r["failed"]) for r in results if r.get("via") == "new-association")
+        answers = [json.loads(x) for x in record.read_text().splitlines()] if record.exists() else []
+        if [a.get("status") for a in answers if a.get("op") == "N-EVENT-REPORT"] != [0]:
+            reported = 0  # the peer's report association failed or was not answered 0000
+        return {"server": "nactionscu --port", "tls": bool(tls), "failed": n - int(summary.get("committed", 0)),
+                "lost": n - reported, "vmhwm": peak[0],
+                "drop_median_s": round(statistics.median(drops), 2) if drops else None,
+                "drop_max_s": round(max(drops), 2) if drops else None}
+    finally:
+        if committer is not None and committer.poll() is None:
+            committer.terminate()
+            committer.wait(30)
+        err.close()
+        if peer.stdin:
+            peer.stdin.close()
+        try:
+            peer.wait(30)
+        except subprocess.TimeoutExpired:
+            peer.kill()
+            peer.wait(5)
+
+
 def run(server: str, tls: list[str], cli_tls: list[str], files: list[Path], work: Path) -> dict[str, object]:
     if server == "movescu":
         return run_movescu(tls, cli_tls, files, work)
+    if server == "commitment":
+        return run_commitment(tls, cli_tls, files, work)
     out = work / "rx"
     out.mkdir()
     if server == "storescp":
@@ -235,7 +340,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=HERE / "data" / "small")
     ap.add_argument("--files", type=int, default=2000)
-    ap.add_argument("--servers", default="storescp,mwlscp,movescu", help="which servers (comma-separated)")
+    ap.add_argument("--servers", default="storescp,mwlscp,movescu,commitment", help="which servers (comma-separated)")
     args = ap.parse_args()
     files = sorted(args.data.glob("*.dcm"))[:args.files]
     if not files:
@@ -245,7 +350,7 @@ def main() -> int:
     pki = Path(tempfile.mkdtemp(prefix="dcmcli-hostile-pki-"))
     try:
         scp_tls, scu_tls = make_pki(pki)
-        print("server     TLS  failed  lost  VmHWM       stalled connection dropped after (median / max)")
+        print("server            TLS  failed  lost  VmHWM       stalled connection dropped after (median / max)")
         for server in args.servers.split(","):
             for tls, cli in (([], []), (scp_tls, scu_tls)):
                 work = Path(tempfile.mkdtemp(prefix="dcmcli-hostile-"))
@@ -253,8 +358,8 @@ def main() -> int:
                     r = run(server, tls, cli, files, work)
                 finally:
                     shutil.rmtree(work, ignore_errors=True)
-                print(f"{r['server']:10s} {'yes' if tls else 'no ':3s}  {r['failed']:6}  {r['lost']:4}  {r['vmhwm']:10s}  "
-                      f"{r['drop_median_s']} s / {r['drop_max_s']} s")
+                print(f"{r['server']:17s} {'yes' if tls else 'no ':3s}  {r['failed']:6}  {r['lost']:4}  "
+                      f"{r['vmhwm']:10s}  {r['drop_median_s']} s / {r['drop_max_s']} s")
     finally:
         shutil.rmtree(pki, ignore_errors=True)
     return 0

@@ -287,6 +287,40 @@ def test_acse_timeout_is_a_deadline_for_the_whole_request(server) -> None:
     _no_tracebacks(s)
 
 
+def test_stop_closes_connections_that_never_asked_for_an_association(server) -> None:
+    """storescp -ta 60, four connections that never send an A-ASSOCIATE-RQ and
+    one that never sends a byte (over TLS: never starts the handshake): SIGTERM
+    closes all five at once, says so in one line, and storescp exits 0 in
+    seconds. Before, stop() waited for their threads, which waited out -ta:
+    storescp took 60 s to stop, and movescu's receiver and nactionscu's
+    commitment listener kept their command that long after its work was done
+    (found by bench/bench_hostile.py --servers commitment)."""
+    import socket
+
+    s = server("-v", "-ta", "60")
+    base = _idle_threads(s)
+    silent = [Raw(s.port) for _ in range(4)]
+    bare = socket.create_connection(("127.0.0.1", s.port), timeout=DEADLINE)
+    try:
+        s.wait_until(lambda: s.threads >= base + 5, "5 connection threads")
+        t0 = time.monotonic()
+        assert s.stop() == 0
+        assert time.monotonic() - t0 < 20, "storescp waited for the silent connections (-ta 60)"
+        for c in silent:
+            c.expect_closed(timeout=5)
+        try:
+            assert bare.recv(1) == b""
+        except ConnectionResetError:
+            pass
+    finally:
+        for c in silent:
+            c.close()
+        bare.close()
+    assert s.log_lines("closed 5 connections that had not asked for an association")
+    assert not s.log_lines("no association request within"), "\n".join(s.stderr)
+    _no_tracebacks(s)
+
+
 @pytest.mark.parametrize("pdu_type", [0x01, 0x04], ids=["associate-rq", "p-data"])
 def test_a_claimed_pdu_length_allocates_nothing_until_its_bytes_arrive(server, pdu_type: int) -> None:
     """32 clients each announce the largest PDU allowed (an A-ASSOCIATE-RQ of

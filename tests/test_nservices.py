@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import copy_samples, json_lines, next_event, received_events, recording_peers, run_dcmcli
+from conftest import (copy_samples, dcmcli_cmd, json_lines, next_event, received_events, recording_peers,
+                      run_dcmcli, stop)
 from qr_peers import free_ports
 
 PEER_SCRIPT = Path(__file__).with_name("nservice_peer.py")
@@ -152,6 +153,56 @@ def test_commit_report_on_the_same_association(npeer, images: list[Path], tmp_pa
     refs = items(got["dataset"], "00081199")  # Referenced SOP Sequence
     assert [(value(i, "00081150"), value(i, "00081155")) for i in refs] == \
         [("1.2.840.10008.5.1.4.1.1.2", sop_uid(images[0])), ("1.2.840.10008.5.1.4.1.1.2", "1.2.3.4.999")]
+
+
+def _threads(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return int(next(line for line in f if line.startswith("Threads:")).split()[1])
+
+
+def test_silent_connections_at_the_commitment_listener_do_not_hold_nactionscu(npeer, images: list[Path]) -> None:
+    """nactionscu --commit --port -ta 60: five connections to its listener that
+    never send a byte, opened while pynetdicom's SCP holds its report (pause
+    point), do not keep nactionscu once the report came on a new association:
+    it closes them and exits in seconds (it waited out -ta for them, 60 s)."""
+    import socket
+
+    (listen,) = free_ports(1)
+    p = npeer("--report-to", str(listen))
+    proc = subprocess.Popen(dcmcli_cmd("nactionscu", "--json", "-v", "-ta", "60", "-aet", "STGCMTSCU", "--commit",
+                                       "--port", str(listen), "--wait", "60", "127.0.0.1", str(p.port),
+                                       str(images[0])),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+    silent: list[socket.socket] = []
+    try:
+        p.wait_paused("report")
+        base = _threads(proc.pid)
+        silent = [socket.create_connection(("127.0.0.1", listen), timeout=10) for _ in range(5)]
+        deadline = time.monotonic() + 30
+        while _threads(proc.pid) < base + 5:  # each connection accepted, its thread waiting for a request
+            assert time.monotonic() < deadline and proc.poll() is None, "the connections were not accepted"
+            time.sleep(0.02)  # polling /proc, not synchronising on time
+        t0 = time.monotonic()
+        p.resume()
+        out, err = proc.communicate(timeout=50)
+        took = time.monotonic() - t0
+        for s in silent:
+            try:
+                assert s.recv(1) == b""
+            except ConnectionResetError:
+                pass
+    finally:
+        if proc.poll() is None:
+            stop(proc)  # type: ignore[arg-type]
+            proc.communicate()
+        for s in silent:
+            s.close()
+    assert proc.returncode == 0, err
+    assert took < 20, f"nactionscu took {took:.1f} s after its report (-ta 60)"
+    (result,) = [e for e in json_lines(out) if e["event"] == "commitment"]
+    assert (result["via"], result["outcome"]) == ("new-association", "committed")
+    assert "closed 5 connections that had not asked for an association" in err
+    assert [(r["op"], r.get("status")) for r in p.received()] == [("N-ACTION", None), ("N-EVENT-REPORT", 0)]
 
 
 # -- MPPS, IAN --------------------------------------------------------------------------

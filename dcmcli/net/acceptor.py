@@ -274,6 +274,9 @@ class Acceptor:
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._conns: list[Connection] = []
+        #: Connections still in the TLS handshake or waiting for their
+        #: A-ASSOCIATE-RQ: stop() closes them at once (nothing of theirs is in flight).
+        self._unassociated: list[Connection] = []
         self._pending = 0
         self._pending_refused = 0
         self.port: int | None = None
@@ -369,7 +372,8 @@ class Acceptor:
                 threadless = False
 
     def stop(self, timeout: float | None = None) -> int:
-        """Stop accepting, let associations in flight finish (up to ``timeout``),
+        """Stop accepting, close the connections that have not asked for an
+        association yet, let associations in flight finish (up to ``timeout``),
         abort the rest. Returns how many had to be aborted."""
         if self._listener is None:
             return 0
@@ -382,6 +386,21 @@ class Acceptor:
         self._listener = None
         if self._accepting is not None:
             self._accepting.join(5)
+        # A connection that never sends its A-ASSOCIATE-RQ (or TLS handshake)
+        # would otherwise keep the caller until the ACSE timeout: movescu and
+        # nactionscu after their work is done, storescp after SIGTERM. Its
+        # thread, blocked in a read, wakes up to the shutdown (the socket is
+        # closed by that thread only after it left the list, under the lock).
+        with self._lock:
+            waiting = list(self._unassociated)
+            for conn in waiting:
+                try:
+                    socket.socket.shutdown(conn.sock, socket.SHUT_RDWR)  # the descriptor's, not SSLSocket's
+                except OSError:
+                    pass
+        if waiting:
+            self.on_log("info", f"closed {len(waiting)} connection{'s' if len(waiting) != 1 else ''} that had not "
+                                f"asked for an association")
         deadline = time.monotonic() + (self.options.shutdown_timeout if timeout is None else timeout)
         with self._lock:
             threads = list(self._threads)
@@ -391,8 +410,9 @@ class Acceptor:
             conns = list(self._conns)
         for conn in conns:
             conn.abort(2, 0)
+        deadline = time.monotonic() + 5.0  # once for all threads, not 5 s each
         for t in threads:
-            t.join(5)
+            t.join(max(0.0, deadline - time.monotonic()))
         return len(conns)
 
     @property
@@ -453,11 +473,10 @@ class Acceptor:
                 return RJ_USER_IDENTITY, f"user identity refused: {why}"
         return None
 
-    def _negotiate(self, conn: Connection, host: str, port: int, log_peer: str
+    def _negotiate(self, conn: Connection, pdu_type: int, body: bytearray, host: str, port: int, log_peer: str
                    ) -> tuple[ServedAssociation, dict[int, Service]] | None:
-        """Answer the A-ASSOCIATE-RQ; the association and its services per
-        context, or None when it was rejected."""
-        pdu_type, body = conn.read_pdu()
+        """Answer the A-ASSOCIATE-RQ (the first PDU, read); the association and
+        its services per context, or None when it was rejected."""
         if pdu_type != PDU_ASSOCIATE_RQ:
             raise ProtocolError(f"PDU type 0x{pdu_type:02X} where an A-ASSOCIATE-RQ was expected",
                                 ABORT_UNEXPECTED_PDU)
@@ -602,9 +621,18 @@ class Acceptor:
         pending = True
         try:
             set_nodelay(client, self.settings.tcp_nodelay)
-            if self.settings.tls is not None and not self._tls_accept(conn, log_peer):
-                return
-            negotiated = self._negotiate(conn, host, port, log_peer)
+            with self._lock:
+                if self._stopping.is_set():
+                    return  # accepted as stop() began: closed below
+                self._unassociated.append(conn)
+            try:
+                if self.settings.tls is not None and not self._tls_accept(conn, log_peer):
+                    return
+                pdu_type, body = conn.read_pdu()
+            finally:
+                with self._lock:
+                    self._unassociated = [c for c in self._unassociated if c is not conn]
+            negotiated = self._negotiate(conn, pdu_type, body, host, port, log_peer)
             with self._lock:
                 self._pending -= 1
                 pending = False
@@ -628,7 +656,7 @@ class Acceptor:
             self.on_log("warning", f"association from {log_peer} aborted: {exc}")
         except ConnectionClosed as exc:
             if served is None and str(exc) != "timeout":
-                # a port check or scanner: connected and left without a word
+                # a port check or scanner: connected and left without a word (or closed by stop())
                 self.on_log("debug", f"connection from {log_peer} closed before an association request")
             elif str(exc) == "timeout":
                 self.aborted += 1
@@ -670,8 +698,16 @@ class Acceptor:
         raw = conn.sock
         raw.settimeout(self.settings.acse_timeout)
         try:
-            conn.sock = self.settings.tls_context("acceptor").wrap_socket(raw, server_side=True)
+            wrapped = self.settings.tls_context("acceptor").wrap_socket(raw, server_side=True,
+                                                                        do_handshake_on_connect=False)
+            with self._lock:  # from now on stop() shuts down the TLS socket's descriptor (raw's is detached)
+                conn.sock = wrapped
+                if self._stopping.is_set():
+                    return False
+            wrapped.do_handshake()
         except (ssl.SSLError, OSError) as exc:
+            if self._stopping.is_set():
+                return False  # closed by stop(), said there once
             self.on_log("warning", f"TLS handshake with {log_peer} failed: {explain_server(exc)}; connection closed")
             self.on_log("debug", f"TLS handshake with {log_peer}: {type(exc).__name__}: {exc}")
             return False
