@@ -160,9 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, metavar="DIR", help="the study's files")
     ap.add_argument("--repeat", type=int, default=3, metavar="N")
     ap.add_argument("--out", type=Path, default=HERE / "out", metavar="DIR",
-                    help="scratch folder (default bench/out, as the other benches: on this machine a file created "
-                         "below /tmp costs 0.7 ms against 0.03 ms elsewhere on the same disk, which would bill wado's "
-                         "500 files and not curl's one)")
+                    help="scratch folder (default bench/out, as the other benches). Creating a file costs 0.03 ms "
+                         "to 0.7 ms of kernel time on this machine, depending on how busy its file system is: wado "
+                         "pays it 500 times, curl once; the rounds interleave, so both see the same moments")
     ap.add_argument("--dicomweb-python", default=sys.executable, metavar="PYTHON",
                     help="the interpreter that has dicomweb-client (default: this one)")
     ap.add_argument("--pycache", type=Path, metavar="DIR",
