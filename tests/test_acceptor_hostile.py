@@ -299,10 +299,12 @@ def test_stop_closes_connections_that_never_asked_for_an_association(server) -> 
 
     s = server("-v", "-ta", "60")
     base = _idle_threads(s)
+    base_fds = s.fds
     silent = [Raw(s.port) for _ in range(4)]
     bare = socket.create_connection(("127.0.0.1", s.port), timeout=DEADLINE)
     try:
-        s.wait_until(lambda: s.threads >= base + 5, "5 connection threads")
+        # accepted (a descriptor each in storescp: connect() returns before accept()) and served by a thread each
+        s.wait_until(lambda: s.fds >= base_fds + 5 and s.threads >= base + 5, "5 connections accepted, 5 threads")
         t0 = time.monotonic()
         assert s.stop() == 0
         assert time.monotonic() - t0 < 20, "storescp waited for the silent connections (-ta 60)"
@@ -316,7 +318,7 @@ def test_stop_closes_connections_that_never_asked_for_an_association(server) -> 
         for c in silent:
             c.close()
         bare.close()
-    assert s.log_lines("closed 5 connections that had not asked for an association")
+    assert s.log_lines("closed 5 connections that had not asked for an association"), "\n".join(s.stderr)
     assert not s.log_lines("no association request within"), "\n".join(s.stderr)
     _no_tracebacks(s)
 

@@ -352,14 +352,20 @@ class Acceptor:
                                            f"closing new ones until they finish")
                 client.close()
                 continue
-            t = threading.Thread(target=self._serve, args=(client, addr), name=f"dcmcli-assoc-{addr[1]}", daemon=True)
+            conn = Connection(client, max_receive=receive_limit(self.settings.max_pdu),
+                              timeout=self.settings.acse_timeout)
+            t = threading.Thread(target=self._serve, args=(conn, addr), name=f"dcmcli-assoc-{addr[1]}", daemon=True)
             with self._lock:
                 self._threads = [x for x in self._threads if x.is_alive()] + [t]
+                # not associated yet: stop() closes it at once (registered here, before its thread
+                # runs, so that stop() counts every connection accepted before it)
+                self._unassociated.append(conn)
             try:
                 t.start()
             except RuntimeError as exc:  # no thread to be had (a thread or memory limit): drop this connection
                 with self._lock:
                     self._threads.remove(t)
+                    self._unassociated.remove(conn)
                     self._pending -= 1
                 client.close()
                 if not threadless:
@@ -611,21 +617,18 @@ class Acceptor:
         return ServedAssociation(conn, channel, report, rq, log_peer, self.on_log), by_context
 
     # -- one connection --------------------------------------------------
-    def _serve(self, client: socket.socket, addr: tuple[Any, ...]) -> None:
+    def _serve(self, conn: Connection, addr: tuple[Any, ...]) -> None:
         host, port = str(addr[0]), int(addr[1])
         shown = host[7:] if host.startswith("::ffff:") and "." in host else host  # IPv4 on a dual-stack socket
         log_peer = f"[{shown}]:{port}" if ":" in shown else f"{shown}:{port}"
-        conn = Connection(client, max_receive=receive_limit(self.settings.max_pdu), timeout=self.settings.acse_timeout)
         served: ServedAssociation | None = None
         by_context: dict[int, Service] = {}
         pending = True
         try:
-            set_nodelay(client, self.settings.tcp_nodelay)
-            with self._lock:
-                if self._stopping.is_set():
-                    return  # accepted as stop() began: closed below
-                self._unassociated.append(conn)
             try:
+                set_nodelay(conn.sock, self.settings.tcp_nodelay)
+                if self._stopping.is_set():
+                    return  # accepted as stop() began (which closed it, and counted it)
                 if self.settings.tls is not None and not self._tls_accept(conn, log_peer):
                     return
                 pdu_type, body = conn.read_pdu()
