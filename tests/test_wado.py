@@ -217,6 +217,12 @@ def test_metadata_matches_the_objects(loaded: Run, server: Orthanc, qr_study: QR
     assert b.code == 0, b
     inst = next(i for i in ct if i.sop_instance_uid == records[0]["00080018"]["Value"][0])
     assert bulk.read_bytes() == dcmread(inst.path).PixelData
+    # without -o: below -od, named after the instance and the element (Orthanc's .../instances/UID/bulk/7fe00010)
+    b = dcmcli("wado", "retrieve", "--bulkdata", uri, "-od", str(tmp_path / "bulk"), web(server))
+    assert b.code == 0, b
+    (named,) = (tmp_path / "bulk").iterdir()
+    assert named.name == f"{inst.sop_instance_uid}.bulk.7fe00010.raw", named
+    assert named.read_bytes() == bulk.read_bytes()
 
 
 def _png_size(data: bytes) -> tuple[int, int]:

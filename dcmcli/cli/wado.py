@@ -361,6 +361,21 @@ def _retrieve_instances(common: Common, base_url: str, study: str | None, series
     return int(code)
 
 
+def _bulk_label(uri: str) -> str:
+    """A file name for a BulkDataURI's content, from the URI: the instance's UID
+    and the rest after it (Orthanc's ``.../instances/UID/bulk/7fe00010`` ->
+    ``UID.bulk.7fe00010``), else its last segments; safe characters only."""
+    import re
+    from urllib.parse import unquote, urlsplit
+
+    parts = [unquote(x) for x in urlsplit(uri).path.split("/") if x]
+    if "instances" in parts[:-1]:
+        parts = parts[parts.index("instances") + 1:]
+    else:
+        parts = parts[-2:]
+    label = re.sub(r"[^A-Za-z0-9._-]", "_", ".".join(parts)).strip("._")
+    return label[:200] or "bulkdata"
+
 def _retrieve_other(common: Common, base_url: str, mode: str, study: str | None, series: str | None,
                     instance: str | None, frames: str | None, media_type: str | None, viewport: str | None,
                     window: str | None, bulkdata: str | None, output: str | None, transfer_syntax: str,
@@ -375,7 +390,7 @@ def _retrieve_other(common: Common, base_url: str, mode: str, study: str | None,
     od = common.writer.output_dir if common.writer else Path(".")
     if mode == "bulkdata":
         assert bulkdata is not None
-        path, label = bulkdata, "bulkdata"
+        path, label = bulkdata, _bulk_label(bulkdata)
     else:
         path = resource(study, series, instance)
         label = (instance or series or study or "")
@@ -418,7 +433,7 @@ def _retrieve_other(common: Common, base_url: str, mode: str, study: str | None,
         if numbers:
             stem = f"{label}.frame{numbers[n - 1] if n <= len(numbers) else n}"
         else:
-            stem = f"{label}.{mode}" + (f".{n}" if n > 1 else "")
+            stem = (label if mode == "bulkdata" else f"{label}.{mode}") + (f".{n}" if n > 1 else "")
         return od / (stem + ext)
 
     def on_file(p: Path, ctype: str, size: int) -> None:
