@@ -421,6 +421,7 @@ class _Relay(http.server.ThreadingHTTPServer):
         self.cut = cut
         self.token = token
         self.seen: list[tuple[str, str, str | None, bool]] = []
+        self.api_keys: list[str | None] = []  # each request's X-Api-Key (a -H header), in the order of seen
         self.lock = threading.Lock()
         super().__init__(("127.0.0.1", 0), _RelayHandler)
 
@@ -442,6 +443,7 @@ class _RelayHandler(http.server.BaseHTTPRequestHandler):
         allowed = server.token is None or auth == f"Bearer {server.token}"
         with server.lock:
             server.seen.append((self.command, self.path, auth, allowed))
+            server.api_keys.append(self.headers.get("X-Api-Key"))
         if not allowed:
             for _ in self._body(length, chunked):  # read what was sent, so that the client reads the 401
                 pass
@@ -717,17 +719,20 @@ def test_bearer_token_retrieve_equals_direct(token_proxy: tuple[_Relay, str], se
     uri = json.loads(meta.read_text())[0]["7FE00010"]["BulkDataURI"]
     assert uri.startswith(base + "/studies/"), uri
     pixels = tmp_path / "pixels.raw"
+    n = len(relay.seen)
     b = dcmcli("wado", "retrieve", "--json", "--bulkdata", uri[len(base) + 1:], "--token", TOKEN, "-o",
-               str(pixels), base)
+               str(pixels), "-H", "X-Api-Key: k-4711", base)
     assert b.code == 0 and b.summary["resource"] == uri, b
+    assert relay.api_keys[n:] == ["k-4711"]  # -H headers reach BASE-URL's server
     assert pixels.read_bytes() == dcmread(ct.path).PixelData
     _no_token_in(b, TOKEN)
     # that URI with Orthanc itself as BASE-URL: the proxy is another server, the token is not sent there
     n = len(relay.seen)
     elsewhere = dcmcli("wado", "retrieve", "--json", "--bulkdata", uri, "--token", TOKEN, "-o", str(pixels),
-                       web(server))
+                       "-H", "X-Api-Key: k-4711", web(server))
     assert elsewhere.code == 69, elsewhere
     assert _seen_since(relay, n) == [("GET", uri[len(base) - len("/dicom-web"):], None, False)]
+    assert relay.api_keys[n:] == [None]  # and only there, as the token
     assert "is not on BASE-URL's server: the credentials are not sent there" in elsewhere.stderr, elsewhere
     assert "go to BASE-URL's server only" in elsewhere.stderr, elsewhere
     _no_token_in(elsewhere, TOKEN)

@@ -261,7 +261,7 @@ _TOKEN_ENV = Annotated[str | None, typer.Option("--token-env", metavar="VAR", ri
                                                 help="Environment variable holding the bearer token (kept out of "
                                                      "the process list).")]
 _HEADER = Annotated[list[str] | None, typer.Option("-H", "--header", metavar="'NAME: VALUE'", rich_help_panel=HTTP,
-                                                   help="An extra request header (repeatable).")]
+                                                   help="An extra request header (repeatable); sent to BASE-URL's server only, as the credentials.")]
 _CACERT = Annotated[Path | None, typer.Option("--cacert", metavar="FILE", rich_help_panel=HTTP,
                                               help="Trust the CA certificates in FILE (PEM) for https.")]
 _INSECURE = Annotated[bool, typer.Option("--insecure", rich_help_panel=HTTP,

@@ -242,8 +242,9 @@ class WebClient:
         elif user is not None:
             self.auth = httpx.BasicAuth(user, password or "")
         headers = {"User-Agent": f"dcmcli/{_version()}"}
-        for name, value in options.headers:
-            headers[name] = value
+        #: -H headers: sent to BASE-URL's server only, as the credentials (they often carry an API key)
+        self.extra_headers = {name: value for name, value in options.headers}
+        headers.update(self.extra_headers)
         verify: Any = True
         if parts.scheme == "http":  # no TLS: spare loading the CA bundle (25 ms)
             verify = False
@@ -264,7 +265,14 @@ class WebClient:
         timeout = httpx.Timeout(options.timeout or None)
         # redirects: httpx drops Authorization when one leads to another origin
         self.client = httpx.Client(headers=headers, verify=verify, timeout=timeout, follow_redirects=True,
-                                   trust_env=True)
+                                   trust_env=True, event_hooks={"request": [self._only_to_base]})
+
+    def _only_to_base(self, request: httpx.Request) -> None:
+        """The -H headers off a request to another server than BASE-URL's (an absolute
+        URI, a redirect: httpx drops only Authorization on those)."""
+        if self.extra_headers and _origin(str(request.url)) != self.origin:
+            for name in self.extra_headers:
+                request.headers.pop(name, None)
 
     def sends_credentials(self, url: str) -> str | None:
         """What a request to ``url`` carries: the credentials on BASE-URL's origin (scheme, host and
