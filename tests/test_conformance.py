@@ -427,10 +427,12 @@ def test_getscu_proposes_what_the_statement_says(recorder: Recorder, aes: dict[s
     assert rq.contexts == get + storage[:127]
     assert [c for c, _ in storage] == list(dict.fromkeys(COMMON_STORAGE))
     assert rq.roles == {sop: (0, 1) for sop, _ in storage[:127]}
-    # and with the C-FIND first: what the C-FIND association proposes
+    # and by default: the first association also proposes the C-FIND it asks on first
     rq, = recorder.run("getscu", *_peer(recorder), "-k", "StudyInstanceUID=1.2.3")
-    assert rq.contexts == [c for c in declared(ae, lambda c: "C-FIND at IMAGE" in c.when)
-                           if c[0] == QUERY_MODELS[1].find]
+    find = [c for c in declared(ae, lambda c: "asked first" in c.when) if c[0] == QUERY_MODELS[1].find]
+    first = declared(ae, lambda c: c.role == "SCP" and "the first association" in c.when)
+    assert first == storage and len(find) == 1
+    assert rq.contexts == get + storage[:126] + find
 
 
 def test_getscu_storage_plan_after_a_find_is_the_statements() -> None:

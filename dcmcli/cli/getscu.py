@@ -14,7 +14,7 @@ from dcmcli.cli.retrieving import (finish, identifiers_from_keys, nothing_to_ret
                                    skip_pixel_imports_unless_converting)
 from dcmcli.cli.serving import log_printer, received_printer
 from dcmcli.net.peer import parse_peer
-from dcmcli.net.services.retrieve import (RetrieveOptions, get, identifiers_from_files, inventory,
+from dcmcli.net.services.retrieve import (Inventory, RetrieveOptions, get, identifiers_from_files,
                                           inventory_from_files, parse_store_tc, plan_storage)
 from dcmcli.net.services.writer import StorageWriter
 from dcmcli.uids import uid_name
@@ -57,8 +57,8 @@ def getscu(
 ) -> int:
     """Retrieve objects from a peer on this association (C-GET) and store them like storescp.
 
-    The storage contexts come from a C-FIND at IMAGE level first (which SOP classes the objects have), so
-    any study fits 128 contexts, over several associations if it must. Exit codes as movescu.
+    The storage contexts come from a C-FIND at IMAGE level first, on the same association (which SOP classes the
+    objects have), so any study fits 128 contexts, over several associations if it must. Exit codes as movescu.
     Usage as in DCMTK: dcmcli getscu OPTIONS peer port [query-file...]
     """
     out = common.out
@@ -82,14 +82,20 @@ def getscu(
         for ident in identifiers:
             out.debug(f"identifier:\n{ident}")
     exact = parse_store_tc(store_tc) if store_tc else None
-    if exact is None and not no_find and identifier is not None and inv is None:
-        inv = inventory(common.settings, target, model, identifier, on_log=log_printer(out))
-        if inv is not None:
-            out.info(f"the peer lists {inv.matches} instance{'s' if inv.matches != 1 else ''} of "
-                     f"{len(inv.classes)} SOP class{'es' if len(inv.classes) != 1 else ''}: "
-                     + ", ".join(uid_name(c) for c in inv.classes))
+    # By default the first association asks (C-FIND at IMAGE level) which SOP classes come, then
+    # C-GETs on it (the peer does not say) or on associations planned for them (it does).
+    ask = (model, identifier) if exact is None and not no_find and identifier is not None and inv is None else None
+    asked: list[Inventory | None] = []
+
+    def on_inventory(found: Inventory | None) -> None:
+        asked.append(found)
+        if found is not None:
+            out.info(f"the peer lists {found.matches} instance{'s' if found.matches != 1 else ''} of "
+                     f"{len(found.classes)} SOP class{'es' if len(found.classes) != 1 else ''}: "
+                     + ", ".join(uid_name(c) for c in found.classes))
         else:
             out.info("the peer does not say which SOP classes the objects have: proposing the common storage classes")
+
     if inv is not None and inv.matches == 0:
         return nothing_to_retrieve(out, "C-GET")
     plans = plan_storage(inv.classes if inv else None, inv.instances if inv else None, identifier, exact)
@@ -100,7 +106,10 @@ def getscu(
             outcome = get(common.settings, target, sop_class, identifiers, plans, writer,
                           RetrieveOptions(cancel_after=cancel_after, common_extended=cen, related_general=related),
                           on_received=received_printer(out),
-                          on_report=lambda r: show_report(out, r), on_progress=on_progress, on_log=log_printer(out))
+                          on_report=lambda r: show_report(out, r), on_progress=on_progress, on_log=log_printer(out),
+                          ask=ask, on_inventory=on_inventory)
     finally:
         writer.close()
+    if asked and asked[0] is not None and asked[0].matches == 0:
+        return nothing_to_retrieve(out, "C-GET")
     return finish(out, outcome, "C-GET", receiving=True, warnings_as_errors=warnings_as_errors)

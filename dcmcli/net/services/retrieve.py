@@ -11,8 +11,9 @@ acceptor and storage writer, accepting only the peer's address while the
 move runs). C-GET: the objects come back on the same association, as
 C-STORE requests that ``Association.exchange`` hands to the shared storage
 handler; the storage SOP classes are proposed with the SCP role (role
-selection), planned by ``plan_storage`` from a C-FIND at IMAGE level so that
-a study fits the 128 contexts of an association (or several).
+selection), planned by ``plan_storage`` from a C-FIND at IMAGE level (asked
+on the first association) so that a study fits the 128 contexts of an
+association (or several).
 """
 
 from __future__ import annotations
@@ -573,14 +574,12 @@ class Inventory:
     matches: int
 
 
-def inventory(settings: AssociationSettings, peer: Peer, model: object, identifier: Dataset, *,
-              on_log: Callable[[str, str], None] | None = None) -> Inventory | None:
-    """Ask the peer (C-FIND at IMAGE level, same keys) which SOP classes and
-    syntaxes a retrieve of ``identifier`` brings; None when the model has no
-    IMAGE level to ask at or the peer does not answer SOP classes."""
+def inventory_request(model: object, identifier: Dataset) -> tuple[str, Dataset] | None:
+    """The C-FIND (its SOP class and identifier, at IMAGE level with the same
+    keys) that asks which SOP classes and syntaxes a retrieve of ``identifier``
+    brings; None when the model has no IMAGE level to ask at."""
     import copy
 
-    from dcmcli.net.services.query import FindOptions, Match, find
     from dcmcli.uids import QUERY_MODELS, QueryModel
 
     assert isinstance(model, QueryModel)
@@ -596,11 +595,19 @@ def inventory(settings: AssociationSettings, peer: Peer, model: object, identifi
         ds.PatientID = ""
     ds.SOPClassUID = ""
     ds.add_new(0x00083002, "UI", None)  # Available Transfer Syntax UID
+    return find_model.find, ds
+
+
+def inventory_on(assoc: Association, find_sop_class: str, ds: Dataset, *,
+                 on_log: Callable[[str, str], None] | None = None) -> Inventory | None:
+    """The inventory C-FIND (``inventory_request``) on an open association with
+    its context; None when the peer does not answer SOP classes (or fails)."""
+    from dcmcli.dataset import encode, fast_json
+    from dcmcli.net.services.query import FindOptions, Match, run_find
+
     classes: dict[str, list[str]] = {}
     instances: list[tuple[str, str, str, str]] = []
     count = 0
-
-    from dcmcli.dataset import fast_json
 
     def first(record: dict, tag: str) -> str:
         values = (record.get(tag) or {}).get("Value") or [""]
@@ -623,15 +630,18 @@ def inventory(settings: AssociationSettings, peer: Peer, model: object, identifi
         known.extend(t for t in found if t not in known)
         instances.append((first(record, "0020000D"), first(record, "0020000E"), first(record, "00080018"), sop))
 
+    context_id = assoc.context_for(find_sop_class)
+    if context_id is None:
+        return None
     # A peer that leaves SOP Class UID out of its first answer (dcmqrscp does) leaves it out of
     # all: cancel there, rather than read thousands of answers that cannot say anything.
-    outcomes = find(settings, peer, find_model.find, ds, FindOptions(stop=lambda: count > 0 and not classes),
-                    on_match=on_match)
+    outcome = run_find(assoc, context_id, find_sop_class, encode(ds, assoc.accepted[context_id][1]),
+                       FindOptions(stop=lambda: count > 0 and not classes), 1, on_match)
     if count and not classes and on_log:
         answers = f"{count} answer{'s' if count != 1 else ''}"
         on_log("info", f"C-FIND at IMAGE level cancelled after {answers}: no SOP Class UID in them"
-               if outcomes[-1].status.category == Category.CANCEL else f"no SOP Class UID in the C-FIND's {answers}")
-    if outcomes[-1].status.category == Category.FAILURE or (count and not classes):
+               if outcome.status.category == Category.CANCEL else f"no SOP Class UID in the C-FIND's {answers}")
+    if outcome.status.category == Category.FAILURE or (count and not classes):
         return None
     return Inventory(classes, instances, count)
 
@@ -642,23 +652,52 @@ def get(settings: AssociationSettings, peer: Peer, sop_class: str, identifiers: 
         on_received: Callable[[Received], None] | None = None,
         on_report: Callable[[NegotiationReport], None] | None = None,
         on_progress: Callable[[Progress], None] | None = None,
-        on_log: Callable[[str, str], None] | None = None) -> RetrieveOutcome:
+        on_log: Callable[[str, str], None] | None = None,
+        ask: tuple[object, Dataset] | None = None,
+        on_inventory: Callable[[Inventory | None], None] | None = None) -> RetrieveOutcome:
     """C-GET: the objects come back on our association as C-STORE requests,
-    stored by the shared storage handler; one association per plan."""
+    stored by the shared storage handler; one association per plan.
+
+    ``ask`` (the model and the user's identifier): ``plans`` are the common
+    storage classes, made without knowing what comes; the first association
+    also proposes the model's C-FIND and asks on it first which SOP classes
+    and syntaxes the objects have (``inventory_on``, told to ``on_inventory``).
+    When the peer says, that association is released and the C-GET runs on
+    associations planned for exactly those (``plan_storage``); when it does
+    not (dcmqrscp), the C-GET runs on the same association: no second one."""
     from dcmcli.dataset import encode
 
     storage = StorageService(writer, StorageOptions(promiscuous=True), on_received=on_received)
     log = on_log or (lambda level, msg: None)
     handlers = {C_STORE_RQ: store_handler(storage, log)}
     total: RetrieveOutcome | None = None
-    for plan in plans:
+    request = inventory_request(*ask) if ask is not None else None
+    if ask is not None and request is None and on_inventory:
+        on_inventory(None)  # no IMAGE level to ask at
+    queue = list(plans)
+    while queue:
+        plan = queue.pop(0)
         contexts = [Context(None, sop_class, list(QUERY_SYNTAXES))] + [Context(None, s, list(t)) for s, t in plan.contexts]
+        if request is not None:
+            contexts.append(Context(None, request[0], list(QUERY_SYNTAXES)))
         roles = [RoleSelection(s, False, True) for s in dict.fromkeys(s for s, _ in plan.contexts)]
         common = (storage_common_extended((s for s, _ in plan.contexts), options.related_general)
                   if options.common_extended else [])
         with open_association(settings, peer, contexts, roles=roles, common_extended=common) as assoc:
             if on_report:
                 on_report(assoc.report)
+            if request is not None:
+                assert ask is not None
+                inv = inventory_on(assoc, request[0], request[1], on_log=on_log)
+                request = None
+                if on_inventory:
+                    on_inventory(inv)
+                if inv is not None:  # the peer said: plan for exactly that, on associations of their own
+                    if not inv.matches:
+                        total = RetrieveOutcome("C-GET", describe(0x0000, "C-GET"))
+                        break
+                    queue = plan_storage(inv.classes, inv.instances, ask[1])
+                    continue
             context_id = assoc.context_for(sop_class)
             if context_id is None:
                 from dcmcli.errors import NoAcceptableContext
@@ -764,7 +803,8 @@ CONFORMANCE = [
                      label="the C-GET SOP class of the model asked for (one per association): these"),
             Contexts(lambda: resolve_find_classes("get"), QUERY_SYNTAXES, "SCU", True,
                      label="the model's C-FIND SOP class (Study Root's for models without an IMAGE level)",
-                     when="a C-FIND at IMAGE level first (not with --no-find)", note=_RESOLVE),
+                     when="asked first, at IMAGE level, on the first association (not with --no-find)",
+                     note=_RESOLVE),
             Contexts(storage_sop_classes, get_storage_syntaxes, "SCP", True, label=_FOUND,
                      role_selection="proposes SCP role (not SCU)", when=_FOUND_WHEN, extended=CEN_PROPOSED,
                      note="one context of every syntax: uncompressed first, the syntaxes the peer named next"),
@@ -774,11 +814,14 @@ CONFORMANCE = [
             Contexts(_common_storage, unknown_class_syntaxes, "SCP", True,
                      label="the common storage SOP classes", role_selection="proposes SCP role (not SCU)",
                      extended=CEN_PROPOSED,
-                     when="the peer does not say which classes (dcmqrscp), or --no-find",
+                     when="the first association (beside the C-FIND: the C-GET runs on it when the peer does not "
+                          "say which classes, as dcmqrscp), or --no-find",
                      note="one context each, uncompressed first"),
         ),
         statuses=(_retrieve_statuses("C-GET"), FIND_STATUSES, STORAGE_SCP_STATUSES),
-        initiation=("One association per run; when the storage contexts exceed 128, the SOP classes are spread "
-                    "over several associations, each retrieving its instances by UID.",),
+        initiation=("One association per run when the peer does not say which SOP classes come (the C-FIND "
+                    "first and the C-GET on it); when it does, that one is released and the C-GET runs on one "
+                    "planned for those classes; when their contexts exceed 128, the SOP classes are spread over "
+                    "several associations, each retrieving its instances by UID.",),
     ),
 ]
