@@ -242,6 +242,8 @@ class Request:
     contexts: list[tuple[str, tuple[str, ...]]]
     roles: dict[str, tuple[int, int]]
     extended: dict[str, bytes]
+    #: SOP Class Common Extended Negotiation: SOP class -> (service class, related general SOP classes)
+    common: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -286,7 +288,8 @@ class Recorder:
 
     def _record(self, raw: bytes) -> None:
         from pynetdicom.pdu import A_ASSOCIATE_RQ
-        from pynetdicom.pdu_items import SCP_SCU_RoleSelectionSubItem, SOPClassExtendedNegotiationSubItem
+        from pynetdicom.pdu_items import (SCP_SCU_RoleSelectionSubItem, SOPClassCommonExtendedNegotiationSubItem,
+                                          SOPClassExtendedNegotiationSubItem)
 
         assert raw[0] == 0x01
         pdu = A_ASSOCIATE_RQ()
@@ -295,14 +298,18 @@ class Recorder:
                     for p in pdu.presentation_context]
         roles: dict[str, tuple[int, int]] = {}
         extended: dict[str, bytes] = {}
+        common: dict[str, tuple[str, tuple[str, ...]]] = {}
         for item in pdu.user_information.user_data:
             if isinstance(item, SCP_SCU_RoleSelectionSubItem):
                 roles[str(item.sop_class_uid)] = (int(item.scu_role), int(item.scp_role))
             elif isinstance(item, SOPClassExtendedNegotiationSubItem):
                 extended[str(item.sop_class_uid)] = bytes(item.service_class_application_information)
+            elif isinstance(item, SOPClassCommonExtendedNegotiationSubItem):
+                common[str(item.sop_class_uid)] = (str(item.service_class_uid), tuple(
+                    str(u) for u in item.related_general_sop_class_identification))
         with self.lock:
             self.requests.append(Request(pdu.calling_ae_title.strip(), pdu.called_ae_title.strip(), contexts,
-                                         roles, extended))
+                                         roles, extended, common))
         self.arrived.set()
 
     def run(self, *args: str, expect: int = 61) -> list[Request]:
@@ -378,6 +385,24 @@ def test_storescu_proposes_what_the_statement_says(recorder: Recorder, aes: dict
     rq, = recorder.run("storescu", *_peer(recorder), str(sample(name)))
     assert rq.contexts == declared(aes["STORESCU"], pick, [sop], {sop: [ts]})
     assert rq.roles == {} and rq.extended == {}
+
+
+def test_storescu_cen_sends_what_the_statement_says(recorder: Recorder, aes: dict[str, ApplicationEntity]) -> None:
+    """-cen: one SOP Class Common Extended Negotiation item per SOP class proposed, as the statement
+    declares for storescu's storage contexts: service class Storage, PS3.4 Table B.3-3's related general
+    classes (a Comprehensive SR: Comprehensive 3D and Extensible SR; a CT: none); without -cen, none."""
+    from dcmcli.net.contexts import CEN_PROPOSED
+    from dcmcli.uids import STORAGE_SERVICE_CLASS, related_general_sop_classes
+
+    sr = "1.2.840.10008.5.1.4.1.1.88.33"
+    rq, = recorder.run("storescu", "-cen", *_peer(recorder), str(sample("CT_small.dcm")), str(sample("test-SR.dcm")))
+    # declared once per SOP class (the items are per class, not per context): on its first context group
+    assert aes["STORESCU"].contexts[0].extended == CEN_PROPOSED
+    assert rq.common == {sop: (STORAGE_SERVICE_CLASS, related_general_sop_classes(sop)) for sop in (CT, sr)}
+    assert rq.common[sr][1] == ("1.2.840.10008.5.1.4.1.1.88.34", "1.2.840.10008.5.1.4.1.1.88.35")
+    assert {sop for sop, _ in rq.contexts} == {CT, sr}
+    rq, = recorder.run("storescu", *_peer(recorder), str(sample("CT_small.dcm")))
+    assert rq.common == {}
 
 
 def test_storescu_no_compress_fallback(recorder: Recorder, aes: dict[str, ApplicationEntity]) -> None:
