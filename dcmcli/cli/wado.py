@@ -376,6 +376,7 @@ def _bulk_label(uri: str) -> str:
     label = re.sub(r"[^A-Za-z0-9._-]", "_", ".".join(parts)).strip("._")
     return label[:200] or "bulkdata"
 
+
 def _retrieve_other(common: Common, base_url: str, mode: str, study: str | None, series: str | None,
                     instance: str | None, frames: str | None, media_type: str | None, viewport: str | None,
                     window: str | None, bulkdata: str | None, output: str | None, transfer_syntax: str,
