@@ -176,21 +176,31 @@ def run_movescu(tls: list[str], cli_tls: list[str], files: list[Path], work: Pat
             t.join(120)
         summary = json.loads(stdout.strip().splitlines()[-1])
         on_disk = sum(1 for p in out.rglob("*") if p.is_file() and not p.name.startswith("."))
-        return {"server": "movescu +P", "tls": bool(tls), "failed": int(summary.get("failed", 0)),
-                "lost": int(summary.get("completed", 0)) - on_disk, "vmhwm": peak[0],
-                "drop_median_s": round(statistics.median(drops), 2) if drops else None,
-                "drop_max_s": round(max(drops), 2) if drops else None}
+        return row("movescu +P", tls, int(summary.get("failed", 0)), int(summary.get("completed", 0)) - on_disk,
+                   peak[0], drops)
     finally:
-        if mover is not None and mover.poll() is None:
-            mover.terminate()
-            mover.wait(30)
-        if peer.stdin:
-            peer.stdin.close()
-        try:
-            peer.wait(30)
-        except subprocess.TimeoutExpired:
-            peer.kill()
-            peer.wait(5)
+        stop_pair(mover, peer)
+
+
+def row(server: str, tls: list[str], failed: int, lost: int, vmhwm: str, drops: list[float]) -> dict[str, object]:
+    """One line of the table (movescu's and nactionscu's listeners)."""
+    return {"server": server, "tls": bool(tls), "failed": failed, "lost": lost, "vmhwm": vmhwm,
+            "drop_median_s": round(statistics.median(drops), 2) if drops else None,
+            "drop_max_s": round(max(drops), 2) if drops else None}
+
+
+def stop_pair(client: subprocess.Popen | None, peer: subprocess.Popen) -> None:
+    """The dcmcli command under test (if still running) and the pynetdicom peer feeding it."""
+    if client is not None and client.poll() is None:
+        client.terminate()
+        client.wait(30)
+    if peer.stdin:
+        peer.stdin.close()
+    try:
+        peer.wait(30)
+    except subprocess.TimeoutExpired:
+        peer.kill()
+        peer.wait(5)
 
 
 def run_commitment(tls: list[str], cli_tls: list[str], files: list[Path], work: Path) -> dict[str, object]:
@@ -264,22 +274,10 @@ def run_commitment(tls: list[str], cli_tls: list[str], files: list[Path], work: 
         answers = [json.loads(x) for x in record.read_text().splitlines()] if record.exists() else []
         if [a.get("status") for a in answers if a.get("op") == "N-EVENT-REPORT"] != [0]:
             reported = 0  # the peer's report association failed or was not answered 0000
-        return {"server": "nactionscu --port", "tls": bool(tls), "failed": n - int(summary.get("committed", 0)),
-                "lost": n - reported, "vmhwm": peak[0],
-                "drop_median_s": round(statistics.median(drops), 2) if drops else None,
-                "drop_max_s": round(max(drops), 2) if drops else None}
+        return row("nactionscu --port", tls, n - int(summary.get("committed", 0)), n - reported, peak[0], drops)
     finally:
-        if committer is not None and committer.poll() is None:
-            committer.terminate()
-            committer.wait(30)
+        stop_pair(committer, peer)
         err.close()
-        if peer.stdin:
-            peer.stdin.close()
-        try:
-            peer.wait(30)
-        except subprocess.TimeoutExpired:
-            peer.kill()
-            peer.wait(5)
 
 
 def run(server: str, tls: list[str], cli_tls: list[str], files: list[Path], work: Path) -> dict[str, object]:
