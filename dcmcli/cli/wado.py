@@ -361,66 +361,20 @@ def _retrieve_instances(common: Common, base_url: str, study: str | None, series
     return int(code)
 
 
-def _bulk_label(uri: str) -> str:
-    """A file name for a BulkDataURI's content, from the URI: the instance's UID
-    and the rest after it (Orthanc's ``.../instances/UID/bulk/7fe00010`` ->
-    ``UID.bulk.7fe00010``), else its last segments; safe characters only."""
-    import re
-    from urllib.parse import unquote, urlsplit
-
-    parts = [unquote(x) for x in urlsplit(uri).path.split("/") if x]
-    if "instances" in parts[:-1]:
-        parts = parts[parts.index("instances") + 1:]
-    else:
-        parts = parts[-2:]
-    label = re.sub(r"[^A-Za-z0-9._-]", "_", ".".join(parts)).strip("._")
-    return label[:200] or "bulkdata"
-
-
 def _retrieve_other(common: Common, base_url: str, mode: str, study: str | None, series: str | None,
                     instance: str | None, frames: str | None, media_type: str | None, viewport: str | None,
                     window: str | None, bulkdata: str | None, output: str | None, transfer_syntax: str,
                     t0: float) -> int:
     from dcmcli.dataset import skip_pixel_imports
     from dcmcli.web.http import _redact as redact_url
-    from dcmcli.web.retrieve import EXTENSIONS, fetch_to, resource
+    from dcmcli.web.retrieve import fetch_to, other_request
 
     skip_pixel_imports()
     out = common.out
-    params: list[tuple[str, str]] = []
     od = common.writer.output_dir if common.writer else Path(".")
-    if mode == "bulkdata":
-        assert bulkdata is not None
-        path, label = bulkdata, _bulk_label(bulkdata)
-    else:
-        path = resource(study, series, instance)
-        label = (instance or series or study or "")
-    if mode == "frames" or (mode == "rendered" and frames):
-        if not instance:
-            raise UsageError("--frames needs --instance", "give --study, --series and --instance")
-        numbers = [p.strip() for p in (frames or "").split(",") if p.strip()]
-        if not numbers or not all(n.isdigit() and int(n) > 0 for n in numbers):
-            raise UsageError(f"invalid --frames {frames!r}", "give frame numbers from 1, e.g. 1,2,5")
-        path += "/frames/" + ",".join(numbers)
-    else:
-        numbers = []
-    if mode == "metadata":
-        path += "/metadata"
-        accept = "application/dicom+json"
-    elif mode in ("rendered", "thumbnail"):
-        if mode == "rendered" and not instance:
-            raise UsageError("--rendered needs --instance", "give --study, --series and --instance")
-        path += "/" + mode
-        accept = media_type or "image/jpeg"
-        if viewport:
-            params.append(("viewport", viewport))
-        if window:
-            params.append(("window", window))
-    else:  # frames, bulkdata
-        media = media_type or "application/octet-stream"
-        ts = transfer_syntax.strip() or "*"
-        accept = f'multipart/related; type="{media}"' + (f"; transfer-syntax={ts}" if media ==
-                                                         "application/octet-stream" else "")
+    req = other_request(mode, study, series, instance, frames=frames, media_type=media_type, viewport=viewport,
+                        window=window, bulkdata=bulkdata, transfer_syntax=transfer_syntax)
+    path, accept, params, label, numbers = req.path, req.accept, req.params, req.label, req.frames
     if (viewport or window) and mode not in ("rendered", "thumbnail"):
         raise UsageError("--viewport and --window are for --rendered and --thumbnail", "add --rendered")
     if mode == "metadata" and output is None:
@@ -430,12 +384,7 @@ def _retrieve_other(common: Common, base_url: str, mode: str, study: str | None,
     written: list[dict[str, Any]] = []
 
     def name(n: int, media: str) -> Path:
-        ext = EXTENSIONS.get(media, ".bin")
-        if numbers:
-            stem = f"{label}.frame{numbers[n - 1] if n <= len(numbers) else n}"
-        else:
-            stem = (label if mode == "bulkdata" else f"{label}.{mode}") + (f".{n}" if n > 1 else "")
-        return od / (stem + ext)
+        return od / req.file_name(n, media)
 
     def on_file(p: Path, ctype: str, size: int) -> None:
         record = {"path": str(p), "content_type": ctype, "bytes": size}

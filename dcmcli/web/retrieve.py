@@ -364,6 +364,85 @@ class FileParts(PartHandler):
             cur.discard()
 
 
+@dataclass
+class OtherRequest:
+    """A WADO-RS request for something other than instances (metadata, frames,
+    rendered, thumbnail, bulk data): its path, Accept header, query and how
+    its answer's files are named."""
+
+    mode: str
+    path: str
+    accept: str
+    params: list[tuple[str, str]]
+    label: str
+    frames: list[str]
+
+    def file_name(self, n: int, media: str) -> str:
+        """The name of the answer's part ``n`` (from 1) of type ``media``."""
+        ext = EXTENSIONS.get(media, ".bin")
+        if self.frames:
+            stem = f"{self.label}.frame{self.frames[n - 1] if n <= len(self.frames) else n}"
+        else:
+            stem = (self.label if self.mode == "bulkdata" else f"{self.label}.{self.mode}") + (f".{n}" if n > 1 else "")
+        return stem + ext
+
+
+def other_request(mode: str, study: str | None, series: str | None, instance: str | None, *, frames: str | None,
+                  media_type: str | None, viewport: str | None, window: str | None, bulkdata: str | None,
+                  transfer_syntax: str) -> OtherRequest:
+    """The request of ``wado retrieve --metadata/--frames/--rendered/--thumbnail/--bulkdata`` (PS3.18 10.4)."""
+    params: list[tuple[str, str]] = []
+    if mode == "bulkdata":
+        assert bulkdata is not None
+        path, label = bulkdata, _bulk_label(bulkdata)
+    else:
+        path = resource(study, series, instance)
+        label = (instance or series or study or "")
+    if mode == "frames" or (mode == "rendered" and frames):
+        if not instance:
+            raise UsageError("--frames needs --instance", "give --study, --series and --instance")
+        numbers = [p.strip() for p in (frames or "").split(",") if p.strip()]
+        if not numbers or not all(n.isdigit() and int(n) > 0 for n in numbers):
+            raise UsageError(f"invalid --frames {frames!r}", "give frame numbers from 1, e.g. 1,2,5")
+        path += "/frames/" + ",".join(numbers)
+    else:
+        numbers = []
+    if mode == "metadata":
+        path += "/metadata"
+        accept = "application/dicom+json"
+    elif mode in ("rendered", "thumbnail"):
+        if mode == "rendered" and not instance:
+            raise UsageError("--rendered needs --instance", "give --study, --series and --instance")
+        path += "/" + mode
+        accept = media_type or "image/jpeg"
+        if viewport:
+            params.append(("viewport", viewport))
+        if window:
+            params.append(("window", window))
+    else:  # frames, bulkdata
+        media = media_type or "application/octet-stream"
+        ts = transfer_syntax.strip() or "*"
+        accept = f'multipart/related; type="{media}"' + (f"; transfer-syntax={ts}" if media ==
+                                                         "application/octet-stream" else "")
+    return OtherRequest(mode, path, accept, params, label, numbers)
+
+
+def _bulk_label(uri: str) -> str:
+    """A file name for a BulkDataURI's content, from the URI: the instance's UID
+    and the rest after it (Orthanc's ``.../instances/UID/bulk/7fe00010`` ->
+    ``UID.bulk.7fe00010``), else its last segments; safe characters only."""
+    import re
+    from urllib.parse import unquote, urlsplit
+
+    parts = [unquote(x) for x in urlsplit(uri).path.split("/") if x]
+    if "instances" in parts[:-1]:
+        parts = parts[parts.index("instances") + 1:]
+    else:
+        parts = parts[-2:]
+    label = re.sub(r"[^A-Za-z0-9._-]", "_", ".".join(parts)).strip("._")
+    return label[:200] or "bulkdata"
+
+
 def fetch_to(client: WebClient, path: str, what: str, accept: str, *, params: list[tuple[str, str]] | None = None,
              output: str | None, name: Callable[[int, str], Path],
              on_file: Callable[[Path, str, int], None], stdout: IO[bytes] | None = None) -> int:
