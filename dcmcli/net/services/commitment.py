@@ -28,7 +28,8 @@ from dcmcli.net.acceptor import Acceptor, AcceptorOptions, ServedAssociation, Se
 from dcmcli.net.association import AssociationSettings, NegotiationReport, request_association, resolve
 from dcmcli.net.dimse import N_ACTION_RQ, N_ACTION_RSP, N_EVENT_REPORT_RQ, N_EVENT_REPORT_RSP, Message, request, response
 from dcmcli.net.peer import Peer
-from dcmcli.net.services.normalized import NORMALIZED_SYNTAXES, EventListener, EventReport, NResult, open_session
+from dcmcli.net.services.normalized import (NORMALIZED_SYNTAXES, EventListener, EventReport, NResult,
+                                           open_session, sop_reference)
 from dcmcli.net.ul import ConnectionClosed, Context, PeerAborted, ProtocolError, RoleSelection
 from dcmcli.status import Category, Status, describe
 from dcmcli.uids import STORAGE_COMMITMENT_INSTANCE, STORAGE_COMMITMENT_PUSH, is_uid
@@ -56,14 +57,9 @@ class Reference:
 
 def referenced_item(ref: Reference, failure_reason: int | None = None) -> Dataset:
     """One item of a Referenced (or, with a reason, Failed) SOP Sequence."""
-    from pydicom.dataset import Dataset as DS
-
-    item = DS()
-    item.ReferencedSOPClassUID = ref.sop_class_uid
-    item.ReferencedSOPInstanceUID = ref.sop_instance_uid
-    if failure_reason is not None:
-        item.FailureReason = failure_reason
-    return item
+    if failure_reason is None:
+        return sop_reference(ref.sop_class_uid, ref.sop_instance_uid)
+    return sop_reference(ref.sop_class_uid, ref.sop_instance_uid, FailureReason=failure_reason)
 
 
 @dataclass

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from dcmcli.conformance import ApplicationEntity, Contexts
 from dcmcli.net.services.mpps import StudyImages
-from dcmcli.net.services.normalized import NORMALIZED_SYNTAXES
+from dcmcli.net.services.normalized import NORMALIZED_SYNTAXES, sop_reference
 from dcmcli.uids import IAN
 
 if TYPE_CHECKING:
@@ -30,26 +30,15 @@ def notification(study: StudyImages, availability: str, retrieve_aet: str, mpps_
     ds = DS()
     pps = []
     if mpps_uid:
-        ref = DS()
-        ref.ReferencedSOPClassUID = MPPS
-        ref.ReferencedSOPInstanceUID = mpps_uid
-        ref.PerformedWorkitemCodeSequence = []
-        pps.append(ref)
+        pps.append(sop_reference(MPPS, mpps_uid, PerformedWorkitemCodeSequence=[]))
     ds.ReferencedPerformedProcedureStepSequence = pps
     ds.StudyInstanceUID = study.study_instance_uid
     series_items = []
     for series_uid, headers in study.series.items():
         item = DS()
         item.SeriesInstanceUID = series_uid
-        refs = []
-        for h in headers:
-            ref = DS()
-            ref.ReferencedSOPClassUID = h.SOPClassUID
-            ref.ReferencedSOPInstanceUID = h.SOPInstanceUID
-            ref.InstanceAvailability = availability
-            ref.RetrieveAETitle = retrieve_aet
-            refs.append(ref)
-        item.ReferencedSOPSequence = refs
+        item.ReferencedSOPSequence = [sop_reference(h.SOPClassUID, h.SOPInstanceUID, InstanceAvailability=availability,
+                                                    RetrieveAETitle=retrieve_aet) for h in headers]
         series_items.append(item)
     ds.ReferencedSeriesSequence = series_items
     return ds

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dcmcli.conformance import ApplicationEntity, Contexts, Statuses
-from dcmcli.net.services.normalized import N_SCU_BEHAVIOUR, NORMALIZED_SYNTAXES, NResult, NSession
+from dcmcli.net.services.normalized import N_SCU_BEHAVIOUR, NORMALIZED_SYNTAXES, NResult, NSession, sop_reference
 from dcmcli.uids import MPPS
 
 if TYPE_CHECKING:
@@ -128,13 +128,7 @@ def performed_series(study: StudyImages, retrieve_aet: str = "") -> list[Dataset
         item.SeriesInstanceUID = series_uid
         item.SeriesDescription = h.get("SeriesDescription", "")
         item.RetrieveAETitle = retrieve_aet
-        refs = []
-        for img in headers:
-            ref = DS()
-            ref.ReferencedSOPClassUID = img.SOPClassUID
-            ref.ReferencedSOPInstanceUID = img.SOPInstanceUID
-            refs.append(ref)
-        item.ReferencedImageSequence = refs
+        item.ReferencedImageSequence = [sop_reference(img.SOPClassUID, img.SOPInstanceUID) for img in headers]
         item.ReferencedNonImageCompositeSOPInstanceSequence = []
         out.append(item)
     return out

@@ -291,6 +291,20 @@ __all__ = ["NResult", "EventReport", "NSession", "open_session", "EventListener"
            "build_dataset"]
 
 
+def sop_reference(sop_class: str, sop_instance: str, **attributes: object) -> Dataset:
+    """An item of a Referenced SOP Sequence (Referenced SOP Class and Instance UID), with
+    ``attributes`` by keyword (InstanceAvailability, FailureReason, ...): the items that
+    storage commitment, MPPS and IAN send."""
+    from pydicom.dataset import Dataset as DS
+
+    item = DS()
+    item.ReferencedSOPClassUID = sop_class
+    item.ReferencedSOPInstanceUID = sop_instance
+    for keyword, value in attributes.items():
+        setattr(item, keyword, value)
+    return item
+
+
 def build_dataset(keys: Sequence[str], files: Sequence[str], base: Dataset | None = None) -> Dataset | None:
     """The data set of a request: ``base`` (a preset's), then the ``--dataset``
     files (DICOM or DICOM JSON), then the ``-s`` keys (findscu's ``-k``
