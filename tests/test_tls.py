@@ -240,11 +240,16 @@ def test_hostile_tls_clients_do_not_stop_the_server(pki: Pki, dcmcli_storescp) -
     assert_tls_refusals_logged(server.proc.stderr.read().decode(), refused)  # type: ignore[union-attr]
 
 
+def orthanc_tls(pki: Pki, **more: object) -> dict[str, object]:
+    """Orthanc's configuration for DICOM TLS with the test CA's server certificate, a client certificate
+    required; ``more``: other settings (DicomModalities)."""
+    return {"DicomTlsEnabled": True, "DicomTlsCertificate": str(pki.server_cert),
+            "DicomTlsPrivateKey": str(pki.server_key), "DicomTlsTrustedCertificates": str(pki.ca),
+            "DicomTlsRemoteCertificateRequired": True, **more}
+
+
 def test_orthanc_over_tls(pki: Pki, orthanc, tmp_path: Path) -> None:
-    peer = orthanc(dicomweb=False, overrides={
-        "DicomTlsEnabled": True, "DicomTlsCertificate": str(pki.server_cert),
-        "DicomTlsPrivateKey": str(pki.server_key), "DicomTlsTrustedCertificates": str(pki.ca),
-        "DicomTlsRemoteCertificateRequired": True})
+    peer = orthanc(dicomweb=False, overrides=orthanc_tls(pki))
     args = [*client(pki), "-aec", peer.aet, "localhost", str(peer.port)]
     r = run_dcmcli("echoscu", *args)
     assert r.returncode == 0, r.stderr
@@ -376,11 +381,8 @@ def test_movescu_receiver_over_tls_with_orthanc(pki: Pki, orthanc, tmp_path: Pat
     """C-MOVE over TLS, Orthanc's sub-association back to movescu's own
     receiver (+P, the shared acceptor) over TLS too."""
     port = free_port()
-    peer = orthanc(dicomweb=False, overrides={
-        "DicomTlsEnabled": True, "DicomTlsCertificate": str(pki.server_cert),
-        "DicomTlsPrivateKey": str(pki.server_key), "DicomTlsTrustedCertificates": str(pki.ca),
-        "DicomTlsRemoteCertificateRequired": True,
-        "DicomModalities": {"me": {"AET": "MOVESCU", "Host": "127.0.0.1", "Port": port, "UseDicomTls": True}}})
+    peer = orthanc(dicomweb=False, overrides=orthanc_tls(
+        pki, DicomModalities={"me": {"AET": "MOVESCU", "Host": "127.0.0.1", "Port": port, "UseDicomTls": True}}))
     # our side: the server certificate (serverAuth and clientAuth), so the receiver can present it too
     args = ["+tls", str(pki.server_key), str(pki.server_cert), "+cf", str(pki.ca), "-aec", peer.aet]
     assert run_dcmcli("storescu", *args, "localhost", str(peer.port), str(sample("CT_small.dcm"))).returncode == 0
@@ -415,11 +417,9 @@ def test_storage_commitment_listener_over_tls_with_orthanc(pki: Pki, orthanc) ->
     """nactionscu --commit over TLS; Orthanc's report comes on a new TLS
     association into nactionscu's listener (the shared acceptor)."""
     listen = free_port()
-    peer = orthanc(dicomweb=False, overrides={
-        "DicomTlsEnabled": True, "DicomTlsCertificate": str(pki.server_cert),
-        "DicomTlsPrivateKey": str(pki.server_key), "DicomTlsTrustedCertificates": str(pki.ca),
-        "DicomTlsRemoteCertificateRequired": True,
-        "DicomModalities": {"stgcmt": {"AET": "STGCMTSCU", "Host": "127.0.0.1", "Port": listen, "UseDicomTls": True}}})
+    peer = orthanc(dicomweb=False, overrides=orthanc_tls(
+        pki, DicomModalities={"stgcmt": {"AET": "STGCMTSCU", "Host": "127.0.0.1", "Port": listen,
+                                         "UseDicomTls": True}}))
     args = ["+tls", str(pki.server_key), str(pki.server_cert), "+cf", str(pki.ca)]
     ct = str(sample("CT_small.dcm"))
     assert run_dcmcli("storescu", *args, "-aec", peer.aet, "localhost", str(peer.port), ct).returncode == 0
