@@ -435,6 +435,20 @@ def remaining_events(peer: Peer, timeout: float = 60.0) -> list[dict[str, object
         out.append(ev)
 
 
+def stored_in(folder: Path) -> list[Path]:
+    """What a running receiver's output folder holds, sorted, without the
+    storage writer's spare files: empty ``.<pid>-<hex>.spare`` files it makes
+    ahead of the objects while they come (removed a second after the last
+    one, and when it stops). Asserts that each spare is empty, so that no
+    object's bytes can hide behind that name."""
+    import re
+
+    entries = sorted(folder.iterdir())
+    spares = [p for p in entries if re.fullmatch(r"\.\d+-[0-9a-f]{32}\.spare", p.name)]
+    assert all(p.stat().st_size == 0 for p in spares), [(p.name, p.stat().st_size) for p in spares]
+    return [p for p in entries if p not in spares]
+
+
 @pytest.fixture
 def full_disk(tmp_path: Path) -> Iterator[Path]:
     """A 16 KiB tmpfs: a real file system that fills up (the disk-full tests

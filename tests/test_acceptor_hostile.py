@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 import hostile_peer
+from conftest import stored_in
 from dcmcli.net.association import open_association
 from dcmcli.net.dimse import MAX_COMMAND, c_echo_rq, c_store_rq, decode_command
 from dcmcli.net.peer import Peer
@@ -565,9 +566,33 @@ def test_a_part_left_by_a_killed_server_is_removed_at_the_next_start(server, tmp
     second = server("-v", outdir=outdir)
     assert _parts(outdir) == [alive]
     second.wait_log("removed 1 incomplete .part file(s)")
+    assert not list(outdir.glob(f".{first.pid}-*"))  # its spare files too
     assert store_objects(second.port, [("1.2.826.0.1.3680043.9.7433.5.6", "1.2.826.0.1.3680043.9.7433.5")]) == [0]
     assert len(list(outdir.glob("*.dcm"))) == 1
     _no_tracebacks(second)
+
+
+def _spares(outdir: Path) -> list[Path]:
+    return sorted(outdir.glob(".*.spare"))
+
+
+def test_spare_files_exist_only_while_objects_come(server) -> None:
+    """The writer makes empty files ahead of the objects (creating a file is
+    the dearest step of a small one): while objects come there are some,
+    each empty and named for this server; a second after the last object
+    none is left, and a stop leaves none either."""
+    s = server()
+    objects = [(f"1.2.826.0.1.3680043.9.7433.12.{n}", "1.2.826.0.1.3680043.9.7433.12") for n in range(1, 4)]
+    assert store_objects(s.port, objects) == [0, 0, 0]
+    spares = _spares(s.outdir)  # made after the first object, kept for a second
+    assert spares and all(p.name.startswith(f".{s.pid}-") and p.stat().st_size == 0 for p in spares)
+    assert len(list(s.outdir.glob("*.dcm"))) == 3 and not _parts(s.outdir)
+    s.wait_until(lambda: not _spares(s.outdir), "the spare files removed when no object came for a second")
+    assert store_objects(s.port, [("1.2.826.0.1.3680043.9.7433.12.4", "1.2.826.0.1.3680043.9.7433.12")]) == [0]
+    s.wait_until(lambda: bool(_spares(s.outdir)), "spare files made again for the next objects")
+    assert s.stop() == 0
+    assert not _spares(s.outdir) and not _parts(s.outdir)
+    assert len(list(s.outdir.glob("*.dcm"))) == 4
 
 
 # -- 6. -td is honoured ---------------------------------------------------------------
@@ -705,7 +730,7 @@ def test_invalid_sop_instance_uids_are_refused_with_c000(server) -> None:
     assert statuses == [0xC000] * len(bad) + [0]
     events = [s.wait_event("received", n) for n in range(1, len(bad) + 2)]
     assert [e["status"]["code"] for e in events] == [0xC000] * len(bad) + [0]  # type: ignore[index]
-    assert [p.name for p in s.outdir.iterdir()] == [f"OT.{good}.dcm"]
+    assert [p.name for p in stored_in(s.outdir)] == [f"OT.{good}.dcm"]
     _no_tracebacks(s)
 
 
@@ -727,7 +752,7 @@ def test_a_data_set_nested_too_deep_to_walk_is_refused_not_an_internal_error(ser
         c.send(pdv_pdu(3, c_echo_rq(2)))
         assert _rsp(c) == 0
     s.wait_log("1.2.826.0.1.3680043.9.7433.11.1 from HOSTILE refused, its data set is broken: nested too deep")
-    assert not list(s.outdir.iterdir())
+    assert not stored_in(s.outdir)
     _no_tracebacks(s)
 
 RECORD = """import json, pathlib, sys, uuid

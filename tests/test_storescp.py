@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pydicom import dcmread
 
-from conftest import copy_samples, dcmtk, json_lines, received_events, remaining_events, run_dcmcli, stop
+from conftest import copy_samples, dcmtk, json_lines, received_events, remaining_events, run_dcmcli, stop, stored_in
 
 HOSTILE = ["../../../escape", "/etc/passwd", "a\\b\\..\\c", ".", "..", "x" * 300, "", "1.2.3\x01\x7f",
            "CON", "..\\..\\win"]
@@ -81,7 +81,7 @@ def test_disk_full_answers_a700_and_keeps_running(dcmcli_storescp, full_disk: Pa
     assert "no space left" in res["message"]
     ev = received_events(peer, 1)[0]
     assert ev["status"]["code"] == 0xA700
-    assert list(full_disk.iterdir()) == []  # no half-written object left behind
+    assert stored_in(full_disk) == []  # no half-written object left behind
     # The server is still up and answering.
     assert run_dcmcli("echoscu", "127.0.0.1", str(peer.port)).returncode == 0
 
