@@ -67,7 +67,7 @@ def finish(out: Output, outcome: RetrieveOutcome, what: str, *, receiving: bool,
         line = f"{what}: {counts} in {outcome.seconds:.2f} s; {status}"
         if outcome.cancelled:
             line += ", cancelled as asked"
-    out.emit("summary", summary, line if out.verbosity >= 0 else None)
+    out.emit("summary", summary, line if out.verbosity >= 0 else None, plain=True)  # no markup: no rich off a TTY
     _failed_uids(out, outcome)
     if code == ExitCode.OPERATION_FAILED:
         why = []
