@@ -27,6 +27,8 @@ Usage::
 
     python bench/gen_data.py && python bench/bench_store.py
     python bench/gen_data.py --large 50 --small 200 && python bench/bench_store.py --repeat 1
+    git archive HEAD~1 dcmcli | tar -x -C /tmp/base  # a change against its base, same rounds:
+    python bench/bench_store.py --also /tmp/base --configs dcmtk,dcmcli
 
 Options: ``--sets large,small``, ``--repeat N``, ``--configs dcmtk,dcmcli,...``
 (see ``--help``), ``--data DIR``, ``--out DIR`` (where the temporary output
@@ -74,6 +76,7 @@ class Config:
     kind: str  # "dcmtk" or "dcmcli"
     scp_args: list[str] = field(default_factory=list)
     scu_args: list[str] = field(default_factory=list)
+    source: Path | None = None  # another dcmcli tree (--also); None: this checkout
 
 
 CONFIGS = {
@@ -151,13 +154,13 @@ def make_pki(root: Path) -> tuple[list[str], list[str]]:
 SENDER_TIMEOUT = 600.0  # --timeout
 
 
-def env_for(kind: str) -> dict[str, str]:
+def env_for(kind: str, source: Path | None = None) -> dict[str, str]:
     env = dict(os.environ)
     if kind == "dcmtk":
         env["TCP_NODELAY"] = "1"
         return env
-    # this checkout's dcmcli from any working directory (not an installed one)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    # this checkout's dcmcli (or --also's) from any working directory (not an installed one)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(source or REPO), env.get("PYTHONPATH")) if p)
     if PYCACHE is not None:
         # Let Python cache compiled modules (as an installed package would
         # have them) even where PYTHONDONTWRITEBYTECODE is set.
@@ -171,7 +174,7 @@ def start_receiver(cfg: Config, outdir: Path, logf, events: Path) -> tuple[subpr
     TCP connect succeeds. dcmcli's storescp picks its own port (PORT 0) and
     announces it in the first JSON line; its JSON events go to ``events`` (a
     file, so that a full pipe can never stall it)."""
-    env = env_for(cfg.kind)
+    env = env_for(cfg.kind, cfg.source)
     if cfg.kind == "dcmtk":
         port = free_port()
         cmd = [DCMTK_STORESCP, *cfg.scp_args, *TLS_SCP, "-od", str(outdir), str(port)]
@@ -235,7 +238,7 @@ def one_run(cfg: Config, src: Path, expected: int, out_base: Path, log_path: Pat
             logf.flush()
             t0 = time.perf_counter()
             snd = subprocess.Popen(cmd, stdout=logf, stderr=logf, stdin=subprocess.DEVNULL,
-                                   env=env_for(cfg.kind))
+                                   env=env_for(cfg.kind, cfg.source))
             try:
                 snd.wait(SENDER_TIMEOUT)
             except subprocess.TimeoutExpired:
@@ -348,6 +351,11 @@ def main(argv: list[str] | None = None) -> int:
                          "PYTHONDONTWRITEBYTECODE (compiled modules cached, as when installed)")
     ap.add_argument("--tls", action="store_true",
                     help="both pairs over mutual TLS (a test CA made with openssl in OUT/pki); target 1.5x")
+    ap.add_argument("--also", type=Path, metavar="DIR",
+                    help="also run the dcmcli package found in DIR (a folder holding dcmcli/, e.g. made by "
+                         "`git archive COMMIT dcmcli | tar -x -C DIR`) in the same rounds, both ends, as rows "
+                         "'KEY@also' without a verdict: a change's effect measured against its base under the "
+                         "same load")
     args = ap.parse_args(argv)
     global PYCACHE, SENDER_TIMEOUT, TLS_SCP, TLS_SCU
     if args.tls:
@@ -363,6 +371,14 @@ def main(argv: list[str] | None = None) -> int:
     for s in sets:
         if s not in TARGETS:
             ap.error(f"unknown data set {s!r}")
+    if args.also:
+        also = args.also.resolve()
+        if not (also / "dcmcli" / "__init__.py").is_file():
+            ap.error(f"--also {also}: no dcmcli/ package there")
+        for c in [c for c in cfg_keys if CONFIGS[c].kind == "dcmcli"]:
+            base = CONFIGS[c]
+            CONFIGS[f"{c}@also"] = Config(f"{base.name} [--also]", base.kind, base.scp_args, base.scu_args, also)
+            cfg_keys.insert(cfg_keys.index(c) + 1, f"{c}@also")
     for exe in (DCMTK_STORESCP, DCMTK_STORESCU):
         if not os.access(exe, os.X_OK):
             print(f"error: {exe} not found (apt-get install dcmtk)", file=sys.stderr)
@@ -416,10 +432,12 @@ def main(argv: list[str] | None = None) -> int:
             ratio = target = verdict = "-"
             if k != "dcmtk" and d_send and snd:
                 r = snd / d_send
-                ratio, target = f"{r:.2f}x", f"<= {TARGETS[s]}x"
-                verdict = "pass" if r <= TARGETS[s] else "FAIL"
-                if k == "dcmcli" and r > TARGETS[s]:
-                    all_ok = False
+                ratio = f"{r:.2f}x"
+                if "@" not in k:  # --also rows: a comparison, no verdict
+                    target = f"<= {TARGETS[s]}x"
+                    verdict = "pass" if r <= TARGETS[s] else "FAIL"
+                    if k == "dcmcli" and r > TARGETS[s]:
+                        all_ok = False
             if n_ok < len(runs):
                 verdict = f"ERROR ({verdict})" if verdict != "-" else "ERROR"
                 all_ok = False
