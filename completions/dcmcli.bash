@@ -136,11 +136,11 @@ _dcmcli()
                 --saml)
                     _dcmcli_files -f "$cur"
                     return 0 ;;
-                -r|--repeat|--propose|-aet|--aetitle|-aec|--call|-pdu|--max-pdu|-to|--timeout|-ta|--acse-timeout|-td|--dimse-timeout|+tls|--enable-tls|+pw|--use-passwd|--tls-key-password|--tls-key-password-env|+cs|--cipher|-usr|--user|-pwd|--password|--jwt)
+                -r|--repeat|--propose|--related-general|-aet|--aetitle|-aec|--call|-pdu|--max-pdu|-to|--timeout|-ta|--acse-timeout|-td|--dimse-timeout|+tls|--enable-tls|+pw|--use-passwd|--tls-key-password|--tls-key-password-env|+cs|--cipher|-usr|--user|-pwd|--password|--jwt)
                     return 0 ;;
             esac
             if [[ $cur == [-+]* ]]; then
-                COMPREPLY=( $(compgen -W "-r --repeat --propose-storage --propose --probe-ts -aet --aetitle -aec --call -pdu --max-pdu -to --timeout -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json +tls --enable-tls +tla --anonymous-tls --tls-key --tls-cert +pw --use-passwd --tls-key-password --tls-key-password-env +ps --std-passwd -der --der-keys -pem --pem-keys +cf --add-cert-file +cd --add-cert-dir --tls-system-ca +crl --add-crl-file +py --profile-bcp195-nd +px --profile-bcp195 +pz --profile-bcp195-ex +ph --list-profiles +cc --list-ciphers +cs --cipher -rc --require-peer-cert -vc --verify-peer-cert -ic --ignore-peer-cert -usr --user -pwd --password --jwt --saml -rsp --pos-response -h --help" -- "$cur") )
+                COMPREPLY=( $(compgen -W "-r --repeat --propose-storage --propose --probe-ts -cen --common-ext-neg --rel-ext-neg --related-general -aet --aetitle -aec --call -pdu --max-pdu -to --timeout -ta --acse-timeout -td --dimse-timeout --tcp-nodelay --no-tcp-nodelay -v --verbose -d --debug -q --quiet -ll --log-level --json +tls --enable-tls +tla --anonymous-tls --tls-key --tls-cert +pw --use-passwd --tls-key-password --tls-key-password-env +ps --std-passwd -der --der-keys -pem --pem-keys +cf --add-cert-file +cd --add-cert-dir --tls-system-ca +crl --add-crl-file +py --profile-bcp195-nd +px --profile-bcp195 +pz --profile-bcp195-ex +ph --list-profiles +cc --list-ciphers +cs --cipher -rc --require-peer-cert -vc --verify-peer-cert -ic --ignore-peer-cert -usr --user -pwd --password --jwt --saml -rsp --pos-response -h --help" -- "$cur") )
             fi
             ;;
         exit-codes)

@@ -273,6 +273,36 @@ def test_storescp_promiscuous_and_no_common_ext_neg(dcmcli_storescp) -> None:
     assert [c["effect"] for c in event["common_extended_negotiation"]] == ["not-used"]  # type: ignore[union-attr]
 
 
+def test_echoscu_probe_with_cen_asks_whether_a_private_class_is_taken(storage_peer, dcmcli_storescp) -> None:
+    """echoscu --propose ... -cen: the probe's association carries the items storescu -cen would send, so
+    it answers whether the peer would store a private class sent as storage. pynetdicom's AE records the
+    items (one per class, not one per probed syntax); dcmcli storescp accepts the private class only with
+    them. -cen without a probe is a usage error."""
+    args = ["echoscu", "--json", "--propose", PRIVATE, "--propose", CT, "--probe-ts", "ile", "--probe-ts", "ele",
+            "--related-general", f"{PRIVATE}=SecondaryCaptureImageStorage"]
+    peer = storage_peer("--private", PRIVATE)
+    r = run_dcmcli(*args, "127.0.0.1", str(peer.port))
+    assert r.returncode == 0, r.stderr
+    common = [(e["sop_class"], e["service_class"], e["related"]) for e in peer.received()
+              if e["op"] == "common-extended"]
+    assert sorted(common) == sorted([(CT, STORAGE, []), (PRIVATE, STORAGE, [SECONDARY_CAPTURE])])
+    classes = {e["sop_class_uid"]: e["accepted"] for e in json_lines(r.stdout) if e["event"] == "probe-class"}
+    assert classes == {PRIVATE: True, CT: True}
+
+    scp = dcmcli_storescp()
+    for extra, private_taken in (([], False), (["-cen"], True)):
+        r = run_dcmcli("echoscu", "--json", "--propose", PRIVATE, "--propose", CT, *extra, "127.0.0.1", str(scp.port))
+        assert r.returncode == 0, r.stderr
+        classes = {e["sop_class_uid"]: e["accepted"] for e in json_lines(r.stdout) if e["event"] == "probe-class"}
+        assert classes == {PRIVATE: private_taken, CT: True}
+        assoc = next(e for e in json_lines(r.stdout) if e["event"] == "association")
+        assert [c["sop_class"] for c in assoc["common_extended_negotiation"]] == (  # type: ignore[union-attr]
+            [PRIVATE, CT] if extra else [])
+
+    r = run_dcmcli("echoscu", "-cen", "127.0.0.1", str(scp.port))
+    assert r.returncode == 1 and "go with the storage probe" in r.stderr and "Traceback" not in r.stderr
+
+
 # -- DCMTK ignores the items ---------------------------------------------------------------
 
 def test_dcmtk_storescp_takes_what_storescu_cen_sends(dcmtk_storescp, workdir: Path) -> None:

@@ -9,9 +9,9 @@ from typing import Annotated
 import typer
 
 from dcmcli.cli.app import app
-from dcmcli.cli.options import Common, PeerArgument, dcmcli_command
+from dcmcli.cli.options import Common, CommonExtNeg, PeerArgument, RelatedGeneral, common_extended_options, dcmcli_command
 from dcmcli.cli.report import show_report
-from dcmcli.errors import ExitCode
+from dcmcli.errors import ExitCode, UsageError
 from dcmcli.net.services.echo import echo, probe
 from dcmcli.net.peer import parse_peer
 from dcmcli.uids import parse_sop_class, parse_transfer_syntax, storage_sop_classes, uid_name
@@ -29,6 +29,9 @@ EXAMPLES = [
      'dcmcli echoscu -r 10 ARCHIVE@pacs:104'),
     ('Which storage SOP classes and transfer syntaxes does the peer accept?',
      'dcmcli echoscu --propose-storage -v pacs 104'),
+    ('Would the archive store a private SOP class sent as storage (SOP Class Common Extended Negotiation)?',
+     'dcmcli echoscu --propose 1.2.826.0.1.3680043.8.498.77.1 -cen --related-general '
+     '1.2.826.0.1.3680043.8.498.77.1=SecondaryCaptureImageStorage pacs 104'),
     ('Script it: JSON Lines, one event per line.',
      'dcmcli echoscu --json pacs 104 | jq -c \'select(.event=="echo")\''),
 ]
@@ -49,6 +52,8 @@ def echoscu(
     probe_ts: Annotated[list[str] | None, typer.Option(
         "--probe-ts", metavar="SYNTAX",
         help=f"Transfer syntaxes to probe (repeatable; default: {', '.join(PROBE_DEFAULT_TS)}).")] = None,
+    common_ext_neg: CommonExtNeg = False,
+    related_general: RelatedGeneral = None,
 ) -> int:
     """Verify a peer (C-ECHO) and measure round-trip times; optionally probe its storage support.
 
@@ -58,10 +63,15 @@ def echoscu(
     out = common.out
     t0 = time.perf_counter()
 
+    if (common_ext_neg or related_general) and not (propose_storage or propose):
+        raise UsageError("-cen and --related-general go with the storage probe",
+                         "add --propose-storage, or --propose SOPCLASS")
     if propose_storage or propose:
         sops = [parse_sop_class(p) for p in propose] if propose else storage_sop_classes()
         syntaxes = [parse_transfer_syntax(t) for t in (probe_ts or PROBE_DEFAULT_TS)]
-        results = probe(common.settings, target, sops, syntaxes, on_report=lambda r: show_report(out, r))
+        cen, related = common_extended_options(common_ext_neg, related_general)
+        results = probe(common.settings, target, sops, syntaxes, on_report=lambda r: show_report(out, r),
+                        common_extended=cen, related_general=related)
         accepted: dict[str, list[str]] = {}
         for r in results:
             out.emit("probe", r.as_dict())

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from dcmcli.conformance import ApplicationEntity, Contexts, Statuses
 from dcmcli.errors import AssociationAborted, NoAcceptableContext
 from dcmcli.net.association import AssociationSettings, NegotiationReport, lost_reason, open_association
-from dcmcli.net.contexts import chunk_pairs
+from dcmcli.net.contexts import CEN_PROPOSED, chunk_pairs, storage_common_extended
 from dcmcli.net.dimse import C_ECHO_RSP, c_echo_rq
 from dcmcli.net.peer import Peer
 from dcmcli.net.ul import Context, ConnectionClosed, PeerAborted, ProtocolError
@@ -77,13 +77,19 @@ class ProbeResult:
 
 
 def probe(settings: AssociationSettings, peer: Peer, sop_classes: Sequence[str], transfer_syntaxes: Sequence[str], *,
-          on_report: Callable[[NegotiationReport], None] | None = None) -> list[ProbeResult]:
-    """Propose every (SOP class, transfer syntax) pair, one context each, 128 per association."""
+          on_report: Callable[[NegotiationReport], None] | None = None, common_extended: bool = False,
+          related_general: dict[str, tuple[str, ...]] | None = None) -> list[ProbeResult]:
+    """Propose every (SOP class, transfer syntax) pair, one context each, 128 per association;
+    with ``common_extended`` also a SOP Class Common Extended Negotiation item per class (as
+    storescu -cen sends them), so that the probe answers whether the peer takes a class it may
+    not know, a private one, as storage."""
     pairs = [(sop, [ts]) for sop in sop_classes for ts in transfer_syntaxes]
     results: list[ProbeResult] = []
     for contexts in chunk_pairs(pairs):
+        common = (storage_common_extended((c.abstract_syntax for c in contexts), related_general)
+                  if common_extended else [])
         try:
-            with open_association(settings, peer, contexts) as assoc:
+            with open_association(settings, peer, contexts, common_extended=common) as assoc:
                 report = assoc.report
         except NoAcceptableContext as exc:  # a batch the peer wants none of is an answer too
             report = exc.report  # type: ignore[assignment]
@@ -104,7 +110,7 @@ CONFORMANCE = [ApplicationEntity(
         Contexts((VERIFICATION,), ECHO_SYNTAXES, "SCU", True),
         Contexts(storage_sop_classes, PROBE_SYNTAXES, "SCU", True, label="every storage SOP class",
                  one_per_syntax=True, when="--propose-storage (--propose and --probe-ts choose others)",
-                 note="a probe: no C-STORE is sent"),
+                 note="a probe: no C-STORE is sent", extended=CEN_PROPOSED),
     ),
     statuses=(Statuses("C-ECHO", "SCU", (0x0000,), behaviour={
         "success": "printed with the round-trip time; exit 0",
