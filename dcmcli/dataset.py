@@ -18,6 +18,8 @@ from dcmcli.uids import EBE, ILE
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
+    from dcmcli.identifier import FlatIdentifier
+
 
 def skip_pixel_imports() -> None:
     """Commands that never decode pixel data (findscu; getscu and movescu
@@ -45,8 +47,12 @@ class InvalidDataset(Exception):
     """A data set that cannot be parsed."""
 
 
-def encode(ds: Dataset, transfer_syntax: str) -> bytes:
+def encode(ds: Dataset | FlatIdentifier, transfer_syntax: str) -> bytes:
     """The data set's bytes in an uncompressed transfer syntax (no file meta)."""
+    from dcmcli.identifier import FlatIdentifier
+
+    if isinstance(ds, FlatIdentifier):  # a retrieve's usual identifier: no pydicom
+        return ds.encode(transfer_syntax)
     quiet_pydicom()
     from pydicom.filebase import DicomBytesIO
     from pydicom.filewriter import write_dataset

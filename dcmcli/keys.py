@@ -59,14 +59,18 @@ def _keywords() -> list[str]:
 
 
 def _tag_of(name: str, text: str) -> int:
-    from pydicom.datadict import tag_for_keyword
+    from dcmcli.identifier import KEYS
 
+    if name.strip() in KEYS:  # the usual Q/R keys: no pydicom import
+        return KEYS[name.strip()][0]
     m = _TAG.match(name.strip())
     if m:  # (gggg,eeee) or gggg,eeee; a parenthesis without its pair is no tag
         group, elem = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
         return (int(group, 16) << 16) | int(elem, 16)
     if re.fullmatch(r"[0-9A-Fa-f]{8}", name.strip()):
         return int(name.strip(), 16)
+    from pydicom.datadict import tag_for_keyword
+
     tag = tag_for_keyword(name.strip())
     if tag is None:
         close = difflib.get_close_matches(name.strip(), _keywords(), n=1)
@@ -123,6 +127,11 @@ def _split_path(name: str) -> list[str]:
 
 
 def _vr(tag: int) -> str:
+    from dcmcli.identifier import vr_of
+
+    known = vr_of(tag)
+    if known:
+        return known
     from pydicom.datadict import dictionary_VR
 
     try:
@@ -133,11 +142,11 @@ def _vr(tag: int) -> str:
 
 
 def path_name(path: tuple[Step, ...]) -> str:
-    from pydicom.datadict import keyword_for_tag
+    from dcmcli.identifier import keyword_of
 
     out = []
     for n, s in enumerate(path):
-        name = keyword_for_tag(s.tag) or f"({s.tag >> 16:04X},{s.tag & 0xFFFF:04X})"
+        name = keyword_of(s.tag) or f"({s.tag >> 16:04X},{s.tag & 0xFFFF:04X})"
         out.append(name + (f"[{s.index}]" if s.index is not None and n < len(path) - 1 else ""))
     return ".".join(out)
 
@@ -153,6 +162,9 @@ def _typed(vr: str, value: str, key: Key) -> Any:
         if vr in ("FL", "FD"):
             floats = [float(p) for p in parts]
             return floats[0] if len(floats) == 1 else floats
+        if vr in ("IS", "DS"):  # kept as text; pydicom's own error here was an internal error
+            for p in parts:
+                int(p) if vr == "IS" else float(p)
     except ValueError:
         raise UsageError(f"value {value!r} of {key.display()} is not a number ({vr})", "give a number") from None
     if vr == "AT":

@@ -231,18 +231,25 @@ def build_query(model: object, level: str | None, keys: list[str], bases: list[D
     too; with no key but the level, the level's usual return keys are
     asked for.
     """
-    from pydicom.dataset import Dataset as DS
-
     from dcmcli.errors import UsageError
+    from dcmcli.identifier import FlatIdentifier, is_flat
     from dcmcli.keys import build_identifier, check_value, key_paths, parse_key
     from dcmcli.uids import QueryModel
 
     assert isinstance(model, QueryModel)
     parsed = [parse_key(k) for k in keys]
-    base = DS()
-    for b in bases:
-        base.update(b)
-    ds = build_identifier(parsed, base)
+    ds: Dataset | FlatIdentifier
+    if not bases and not default_keys and all(len(k.path) == 1 and is_flat(k.tag, k.value) for k in parsed):
+        ds = FlatIdentifier()  # a retrieve's usual keys: no pydicom (dcmcli.identifier)
+        for k in parsed:
+            ds.set(k.tag, k.value)
+    else:
+        from pydicom.dataset import Dataset as DS
+
+        base = DS()
+        for b in bases:
+            base.update(b)
+        ds = build_identifier(parsed, base)
     user_keys = [k for k in parsed if k.tag not in (0x00080052, 0x00080005)]
     asked = not user_keys and not bases and default_keys
     chosen: str | None = None
@@ -265,7 +272,8 @@ def build_query(model: object, level: str | None, keys: list[str], bases: list[D
         if asked:
             defaults = DEFAULT_KEYS.get(chosen, ())
     default_parsed = [parse_key(k) for k in defaults]
-    build_identifier(default_parsed, ds)
+    if default_parsed:
+        build_identifier(default_parsed, ds)  # type: ignore[arg-type]  # never flat: flat has no defaults
     unique: list[str] = []
     if chosen is not None:
         upto = model.levels[: model.levels.index(chosen) + 1] if chosen in UNIQUE_KEY else model.levels
