@@ -517,8 +517,6 @@ def _build(command: str, values: dict[str, Any], default_aet: str) -> Common:
 def tls_options(values: dict[str, Any], out: Output, implied: bool = False) -> TlsOptions | None:
     """The TLS options given, checked once; None when TLS is not asked for.
     ``implied``: TLS is the URL's business (wado's https), any TLS option counts."""
-    from dcmcli.net.tls import TlsOptions
-
     key, cert = values.get("tls_pair") or (None, None)
     if values.get("tls_key") or values.get("tls_cert"):
         if key is not None:
@@ -541,6 +539,8 @@ def tls_options(values: dict[str, Any], out: Output, implied: bool = False) -> T
         return None
     if anonymous and key is not None:
         raise UsageError("+tla and +tls KEY CERT contradict each other", "give one of them")
+    from dcmcli.net.tls import TlsOptions  # ssl: only when TLS is asked for (5 ms of every start)
+
     profiles = [p for flag, p in (("tls_bcp195_nd", "bcp195-nd"), ("tls_bcp195", "bcp195"),
                                   ("tls_bcp195_ex", "bcp195-ex")) if values.get(flag)]
     if len(profiles) > 1:

@@ -14,7 +14,6 @@ commands on reception and at the end of a study.
 from __future__ import annotations
 
 import errno
-import hashlib
 import heapq
 import os
 import re
@@ -74,6 +73,8 @@ def safe_component(value: object, fallback: str = "unknown", max_len: int = 64) 
     if not safe:
         safe = fallback
     if len(safe) > max_len:
+        import hashlib  # rare (a name over max_len): not at every receiver's start (4 ms)
+
         digest = hashlib.sha1(text.encode("utf-8", "replace")).hexdigest()[:10]
         safe = safe[: max_len - 11] + "_" + digest
     return safe
