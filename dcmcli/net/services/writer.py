@@ -3,10 +3,10 @@
 
 Each object's data fragments are written, as they arrive, behind dcmcli's
 own file meta (implementation UID, source AE title) into a hidden ``.part``
-file in the output directory (made ahead, see ``_Spares``), which is renamed
-into place when the object is complete: memory stays flat for large objects, the data set is never
-decoded and re-encoded (unless ``store_as`` asks for another syntax), and a
-final name never holds half an object. The name comes from a template of
+file in the output directory (made ahead, see ``_Spares``), which is
+renamed into place when the object is complete: memory stays flat for large
+objects, the data set is never decoded and re-encoded (unless ``store_as``
+asks for another syntax), and a final name never holds half an object. The name comes from a template of
 attribute values, each sanitised; duplicates follow a policy; hooks run
 commands on reception and at the end of a study.
 """
@@ -264,6 +264,7 @@ class _Spares:
     def placed(self) -> None:
         """An object is done: make the next one's file now."""
         with self.cond:
+            self.last = time.monotonic()  # the idle second counts from here (a large object takes long)
             if not self.closed and self.ready is None and not self.making:
                 self.wanted = True
                 self.cond.notify_all()
