@@ -23,11 +23,14 @@ from dcmcli.uids import EBE, ILE
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
 
-#: keyword -> (tag, VR) of what a flat identifier may hold; a test checks
-#: them against pydicom's data dictionary.
+#: keyword -> (tag, VR) of the attributes commands name most, known without
+#: pydicom: what a flat identifier may hold, and the fields of the storage
+#: writer's naming templates and layouts. A test checks them against
+#: pydicom's data dictionary.
 KEYS: dict[str, tuple[int, str]] = {
     "SpecificCharacterSet": (0x00080005, "CS"),
     "StudyDate": (0x00080020, "DA"),
+    "SeriesDate": (0x00080021, "DA"),
     "StudyTime": (0x00080030, "TM"),
     "AccessionNumber": (0x00080050, "SH"),
     "QueryRetrieveLevel": (0x00080052, "CS"),
@@ -36,6 +39,10 @@ KEYS: dict[str, tuple[int, str]] = {
     "SOPClassUID": (0x00080016, "UI"),
     "SOPInstanceUID": (0x00080018, "UI"),
     "AvailableTransferSyntaxUID": (0x00083002, "UI"),
+    "InstitutionName": (0x00080080, "LO"),
+    "StationName": (0x00081010, "SH"),
+    "StudyDescription": (0x00081030, "LO"),
+    "SeriesDescription": (0x0008103E, "LO"),
     "PatientName": (0x00100010, "PN"),
     "PatientID": (0x00100020, "LO"),
     "PatientBirthDate": (0x00100030, "DA"),
@@ -43,6 +50,7 @@ KEYS: dict[str, tuple[int, str]] = {
     "SeriesInstanceUID": (0x0020000E, "UI"),
     "StudyID": (0x00200010, "SH"),
     "SeriesNumber": (0x00200011, "IS"),
+    "AcquisitionNumber": (0x00200012, "IS"),
     "InstanceNumber": (0x00200013, "IS"),
 }
 _BY_TAG: dict[int, tuple[str, str]] = {tag: (kw, vr) for kw, (tag, vr) in KEYS.items()}
@@ -140,11 +148,6 @@ class FlatIdentifier:
 
     def __deepcopy__(self, memo: dict[int, Any]) -> FlatIdentifier:
         return FlatIdentifier(self._values)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, FlatIdentifier) and other._values == self._values
-
-    __hash__ = None  # type: ignore[assignment]
 
     # -- bytes --------------------------------------------------------------------
     def encode(self, transfer_syntax: str) -> bytes:

@@ -30,6 +30,7 @@ from typing import BinaryIO
 
 from dcmcli.dicomfile import InvalidFile, check_received, encode_file_meta, read_top_level, scan_buffer
 from dcmcli.errors import OutputError, UsageError
+from dcmcli.identifier import KEYS
 from dcmcli.uids import DEFLATED, uid_name
 
 LAYOUTS = {
@@ -44,16 +45,6 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 _PART = re.compile(r"^\.(?:(\d+)-)?[0-9a-f]{32}\.(?:part|spare)$")
 _OUT_OF_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 _NOT_WRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS}
-
-#: Tags of the attributes layouts and templates use most, so that naming
-#: files needs no pydicom import.
-COMMON_TAGS = {
-    "Modality": 0x00080060, "PatientID": 0x00100020, "PatientName": 0x00100010, "StudyInstanceUID": 0x0020000D,
-    "SeriesInstanceUID": 0x0020000E, "StudyDate": 0x00080020, "StudyTime": 0x00080030, "SeriesDate": 0x00080021,
-    "AccessionNumber": 0x00080050, "StudyID": 0x00200010, "SeriesNumber": 0x00200011, "InstanceNumber": 0x00200013,
-    "StudyDescription": 0x00081030, "SeriesDescription": 0x0008103E, "PatientBirthDate": 0x00100030,
-    "AcquisitionNumber": 0x00200012, "InstitutionName": 0x00080080, "StationName": 0x00081010,
-}
 
 #: How much of each data set is kept in memory to read the naming attributes.
 HEAD_BYTES = 64 * 1024
@@ -399,7 +390,7 @@ class StorageWriter:
         needed = set(self.fields) | ({"StudyInstanceUID"} if options.exec_on_eostudy else set())
         self._tags: dict[str, int] = {}
         for kw in sorted(needed - {"SOPInstanceUID", "SOPClassUID"}):
-            tag = COMMON_TAGS.get(kw)
+            tag = KEYS[kw][0] if kw in KEYS else None  # the usual fields: no pydicom import
             if tag is None:  # a rarer attribute: ask pydicom's dictionary (an import of 0.4 s)
                 from pydicom.datadict import tag_for_keyword
 
