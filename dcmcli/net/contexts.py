@@ -94,12 +94,15 @@ def chunk_pairs(pairs: Sequence[tuple[str, list[str]]], limit: int = MAX_CONTEXT
     return [[Context(None, a, list(t)) for a, t in pairs[i:i + limit]] for i in range(0, len(pairs), limit)]
 
 
-def storage_common_extended(sop_classes: Iterable[str], related: dict[str, tuple[str, ...]] | None = None
-                            ) -> list[CommonExtendedNegotiation]:
+def storage_common_extended(sop_classes: Iterable[str], related: dict[str, tuple[str, ...]] | None = None, *,
+                            enabled: bool = True) -> list[CommonExtendedNegotiation]:
     """One SOP Class Common Extended Negotiation item (PS3.7 D.3.3.6) per
     storage SOP class proposed, in order: the Storage Service Class and the
     class's related general SOP classes (``related``, the user's, else PS3.4
     Table B.3-3's). A private class is offered as storage this way: a receiver
-    that does not know it may accept it (PS3.4 B.4.1.2)."""
+    that does not know it may accept it (PS3.4 B.4.1.2). None unless
+    ``enabled`` (-cen, or --related-general)."""
+    if not enabled:
+        return []
     return [CommonExtendedNegotiation(sop, STORAGE_SERVICE_CLASS, list(related_general_sop_classes(sop, related)))
             for sop in dict.fromkeys(sop_classes) if sop != VERIFICATION]

@@ -86,8 +86,8 @@ def probe(settings: AssociationSettings, peer: Peer, sop_classes: Sequence[str],
     pairs = [(sop, [ts]) for sop in sop_classes for ts in transfer_syntaxes]
     results: list[ProbeResult] = []
     for contexts in chunk_pairs(pairs):
-        common = (storage_common_extended((c.abstract_syntax for c in contexts), related_general)
-                  if common_extended else [])
+        common = storage_common_extended((c.abstract_syntax for c in contexts), related_general,
+                                         enabled=common_extended)
         try:
             with open_association(settings, peer, contexts, common_extended=common) as assoc:
                 report = assoc.report

@@ -681,8 +681,8 @@ def get(settings: AssociationSettings, peer: Peer, sop_class: str, identifiers: 
         if request is not None:
             contexts.append(Context(None, request[0], list(QUERY_SYNTAXES)))
         roles = [RoleSelection(s, False, True) for s in dict.fromkeys(s for s, _ in plan.contexts)]
-        common = (storage_common_extended((s for s, _ in plan.contexts), options.related_general)
-                  if options.common_extended else [])
+        common = storage_common_extended((s for s, _ in plan.contexts), options.related_general,
+                                         enabled=options.common_extended)
         with open_association(settings, peer, contexts, roles=roles, common_extended=common) as assoc:
             if on_report:
                 on_report(assoc.report)

@@ -175,8 +175,8 @@ class StoreSender:
         for batch in plan_batches(files, key=lambda f: (f.sop_class_uid, f.transfer_syntax),
                                   extra_for=self._extra_contexts):
             lossy_proposed = any(list(c.transfer_syntax) == list(LOSSY_PREFERENCE) for c in batch.contexts)
-            common = (storage_common_extended((c.abstract_syntax for c in batch.contexts), self.options.related_general)
-                      if self.options.common_extended else [])
+            common = storage_common_extended((c.abstract_syntax for c in batch.contexts), self.options.related_general,
+                                             enabled=self.options.common_extended)
             pending = list(batch.items)
             attempt = 0
             while pending and not self._halt.is_set():
