@@ -71,10 +71,10 @@ def _is_pem(data: bytes) -> bool:
     return data.lstrip().startswith(b"-----BEGIN")
 
 
-def _pem_cert(path: Path, der: bool) -> str:
-    """A certificate file as PEM text: DER converted (with -der, or when it
-    is not PEM), PEM as it is (also with -der: DCMTK's -der names the format
-    of every file, and a PEM file among them need not fail)."""
+def _pem_cert(path: Path) -> str:
+    """A certificate file as PEM text: DER converted, PEM as it is (also with
+    -der: DCMTK's -der names the format of every file, and a PEM file among
+    them need not fail)."""
     data = _read(path, "certificate")
     if not _is_pem(data):
         try:
@@ -103,7 +103,7 @@ def _base(options: TlsOptions, purpose: ssl.Purpose) -> ssl.SSLContext:
     ctx.options |= ssl.OP_NO_COMPRESSION
     # trusted certificates
     for f in options.trusted_files:
-        pem = _pem_cert(f, True) if options.der else None
+        pem = _pem_cert(f) if options.der else None
         try:
             if pem is not None:
                 ctx.load_verify_locations(cadata=pem)
@@ -125,7 +125,7 @@ def _base(options: TlsOptions, purpose: ssl.Purpose) -> ssl.SSLContext:
         for f in sorted(d.iterdir()):
             if f.is_file():
                 try:
-                    ctx.load_verify_locations(cadata=_pem_cert(f, options.der))
+                    ctx.load_verify_locations(cadata=_pem_cert(f))
                 except (ssl.SSLError, DcmcliError):
                     continue
     if options.system_ca:
@@ -156,7 +156,7 @@ def _load_chain(ctx: ssl.SSLContext, options: TlsOptions) -> None:
         import secrets
 
         one_time = secrets.token_urlsafe(32)
-        chain = _pem_cert(options.cert, True) + _der_key_to_pem(key_data, options, one_time)
+        chain = _pem_cert(options.cert) + _der_key_to_pem(key_data, options, one_time)
         with _private_file(chain) as path:
             _load_cert_chain(ctx, options, path, path, one_time, ours=False)
     else:
