@@ -366,7 +366,7 @@ def _retrieve_other(common: Common, base_url: str, mode: str, study: str | None,
                     window: str | None, bulkdata: str | None, output: str | None, transfer_syntax: str,
                     t0: float) -> int:
     from dcmcli.dataset import skip_pixel_imports
-    from dcmcli.web.http import _redact as redact_url
+    from dcmcli.web.http import redact as redact_url
     from dcmcli.web.retrieve import fetch_to, other_request
 
     skip_pixel_imports()

@@ -89,7 +89,7 @@ def http_failure(resp: httpx.Response, what: str, credentials: str | None) -> We
     with contextlib.suppress(Exception):
         text = resp.read()[:2000].decode("utf-8", "replace")
         detail = _short_detail(text)
-    where = f"{method} {_redact(url)}"
+    where = f"{method} {redact(url)}"
     head = f"{what}: {describe_status(status, resp.reason_phrase)}"
     if status in (401, 403):
         meaning, hint = _refusal(status, credentials, resp.headers.get("www-authenticate", ""))
@@ -201,7 +201,7 @@ def check_token(token: str, source: str) -> str:
     return token
 
 
-def _redact(url: str) -> str:
+def redact(url: str) -> str:
     """A URL without credentials in it (user:password@host)."""
     parts = urlsplit(url)
     if parts.password is None and parts.username is None:
@@ -231,7 +231,7 @@ class WebClient:
             from urllib.parse import unquote
 
             user, password = unquote(parts.username), unquote(parts.password or "")
-            self.base = _redact(self.base)
+            self.base = redact(self.base)
         #: What authenticates: "token" (bearer), "password" (basic) or None; sent to BASE-URL's origin only
         self.credentials: str | None = "token" if options.token else ("password" if user is not None else None)
         self.origin = _origin(self.base)
@@ -335,7 +335,7 @@ class WebClient:
             url += ("&" if "?" in url else "?") + encode_query(params)
         sent = self.sends_credentials(url)
         if self.log:
-            self.log(f"{method} {_redact(url)}")
+            self.log(f"{method} {redact(url)}")
             if sent == "token":
                 self.log("  Authorization: Bearer [redacted]")
             elif sent == "password":
