@@ -624,29 +624,38 @@ def test_user_identity_types_the_statement_says_are_checked_are_the_checked_ones
 
 def test_storescp_sends_the_commitment_report_as_the_statement_says(dcmcli_storescp, recorder: Recorder,
                                                                      aes: dict[str, ApplicationEntity]) -> None:
-    """A requester that releases right after the N-ACTION response (as Orthanc does) gets the report on a
-    new association: what storescp proposes for it, recorded."""
+    """A requester that releases right after the N-ACTION (as Orthanc does) gets the report on a new
+    association: what storescp proposes for it, recorded. The requester is a raw client whose
+    A-RELEASE-RQ follows its request at once, so storescp reads the release where it waits for the
+    report's answer; pynetdicom's AE, releasing after the response, lost that race now and then and
+    got the report on its own association."""
     from pydicom.dataset import Dataset
-    from pynetdicom import AE
+
+    from dcmcli.dataset import encode
+    from dcmcli.net.dimse import N_ACTION_RQ, decode_command, request
+    from hostile_peer import Raw, pdu, pdv_pdu, valid_rq
 
     sc, instance = "1.2.840.10008.1.20.1", "1.2.840.10008.1.20.1.1"
     port = dcmcli_storescp("--commitment", "--commitment-peer", f"REQUESTER=127.0.0.1:{recorder.port}").port
     with recorder.lock:
         recorder.requests.clear()
         recorder.arrived.clear()
-    ae = AE(ae_title="REQUESTER")
-    ae.add_requested_context(sc, [ELE])
-    assoc = ae.associate("127.0.0.1", port)
-    assert assoc.is_established
     ds = Dataset()
     ds.TransactionUID = "1.2.826.0.1.3680043.8.498.1"
     item = Dataset()
     item.ReferencedSOPClassUID, item.ReferencedSOPInstanceUID = CT, "1.2.826.0.1.3680043.8.498.2"
     ds.ReferencedSOPSequence = [item]
-    status, _ = assoc.send_n_action(ds, 1, sc, instance)
-    assert status.Status == 0x0000
-    assoc.release()
-    ae.shutdown()
+    with Raw(port) as c:
+        c.send(valid_rq([(1, sc, (ELE,))], calling="REQUESTER"))
+        assert c.read_pdu()[0] == 0x02  # A-ASSOCIATE-AC
+        c.send(pdv_pdu(1, request(N_ACTION_RQ, 1, dataset=True, requested_sop_class=sc,
+                                  requested_sop_instance=instance, action_type_id=1)))
+        c.send(pdv_pdu(1, encode(ds, ELE), command=False))
+        c.send(pdu(0x05, bytes(4)))  # A-RELEASE-RQ
+        pdu_type, body = c.read_pdu()
+        assert pdu_type == 0x04 and decode_command(body[6:]).status == 0x0000  # the N-ACTION-RSP
+        while pdu_type != 0x06:  # the report storescp sent before it read the release, then A-RELEASE-RP
+            pdu_type, body = c.read_pdu()
     assert recorder.arrived.wait(30), "no association for the report"
     rq, = recorder.requests
     assert rq.calling == "STORESCP" and rq.called == "REQUESTER"
