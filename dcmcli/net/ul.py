@@ -20,6 +20,7 @@ read of a PDU runs against one deadline for the whole PDU (ARTIM, PS3.8
 
 from __future__ import annotations
 
+import select
 import socket
 import struct
 import time
@@ -466,6 +467,7 @@ class Connection:
     #: arrive many per recv; large values are still received into place.
     _rbuf: bytearray = field(default_factory=bytearray, repr=False)
     _scratch: bytearray | None = field(default=None, repr=False)
+    _poll: select.poll | None = field(default=None, repr=False)
 
     @property
     def tls(self) -> bool:
@@ -474,24 +476,70 @@ class Connection:
 
     # -- raw PDUs ---------------------------------------------------------
     def _recv_into(self, view: memoryview, deadline: float | None) -> int:
-        """One ``recv_into`` bounded by ``deadline`` (None: none, whatever timeout
-        the socket had for the last send or read); returns the byte count (never 0)."""
-        if deadline is not None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise ConnectionClosed("timeout")
-            self.sock.settimeout(remaining)
-        else:
-            self.sock.settimeout(None)
-        try:
-            k = self.sock.recv_into(view)
-        except (socket.timeout, TimeoutError):
-            raise ConnectionClosed("timeout") from None
-        except OSError as exc:
-            raise ConnectionClosed(str(exc)) from None
-        if k == 0:
-            raise ConnectionClosed("the peer closed the connection")
-        return k
+        """One ``recv_into`` bounded by ``deadline`` (None: no limit); returns
+        the byte count (never 0).
+
+        A plain socket is non-blocking and read first, waited on only when
+        it has nothing: one system call per read while data streams in,
+        where a socket timeout costs a poll before every read and a mode
+        change whenever the timeout does. A TLS socket keeps Python's timeout
+        (its records may need reads and writes of their own)."""
+        sock = self.sock
+        if self.tls:
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise ConnectionClosed("timeout")
+                sock.settimeout(remaining)
+            else:
+                sock.settimeout(None)
+        elif sock.gettimeout() != 0.0:
+            sock.settimeout(0.0)
+        while True:
+            try:
+                k = sock.recv_into(view)
+            except BlockingIOError:
+                self._wait(select.POLLIN, deadline)
+                continue
+            except (socket.timeout, TimeoutError):
+                raise ConnectionClosed("timeout") from None
+            except OSError as exc:
+                raise ConnectionClosed(str(exc)) from None
+            if k == 0:
+                raise ConnectionClosed("the peer closed the connection")
+            return k
+
+    def _wait(self, events: int, deadline: float | None, what: str = "timeout") -> None:
+        """Until the (non-blocking, plain) socket is ready for ``events``, or
+        ``ConnectionClosed(what)`` when ``deadline`` passes first."""
+        if self._poll is None:
+            self._poll = select.poll()
+            self._poll.register(self.sock.fileno(), select.POLLIN)
+        self._poll.modify(self.sock.fileno(), events)
+        while True:
+            if deadline is None:
+                ms = None
+            else:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise ConnectionClosed(what)
+                ms = max(1, int(remaining * 1000 + 0.999))
+            if self._poll.poll(ms):
+                return  # ready, or an error or hang-up the next call reports
+
+    def _send_plain(self, data: bytes | memoryview, deadline: float | None, what: str = "timeout") -> None:
+        """All of ``data`` on the non-blocking plain socket within ``deadline``."""
+        sock = self.sock
+        if sock.gettimeout() != 0.0:
+            sock.settimeout(0.0)
+        view = memoryview(data)
+        while view:
+            try:
+                n = sock.send(view)
+            except BlockingIOError:
+                self._wait(select.POLLOUT, deadline, what)
+                continue
+            view = view[n:]
 
     def _take(self, n: int) -> bytearray:
         """Up to ``n`` of the bytes read ahead."""
@@ -598,9 +646,12 @@ class Connection:
         return bool(ready)
 
     def send(self, data: bytes) -> None:
-        self.sock.settimeout(self.timeout)
         try:
-            self.sock.sendall(data)
+            if self.tls:
+                self.sock.settimeout(self.timeout)
+                self.sock.sendall(data)
+            else:
+                self._send_plain(data, None if self.timeout is None else time.monotonic() + self.timeout)
         except (socket.timeout, TimeoutError):
             raise ConnectionClosed("timeout") from None
         except OSError as exc:
@@ -674,17 +725,29 @@ class Connection:
         mch = (0x01 if is_command else 0x00) | (0x02 if last else 0x00)
         n = len(chunk)
         header = struct.pack(">BBLLBB", PDU_DATA, 0, n + 6, n + 2, context_id, mch)
-        self.sock.settimeout(self.timeout)
         try:
+            if self.tls:  # an SSL socket has no sendmsg: one write (one copy) beats a TLS record for 12 bytes
+                self.sock.settimeout(self.timeout)
+                self.sock.sendall(header + bytes(chunk))
+                return
+            what = "timeout while sending"
+            deadline = None if self.timeout is None else time.monotonic() + self.timeout
             if n <= 4096:
-                self.sock.sendall(header + bytes(chunk))
-            elif self.tls:  # an SSL socket has no sendmsg: one write (one copy) beats a TLS record for 12 bytes
-                self.sock.sendall(header + bytes(chunk))
-            else:
-                sent = self.sock.sendmsg([header, chunk])
-                if sent < len(header) + n:  # a partial write: send the rest
-                    rest = (header + bytes(chunk))[sent:]
-                    self.sock.sendall(rest)
+                self._send_plain(header + bytes(chunk), deadline, what)
+                return
+            if self.sock.gettimeout() != 0.0:
+                self.sock.settimeout(0.0)
+            while True:
+                try:
+                    sent = self.sock.sendmsg([header, chunk])
+                    break
+                except BlockingIOError:
+                    self._wait(select.POLLOUT, deadline, what)
+            if sent < len(header):  # a partial write: send the rest
+                self._send_plain(header[sent:], deadline, what)
+                sent = len(header)
+            if sent - len(header) < n:
+                self._send_plain(memoryview(chunk)[sent - len(header):], deadline, what)
         except (socket.timeout, TimeoutError):
             raise ConnectionClosed("timeout while sending") from None
         except OSError as exc:
