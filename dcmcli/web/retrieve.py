@@ -160,6 +160,7 @@ class DicomParts(PartHandler):
             return
         mismatch = self.writer.check_identity(inc)
         outcome = self.writer.finish(inc, self.source, "", self.source)
+        self.writer.make_next_file(background=True)  # the next part is arriving already
         if outcome.status != 0:
             self.on_result(Retrieved(None, inc.sop_class, inc.sop_instance, inc.ts, inc.size, "failed",
                                      outcome.message))

@@ -104,6 +104,9 @@ class StorageService(Service):
             side.send(msg.context_id, c_store_rsp(cmd.message_id, sop_class if is_uid(sop_class) else "",
                                                   sop_instance if is_uid(sop_instance) else "", status,
                                                   message if status else None))
+            # The peer reads the answer before it sends its next request: make
+            # that object's file meanwhile.
+            self.writer.make_next_file()
             rec = Received(path, sop_class, sop_instance, ts, calling, called, peer, size,  # type: ignore[arg-type]
                            status, message, stored_ts or ts)
             with self._lock:
