@@ -8,7 +8,6 @@ movescu, getscu, the N-services) import this module.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -121,6 +120,8 @@ def read_dataset_file(path: Path, what: str = "query file") -> list[Dataset]:
     head = raw.lstrip()[:1]
     if head in (b"{", b"["):
         try:
+            import json
+
             obj = json.loads(raw)
         except ValueError as exc:
             raise DcmcliError(f"{what} {str(path)!r} is not valid JSON: {exc}",

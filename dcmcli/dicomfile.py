@@ -10,7 +10,6 @@ meta's) and notes whether there is Pixel Data. It does not load pixel data.
 from __future__ import annotations
 
 import functools
-import glob
 import io
 import os
 import struct
@@ -434,6 +433,8 @@ def find_inputs(args: Iterable[str], *, recurse: bool = True, pattern: str | Non
         elif p.exists():
             add(p, True)
         elif _has_magic(arg):
+            import glob
+
             matches = sorted(glob.glob(arg, recursive=True))
             if not matches:
                 problems.append((arg, NO_MATCH))

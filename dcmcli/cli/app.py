@@ -111,7 +111,12 @@ def main(argv: list[str] | None = None) -> None:
     prog = "dcmcli"
     # Running one subcommand builds only that one: typer validates every
     # parameter of every command it builds, which costs start-up time.
-    load_commands((args[0],) if args and args[0] in COMMANDS else tuple(COMMANDS))
+    # `dcmcli --version` needs none (one keeps typer from taking the root
+    # callback for the app's only command).
+    if args and args[0] in COMMANDS:
+        load_commands((args[0],))
+    else:
+        load_commands(("exit-codes",) if args[:1] == ["--version"] else tuple(COMMANDS))
     try:
         rv = app(args=args, prog_name=prog, standalone_mode=False)
     except _NO_ARGS_IS_HELP as exc:  # `dcmcli` alone: the help, as --help gives it, and exit 0 (as DCMTK)

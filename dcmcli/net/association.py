@@ -306,7 +306,9 @@ def describe_associate(kind: str, a: Associate) -> str:
 def resolve(peer: Peer) -> tuple[str, int]:
     """Resolve the peer's host name to a socket address and family."""
     try:
-        infos = socket.getaddrinfo(peer.host, peer.port, type=socket.SOCK_STREAM)
+        # An ASCII name as bytes: a str goes through the idna codec (1 ms of imports).
+        host = peer.host.encode("ascii") if peer.host.isascii() else peer.host
+        infos = socket.getaddrinfo(host, peer.port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise ConnectError(f"cannot connect to {peer}: unknown host {peer.host!r} ({exc.strerror})",
                            "check the host name or use an IP address") from None

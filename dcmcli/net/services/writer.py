@@ -17,7 +17,6 @@ import errno
 import heapq
 import os
 import re
-import shlex
 import subprocess
 import sys
 import threading
@@ -687,6 +686,8 @@ class StorageWriter:
         into an option (a calling AE title ``-n``) stops the command."""
         if not command:
             return
+        import shlex
+
         argv = []
         for token in shlex.split(command):
             new = re.sub(r"#[pfacr]", lambda m: values[m.group(0)], token)
