@@ -78,7 +78,6 @@ import hashlib
 import json
 import os
 import re
-import select
 import shutil
 import signal
 import socket
@@ -86,13 +85,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import HOST, BenchError  # noqa: E402
+from _common import HOST, BenchError, wait_rusage  # noqa: E402
 from bench_store import count_files, fmt_table, warm_cache  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -537,40 +535,6 @@ def _one_run(cfg: Config, ds: DataSet, peer: QRSCP, workdir: Path, log_path: Pat
             logf.write(stdout_path.read_text(errors="replace")[-3000:])
         logf.write(f"--- {seconds:.3f} s, {n} {what}, notes {notes}\n")
     return Run(seconds, not notes, "; ".join(notes), cpu)
-
-
-def wait_rusage(proc: subprocess.Popen, timeout: float) -> tuple[float, bool]:
-    """Reap the client with wait4, for its CPU time (the machine is shared:
-    wall-clock is noisy, CPU time much less so); kill it after ``timeout``
-    s. The wait is a select on a pidfd in this thread, so that SIGTERM or
-    Ctrl-C interrupts it at once (a timer thread could take the signal and
-    leave the main thread blocked in wait4 until the client ends)."""
-    killed = False
-    try:
-        fd = os.pidfd_open(proc.pid)
-    except (AttributeError, OSError):  # no pidfd: a timer thread kills instead
-        fd = None
-    timer = None
-    if fd is not None:
-        try:
-            ready, _, _ = select.select([fd], [], [], timeout)
-        finally:
-            os.close(fd)
-        if not ready:
-            proc.kill()
-            killed = True
-    else:
-        fired = threading.Event()
-        timer = threading.Timer(timeout, lambda: (fired.set(), proc.kill()))
-        timer.start()
-    try:
-        _, status, usage = os.wait4(proc.pid, 0)
-    finally:
-        if timer is not None:
-            timer.cancel()
-            killed = fired.is_set()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return usage.ru_utime + usage.ru_stime, killed
 
 
 def time_cmd(cmd: list[str], repeat: int, env: dict[str, str]) -> float:
