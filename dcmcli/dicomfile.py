@@ -16,10 +16,10 @@ import struct
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
-from dataclasses import dataclass
 from pathlib import Path
 
 from dcmcli.errors import ExitCode, worst
+from dcmcli.records import dataclass
 from dcmcli.uids import DEFLATED as DeflatedExplicitVRLittleEndian
 from dcmcli.uids import EBE as ExplicitVRBigEndian
 from dcmcli.uids import ELE as ExplicitVRLittleEndian

@@ -7,8 +7,9 @@ unlike DCMTK, they mean the same thing for every command.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntEnum
+
+from dcmcli.records import dataclass
 
 
 class ExitCode(IntEnum):

@@ -17,10 +17,10 @@ from __future__ import annotations
 import difflib
 import functools
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dcmcli.errors import UsageError
+from dcmcli.records import dataclass
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset

@@ -40,8 +40,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
+
+from dcmcli.records import dataclass
+
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset

@@ -12,10 +12,10 @@ import csv
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
 from dcmcli.keys import Step, path_name
+from dcmcli.records import dataclass
 
 if TYPE_CHECKING:
     from dcmcli.output import Output

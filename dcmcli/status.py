@@ -9,8 +9,9 @@ ranges the standard reserves (A7xx, A9xx, Cxxx).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
+
+from dcmcli.records import dataclass
 
 
 class Category(str, Enum):

@@ -12,10 +12,10 @@ from __future__ import annotations
 import functools
 import importlib.util
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from dcmcli.errors import UsageError
+from dcmcli.records import dataclass
 
 VERIFICATION = "1.2.840.10008.1.1"
 

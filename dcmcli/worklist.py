@@ -24,11 +24,11 @@ import io
 import os
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dcmcli.errors import DcmcliError
+from dcmcli.records import dataclass
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset

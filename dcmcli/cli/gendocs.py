@@ -35,7 +35,6 @@ import inspect
 import re
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path, PurePath
 from typing import Any, get_args
@@ -44,6 +43,7 @@ import typer
 
 from dcmcli import __version__
 from dcmcli.errors import EXIT_CODES
+from dcmcli.records import dataclass
 
 PROG = "dcmcli"
 #: The repository root (this file is dcmcli/cli/gendocs.py).

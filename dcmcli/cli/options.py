@@ -16,7 +16,6 @@ import sys
 import traceback
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -28,6 +27,7 @@ from dcmcli.net.association import AssociationSettings
 from dcmcli.net.peer import validate_ae_title
 from dcmcli.net.services.writer import DUPLICATE_POLICIES, LAYOUTS, WriterOptions
 from dcmcli.output import LOG_LEVELS, Output, Verbosity
+from dcmcli.records import dataclass
 
 if TYPE_CHECKING:
     from dcmcli.net.acceptor import AcceptorOptions, UserTable

@@ -19,7 +19,10 @@ nothing at start-up.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
+
+from dcmcli.records import dataclass
+
 
 #: SOP classes: a tuple of UIDs, or a function of the registry that lists them (``uids.storage_sop_classes``).
 SopClasses = tuple[str, ...] | Callable[[], Sequence[str]]

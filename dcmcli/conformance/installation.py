@@ -8,9 +8,9 @@ the packages (``--version`` stays a fast start)."""
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
 
 from dcmcli import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, __version__
+from dcmcli.records import dataclass
 
 #: (distribution, what dcmcli uses it for, required): pyproject.toml's dependencies and pynetdicom.
 PACKAGES: tuple[tuple[str, str, bool], ...] = (

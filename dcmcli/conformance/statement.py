@@ -19,10 +19,11 @@ import importlib
 import pkgutil
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 
 from dcmcli import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, __version__
 from dcmcli.conformance import OWN, ApplicationEntity, Contexts, Statuses
+from dcmcli.records import dataclass
 
 #: The packages whose modules may declare AEs (a new service module there is found without any change here).
 PACKAGES = ("dcmcli.net.services", "dcmcli.media", "dcmcli.web")

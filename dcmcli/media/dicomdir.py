@@ -19,12 +19,13 @@ import os
 import secrets
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 from dcmcli.errors import DcmcliError, ExitCode, InputError, OutputError
 from dcmcli.media.records import (FILE_ID, KEYWORD_TAG, LONG_VRS, RECORD_TYPE, REF_CLASS,
                                   REF_INSTANCE, REF_SYNTAX, TAGS, element, text_element)
+from dcmcli.records import dataclass
 from dcmcli.uids import ELE
 
 MEDIA_DIRECTORY_STORAGE = "1.2.840.10008.1.3.10"

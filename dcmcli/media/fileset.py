@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 from dcmcli.dicomfile import FileInfo, Inputs, InvalidFile, collect_inputs, read_file_info
@@ -25,6 +25,7 @@ from dcmcli.media.records import (CHILDREN, KEYWORD_TAG, PROFILES, REQUIRED, REF
                                   REF_SYNTAX, SINGLE_LEVEL_TYPES, InstanceRecords, Profile, RecordError,
                                   build_records, file_id_problem, read_instance, text_element)
 from dcmcli import uids
+from dcmcli.records import dataclass
 
 
 @dataclass

@@ -18,10 +18,11 @@ from __future__ import annotations
 import os
 import re
 import struct
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 from dcmcli import uids
+from dcmcli.records import dataclass
 
 #: tag -> (keyword, VR) of every element a directory record or the DICOMDIR header uses.
 TAGS: dict[int, tuple[str, str]] = {

@@ -25,7 +25,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from dcmcli.errors import ListenError
@@ -38,6 +38,7 @@ from dcmcli.net.ul import (ABORT_INVALID_PARAMETER, ABORT_UNEXPECTED_PDU, APPLIC
                            PDU_ASSOCIATE_RQ, Associate, CommonExtendedNegotiation, Connection, ConnectionClosed,
                            Context, ExtendedNegotiation, PeerAborted, ProtocolError, RoleSelection, UserIdentity,
                            decode_associate, encode_associate_ac, encode_associate_rj, negotiate, receive_limit)
+from dcmcli.records import dataclass
 from dcmcli.uids import ELE, ILE, VERIFICATION
 
 # A-ASSOCIATE-RJ (result, source, reason), PS3.8 9.3.4

@@ -17,7 +17,7 @@ import errno
 import socket
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from dcmcli.errors import AssociationAborted, AssociationRejected, ConnectError, NoAcceptableContext
 from dcmcli.net.dimse import C_CANCEL_RQ, Channel, Command, Message, cancel, response
@@ -26,6 +26,7 @@ from dcmcli.net.ul import (MIN_PEER_PDU, PDU_ASSOCIATE_AC, PDU_ASSOCIATE_RJ, Ass
                            Connection, ConnectionClosed, Context, ExtendedNegotiation, PeerAborted, ProtocolError,
                            RoleSelection, UserIdentity, decode_associate, decode_associate_rj, encode_associate_rq,
                            receive_limit)
+from dcmcli.records import dataclass
 from dcmcli.uids import uid_name
 
 if TYPE_CHECKING:

@@ -14,10 +14,11 @@ contexts of one SOP class together.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Generic, TypeVar
 
 from dcmcli.net.ul import CommonExtendedNegotiation, Context
+from dcmcli.records import dataclass
 from dcmcli.uids import STORAGE_SERVICE_CLASS, UNCOMPRESSED_FALLBACK, VERIFICATION, related_general_sop_classes
 
 MAX_CONTEXTS = 128

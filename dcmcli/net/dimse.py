@@ -19,11 +19,11 @@ from __future__ import annotations
 import re
 import struct
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
 from dcmcli.net.ul import (ABORT_UNEXPECTED_PDU, PDU_DATA, PDU_RELEASE_RP, PDU_RELEASE_RQ, RELEASE_RP,
                            Connection, ProtocolError)
+from dcmcli.records import dataclass
 
 # -- command fields (PS3.7 E.1) -----------------------------------------------
 

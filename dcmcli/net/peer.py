@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from dcmcli.errors import UsageError
+from dcmcli.records import dataclass
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 

@@ -15,11 +15,12 @@ import os
 import socket
 import ssl
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from dcmcli.errors import DcmcliError, ExitCode, UsageError
+from dcmcli.records import dataclass
 
 #: The BCP 195 profiles (PS3.15 B.9-B.11): (name, DCMTK flag, minimum
 #: version, maximum version, TLS 1.2 cipher suites (OpenSSL names)).

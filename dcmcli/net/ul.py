@@ -25,9 +25,10 @@ import socket
 import struct
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from dcmcli import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
+from dcmcli.records import dataclass
 
 APPLICATION_CONTEXT = "1.2.840.10008.3.1.1.1"
 

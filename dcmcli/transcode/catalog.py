@@ -9,9 +9,9 @@ follow what is installed rather than a hard-coded list.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 from dcmcli import uids
+from dcmcli.records import dataclass
 
 
 @dataclass(frozen=True)

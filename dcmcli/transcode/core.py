@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from dcmcli import uids
+from dcmcli.records import dataclass
 from dcmcli.transcode.catalog import LOSSLESS_TARGETS, syntax_info
 
 if TYPE_CHECKING:

@@ -11,7 +11,6 @@ import secrets
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +18,7 @@ from dcmcli import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from dcmcli.dicomfile import FileInfo
 from dcmcli.errors import ExitCode, UsageError
 from dcmcli import uids
+from dcmcli.records import dataclass
 from dcmcli.transcode.core import TranscodeError, TranscodeOptions, transcode
 
 if TYPE_CHECKING:

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from dcmcli.errors import DcmcliError, ExitCode, NetworkError, UsageError
+from dcmcli.records import dataclass
 
 if TYPE_CHECKING:
     import httpx

@@ -16,9 +16,10 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+
+from dcmcli.records import dataclass
 
 
 class MultipartError(Exception):

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from dcmcli.errors import UsageError
 from dcmcli.conformance import ApplicationEntity
 from dcmcli.keys import Key, Step, check_value, parse_key
+from dcmcli.records import dataclass
 from dcmcli.web.http import WebClient, WebError
 
 LEVELS = ("studies", "series", "instances")

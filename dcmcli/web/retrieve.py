@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 from dcmcli.errors import ExitCode, OutputError, UsageError
 from dcmcli.conformance import ApplicationEntity
 from dcmcli.net.services.writer import Incoming, StorageWriter
+from dcmcli.records import dataclass
 from dcmcli.web.http import WebClient, WebError, run_each
 from dcmcli.web.multipart import MultipartError, PartHandler, Truncated, parse_content_type, read_parts
 

@@ -16,12 +16,12 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from dcmcli.dicomfile import FileInfo
 from dcmcli.errors import ExitCode
 from dcmcli.conformance import ApplicationEntity
+from dcmcli.records import dataclass
 from dcmcli.web.http import WebClient, WebError, run_each
 from dcmcli.web.multipart import BodyPart, MultipartBody
 

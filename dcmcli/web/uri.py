@@ -8,9 +8,9 @@ a file (a hidden temporary name, renamed when complete) or to stdout.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 from dcmcli.conformance import ApplicationEntity
+from dcmcli.records import dataclass
 
 
 @dataclass

@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +31,7 @@ from dcmcli.net.peer import Peer
 from dcmcli.net.services.normalized import (NORMALIZED_SYNTAXES, EventListener, EventReport, NResult,
                                            open_session, sop_reference)
 from dcmcli.net.ul import ConnectionClosed, Context, PeerAborted, ProtocolError, RoleSelection
+from dcmcli.records import dataclass
 from dcmcli.status import Category, Status, describe
 from dcmcli.uids import STORAGE_COMMITMENT_INSTANCE, STORAGE_COMMITMENT_PUSH, is_uid
 

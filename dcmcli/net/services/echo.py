@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from dcmcli.conformance import ApplicationEntity, Contexts, Statuses
 from dcmcli.errors import AssociationAborted, NoAcceptableContext
@@ -13,6 +12,7 @@ from dcmcli.net.contexts import CEN_PROPOSED, chunk_pairs, storage_common_extend
 from dcmcli.net.dimse import C_ECHO_RSP, c_echo_rq
 from dcmcli.net.peer import Peer
 from dcmcli.net.ul import Context, ConnectionClosed, PeerAborted, ProtocolError
+from dcmcli.records import dataclass
 from dcmcli.uids import (ELE, ILE, J2K, J2K_LOSSLESS, JPEG_BASELINE, JPEG_LOSSLESS_SV1, JPEG_LS_LOSSLESS, RLE,
                          VERIFICATION, storage_sop_classes, uid_name)
 from dcmcli.status import Status, describe

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from dcmcli.conformance import ApplicationEntity, Contexts, Statuses
 from dcmcli.net.services.normalized import N_SCU_BEHAVIOUR, NORMALIZED_SYNTAXES, NResult, NSession, sop_reference
+from dcmcli.records import dataclass
 from dcmcli.uids import MPPS
 
 if TYPE_CHECKING:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dcmcli.conformance import ApplicationEntity, Contexts, Statuses
@@ -30,6 +29,7 @@ from dcmcli.net.dimse import (N_ACTION_RQ, N_ACTION_RSP, N_CREATE_RQ, N_CREATE_R
                               Message, request, response)
 from dcmcli.net.peer import Peer
 from dcmcli.net.ul import ConnectionClosed, Context, PeerAborted, ProtocolError
+from dcmcli.records import dataclass
 from dcmcli.status import Status, describe
 from dcmcli.uids import ELE, ILE, N_SOP_CLASS_NAMES, uid_name
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
 
 from dcmcli.conformance import ApplicationEntity, Contexts, Statuses
@@ -20,6 +20,7 @@ from dcmcli.net.association import Association, AssociationSettings, Negotiation
 from dcmcli.net.dimse import C_FIND_RQ, C_FIND_RSP, Command, request
 from dcmcli.net.peer import Peer
 from dcmcli.net.ul import ConnectionClosed, Context, ExtendedNegotiation, PeerAborted, ProtocolError
+from dcmcli.records import dataclass
 from dcmcli.status import Category, Status, describe
 from dcmcli.uids import ELE, ILE, QUERY_MODELS, uid_name
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
 
 from dcmcli.conformance import ApplicationEntity, Contexts, Statuses
@@ -31,6 +31,7 @@ from dcmcli.net.association import Association, AssociationSettings, Negotiation
 from dcmcli.net.contexts import CEN_PROPOSED, storage_common_extended
 from dcmcli.net.dimse import C_GET_RQ, C_GET_RSP, C_MOVE_RQ, C_MOVE_RSP, C_STORE_RQ, FAILED_SOP_INSTANCES, Command, request
 from dcmcli.net.peer import Peer
+from dcmcli.records import dataclass
 from dcmcli.uids import storage_sop_classes
 from dcmcli.net.services.query import FIND_STATUSES, QUERY_SYNTAXES, lost_during, unknown_ae_hint
 from dcmcli.net.services.storage import (STORAGE_SCP_CONTEXTS, STORAGE_SCP_STATUSES, StorageOptions, StorageService,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Protocol
 
 from dcmcli.conformance import ApplicationEntity, Contexts, Statuses
@@ -22,6 +22,7 @@ from dcmcli.net.dimse import C_STORE_RQ, Channel, Message, c_store_rsp
 from dcmcli.net.services.writer import (STATUS_CANNOT_UNDERSTAND, STATUS_DUPLICATE, STATUS_OUT_OF_RESOURCES,
                                         STATUS_SUCCESS, Received, StorageWriter, WriterOptions)
 from dcmcli.net.ul import CommonExtendedNegotiation
+from dcmcli.records import dataclass
 from dcmcli.uids import STORAGE_SERVICE_CLASS, VERIFICATION, all_transfer_syntaxes, is_uid, storage_sop_classes
 
 STATUS_DOES_NOT_MATCH = 0xA900

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 
@@ -27,6 +27,7 @@ from dcmcli.net.contexts import CEN_PROPOSED, plan_batches, storage_common_exten
 from dcmcli.net.dimse import C_STORE_RSP, c_store_rq
 from dcmcli.net.peer import Peer
 from dcmcli.net.ul import ConnectionClosed, PeerAborted, ProtocolError
+from dcmcli.records import dataclass
 from dcmcli.uids import DEFLATED, ILE, UNCOMPRESSED_FALLBACK, is_lossy, storage_sop_classes, uid_name
 from dcmcli.status import Category, Status, describe
 from dcmcli.transcode.catalog import LOSSLESS_PREFERENCE, LOSSY_PREFERENCE

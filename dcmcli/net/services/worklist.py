@@ -14,13 +14,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from dcmcli.matching import Answer, Matcher, MatchKeyError, key_text
 from dcmcli.conformance import ApplicationEntity, Contexts, Statuses
 from dcmcli.net.acceptor import VERIFICATION_SYNTAXES, ServedAssociation, Service
 from dcmcli.net.dimse import C_CANCEL_RQ, C_FIND_RQ, C_FIND_RSP, Message, response
+from dcmcli.records import dataclass
 from dcmcli.uids import EBE, ELE, ILE, VERIFICATION
 from dcmcli.worklist import Worklist
 

@@ -23,13 +23,14 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import BinaryIO
 
 from dcmcli.dicomfile import InvalidFile, check_received, encode_file_meta, read_top_level, scan_buffer
 from dcmcli.errors import OutputError, UsageError
 from dcmcli.identifier import KEYS
+from dcmcli.records import dataclass
 from dcmcli.uids import DEFLATED, uid_name
 
 LAYOUTS = {

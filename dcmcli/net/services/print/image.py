@@ -13,10 +13,10 @@ image larger than the printer takes. The preview draws these same arrays.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dcmcli.errors import ExitCode, InputError
+from dcmcli.records import dataclass
 
 if TYPE_CHECKING:
     import numpy as np

@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from dcmcli.errors import UsageError
 from dcmcli.conformance import ApplicationEntity, Contexts, Statuses
 from dcmcli.net.services.normalized import NORMALIZED_SYNTAXES, EventReport, NResult, NSession
 from dcmcli.net.services.print.image import PreparedImage
+from dcmcli.records import dataclass
 from dcmcli.status import Category
 from dcmcli.uids import (BASIC_ANNOTATION_BOX, BASIC_COLOR_IMAGE_BOX, BASIC_COLOR_PRINT_META, BASIC_FILM_BOX,
                          BASIC_FILM_SESSION, BASIC_GRAYSCALE_IMAGE_BOX, BASIC_GRAYSCALE_PRINT_META, PRESENTATION_LUT, PRINT_JOB, PRINTER,

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dcmcli.errors import OutputError
 from dcmcli.net.services.print.image import PreparedImage
 from dcmcli.net.services.print.job import FilmOptions, Layout
+from dcmcli.records import dataclass
 
 if TYPE_CHECKING:
     import numpy as np
