@@ -160,7 +160,7 @@ class Writers:
             if out.verbosity >= 0:
                 out.info(human)
         else:
-            out.emit("summary", data, human)
+            out.emit("summary", data, human, plain=True)  # words, no markup: rich only on a terminal
 
     def close(self) -> None:
         for stream in self.streams:

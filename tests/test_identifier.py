@@ -93,10 +93,22 @@ def test_a_number_key_that_is_no_number_is_a_usage_error() -> None:
         assert "value 'one' of SeriesNumber is not a number (IS)" in r.stderr and "internal" not in r.stderr
 
 
-def test_findscu_keeps_pydicom() -> None:
-    """findscu's queries add the level's usual return keys: not flat."""
+def test_findscu_without_keys_keeps_pydicom() -> None:
+    """findscu without keys asks for the level's usual return keys: not flat."""
     assert isinstance(build_query(STUDY_ROOT, None, [], []).identifier, Dataset)
+    assert isinstance(build_query(STUDY_ROOT, "SERIES", ["QueryRetrieveLevel=SERIES"], []).identifier, Dataset)
     assert not is_flat(parse_key("PatientName=Doe").tag, "D\x00e")
+
+
+def test_findscu_with_its_keys_is_flat() -> None:
+    """Named keys add no default return keys: flat, and the same bytes as pydicom's path."""
+    keys = ["QueryRetrieveLevel=IMAGE", "StudyInstanceUID=1.2", "SeriesInstanceUID=1.2.3", "SOPInstanceUID",
+            "InstanceNumber", "SOPClassUID"]
+    query = build_query(STUDY_ROOT, None, keys, [])
+    reference = build_query(STUDY_ROOT, None, keys, [Dataset()])
+    assert isinstance(query.identifier, FlatIdentifier) and isinstance(reference.identifier, Dataset)
+    assert encode(query.identifier, ELE) == encode(reference.identifier, ELE)
+    assert query.columns == reference.columns and query.level == reference.level == "IMAGE"
 
 
 def test_getscu_from_dcmqrscp_never_imports_pydicom(archives: Archives, qr_study: QRStudy,  # noqa: F811
@@ -114,3 +126,29 @@ def test_getscu_from_dcmqrscp_never_imports_pydicom(archives: Archives, qr_study
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert r.stdout.strip().splitlines()[-1] == "exit 0 pydicom False", (r.stdout, r.stderr)
     assert len(list((tmp_path / "got").glob("*.dcm"))) == len(qr_study.instances)
+
+
+def test_findscu_to_a_file_imports_neither_pydicom_nor_rich(archives: Archives, qr_study: QRStudy,  # noqa: F811
+                                                            tmp_path: Path) -> None:
+    """findscu with its keys, its table to a file: the matches and the summary
+    written, in one process that then says whether pydicom or rich was loaded."""
+    q = archives.q
+    study = qr_study.study_uids()[0]
+    table = tmp_path / "table.txt"
+    argv = ["dcmcli", "findscu", "-k", "QueryRetrieveLevel=SERIES", "-k", f"StudyInstanceUID={study}",
+            "-k", "SeriesInstanceUID", "-k", "Modality", *q.at()]
+    script = ("import runpy, sys\n"
+              f"sys.argv = {argv!r}\n"
+              f"sys.stdout = open({str(table)!r}, 'w')\n"
+              "try:\n    runpy.run_module('dcmcli', run_name='__main__')\n"
+              "except SystemExit as e:\n    code = e.code\n"
+              "sys.stdout.close()\n"
+              "print('exit', code, 'pydicom', 'pydicom' in sys.modules, 'rich', 'rich' in sys.modules, "
+              "file=sys.stderr)\n")
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert r.stderr.strip().splitlines()[-1] == "exit 0 pydicom False rich False", r.stderr
+    lines = table.read_text().splitlines()
+    series = qr_study.series_uids(study)
+    assert lines[0].split() == ["StudyInstanceUID", "SeriesInstanceUID", "Modality"]
+    assert sorted(ln.split()[1] for ln in lines[1:-1]) == sorted(series)
+    assert lines[-1].startswith(f"{len(series)} match"), lines[-1]
