@@ -85,3 +85,19 @@ def wait_rusage(proc: subprocess.Popen, timeout: float) -> tuple[float, bool]:
             killed = fired.is_set()
     proc.returncode = os.waitstatus_to_exitcode(status)
     return usage.ru_utime + usage.ru_stime, killed
+
+
+def run_reaped(cmd: list[str], timeout: float, **popen: object) -> tuple[float, float, bool, int]:
+    """Run a client to its end: (wall seconds, CPU seconds, killed after
+    ``timeout``, exit code). Interrupted (Ctrl-C, SIGTERM), the client is
+    killed: it never outlives the bench."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, **popen)  # type: ignore[call-overload]
+    try:
+        cpu, killed = wait_rusage(proc, timeout)
+    except BaseException:
+        if proc.returncode is None:
+            proc.kill()
+            proc.wait()
+        raise
+    return time.perf_counter() - t0, cpu, killed, proc.returncode

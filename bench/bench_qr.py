@@ -90,7 +90,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import HOST, BenchError, wait_rusage  # noqa: E402
+from _common import HOST, BenchError, run_reaped  # noqa: E402
 from bench_store import count_files, fmt_table, warm_cache  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -507,20 +507,11 @@ def _one_run(cfg: Config, ds: DataSet, peer: QRSCP, workdir: Path, log_path: Pat
         # findscu: everything it prints is the output that is timed (DCMTK
         # logs the matches); the retrieves' logs go to the common log.
         err = stdout if cfg.bench == "find" else logf
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=stdout, stderr=err, stdin=subprocess.DEVNULL, env=env, cwd=workdir)
-        try:
-            cpu, killed = wait_rusage(proc, TIMEOUT)
-        except BaseException:  # interrupted: the client must not outlive us
-            if proc.returncode is None:
-                proc.kill()
-                proc.wait()
-            raise
-        seconds = time.perf_counter() - t0
+        seconds, cpu, killed, code = run_reaped(cmd, TIMEOUT, stdout=stdout, stderr=err, env=env, cwd=workdir)
         if killed:
             notes.append(f"killed after {TIMEOUT} s")
-        if proc.returncode != 0:
-            notes.append(f"exit {proc.returncode}")
+        if code != 0:
+            notes.append(f"exit {code}")
         if cfg.bench == "find":
             n = count_matches(cfg, stdout_path.read_text(errors="replace"))
             expected = ds.files

@@ -57,7 +57,7 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # git_state(): this checkout
-from _common import HOST, BenchError, free_port, git_state, wait_listening, wait_rusage  # noqa: E402
+from _common import HOST, BenchError, free_port, git_state, run_reaped, wait_listening  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -237,20 +237,12 @@ def one_run(cfg: Config, src: Path, expected: int, out_base: Path, log_path: Pat
             logf.write(" ".join(cmd) + "\n")
             logf.flush()
             t0 = time.perf_counter()
-            snd = subprocess.Popen(cmd, stdout=logf, stderr=logf, stdin=subprocess.DEVNULL,
-                                   env=env_for(cfg.kind, cfg.source))
-            try:
-                _cpu, killed = wait_rusage(snd, SENDER_TIMEOUT)
-            except BaseException:  # interrupted: the sender must not outlive us
-                if snd.returncode is None:
-                    snd.kill()
-                    snd.wait()
-                raise
-            sender_s = time.perf_counter() - t0
+            sender_s, _cpu, killed, code = run_reaped(cmd, SENDER_TIMEOUT, stdout=logf, stderr=logf,
+                                                      env=env_for(cfg.kind, cfg.source))
             if killed:
                 notes.append(f"sender killed after {SENDER_TIMEOUT} s")
-            if snd.returncode != 0:
-                notes.append(f"sender exit {snd.returncode}")
+            if code != 0:
+                notes.append(f"sender exit {code}")
             # Every file should already be there (the C-STORE-RSP follows the
             # write); poll briefly in case it is not.
             deadline = time.perf_counter() + 30.0
