@@ -1,5 +1,5 @@
 """The DICOM upper layer (PS3.8): PDUs, A-ASSOCIATE items, negotiation,
-P-DATA, release and abort, on a plain blocking socket.
+P-DATA, release and abort, on one socket in the calling thread.
 
 Layer 1 of the engine (``ul`` -> ``dimse`` -> ``association`` / ``acceptor``
 -> ``services``). It knows PDUs and items, never DIMSE commands.
@@ -7,8 +7,10 @@ Layer 1 of the engine (``ul`` -> ``dimse`` -> ``association`` / ``acceptor``
 pynetdicom runs every message through two polling threads, queues, a state
 machine and pydicom-encoded command sets; measured here that costs 5-15 ms
 per C-STORE, ten times DCMTK, and importing it (with pydicom and numpy)
-costs about 0.9 s per command. This module does the upper layer on a
-blocking socket instead and imports neither.
+costs about 0.9 s per command. This module does the upper layer in the
+calling thread instead, on a non-blocking socket that is read before it
+is waited on (one system call per read while data streams in), and
+imports neither.
 
 What a hostile or broken peer sends never costs more than it sends: a PDU
 body is read incrementally (a claimed length allocates nothing until the

@@ -235,11 +235,12 @@ class _Spares:
     ``.<pid>-<hex>.spare``, renamed to its ``.part`` name when an object
     takes it, so that a ``.part`` file is always an object in flight. Spares
     exist only while objects come: a thread that wakes twice per ``idle``
-    seconds removes the one no object took for ``idle`` seconds, ``close``
-    the one left at the end, and the next receiver's ``prepare`` one a
-    killed receiver left, as its ``.part`` files. An error (full disk,
-    permissions) stops the making; ``begin`` then creates its files itself
-    and reports what goes wrong.
+    seconds while there is a spare (and sleeps while there is none) removes
+    the one no object took for ``idle`` seconds, ``close`` the one left at
+    the end, and the next receiver's ``prepare`` one a killed receiver left,
+    as its ``.part`` files. An error (full disk, permissions) stops the
+    making; ``begin`` then creates its files itself and reports what goes
+    wrong.
     """
 
     def __init__(self, folder: Path, idle: float = 1.0) -> None:
@@ -251,6 +252,7 @@ class _Spares:
         self.done = threading.Condition(lock)  # take waits here while a file is made
         self.wanted = False  # placed(): the thread is to make the next one
         self.making = False  # a file is being made now
+        self.asleep = False  # the thread waits without a timeout (no spare to watch)
         self.last = time.monotonic()  # when a spare was last made or taken
         self.closed = False
         self.thread = threading.Thread(target=self._loop, name="dcmcli-spares", daemon=True)
@@ -287,6 +289,8 @@ class _Spares:
                 return
             self.ready = made
             self.last = time.monotonic()
+            if self.asleep:  # the first spare after a quiet time: the thread is to watch it
+                self.cond.notify_all()
 
     def placed(self) -> None:
         """An object is done: have the thread make the next one's file."""
@@ -300,7 +304,10 @@ class _Spares:
         while True:
             with self.cond:
                 if not self.closed and not self.wanted:
-                    self.cond.wait(self.idle / 2)
+                    # With no spare there is nothing to remove: sleep until make() has one.
+                    self.asleep = self.ready is None
+                    self.cond.wait(None if self.asleep else self.idle / 2)
+                    self.asleep = False
                 if self.closed:
                     return
                 wanted, self.wanted = self.wanted, False
