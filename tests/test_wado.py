@@ -632,6 +632,49 @@ def test_https_with_cacert_insecure_and_untrusted(loaded: Run, server: Orthanc, 
     assert dicom_tls.code == 0 and dicom_tls.summary["matches"] == 2, dicom_tls
 
 
+class _ToHttps(http.server.BaseHTTPRequestHandler):
+    """Answers every GET with a redirect to the same path on ``server.target`` (an https base)."""
+
+    def do_GET(self) -> None:  # noqa: N802
+        target: str = self.server.target  # type: ignore[attr-defined]
+        self.send_response(302)
+        self.send_header("Location", target + self.path.removeprefix("/dicom-web"))
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_redirect_from_http_to_https_checks_the_certificate(loaded: Run, server: Orthanc, pki: Pki) -> None:
+    """BASE-URL on http, redirected to an https relay with the test CA's certificate: checked as an https
+    BASE-URL would be (it was followed unchecked: an http BASE-URL's client did no TLS checks at all)."""
+    import ssl
+
+    relay = _Relay(server.url)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(pki.server_cert, pki.server_key)
+    relay.socket = ctx.wrap_socket(relay.socket, server_side=True)
+    redirector = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ToHttps)
+    redirector.daemon_threads = True
+    thread = threading.Thread(target=redirector.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with serving(relay, "https") as https_base:
+            redirector.target = https_base  # type: ignore[attr-defined]
+            base = f"http://127.0.0.1:{redirector.server_address[1]}/dicom-web"
+            untrusted = dcmcli("wado", "query", base)
+            trusted = dcmcli("wado", "query", "--json", "--cacert", str(pki.ca), base)
+            insecure = dcmcli("wado", "query", "--json", "--insecure", base)
+    finally:
+        redirector.shutdown()
+        redirector.server_close()
+        thread.join(5)
+    assert untrusted.code == 60 and "not trusted" in untrusted.stderr and "--cacert" in untrusted.stderr, untrusted
+    assert trusted.code == 0 and trusted.summary["matches"] == 2, trusted
+    assert insecure.code == 0 and insecure.summary["matches"] == 2, insecure
+
+
 def test_store_then_getscu_gets_the_same(loaded: Run, server: Orthanc, qr_study: QRStudy, tmp_path: Path) -> None:
     study = qr_study.study_uids("QRPAT-B")[0]
     r = dcmcli("getscu", "--json", "-aec", server.aet, "-k", f"StudyInstanceUID={study}", "-od", str(tmp_path),

@@ -15,6 +15,7 @@ message, a hint and a row of the shared exit-code table:
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -247,9 +248,7 @@ class WebClient:
         self.extra_headers = {name: value for name, value in options.headers}
         headers.update(self.extra_headers)
         verify: Any = True
-        if parts.scheme == "http":  # no TLS: spare loading the CA bundle (25 ms)
-            verify = False
-        elif options.ssl_context is not None:
+        if options.ssl_context is not None:
             verify = options.ssl_context
         elif options.insecure:
             verify = False
@@ -263,10 +262,17 @@ class WebClient:
 
                 raise InputError(f"cannot read the CA file {options.cacert!r}: {exc}",
                                  "give --cacert a PEM file") from None
+        mounts = None
+        if parts.scheme == "http" and verify is True and not _https_proxy():
+            # BASE-URL has no TLS: the CA bundle (25 ms) is loaded only when a
+            # request goes to https (a redirect, an absolute bulk data URI),
+            # and then checked as for an https BASE-URL.
+            mounts = {"https://": _OnFirstUse(lambda: httpx.HTTPTransport(verify=True, trust_env=True))}
+            verify = False  # the plain-http transport's: it never makes a TLS connection
         timeout = httpx.Timeout(options.timeout or None)
         # redirects: httpx drops Authorization when one leads to another origin
         self.client = httpx.Client(headers=headers, verify=verify, timeout=timeout, follow_redirects=True,
-                                   trust_env=True, event_hooks={"request": [self._only_to_base]})
+                                   trust_env=True, mounts=mounts, event_hooks={"request": [self._only_to_base]})
 
     def _only_to_base(self, request: httpx.Request) -> None:
         """The -H headers off a request to another server than BASE-URL's (an absolute
@@ -368,6 +374,41 @@ class WebClient:
                     raise transport_failure(exc, what, method, self.url(path), self.options.timeout) from None
                 raise
             return resp, body
+
+
+def _https_proxy() -> bool:
+    """Whether the environment names a proxy for https (httpx mounts it at
+    "https://", where a mount of ours would take its place)."""
+    import urllib.request
+
+    proxies = urllib.request.getproxies()
+    return bool(proxies.get("https") or proxies.get("all"))
+
+
+class _OnFirstUse:
+    """An httpx transport made when the first request needs it (an
+    ``httpx.BaseTransport``: ``handle_request`` and ``close``)."""
+
+    def __init__(self, make: Any) -> None:
+        self._make = make
+        self._transport: Any = None
+        self._lock = threading.Lock()
+
+    def handle_request(self, request: Any) -> Any:
+        with self._lock:
+            if self._transport is None:
+                self._transport = self._make()
+        return self._transport.handle_request(request)
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+    def __enter__(self) -> _OnFirstUse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def import_httpx() -> Any:
