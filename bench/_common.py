@@ -55,8 +55,9 @@ def git_state() -> str:
 def wait_rusage(proc: subprocess.Popen, timeout: float) -> tuple[float, bool]:
     """Reap the client with wait4, for its CPU time (the machine is shared:
     wall-clock is noisy, CPU time much less so); kill it after ``timeout``
-    s. It returns the moment the client ends: ``Popen.wait(timeout)`` polls
-    with sleeps of up to 50 ms, which put a client's time on a 50 ms grid. The wait is a select on a pidfd in this thread, so that SIGTERM or
+    s. It returns the moment the client ends (``Popen.wait(timeout)`` polls
+    with sleeps of up to 50 ms, which put a client's time on a 50 ms grid).
+    The wait is a select on a pidfd in this thread, so that SIGTERM or
     Ctrl-C interrupts it at once (a timer thread could take the signal and
     leave the main thread blocked in wait4 until the client ends)."""
     killed = False

@@ -111,6 +111,23 @@ def test_findscu_with_its_keys_is_flat() -> None:
     assert query.columns == reference.columns and query.level == reference.level == "IMAGE"
 
 
+def _in_one_process(argv: list[str], modules: tuple[str, ...], stdout: Path | None = None) -> str:
+    """Run dcmcli with ``argv`` in one fresh interpreter (its stdout to a
+    file if given); the line it ends with: its exit code, and whether each
+    of ``modules`` was loaded ("exit 0 pydicom False ...")."""
+    report = ", ".join(f"{m!r}, {m!r} in sys.modules" for m in modules)
+    script = ("import runpy, sys\n"
+              f"sys.argv = {argv!r}\n"
+              + (f"sys.stdout = open({str(stdout)!r}, 'w')\n" if stdout else "")
+              + "try:\n    runpy.run_module('dcmcli', run_name='__main__')\n"
+              "except SystemExit as e:\n    code = e.code\n"
+              "sys.stdout.flush()\n"
+              f"print('exit', code, {report}, file=sys.stderr)\n")
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    lines = r.stderr.strip().splitlines()
+    return lines[-1] if lines else f"no report (stdout {r.stdout!r})"
+
+
 def test_getscu_from_dcmqrscp_never_imports_pydicom(archives: Archives, qr_study: QRStudy,  # noqa: F811
                                                      tmp_path: Path) -> None:
     """The whole C-GET of a study (inventory C-FIND, cancelled; 9 objects
@@ -118,13 +135,8 @@ def test_getscu_from_dcmqrscp_never_imports_pydicom(archives: Archives, qr_study
     q = archives.q
     argv = ["dcmcli", "getscu", "-q", "-od", str(tmp_path / "got"), "-k", "QueryRetrieveLevel=STUDY",
             "-k", f"StudyInstanceUID={chr(92).join(qr_study.study_uids())}", *q.at()]
-    script = ("import runpy, sys\n"
-              f"sys.argv = {argv!r}\n"
-              "try:\n    runpy.run_module('dcmcli', run_name='__main__')\n"
-              "except SystemExit as e:\n    code = e.code\n"
-              "print('exit', code, 'pydicom', 'pydicom' in sys.modules)\n")
-    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert r.stdout.strip().splitlines()[-1] == "exit 0 pydicom False", (r.stdout, r.stderr)
+    last = _in_one_process(argv, ("pydicom",))
+    assert last == "exit 0 pydicom False", last
     assert len(list((tmp_path / "got").glob("*.dcm"))) == len(qr_study.instances)
 
 
@@ -137,16 +149,8 @@ def test_findscu_to_a_file_imports_neither_pydicom_nor_rich(archives: Archives, 
     table = tmp_path / "table.txt"
     argv = ["dcmcli", "findscu", "-k", "QueryRetrieveLevel=SERIES", "-k", f"StudyInstanceUID={study}",
             "-k", "SeriesInstanceUID", "-k", "Modality", *q.at()]
-    script = ("import runpy, sys\n"
-              f"sys.argv = {argv!r}\n"
-              f"sys.stdout = open({str(table)!r}, 'w')\n"
-              "try:\n    runpy.run_module('dcmcli', run_name='__main__')\n"
-              "except SystemExit as e:\n    code = e.code\n"
-              "sys.stdout.close()\n"
-              "print('exit', code, 'pydicom', 'pydicom' in sys.modules, 'rich', 'rich' in sys.modules, "
-              "file=sys.stderr)\n")
-    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
-    assert r.stderr.strip().splitlines()[-1] == "exit 0 pydicom False rich False", r.stderr
+    last = _in_one_process(argv, ("pydicom", "rich"), stdout=table)
+    assert last == "exit 0 pydicom False rich False", last
     lines = table.read_text().splitlines()
     series = qr_study.series_uids(study)
     assert lines[0].split() == ["StudyInstanceUID", "SeriesInstanceUID", "Modality"]

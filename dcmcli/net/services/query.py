@@ -240,11 +240,10 @@ def build_query(model: object, level: str | None, keys: list[str], bases: list[D
     assert isinstance(model, QueryModel)
     parsed = [parse_key(k) for k in keys]
     user_keys = [k for k in parsed if k.tag not in (0x00080052, 0x00080005)]
+    asked = not user_keys and not bases and default_keys  # the level's usual return keys are added
     ds: Dataset | FlatIdentifier
-    if (not bases and (user_keys or not default_keys)
-            and all(len(k.path) == 1 and is_flat(k.tag, k.value) for k in parsed)):
-        # a retrieve's usual keys, or a query's when it names its keys (no
-        # default return keys are added): no pydicom (dcmcli.identifier)
+    if not bases and not asked and all(len(k.path) == 1 and is_flat(k.tag, k.value) for k in parsed):
+        # a retrieve's usual keys, or a query's that names its keys: no pydicom (dcmcli.identifier)
         ds = FlatIdentifier()
         for k in parsed:
             ds.set(k.tag, k.value)
@@ -255,7 +254,6 @@ def build_query(model: object, level: str | None, keys: list[str], bases: list[D
         for b in bases:
             base.update(b)
         ds = build_identifier(parsed, base)
-    asked = not user_keys and not bases and default_keys
     chosen: str | None = None
     defaults: tuple[str, ...] = ()
     if not model.levels:

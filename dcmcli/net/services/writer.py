@@ -6,9 +6,9 @@ own file meta (implementation UID, source AE title) into a hidden ``.part``
 file in the output directory (made ahead, see ``_Spares``), which is
 renamed into place when the object is complete: memory stays flat for large
 objects, the data set is never decoded and re-encoded (unless ``store_as``
-asks for another syntax), and a final name never holds half an object. The name comes from a template of
-attribute values, each sanitised; duplicates follow a policy; hooks run
-commands on reception and at the end of a study.
+asks for another syntax), and a final name never holds half an object. The
+name comes from a template of attribute values, each sanitised; duplicates
+follow a policy; hooks run commands on reception and at the end of a study.
 """
 
 from __future__ import annotations
@@ -503,9 +503,10 @@ class StorageWriter:
         spare = self._spares.take() if self._spares is not None else None
         if spare is not None:
             path, fp = spare
+            part = path.with_suffix(".part")
             try:
-                os.replace(path, path.with_suffix(".part"))
-                inc.part, inc.fp = path.with_suffix(".part"), fp
+                os.replace(path, part)
+                inc.part, inc.fp = part, fp
             except OSError:  # the spare went away (removed by hand): make the file here
                 fp.close()
         try:
@@ -541,10 +542,6 @@ class StorageWriter:
                     return f"data set does not match: its {what} {found[:64]!r} is not the request's {expected!r}"
         return None
 
-    def finish(self, inc: Incoming, calling: str, called: str, peer: str) -> Outcome:
-        """Close, name and place one received object; return its status."""
-        return self._finish(inc, calling, called, peer)
-
     def make_next_file(self, *, background: bool = False) -> None:
         """Make the next object's file ahead (see ``_Spares``): now, in this
         thread (a receiver that has answered and waits for the next request),
@@ -556,7 +553,8 @@ class StorageWriter:
             else:
                 self._spares.make()
 
-    def _finish(self, inc: Incoming, calling: str, called: str, peer: str) -> Outcome:
+    def finish(self, inc: Incoming, calling: str, called: str, peer: str) -> Outcome:
+        """Close, name and place one received object; return its status."""
         if self.options.ignore:
             return Outcome(STATUS_SUCCESS, None, "ignored (--ignore)")
         inc.close(self.options.fsync)
